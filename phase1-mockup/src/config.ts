@@ -1,0 +1,95 @@
+// Configuration from the environment (LAB-SPEC section 3). A bad value stops the process at
+// start with one line naming the variable, instead of a server that half works: a lab whose
+// PORT is "30O1" should say so, not listen somewhere surprising.
+
+import path from "node:path";
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string, value: string) {
+    super(`${variable} ${problem} (got ${JSON.stringify(value)})`);
+    this.name = "ConfigError";
+  }
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** The development secret: fixed, never random, so that instances and restarts agree. */
+export const DEVELOPMENT_SECRET = "lab-development-secret-change-me-in-production";
+export const LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  if (!/^\d+$/.test(text.trim()) || Number(text) < min || Number(text) > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}`, text);
+  }
+  return Number(text);
+}
+
+export function readString(env: Env, name: string, fallback: string): string {
+  const text = env[name];
+  return text === undefined || text === "" ? fallback : text;
+}
+
+export function readBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  if (text !== "true" && text !== "false") throw new ConfigError(name, "must be true or false", text);
+  return text === "true";
+}
+
+export function readChoice<T extends string>(env: Env, name: string, fallback: T, choices: readonly T[]): T {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  if (!choices.includes(text as T)) throw new ConfigError(name, `must be one of ${choices.join(", ")}`, text);
+  return text as T;
+}
+
+/** What every server of both phases reads. */
+export interface CommonConfig {
+  port: number;
+  host: string;
+  serverId: string;
+  sessionSecret: string;
+  /** True when SESSION_SECRET was not set and the development value is in use. */
+  usingDevelopmentSecret: boolean;
+  sessionTtlSeconds: number;
+  maxFileBytes: number;
+  passwordHashCost: number;
+  logLevel: LogLevel;
+}
+
+export function loadCommonConfig(env: Env, design: string, defaultPort: number): CommonConfig {
+  const port = readInteger(env, "PORT", defaultPort, 0, 65535);
+  const secret = env.SESSION_SECRET;
+  if (secret !== undefined && secret !== "" && secret.length < 32) {
+    throw new ConfigError("SESSION_SECRET", "must have at least 32 characters", "<hidden>");
+  }
+  if ((secret === undefined || secret === "") && env.NODE_ENV === "production") {
+    throw new ConfigError("SESSION_SECRET", "is required when NODE_ENV=production", "");
+  }
+  return {
+    port,
+    host: readString(env, "HOST", "127.0.0.1"),
+    // With PORT=0 the real port is known only after listen; serve.ts fills it in then.
+    serverId: readString(env, "SERVER_ID", `${design}-${port}`),
+    sessionSecret: secret || DEVELOPMENT_SECRET,
+    usingDevelopmentSecret: !secret,
+    sessionTtlSeconds: readInteger(env, "SESSION_TTL_SECONDS", 1800, 1, 31 * 24 * 3600),
+    maxFileBytes: readInteger(env, "MAX_FILE_BYTES", 1048576, 1, 64 * 1048576),
+    passwordHashCost: readInteger(env, "PASSWORD_HASH_COST", 14, 4, 14),
+    logLevel: readChoice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+  };
+}
+
+export interface Phase1Config extends CommonConfig {
+  dataDir: string;
+}
+
+export function loadPhase1Config(env: Env, design: "stateless" | "stateful"): Phase1Config {
+  return {
+    ...loadCommonConfig(env, design, design === "stateless" ? 3000 : 3001),
+    dataDir: path.resolve(readString(env, "DATA_DIR", path.join("data", "phase1"))),
+  };
+}

@@ -1,0 +1,42 @@
+// Password hashing with scrypt from node:crypto. The stored hash records its own parameters
+// (`scrypt$<cost>$<salt>$<hash>`), so raising PASSWORD_HASH_COST later locks nobody out, and
+// the comparison is constant-time so that timing tells an attacker nothing.
+//
+// The stateless design pays this price on every request (about 55 ms at cost 14): that is
+// the "re-authenticates every time" row of the trade-off table in docs/concepts.md.
+
+import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+
+const KEY_LENGTH = 32;
+const BLOCK_SIZE = 8; // scrypt's r
+const PARALLELISM = 1; // scrypt's p
+
+function deriveKey(password: string, salt: Buffer, cost: number): Promise<Buffer> {
+  const N = 2 ** cost;
+  // scrypt needs 128 * N * r bytes; allow twice that so cost 14 (16 MiB) and above never fail.
+  const maxmem = 256 * N * BLOCK_SIZE;
+  return new Promise((resolve, reject) => {
+    // The async form runs on libuv's thread pool, so hashing does not block other requests.
+    scrypt(password, salt, KEY_LENGTH, { N, r: BLOCK_SIZE, p: PARALLELISM, maxmem }, (error, key) =>
+      error ? reject(error) : resolve(key),
+    );
+  });
+}
+
+export async function hashPassword(password: string, cost: number): Promise<string> {
+  const salt = randomBytes(16);
+  const key = await deriveKey(password, salt, cost);
+  return `scrypt$${cost}$${salt.toString("base64")}$${key.toString("base64")}`;
+}
+
+/** True when `password` matches `stored`; false for a wrong password or a malformed hash. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, costText, saltText, keyText] = stored.split("$");
+  const cost = Number(costText);
+  if (scheme !== "scrypt" || !Number.isInteger(cost) || cost < 1 || cost > 20 || !saltText || !keyText) {
+    return false;
+  }
+  const expected = Buffer.from(keyText, "base64");
+  const actual = await deriveKey(password, Buffer.from(saltText, "base64"), cost);
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}

@@ -1,0 +1,56 @@
+// Registering and authenticating users, the same in every design. What differs between the
+// designs is only how often authenticate() runs: on every request (stateless), or once per
+// session (stateful, and phase 2's logins).
+
+import { DataStore, UserRecord } from "./data-store";
+import { ApiError } from "./errors";
+import { hashPassword, verifyPassword } from "./passwords";
+import { isValidUsername, requireObject, validatePassword, validateUsername } from "./validation";
+
+export class UserService {
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(
+    private readonly store: DataStore,
+    private readonly passwordHashCost: number,
+  ) {}
+
+  /** Validates and stores a new user; 409 `user_exists` when the name is taken. */
+  async register(body: unknown): Promise<{ username: string }> {
+    const input = requireObject(body);
+    const username = validateUsername(input.username);
+    const password = validatePassword(input.password);
+    const user: UserRecord = {
+      username,
+      password_hash: await hashPassword(password, this.passwordHashCost),
+      created_at: new Date().toISOString(),
+    };
+    if (!(await this.store.createUser(user))) {
+      throw new ApiError(409, "user_exists", `username ${username} is already taken`);
+    }
+    return { username };
+  }
+
+  /** Validates a login body, then authenticates it; 401 `invalid_credentials` on a mismatch. */
+  async login(body: unknown): Promise<string> {
+    const input = requireObject(body);
+    validateUsername(input.username);
+    validatePassword(input.password);
+    return this.authenticate(input.username as string, input.password as string);
+  }
+
+  /** The username when the password matches; otherwise 401 `invalid_credentials`. */
+  async authenticate(username: string, password: string): Promise<string> {
+    const user = isValidUsername(username) ? await this.store.getUser(username) : null;
+    // An unknown user still costs one hash, so the answer's timing does not reveal which names exist.
+    const hash = user?.password_hash ?? (await this.getDummyHash());
+    const matches = await verifyPassword(password, hash);
+    if (!user || !matches) throw new ApiError(401, "invalid_credentials", "username or password is wrong");
+    return user.username;
+  }
+
+  private getDummyHash(): Promise<string> {
+    this.dummyHash ??= hashPassword("not-a-real-password", this.passwordHashCost);
+    return this.dummyHash;
+  }
+}

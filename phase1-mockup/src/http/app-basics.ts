@@ -1,0 +1,131 @@
+// What every server of the lab does the same way, whatever its design: names itself on every
+// response (X-Served-By, so a student can see which instance answered behind a balancer),
+// carries a request id, answers /health and /ready, parses JSON bodies strictly, and turns
+// every error into the JSON shape of LAB-SPEC section 2. The designs differ only in the
+// routes they add between createBaseApp() and finishApp().
+
+import { randomUUID } from "node:crypto";
+import express, { ErrorRequestHandler, Express, RequestHandler } from "express";
+import { ApiError, STORE_RETRY_AFTER_SECONDS, StoreUnavailableError } from "../domain/errors";
+
+/** Shared with serve.ts: set when the process starts draining on SIGTERM. */
+export interface Lifecycle {
+  draining: boolean;
+  startedAt: number;
+}
+
+export function newLifecycle(): Lifecycle {
+  return { draining: false, startedAt: Date.now() };
+}
+
+export interface BaseAppOptions {
+  design: string;
+  serverId: string;
+  lifecycle: Lifecycle;
+  maxFileBytes: number;
+}
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export function createBaseApp(options: BaseAppOptions): Express {
+  const { design, serverId, lifecycle } = options;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("json spaces", 0);
+
+  app.use((req, res, next) => {
+    const requestId = req.get("X-Request-ID");
+    res.set("X-Served-By", serverId);
+    res.set("X-Request-ID", requestId && SANE_REQUEST_ID.test(requestId) ? requestId : randomUUID());
+    // While draining, every answer closes its connection, so keep-alive clients reconnect to
+    // the next instance instead of holding this one open (LAB-SPEC section 4).
+    if (lifecycle.draining) res.set("Connection", "close");
+    next();
+  });
+
+  app.get("/health", (_req, res) => {
+    res.json({
+      status: "ok",
+      design,
+      server_id: serverId,
+      pid: process.pid,
+      uptime_s: Math.round((Date.now() - lifecycle.startedAt) / 1000),
+    });
+  });
+
+  app.get("/ready", (_req, res) => {
+    if (lifecycle.draining) {
+      res.status(503).json({ error: "draining", message: "this instance is shutting down" });
+    } else {
+      res.json({ status: "ready", server_id: serverId });
+    }
+  });
+
+  app.use(jsonBody(options.maxFileBytes));
+  return app;
+}
+
+/** The last handlers: a JSON 404 for unknown routes, and the JSON error handler. */
+export function finishApp(app: Express): Express {
+  app.use((req, _res, next) => next(new ApiError(404, "not_found", `no route for ${req.method} ${req.path}`)));
+  app.use(errorHandler);
+  return app;
+}
+
+/**
+ * Parses `application/json` bodies and refuses every other body with 415. The parser's limit
+ * is set well above MAX_FILE_BYTES, so an oversized file is measured by the upload route and
+ * gets a clean 413 that names the limit.
+ */
+function jsonBody(maxFileBytes: number): RequestHandler {
+  const parse = express.json({ limit: maxFileBytes * 2 + 64 * 1024, strict: true });
+  return (req, res, next) => {
+    const length = Number(req.headers["content-length"] ?? 0);
+    const hasBody = req.headers["transfer-encoding"] !== undefined || length > 0;
+    if (!hasBody) return next();
+    if (!req.is("application/json")) {
+      return next(new ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json"));
+    }
+    parse(req, res, next);
+  };
+}
+
+/** Errors thrown by express.json() carry a `type`; these are the ones a client can cause. */
+function fromBodyParser(error: { type?: unknown }): ApiError | undefined {
+  switch (error.type) {
+    case "entity.parse.failed":
+      return new ApiError(400, "invalid_json", "the body is not valid JSON");
+    case "entity.too.large":
+      return new ApiError(413, "payload_too_large", "the request body is too large");
+    case "charset.unsupported":
+    case "encoding.unsupported":
+      return new ApiError(415, "unsupported_media_type", "send the body as UTF-8 JSON");
+    case "request.aborted":
+    case "request.size.invalid":
+      return new ApiError(400, "invalid_json", "the body did not arrive whole");
+    default:
+      return undefined;
+  }
+}
+
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  if (error instanceof StoreUnavailableError) {
+    return new ApiError(503, "store_unavailable", "the data store is unavailable; try again shortly", {
+      "Retry-After": String(STORE_RETRY_AFTER_SECONDS),
+    });
+  }
+  const fromParser = error && typeof error === "object" ? fromBodyParser(error) : undefined;
+  return fromParser ?? new ApiError(500, "internal_error", "something went wrong on the server");
+}
+
+const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
+  if (res.headersSent) return next(error); // too late for JSON: let Express close the connection
+  const answer = toApiError(error);
+  if (answer.code === "internal_error") {
+    console.error(`[${res.get("X-Request-ID")}] ${req.method} ${req.path} failed:`, error);
+  } else if (answer.code === "store_unavailable") {
+    console.error(`[${res.get("X-Request-ID")}] ${error instanceof Error ? error.message : String(error)}`);
+  }
+  res.set(answer.headers).status(answer.status).json({ error: answer.code, message: answer.message });
+};

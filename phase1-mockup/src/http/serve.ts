@@ -1,0 +1,112 @@
+// The process side of every server: read the configuration, listen, say where, and shut down
+// gracefully. Kept apart from the apps so that tests drive an app with supertest, and the lab
+// drives the real process with real signals.
+//
+// Graceful shutdown (LAB-SPEC section 4): on SIGTERM, SIGINT, or the parent's IPC channel
+// closing (the lab that started us is gone), /ready turns 503, the server stops accepting,
+// in-flight requests are answered with `Connection: close`, idle keep-alive connections are
+// closed at once, and the process exits 0. Without closing idle connections, Node's
+// server.close() waits for every keep-alive client and a restart takes seconds.
+
+import http from "node:http";
+import { AddressInfo } from "node:net";
+import { Express } from "express";
+import { CommonConfig, ConfigError, Env } from "../config";
+import { Lifecycle, newLifecycle } from "./app-basics";
+
+const DRAIN_LIMIT_MS = 10_000;
+
+export interface RunningApp {
+  app: Express;
+  /** Releases what the app holds (timers, store connections) once the server has closed. */
+  close?: () => Promise<void>;
+}
+
+export interface ServeOptions<C extends CommonConfig> {
+  design: string;
+  loadConfig: (env: Env) => C;
+  /** Builds the app once the port is known, so that SERVER_ID's default names the real port. */
+  createApp: (config: C, lifecycle: Lifecycle) => RunningApp | Promise<RunningApp>;
+}
+
+/** What a spawned server tells its parent over IPC once it listens (tests and the lab use it). */
+export interface ListeningMessage {
+  type: "listening";
+  design: string;
+  serverId: string;
+  port: number;
+  pid: number;
+}
+
+function say(config: CommonConfig, line: string): void {
+  if (["info", "debug", "trace"].includes(config.logLevel)) console.log(line);
+}
+
+/** Loads the configuration or stops the process with one line naming the bad variable. */
+export function loadConfigOrExit<C>(design: string, loadConfig: (env: Env) => C): C {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(`${design}: configuration error: ${error.message}`);
+    process.exit(1);
+  }
+}
+
+export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
+  const config = loadConfigOrExit(options.design, options.loadConfig);
+  if (config.usingDevelopmentSecret) {
+    console.warn(`${options.design}: SESSION_SECRET is not set; using the fixed development value (never do that in production)`);
+  }
+  const lifecycle = newLifecycle();
+  const inFlight = new Set<http.ServerResponse>();
+  const server = http.createServer();
+  let running: RunningApp | undefined;
+
+  server.on("error", (error: NodeJS.ErrnoException) => {
+    const reason =
+      error.code === "EADDRINUSE"
+        ? `port ${config.port} is already in use: stop the other server, or set PORT to another port`
+        : `cannot listen on ${config.host}:${config.port}: ${error.message}`;
+    console.error(`${options.design}: ${reason}`);
+    process.exit(1);
+  });
+
+  server.listen(config.port, config.host, async () => {
+    const { port } = server.address() as AddressInfo;
+    const serverId = process.env.SERVER_ID || `${options.design}-${port}`;
+    running = await options.createApp({ ...config, port, serverId }, lifecycle);
+    server.on("request", (req, res) => {
+      inFlight.add(res);
+      res.on("close", () => inFlight.delete(res));
+      running?.app(req, res);
+    });
+    say(config, `[${serverId}] ${options.design} server listening on http://${config.host}:${port} (pid ${process.pid})`);
+    const message: ListeningMessage = { type: "listening", design: options.design, serverId, port, pid: process.pid };
+    process.send?.(message);
+  });
+
+  const shutdown = (reason: string) => {
+    if (lifecycle.draining) return;
+    lifecycle.draining = true;
+    say(config, `[${options.design}] ${reason}: draining ${inFlight.size} in-flight request(s), then exiting`);
+    const deadline = setTimeout(() => {
+      console.error(`[${options.design}] requests still running after ${DRAIN_LIMIT_MS / 1000} s: closing them`);
+      server.closeAllConnections();
+      process.exit(1);
+    }, DRAIN_LIMIT_MS);
+    deadline.unref();
+    for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
+    server.close(async () => {
+      await running?.close?.();
+      clearTimeout(deadline);
+      say(config, `[${options.design}] stopped`);
+      process.exit(0);
+    });
+    server.closeIdleConnections();
+  };
+  process.once("SIGTERM", () => shutdown("SIGTERM"));
+  process.once("SIGINT", () => shutdown("SIGINT"));
+  // Started by the lab with an IPC channel: when the lab dies, the channel closes and we go too.
+  if (process.connected) process.once("disconnect", () => shutdown("parent process gone"));
+}

@@ -1,0 +1,98 @@
+// Phase 1's session store: a JavaScript Map inside the server process.
+//
+// This Map dies with the process: that is the whole point of phase 1. Restart the server and
+// every session id it handed out answers 401 session_not_found, while the users and files,
+// kept on disk, are still there (docs/concepts.md, "stateful trade-offs").
+//
+// Expiry is checked in two places: lazily, on every access (so an idle session can never be
+// used, however late the sweep), and by a sweep on a timer (so sessions nobody comes back
+// for do not pile up in memory). The timer is unref'd: it never keeps the process alive.
+
+import { randomBytes } from "node:crypto";
+import { SessionData, SessionLookup, SessionStore } from "./session-store";
+
+/** A session id is 256 random bits, base64url: 43 characters. */
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
+
+interface Entry {
+  data: SessionData;
+  lastActivityMs: number;
+}
+
+export class MapSessionStore implements SessionStore {
+  private readonly sessions = new Map<string, Entry>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly ttlSeconds: number,
+    private readonly now: () => number = Date.now, // tests pass a clock they can move
+  ) {}
+
+  create(username: string): { sessionId: string; data: SessionData } {
+    const sessionId = randomBytes(32).toString("base64url"); // unguessable, from a CSPRNG
+    const at = this.now();
+    const data: SessionData = {
+      username,
+      created_at: new Date(at).toISOString(),
+      last_activity: new Date(at).toISOString(),
+      request_count: 0,
+      files_uploaded: [],
+    };
+    this.sessions.set(sessionId, { data, lastActivityMs: at });
+    return { sessionId, data };
+  }
+
+  touch(sessionId: string): SessionLookup {
+    if (!SESSION_ID.test(sessionId)) return { status: "not_found" }; // no Map lookup for junk
+    const entry = this.sessions.get(sessionId);
+    if (!entry) return { status: "not_found" };
+    const at = this.now();
+    if (this.isExpired(entry, at)) {
+      this.sessions.delete(sessionId);
+      return { status: "expired" };
+    }
+    // Every authenticated request is activity: the idle timeout starts again from now.
+    entry.lastActivityMs = at;
+    entry.data.last_activity = new Date(at).toISOString();
+    entry.data.request_count += 1;
+    // The route handlers get this very object, so parallel requests all update one session:
+    // one thread, one object, nothing to overwrite (compare the `concurrent` scenario in phase 2).
+    return { status: "active", data: entry.data };
+  }
+
+  destroy(sessionId: string): boolean {
+    return this.sessions.delete(sessionId);
+  }
+
+  sweep(): number {
+    const at = this.now();
+    let removed = 0;
+    for (const [sessionId, entry] of this.sessions) {
+      if (this.isExpired(entry, at)) {
+        this.sessions.delete(sessionId);
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Sweeps every `intervalMs` (default: the TTL, at most a minute) until stopSweeper(). */
+  startSweeper(intervalMs = Math.min(this.ttlSeconds * 1000, 60_000)): void {
+    this.stopSweeper();
+    this.sweeper = setInterval(() => this.sweep(), intervalMs);
+    this.sweeper.unref();
+  }
+
+  stopSweeper(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
+
+  private isExpired(entry: Entry, at: number): boolean {
+    return at - entry.lastActivityMs >= this.ttlSeconds * 1000;
+  }
+}

@@ -1,0 +1,33 @@
+// The phase-1 session layer's interface: what a server needs from "somewhere that remembers
+// who you are". It is written by hand on purpose: the session layer is a design
+// responsibility (creation, validation, idle timeout, clean-up, end), not something a
+// library hands you. Phase 2 maps each method onto express-session's Store
+// (docs/transition-to-phase2.md).
+
+export interface SessionData {
+  username: string;
+  created_at: string; // ISO 8601
+  last_activity: string;
+  request_count: number; // authenticated requests made with this session
+  files_uploaded: string[]; // file ids uploaded in this session
+}
+
+export type SessionLookup =
+  | { status: "active"; data: SessionData }
+  | { status: "expired" } // known, but idle for longer than the TTL
+  | { status: "not_found" }; // never existed, ended, or already swept away
+
+export interface SessionStore {
+  /** Starts a session for a user who has just proved who they are; returns its new id. */
+  create(username: string): { sessionId: string; data: SessionData };
+  /** Finds a session and, when it is active, records this request as activity on it. */
+  touch(sessionId: string): SessionLookup;
+  /** Ends a session; false when there was none to end. */
+  destroy(sessionId: string): boolean;
+  /** Forgets every expired session; returns how many it removed. */
+  sweep(): number;
+  /** Live entries, expired ones not yet swept included. */
+  readonly size: number;
+  /** Idle seconds before a session expires. */
+  readonly ttlSeconds: number;
+}

@@ -1,0 +1,20 @@
+// fetch() over loopback with the JSON body parsed, for tests that talk to real processes.
+
+// Tests read nested fields of many shapes; `any` keeps them short (allowed in tests only).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonBody = any;
+
+export interface JsonResponse {
+  status: number;
+  headers: Headers;
+  body: JsonBody;
+}
+
+export async function fetchJson(url: string, init: RequestInit & { json?: unknown } = {}): Promise<JsonResponse> {
+  const { json, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  if (json !== undefined) headers.set("Content-Type", "application/json");
+  const response = await fetch(url, { ...rest, headers, body: json === undefined ? rest.body : JSON.stringify(json) });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
+}

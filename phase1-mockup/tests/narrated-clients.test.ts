@@ -1,0 +1,68 @@
+// The narrated clients: each runs its whole walk-through against a real server and prints
+// the conversation; with no server listening, each says so in one line, not a stack trace.
+
+import net from "node:net";
+import { compiled, runScript, startServer, stopAllServers } from "./helpers/server-process";
+import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
+
+afterAll(async () => {
+  await stopAllServers();
+  removeTempDirs();
+});
+
+const NO_COLOUR = { NO_COLOR: "1" };
+
+describe("the narrated clients", () => {
+  it("walks through the goldfish conversation, credentials on every request", async () => {
+    const server = await startServer("stateless", { env: { DATA_DIR: makeTempDir("client-data") } });
+    const result = await runScript(compiled("clients/stateless-client.js"), ["--url", server.url], NO_COLOUR);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("The goldfish");
+    expect(result.stdout.match(/> Authorization: Basic /g)?.length).toBe(4); // upload, list, read, delete
+    expect(result.stdout).toContain("< 401 Unauthorized");
+    expect(result.stdout).toContain("missing_credentials");
+    expect(result.stdout).toContain(`served by ${server.serverId}`);
+    expect(result.stdout).toContain("What to notice");
+  });
+
+  it("walks through the long-memory conversation, a session id after one login", async () => {
+    const server = await startServer("stateful", { env: { DATA_DIR: makeTempDir("client-data") } });
+    const result = await runScript(compiled("clients/stateful-client.js"), ["--url", server.url], NO_COLOUR);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("The long memory");
+    expect(result.stdout).not.toContain("Authorization: Basic");
+    expect(result.stdout.match(/> X-Session-ID: /g)?.length).toBeGreaterThanOrEqual(8);
+    expect(result.stdout).toContain('"request_count":');
+    expect(result.stdout).toContain("session_not_found");
+    expect(result.stdout).toMatch(/curl -i -H 'X-Session-ID: [A-Za-z0-9_-]{43}'/);
+  });
+
+  it.each(["stateless", "stateful"])("says plainly that no %s server is listening", async (design) => {
+    const port = await unusedPort();
+    const result = await runScript(compiled(`clients/${design}-client.js`), ["--url", `http://127.0.0.1:${port}`], NO_COLOUR);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim()).toBe(
+      `No server is listening at http://127.0.0.1:${port}. Start one in another terminal first: npm run server:${design}`,
+    );
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it("explains its usage when given a bad URL", async () => {
+    const result = await runScript(compiled("clients/stateful-client.js"), ["--url", "not a url"], NO_COLOUR);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("usage: npm run client:stateful -- [--url URL]");
+  });
+});
+
+/** A loopback port that was free a moment ago: bound, read, released. */
+function unusedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+    probe.on("error", reject);
+  });
+}

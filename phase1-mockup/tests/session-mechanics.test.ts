@@ -1,0 +1,113 @@
+// Session management by hand: creation, validation, idle timeout, clean-up and end. The
+// store takes a clock, so expiry is tested by moving time instead of waiting for it.
+
+import { spawnSync } from "node:child_process";
+import request from "supertest";
+import { MapSessionStore } from "../src/sessions/map-session-store";
+import { statefulApp } from "./helpers/phase1-apps";
+import { compiled } from "./helpers/server-process";
+import { removeTempDirs } from "./helpers/temp-dir";
+
+afterAll(removeTempDirs);
+
+function clock(start = Date.parse("2026-01-01T00:00:00Z")) {
+  let now = start;
+  return { now: () => now, advance: (ms: number) => (now += ms) };
+}
+
+describe("the Map session store", () => {
+  it("creates sessions with distinct, unguessable ids", () => {
+    const store = new MapSessionStore(60);
+    const ids = new Set(Array.from({ length: 1000 }, () => store.create("dave").sessionId));
+    expect(ids.size).toBe(1000);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  });
+
+  it("counts every access as activity and slides the idle timeout", () => {
+    const time = clock();
+    const store = new MapSessionStore(60, time.now);
+    const { sessionId } = store.create("dave");
+    for (let i = 1; i <= 5; i += 1) {
+      time.advance(59_000); // just inside the TTL each time: the session stays alive
+      const lookup = store.touch(sessionId);
+      expect(lookup.status).toBe("active");
+      if (lookup.status === "active") expect(lookup.data.request_count).toBe(i);
+    }
+  });
+
+  it("expires a session idle for the TTL, lazily, on the next access", () => {
+    const time = clock();
+    const store = new MapSessionStore(60, time.now);
+    const { sessionId } = store.create("dave");
+    time.advance(60_000);
+    expect(store.touch(sessionId)).toEqual({ status: "expired" });
+    // An expired session is removed on that access: afterwards the server has forgotten it.
+    expect(store.size).toBe(0);
+    expect(store.touch(sessionId)).toEqual({ status: "not_found" });
+  });
+
+  it("sweeps away expired sessions and keeps active ones", () => {
+    const time = clock();
+    const store = new MapSessionStore(60, time.now);
+    const old = store.create("erin").sessionId;
+    time.advance(30_000);
+    const recent = store.create("frank").sessionId;
+    time.advance(30_000);
+    expect(store.sweep()).toBe(1);
+    expect(store.size).toBe(1);
+    expect(store.touch(old).status).toBe("not_found");
+    expect(store.touch(recent).status).toBe("active");
+  });
+
+  it("runs the sweep on a timer", () => {
+    jest.useFakeTimers();
+    try {
+      const time = clock();
+      const store = new MapSessionStore(60, time.now);
+      store.create("gina");
+      store.startSweeper(1000);
+      time.advance(61_000);
+      expect(store.size).toBe(1);
+      jest.advanceTimersByTime(1000);
+      expect(store.size).toBe(0);
+      store.stopSweeper();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it("never keeps a process alive with its sweep timer", () => {
+    const script = `const { MapSessionStore } = require(${JSON.stringify(compiled("sessions/map-session-store.js"))});
+      const store = new MapSessionStore(3600); store.create("henry"); store.startSweeper(50);
+      setTimeout(() => console.log("done"), 200);`;
+    const result = spawnSync(process.execPath, ["-e", script], { timeout: 10_000, encoding: "utf8" });
+    expect(result.error).toBeUndefined(); // a kept-alive process would be killed by the timeout
+    expect(result.status).toBe(0);
+    expect(result.stdout.trim()).toBe("done");
+  });
+
+  it("ends a session on destroy", () => {
+    const store = new MapSessionStore(60);
+    const { sessionId } = store.create("ivy");
+    expect(store.destroy(sessionId)).toBe(true);
+    expect(store.destroy(sessionId)).toBe(false);
+    expect(store.touch(sessionId).status).toBe("not_found");
+  });
+});
+
+describe("session expiry over HTTP", () => {
+  it("answers session_expired for an idle session and expires_in with the configured TTL", async () => {
+    const time = clock();
+    const { app } = statefulApp({ sessions: new MapSessionStore(5, time.now) });
+    await request(app).post("/api/users").send({ username: "jack", password: "password-four" });
+    const start = await request(app).post("/api/session/start").send({ username: "jack", password: "password-four" });
+    expect(start.body.expires_in).toBe(5);
+    const sessionId = start.body.session_id;
+    time.advance(4_000);
+    expect((await request(app).get("/api/session").set("X-Session-ID", sessionId)).status).toBe(200);
+    time.advance(5_000);
+    const expired = await request(app).get("/api/session").set("X-Session-ID", sessionId);
+    expect(expired.status).toBe(401);
+    expect(expired.body.error).toBe("session_expired");
+  });
+});
