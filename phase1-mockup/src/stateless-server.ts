@@ -6,7 +6,7 @@
 // clients/stateless-client.ts.
 
 import { Express, RequestHandler } from "express";
-import { loadPhase1Config, Phase1Config } from "./config";
+import { ConfigError, loadPhase1Config, Phase1Config } from "./config";
 import { DataStore } from "./domain/data-store";
 import { ApiError } from "./domain/errors";
 import { FileDataStore } from "./domain/file-data-store";
@@ -83,12 +83,20 @@ export function createApp(options: Phase1AppOptions): Express {
 export function optionsFromConfig(config: Phase1Config, lifecycle: Lifecycle): Phase1AppOptions {
   return {
     serverId: config.serverId,
-    store: new FileDataStore(config.dataDir),
+    store: openDataDir(config.dataDir),
     passwordHashCost: config.passwordHashCost,
     maxFileBytes: config.maxFileBytes,
     idSecret: config.sessionSecret,
     lifecycle,
   };
+}
+
+function openDataDir(dataDir: string): FileDataStore {
+  try {
+    return new FileDataStore(dataDir);
+  } catch (error) {
+    throw new ConfigError("DATA_DIR", `cannot be used: ${(error as Error).message}`, dataDir);
+  }
 }
 
 if (require.main === module) {

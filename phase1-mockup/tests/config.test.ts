@@ -1,6 +1,7 @@
 // Configuration: a bad value stops the process at start with exit code 1 and one line that
 // names the variable; good values and defaults are read as LAB-SPEC section 3 says.
 
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { ConfigError, DEVELOPMENT_SECRET, loadPhase1Config } from "../src/config";
 import { compiled, runScript, startServer, stopAllServers } from "./helpers/server-process";
@@ -66,6 +67,14 @@ describe("a server started with a bad variable", () => {
     expect(lines[0]).toContain(variable);
     expect(lines[0]).toContain(JSON.stringify(value));
     expect(result.stdout).toBe("");
+  });
+
+  it("exits 1 with one line naming DATA_DIR when it cannot be created", async () => {
+    const blocker = path.join(makeTempDir("config-data"), "a-file");
+    writeFileSync(blocker, "not a directory");
+    const result = await runScript(compiled("stateful-server.js"), [], { PORT: "0", SESSION_SECRET: "x".repeat(32), DATA_DIR: path.join(blocker, "data") });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^stateful: cannot start: DATA_DIR cannot be used: .*ENOTDIR/)]);
   });
 
   it("exits 1 with one line when the port is taken", async () => {

@@ -2,10 +2,11 @@
 // process, while users and files, kept on disk, survive. The stateless server has nothing to
 // lose. This is the `restart` and `crash` columns of the survival matrix, in miniature.
 
+import { spawn } from "node:child_process";
 import http from "node:http";
 import { fetchJson } from "./helpers/http";
 import { basic } from "./helpers/phase1-apps";
-import { ServerProcess, startServer, stopAllServers, stopServer } from "./helpers/server-process";
+import { compiled, ServerProcess, startServer, stopAllServers, stopServer } from "./helpers/server-process";
 import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
 
 afterAll(async () => {
@@ -104,3 +105,37 @@ describe("graceful shutdown on SIGTERM", () => {
     await expect(fetch(`${server.url}/health`)).rejects.toThrow(); // nobody listens any more
   });
 });
+
+describe("a server whose parent process dies", () => {
+  it("notices the closed IPC channel and exits on its own", async () => {
+    // A parent that starts a server with an IPC channel, reports its pid, and is then killed
+    // without a chance to clean up: what happens to the lab's servers when the lab is killed.
+    const parentScript = `
+      const { spawn } = require("node:child_process");
+      const child = spawn(process.execPath, [${JSON.stringify(compiled("stateless-server.js"))}], {
+        env: { ...process.env, PORT: "0", LOG_LEVEL: "warn", SESSION_SECRET: "x".repeat(32), DATA_DIR: ${JSON.stringify(makeTempDir("orphan-data"))} },
+        stdio: ["ignore", "ignore", "ignore", "ipc"],
+      });
+      child.on("message", (message) => console.log(JSON.stringify(message)));`;
+    const parent = spawn(process.execPath, ["-e", parentScript], { stdio: ["ignore", "pipe", "inherit"] });
+    const line = await new Promise<string>((resolve) => parent.stdout.once("data", (chunk) => resolve(String(chunk))));
+    const { pid, port } = JSON.parse(line);
+    expect((await fetchJson(`http://127.0.0.1:${port}/health`)).body.pid).toBe(pid);
+
+    parent.kill("SIGKILL");
+    const deadline = Date.now() + 10_000;
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const survived = isAlive(pid);
+    if (survived) process.kill(pid, "SIGKILL"); // never leave it behind, even when the test fails
+    expect(survived).toBe(false);
+  });
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

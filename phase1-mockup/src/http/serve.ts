@@ -75,7 +75,13 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
   server.listen(config.port, config.host, async () => {
     const { port } = server.address() as AddressInfo;
     const serverId = process.env.SERVER_ID || `${options.design}-${port}`;
-    running = await options.createApp({ ...config, port, serverId }, lifecycle);
+    try {
+      running = await options.createApp({ ...config, port, serverId }, lifecycle);
+    } catch (error) {
+      // For instance a DATA_DIR that cannot be created: one line, not a stack trace.
+      console.error(`${options.design}: cannot start: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    }
     server.on("request", (req, res) => {
       inFlight.add(res);
       res.on("close", () => inFlight.delete(res));
