@@ -23,6 +23,10 @@ export interface BaseAppOptions {
   serverId: string;
   lifecycle: Lifecycle;
   maxFileBytes: number;
+  /** Phase 2: why the instance cannot serve right now (Redis down), or undefined when it can. */
+  notReadyReason?: () => Promise<string | undefined>;
+  /** Phase 2: logging and metrics, run on every request right after the request id is set. */
+  middleware?: RequestHandler[];
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -31,7 +35,7 @@ export function createBaseApp(options: BaseAppOptions): Express {
   const { design, serverId, lifecycle } = options;
   const app = express();
   app.disable("x-powered-by");
-  app.set("json spaces", 0);
+  app.set("etag", false); // API answers change with every request: no caching validators
 
   app.use((req, res, next) => {
     const requestId = req.get("X-Request-ID");
@@ -42,6 +46,7 @@ export function createBaseApp(options: BaseAppOptions): Express {
     if (lifecycle.draining) res.set("Connection", "close");
     next();
   });
+  for (const handler of options.middleware ?? []) app.use(handler);
 
   app.get("/health", (_req, res) => {
     res.json({
@@ -53,9 +58,14 @@ export function createBaseApp(options: BaseAppOptions): Express {
     });
   });
 
-  app.get("/ready", (_req, res) => {
+  app.get("/ready", async (_req, res) => {
     if (lifecycle.draining) {
       res.status(503).json({ error: "draining", message: "this instance is shutting down" });
+      return;
+    }
+    const reason = await options.notReadyReason?.();
+    if (reason) {
+      res.status(503).set("Retry-After", String(STORE_RETRY_AFTER_SECONDS)).json({ error: "store_unavailable", message: reason });
     } else {
       res.json({ status: "ready", server_id: serverId });
     }

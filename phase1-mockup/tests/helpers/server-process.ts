@@ -1,6 +1,7 @@
-// Starts phase-1 servers as real processes (compiled JavaScript run by `node`, never through
-// npm or a TypeScript loader), so tests can send them real signals. Every process started
-// here is remembered and stopped by stopAllServers() in an afterAll, pass or fail.
+// Starts the lab's servers (phase 1 and phase 2) as real processes (compiled JavaScript run by
+// `node`, never through npm or a TypeScript loader), so tests can send them real signals.
+// Every process started here is remembered and stopped by stopAllServers() in an afterAll,
+// pass or fail.
 
 import { ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -9,12 +10,14 @@ import type { ListeningMessage } from "../../src/http/serve";
 
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 export const DIST = path.join(REPO_ROOT, "dist", "phase1-mockup", "src");
+const PHASE2_SERVER = path.join(REPO_ROOT, "dist", "phase2-production", "src", "server.js");
 const START_TIMEOUT_MS = 10_000;
 
 export type Phase1Design = "stateless" | "stateful";
+export type Design = Phase1Design | "memory-session" | "redis-session" | "cached-session" | "jwt";
 
 export interface ServerProcess {
-  design: Phase1Design;
+  design: Design;
   child: ChildProcess;
   pid: number;
   port: number;
@@ -38,7 +41,7 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-export async function startServer(design: Phase1Design, options: StartOptions = {}): Promise<ServerProcess> {
+export async function startServer(design: Design, options: StartOptions = {}): Promise<ServerProcess> {
   // A port we pick again after a restart may have been taken meanwhile by some outgoing
   // connection (ports above 32767 are ephemeral): try again a few times before giving up.
   for (let attempt = 1; ; attempt += 1) {
@@ -51,14 +54,22 @@ export async function startServer(design: Phase1Design, options: StartOptions = 
   }
 }
 
-function startOnce(design: Phase1Design, options: StartOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [compiled(`${design}-server.js`)], {
+/** The node arguments that run a design's server. */
+export function serverArguments(design: Design): string[] {
+  if (design === "stateless" || design === "stateful") return [compiled(`${design}-server.js`)];
+  if (!existsSync(PHASE2_SERVER)) throw new Error(`${PHASE2_SERVER} is missing: run npm run build first (npm test does)`);
+  return [PHASE2_SERVER, "--design", design];
+}
+
+function startOnce(design: Design, options: StartOptions): Promise<ServerProcess> {
+  const child = spawn(process.execPath, serverArguments(design), {
     env: {
       ...process.env,
       HOST: "127.0.0.1",
       PORT: String(options.port ?? 0),
       PASSWORD_HASH_COST: "4",
       LOG_LEVEL: "info",
+      RATE_LIMIT_PER_MINUTE: "100000",
       SESSION_SECRET: "test-secret-of-at-least-thirty-two-characters",
       ...options.env,
     },

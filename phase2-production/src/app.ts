@@ -1,0 +1,141 @@
+// The phase-2 application: phase 1's users-and-files API, grown up. One app, four designs
+// (LAB-SPEC section 1): memory-session, redis-session and cached-session differ only in
+// their session store (sessions/session-stores.ts); jwt keeps no session at all.
+// Users and files live in Redis in every design, so every instance shares them.
+//
+// Redis down is an expected state, not a crash: the server listens anyway, /ready says 503,
+// every request that needs Redis is answered 503 store_unavailable at once, and service
+// resumes by itself when Redis comes back.
+
+import { ErrorRequestHandler, Express, RequestHandler } from "express";
+import session from "express-session";
+import type Redis from "ioredis";
+import { LogLevel } from "../../phase1-mockup/src/config";
+import { StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
+import { FileService } from "../../phase1-mockup/src/domain/files";
+import { UserService } from "../../phase1-mockup/src/domain/users";
+import { createBaseApp, finishApp, Lifecycle, newLifecycle } from "../../phase1-mockup/src/http/app-basics";
+import { fileRoutes } from "../../phase1-mockup/src/http/file-routes";
+import { Phase2Design } from "./config";
+import { jwtRoutes, bearerAuthentication } from "./jwt/jwt-routes";
+import { TokenService } from "./jwt/tokens";
+import { createLogger, LabMetrics, requestLogging } from "./observability";
+import { createLoginRateLimit } from "./rate-limit";
+import { createRedisClient, isRedisReady, redisNotReadyReason } from "./redis-client";
+import { RedisDataStore } from "./redis-data-store";
+import { createSessionStore } from "./sessions/session-stores";
+import { rememberUpload, requireSession, saveBeforeAnswer, SESSION_COOKIE, sessionRoutes } from "./sessions/session-routes";
+
+export interface Phase2AppOptions {
+  design: Phase2Design;
+  serverId: string;
+  redisUrl: string;
+  keyPrefix: string;
+  sessionSecret: string;
+  sessionTtlSeconds: number;
+  maxFileBytes: number;
+  passwordHashCost: number;
+  rateLimitPerMinute: number;
+  cookieSecure: boolean;
+  logLevel: LogLevel;
+  lifecycle?: Lifecycle;
+}
+
+export interface Phase2App {
+  app: Express;
+  client: Redis;
+  metrics: LabMetrics;
+  /** Closes the Redis connection; the app answers 503 afterwards. */
+  close(): Promise<void>;
+}
+
+export function createApp(options: Phase2AppOptions): Phase2App {
+  const { design, keyPrefix } = options;
+  const logger = createLogger(options.logLevel, { design, server_id: options.serverId });
+  const metrics = new LabMetrics(design, options.serverId);
+  const client = createRedisClient(options.redisUrl, {
+    onCommand: (name, seconds, ok) => metrics.observeRedisCommand(name, seconds, ok),
+    onError: (error) => logger.debug({ err: error.message }, "redis connection error"),
+  });
+  client.on("ready", () => logger.info("redis ready"));
+  client.on("close", () => logger.warn("redis connection closed"));
+
+  const store = new RedisDataStore(client, keyPrefix);
+  const users = new UserService(store, options.passwordHashCost);
+  const files = new FileService(store, { maxFileBytes: options.maxFileBytes, idSecret: options.sessionSecret });
+
+  const app = createBaseApp({
+    design,
+    serverId: options.serverId,
+    lifecycle: options.lifecycle ?? newLifecycle(),
+    maxFileBytes: options.maxFileBytes,
+    notReadyReason: () => redisNotReadyReason(client),
+    middleware: [requestLogging(logger), metrics.middleware()],
+  });
+  // Behind the lab's balancer (on loopback), req.ip and req.secure come from X-Forwarded-*.
+  app.set("trust proxy", "loopback");
+
+  app.get("/metrics", async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  // While Redis is away nothing under /api can work (users and files live there in every
+  // design): say so at once, before any middleware tries a command.
+  const requireRedis: RequestHandler = (_req, _res, next) =>
+    next(isRedisReady(client) ? undefined : new StoreUnavailableError(`Redis is not connected (${client.status})`));
+  app.use("/api", requireRedis);
+
+  const loginRateLimit = createLoginRateLimit(client, keyPrefix, options.rateLimitPerMinute);
+  app.post("/api/users", loginRateLimit);
+  app.post("/api/login", loginRateLimit);
+
+  app.post("/api/users", async (req, res) => {
+    res.status(201).json(await users.register(req.body));
+  });
+
+  if (design === "jwt") {
+    const tokens = new TokenService(options.sessionSecret, options.sessionTtlSeconds, client, keyPrefix);
+    app.use(jwtRoutes(users, tokens, options.sessionTtlSeconds, () => metrics.sessionsCreated.inc()));
+    app.use(fileRoutes({ files, authenticate: bearerAuthentication(tokens) }));
+  } else {
+    const sessions = session({
+      name: SESSION_COOKIE,
+      secret: options.sessionSecret,
+      store: createSessionStore(design, client, keyPrefix),
+      resave: false, // don't save a session that did not change (we save explicitly anyway)
+      saveUninitialized: false, // don't store a session until someone logs in: probes and floods create nothing
+      rolling: true, // every answer renews the cookie's expiry, so the cookie, the store's TTL and the idle rule agree
+      cookie: {
+        httpOnly: true, // page scripts cannot read the session id
+        sameSite: "lax", // not sent on cross-site POSTs
+        secure: options.cookieSecure, // COOKIE_SECURE=true: sent over HTTPS only
+        maxAge: options.sessionTtlSeconds * 1000, // milliseconds; connect-redis turns it into the key's TTL
+      },
+    });
+    // A failure of the session store while loading a session is a store error: 503, not 401.
+    app.use("/api", (req, res, next) =>
+      sessions(req, res, (error?: unknown) =>
+        next(error ? new StoreUnavailableError(`session store: ${(error as Error)?.message ?? String(error)}`, { cause: error }) : undefined),
+      ),
+    );
+    app.use(sessionRoutes({ users, ttlSeconds: options.sessionTtlSeconds, onSessionCreated: () => metrics.sessionsCreated.inc() }));
+    app.use(fileRoutes({ files, authenticate: requireSession, afterUpload: rememberUpload, beforeAnswer: saveBeforeAnswer }));
+  }
+
+  const countStoreErrors: ErrorRequestHandler = (error, _req, _res, next) => {
+    if (error instanceof StoreUnavailableError) metrics.storeErrors.inc();
+    next(error);
+  };
+  app.use(countStoreErrors);
+  finishApp(app);
+
+  return {
+    app,
+    client,
+    metrics,
+    close: async () => {
+      if (client.status === "ready") await client.quit().catch(() => client.disconnect());
+      else client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,39 @@
+// The `jwt` design's own routes: login hands out a token, logout denies it, and there is no
+// session view because there is no session.
+
+import { RequestHandler, Router } from "express";
+import { ApiError } from "../../../phase1-mockup/src/domain/errors";
+import { UserService } from "../../../phase1-mockup/src/domain/users";
+import { TokenService, VerifiedToken } from "./tokens";
+
+export function bearerAuthentication(tokens: TokenService): RequestHandler {
+  return async (req, res, next) => {
+    const token = await tokens.verify(req.get("Authorization"));
+    res.locals.username = token.username;
+    res.locals.token = token;
+    next();
+  };
+}
+
+export function jwtRoutes(users: UserService, tokens: TokenService, ttlSeconds: number, onTokenIssued: () => void): Router {
+  const router = Router();
+  const authenticate = bearerAuthentication(tokens);
+
+  router.post("/api/login", async (req, res) => {
+    const username = await users.login(req.body);
+    const token = await tokens.issue(username);
+    onTokenIssued();
+    res.json({ token, expires_in: ttlSeconds });
+  });
+
+  router.post("/api/logout", authenticate, async (_req, res) => {
+    await tokens.revoke(res.locals.token as VerifiedToken);
+    res.json({ message: "logged out: this token is refused from now on" });
+  });
+
+  router.get("/api/session", () => {
+    throw new ApiError(404, "not_found", "the jwt design keeps no session: the token carries who you are");
+  });
+
+  return router;
+}

@@ -1,0 +1,82 @@
+// The `jwt` design: no session on the server at all. At login the server signs a token
+// (HS256 with SESSION_SECRET) that says who the user is and until when; every request
+// carries it and is checked by its signature and its `exp` alone, never by a store lookup.
+//
+// Almost: logging out needs the server to remember something again. A token cannot be
+// "unsigned", so logout puts its id (`jti`) on a deny-list in Redis until the token would
+// have expired anyway. That is the state that creeps back (docs/concepts.md).
+
+import { randomBytes } from "node:crypto";
+import type Redis from "ioredis";
+import { errors, jwtVerify, SignJWT } from "jose";
+import { ApiError } from "../../../phase1-mockup/src/domain/errors";
+import { guardRedis } from "../redis-client";
+
+export interface VerifiedToken {
+  username: string;
+  jti: string;
+  expiresAt: number; // seconds since the epoch
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
+
+export class TokenService {
+  private readonly key: Uint8Array;
+
+  constructor(
+    secret: string,
+    private readonly ttlSeconds: number,
+    private readonly client: Redis,
+    private readonly prefix: string,
+  ) {
+    this.key = new TextEncoder().encode(secret); // at least 32 characters: 256 bits for HS256
+  }
+
+  /** Signs a token for a user who has just proved who they are; its lifetime is fixed now. */
+  async issue(username: string): Promise<string> {
+    return new SignJWT({})
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+      .setSubject(username)
+      .setJti(randomBytes(16).toString("hex"))
+      .setIssuedAt()
+      .setExpirationTime(`${this.ttlSeconds}s`)
+      .sign(this.key);
+  }
+
+  /** Checks the Authorization header: signature, expiry, then the deny-list. */
+  async verify(authorization: string | undefined): Promise<VerifiedToken> {
+    if (!authorization) {
+      throw new ApiError(401, "missing_credentials", "log in with POST /api/login and send Authorization: Bearer <token>");
+    }
+    const token = BEARER.exec(authorization.trim())?.[1];
+    if (!token) throw new ApiError(401, "invalid_token", "the Authorization header is not Bearer <JWT>");
+    let verified: VerifiedToken;
+    try {
+      // Only HS256: a token that names another algorithm, or `none`, is refused outright.
+      const { payload } = await jwtVerify(token, this.key, { algorithms: ["HS256"] });
+      if (typeof payload.sub !== "string" || typeof payload.jti !== "string" || typeof payload.exp !== "number") {
+        throw new ApiError(401, "invalid_token", "the token lacks sub, jti or exp");
+      }
+      verified = { username: payload.sub, jti: payload.jti, expiresAt: payload.exp };
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      if (error instanceof errors.JWTExpired) throw new ApiError(401, "token_expired", "the token has expired; log in again");
+      throw new ApiError(401, "invalid_token", "the token is not valid (bad signature, bad format or algorithm)");
+    }
+    // A store error here is a 503: never accept a token whose deny-list entry we could not check.
+    if ((await guardRedis("check the deny-list", () => this.client.exists(this.revokedKey(verified.jti)))) === 1) {
+      throw new ApiError(401, "token_revoked", "this token was logged out; log in again");
+    }
+    return verified;
+  }
+
+  /** Logout: deny the token until it would have expired anyway, then Redis forgets it. */
+  async revoke(token: VerifiedToken): Promise<void> {
+    const remaining = Math.max(1, token.expiresAt - Math.floor(Date.now() / 1000));
+    await guardRedis("revoke a token", () => this.client.set(this.revokedKey(token.jti), "1", "EX", remaining));
+  }
+
+  private revokedKey(jti: string): string {
+    return `${this.prefix}revoked:${jti}`;
+  }
+}

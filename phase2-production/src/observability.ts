@@ -1,0 +1,76 @@
+// What an operator sees of a phase-2 instance: JSON logs that carry the request id (pino),
+// and /metrics in Prometheus text format (prom-client): requests by route and status,
+// sessions created, store errors and Redis command latency. One registry per app, so that
+// two apps in one test process do not collide.
+
+import { RequestHandler } from "express";
+import pino, { Logger } from "pino";
+import { pinoHttp } from "pino-http";
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { LogLevel } from "../../phase1-mockup/src/config";
+
+export class LabMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: "lab_http_requests_total",
+    help: "HTTP requests answered, by method, route and status",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [this.registry],
+  });
+  readonly sessionsCreated = new Counter({
+    name: "lab_sessions_created_total",
+    help: "Sessions (or tokens, for jwt) created by a successful login",
+    registers: [this.registry],
+  });
+  readonly storeErrors = new Counter({
+    name: "lab_store_errors_total",
+    help: "Requests answered 503 store_unavailable because Redis could not serve them",
+    registers: [this.registry],
+  });
+  readonly redisCommands = new Histogram({
+    name: "lab_redis_command_duration_seconds",
+    help: "Redis command latency, by command and outcome",
+    labelNames: ["command", "outcome"] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  constructor(design: string, serverId: string) {
+    this.registry.setDefaultLabels({ design, server_id: serverId });
+    collectDefaultMetrics({ register: this.registry }); // process RSS, heap, event-loop lag
+  }
+
+  /** Counts each request once it is answered, labelled by its route pattern (not its raw URL). */
+  middleware(): RequestHandler {
+    return (req, res, next) => {
+      res.on("finish", () => {
+        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : "unmatched";
+        this.requests.inc({ method: req.method, route, status: String(res.statusCode) });
+      });
+      next();
+    };
+  }
+
+  observeRedisCommand(name: string, seconds: number, ok: boolean): void {
+    this.redisCommands.observe({ command: name, outcome: ok ? "ok" : "error" }, seconds);
+  }
+}
+
+export function createLogger(level: LogLevel, bindings: Record<string, string>): Logger {
+  return pino({ level, base: { ...bindings, pid: process.pid } });
+}
+
+/** One JSON line per request, with the request id that the response carries in X-Request-ID. */
+export function requestLogging(logger: Logger): RequestHandler {
+  return pinoHttp({
+    logger,
+    genReqId: (_req, res) => String(res.getHeader("X-Request-ID")),
+    customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "info"),
+    serializers: {
+      req: (req) => ({ id: req.id, method: req.method, url: req.url }),
+      res: (res) => ({ status: res.statusCode }),
+      // pino-http invents an error for every 5xx; its stack says nothing, so keep the message only.
+      err: (error) => ({ type: error.type, message: error.message }),
+    },
+  });
+}

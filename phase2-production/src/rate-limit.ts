@@ -1,0 +1,53 @@
+// Rate limiting of logins and user creations (429 too_many_requests), counted in Redis so
+// that the limit holds across instances: with a counter in each process, three instances
+// behind a balancer would allow three times the limit.
+
+import type Redis from "ioredis";
+import { rateLimit, RateLimitRequestHandler } from "express-rate-limit";
+import { RedisReply, RedisStore } from "rate-limit-redis";
+import { ApiError, StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
+
+/**
+ * rate-limit-redis loads its Lua script when the limiter is created and keeps the promise. At
+ * that moment Redis may not be connected yet (or be down): the rejected promise would stay, and
+ * every later count would fail even with Redis back. This store loads the script on first use,
+ * loads it again after any failure, and reports failures as store errors (503).
+ */
+class RecoveringRedisStore extends RedisStore {
+  private scriptLoaded = false;
+
+  override async init(options: Parameters<RedisStore["init"]>[0]): Promise<void> {
+    this.windowMs = options.windowMs; // and no script loading yet
+  }
+
+  override async increment(key: string) {
+    if (!this.scriptLoaded) this.incrementScriptSha = this.loadIncrementScript();
+    try {
+      const result = await super.increment(key);
+      this.scriptLoaded = true;
+      return result;
+    } catch (error) {
+      this.scriptLoaded = false;
+      throw new StoreUnavailableError(`Redis: could not count a login: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+export function createLoginRateLimit(client: Redis, keyPrefix: string, limitPerMinute: number): RateLimitRequestHandler {
+  const store = new RecoveringRedisStore({
+    sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply>,
+    prefix: `${keyPrefix}ratelimit:`,
+  });
+  return rateLimit({
+    windowMs: 60_000,
+    limit: limitPerMinute,
+    standardHeaders: "draft-7", // RateLimit and RateLimit-Policy headers tell a client where it stands
+    legacyHeaders: false,
+    store,
+    handler: (req, res, next) => {
+      const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+      const seconds = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
+      next(new ApiError(429, "too_many_requests", `at most ${limitPerMinute} logins and sign-ups a minute; try again in ${seconds} s`, { "Retry-After": String(seconds) }));
+    },
+  });
+}

@@ -1,0 +1,24 @@
+// Where each session design keeps its sessions. This is the file phase 2 is about: the
+// `memory-session` and `redis-session` designs run exactly the same application, and the
+// only difference between them is the one `store` line below.
+
+import { RedisStore } from "connect-redis";
+import session from "express-session";
+import type Redis from "ioredis";
+import { SessionDesign } from "../config";
+import { CachedRedisStore } from "./cached-redis-store";
+
+export function createSessionStore(design: SessionDesign, client: Redis, keyPrefix: string): session.Store {
+  switch (design) {
+    case "memory-session":
+      // express-session's default: a Map in this process. Dies with the process, unknown to
+      // every other instance (phase 1's lesson, with a library's name on it).
+      return new session.MemoryStore();
+    case "redis-session":
+      // THE line of phase 2: the same sessions, kept in Redis, where every instance finds them.
+      return new RedisStore({ client, prefix: keyPrefix + "sess:" });
+    case "cached-session":
+      // A hot copy in this process, written through to Redis: fast, and stale behind a balancer.
+      return new CachedRedisStore(client, keyPrefix + "sess:");
+  }
+}

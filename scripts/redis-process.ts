@@ -1,0 +1,177 @@
+// Starts, stops, kills and restarts real `redis-server` processes for the tests and the lab:
+// each on a free loopback port with a throw-away directory, never the default port 6379 and
+// never a shared instance (LAB-SPEC section 4). Every Redis started here is remembered, so
+// stopAllRedis() can stop whatever is still running when a test file or the lab ends.
+
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const START_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+export interface RedisOptions {
+  /** `--appendonly yes`: every write is logged, so a restart keeps the data. */
+  appendonly?: boolean;
+  /** A directory to keep; by default a throw-away one that stopAllRedis() removes. */
+  dir?: string;
+}
+
+export interface RedisProcess {
+  readonly port: number;
+  readonly url: string;
+  readonly dir: string;
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** SIGTERM: Redis finishes writing its log (with appendonly) and exits. */
+  stop(): Promise<void>;
+  /** SIGKILL: Redis dies at once, whatever it was doing. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory. */
+  start(): Promise<void>;
+  /** Stops it and removes its directory (unless the caller gave one). */
+  dispose(): Promise<void>;
+}
+
+let cachedBinary: string | null | undefined;
+
+/** The path of redis-server, or null when it is not installed. */
+export function findRedisServer(): string | null {
+  if (cachedBinary !== undefined) return cachedBinary;
+  const candidates = [process.env.REDIS_SERVER_BIN, "redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"];
+  cachedBinary = null;
+  for (const candidate of candidates) {
+    if (!candidate) continue;
+    const probe = spawnSync(candidate, ["--version"], { encoding: "utf8" });
+    if (probe.status === 0) {
+      cachedBinary = candidate;
+      break;
+    }
+  }
+  return cachedBinary;
+}
+
+export const REDIS_MISSING_MESSAGE =
+  "redis-server not found: install it (npm run setup, or apt install redis-server, or brew install redis)";
+
+const started = new Set<ManagedRedis>();
+
+/** Below 32768, so that an outgoing connection cannot take the port between two starts. */
+function randomPort(): number {
+  return 20000 + Math.floor(Math.random() * 12000);
+}
+
+class ManagedRedis implements RedisProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  port = 0;
+
+  constructor(
+    readonly dir: string,
+    private readonly appendonly: boolean,
+    private readonly ownsDir: boolean,
+  ) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    const samePort = this.port !== 0;
+    for (let attempt = 1; ; attempt += 1) {
+      const port = samePort ? this.port : randomPort();
+      const outcome = await this.launch(port);
+      if (outcome === "ready") {
+        this.port = port;
+        return;
+      }
+      if (attempt >= 20) throw new Error(`redis-server could not listen after ${attempt} tries (last port ${port})`);
+      await new Promise((resolve) => setTimeout(resolve, samePort ? 100 : 0));
+    }
+  }
+
+  private launch(port: number): Promise<"ready" | "port-taken"> {
+    const binary = findRedisServer();
+    if (!binary) throw new Error(REDIS_MISSING_MESSAGE);
+    const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", this.dir, "--save", ""];
+    args.push("--appendonly", this.appendonly ? "yes" : "no");
+    const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    let output = "";
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`redis-server did not start within ${START_TIMEOUT_MS} ms:\n${output}`));
+      }, START_TIMEOUT_MS);
+      const onData = (chunk: Buffer) => {
+        output += chunk;
+        if (output.includes("Ready to accept connections")) {
+          clearTimeout(timer);
+          child.stdout?.off("data", onData);
+          child.stdout?.resume(); // keep draining its log so that it never blocks on a full pipe
+          resolve("ready");
+        }
+      };
+      child.stdout?.on("data", onData);
+      child.stderr?.on("data", (chunk) => (output += chunk));
+      child.once("exit", () => {
+        clearTimeout(timer);
+        if (/address already in use/i.test(output)) resolve("port-taken");
+        else reject(new Error(`redis-server exited while starting:\n${output}`));
+      });
+    });
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<void> {
+    if (!this.running || !this.child) return;
+    this.child.kill(signal);
+    const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS).unref());
+    if ((await Promise.race([this.exited, timeout])) === "timeout") {
+      this.child.kill("SIGKILL");
+      await this.exited;
+    }
+  }
+
+  stop(): Promise<void> {
+    return this.signal("SIGTERM");
+  }
+
+  kill(): Promise<void> {
+    return this.signal("SIGKILL");
+  }
+
+  async dispose(): Promise<void> {
+    await this.kill();
+    started.delete(this);
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export async function startRedis(options: RedisOptions = {}): Promise<RedisProcess> {
+  const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), "lab-redis-"));
+  const redis = new ManagedRedis(dir, options.appendonly ?? false, options.dir === undefined);
+  started.add(redis);
+  try {
+    await redis.start();
+  } catch (error) {
+    await redis.dispose();
+    throw error;
+  }
+  return redis;
+}
+
+/** Stops every Redis started in this process and removes their throw-away directories. */
+export async function stopAllRedis(): Promise<void> {
+  await Promise.all([...started].map((redis) => redis.dispose()));
+}
