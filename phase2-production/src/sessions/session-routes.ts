@@ -14,7 +14,9 @@ import { UserService } from "../../../phase1-mockup/src/domain/users";
 import { SessionData as LabSession } from "../../../phase1-mockup/src/sessions/session-store";
 
 declare module "express-session" {
-  // The fields of LAB-SPEC's session view, kept in every store.
+  // The fields of LAB-SPEC's session view, kept in every store (declaration merging needs an
+  // interface, even an empty one).
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface SessionData extends LabSession {}
 }
 
