@@ -1,0 +1,103 @@
+// The jwt design refuses every token it did not sign itself with HS256, every expired token
+// and every logged-out token, each with its own 401 code.
+
+import { SignJWT } from "jose";
+import request from "supertest";
+import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
+import { closeAllApps, connected, phase2App, TEST_SECRET } from "./helpers/phase2-apps";
+import type { Express } from "express";
+
+let redis: RedisProcess;
+let app: Express;
+let token: string;
+beforeAll(async () => {
+  redis = await startRedis();
+  app = (await connected(phase2App("jwt", redis.url, { sessionTtlSeconds: 600 }))).app;
+  await request(app).post("/api/users").send({ username: "jules", password: "password-ok" });
+  token = (await request(app).post("/api/login").send({ username: "jules", password: "password-ok" })).body.token;
+});
+afterAll(async () => {
+  await closeAllApps();
+  await stopAllRedis();
+});
+
+const key = (secret: string) => new TextEncoder().encode(secret);
+const base64url = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+
+async function expectRefused(authorization: string, code: string) {
+  const response = await request(app).get("/api/files").set("Authorization", authorization);
+  expect(response.status).toBe(401);
+  expect(response.body.error).toBe(code);
+}
+
+describe("tokens the jwt design refuses", () => {
+  it("accepts its own token, whose lifetime is fixed at SESSION_TTL_SECONDS", async () => {
+    expect((await request(app).get("/api/files").set("Authorization", `Bearer ${token}`)).status).toBe(200);
+    const [header, payload] = token.split(".").slice(0, 2).map((part) => JSON.parse(Buffer.from(part, "base64url").toString()));
+    expect(header.alg).toBe("HS256");
+    expect(payload.sub).toBe("jules");
+    expect(payload.jti).toMatch(/^[0-9a-f]{32}$/);
+    expect(payload.exp - payload.iat).toBe(600);
+  });
+
+  it("refuses a token whose signature was tampered with (first character changed)", async () => {
+    const [header, payload, signature] = token.split(".");
+    const tampered = `${signature[0] === "A" ? "B" : "A"}${signature.slice(1)}`;
+    await expectRefused(`Bearer ${header}.${payload}.${tampered}`, "invalid_token");
+  });
+
+  it("refuses a token whose payload was changed to another user", async () => {
+    const [header, payload, signature] = token.split(".");
+    const claims = JSON.parse(Buffer.from(payload, "base64url").toString());
+    await expectRefused(`Bearer ${header}.${base64url({ ...claims, sub: "admin" })}.${signature}`, "invalid_token");
+  });
+
+  it("refuses an unsigned token (alg: none)", async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const unsigned = `${base64url({ alg: "none", typ: "JWT" })}.${base64url({ sub: "jules", jti: "x".repeat(32), iat: now, exp: now + 600 })}.`;
+    await expectRefused(`Bearer ${unsigned}`, "invalid_token");
+  });
+
+  it("refuses a token signed with another algorithm, even with the right secret", async () => {
+    const hs512 = await new SignJWT({}).setProtectedHeader({ alg: "HS512" }).setSubject("jules").setJti("a".repeat(32)).setIssuedAt().setExpirationTime("10m").sign(key(TEST_SECRET));
+    await expectRefused(`Bearer ${hs512}`, "invalid_token");
+  });
+
+  it("refuses a token signed with another secret", async () => {
+    const forged = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("jules").setJti("b".repeat(32)).setIssuedAt().setExpirationTime("10m").sign(key("another-secret-of-at-least-32-characters"));
+    await expectRefused(`Bearer ${forged}`, "invalid_token");
+  });
+
+  it("refuses an expired token with token_expired", async () => {
+    const past = Math.floor(Date.now() / 1000) - 3600;
+    const expired = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("jules").setJti("c".repeat(32)).setIssuedAt(past).setExpirationTime(past + 60).sign(key(TEST_SECRET));
+    await expectRefused(`Bearer ${expired}`, "token_expired");
+  });
+
+  it("refuses a logged-out token with token_revoked, and keeps the deny-list entry only as long as the token lives", async () => {
+    const spare = (await request(app).post("/api/login").send({ username: "jules", password: "password-ok" })).body.token;
+    expect((await request(app).post("/api/logout").set("Authorization", `Bearer ${spare}`)).status).toBe(200);
+    await expectRefused(`Bearer ${spare}`, "token_revoked");
+    const jti = JSON.parse(Buffer.from(spare.split(".")[1], "base64url").toString()).jti;
+    const { client } = await connected(phase2App("jwt", redis.url));
+    const keys = await client.keys(`*revoked:${jti}`);
+    expect(keys).toHaveLength(1);
+    const ttl = await client.ttl(keys[0]);
+    expect(ttl).toBeGreaterThan(590);
+    expect(ttl).toBeLessThanOrEqual(600);
+    // The other token of the same user still works: logout revokes one token, not the user.
+    expect((await request(app).get("/api/files").set("Authorization", `Bearer ${token}`)).status).toBe(200);
+  });
+
+  it.each([
+    ["no Authorization header", undefined, "missing_credentials"],
+    ["a Bearer value that is not a JWT", "Bearer not-a-jwt", "invalid_token"],
+    ["a Basic header", `Basic ${Buffer.from("jules:password-ok").toString("base64")}`, "invalid_token"],
+    ["an enormous bearer value", `Bearer ${"a".repeat(6000)}.${"b".repeat(10)}.${"c".repeat(10)}`, "invalid_token"],
+  ])("answers %s with 401 %s", async (_what, header, code) => {
+    const pending = request(app).get("/api/files");
+    const response = header === undefined ? await pending : await pending.set("Authorization", header);
+    expect(response.status).toBe(401);
+    expect(response.body.error).toBe(code);
+  });
+});

@@ -1,0 +1,124 @@
+// Redis as the new single point of failure. Restarted without persistence it forgets
+// sessions, users and files; with `appendonly yes` it keeps them. Killed, it makes every
+// request that needs it answer 503 store_unavailable at once (never a hang, never a 401),
+// and when it returns, service resumes without restarting the app.
+
+import request from "supertest";
+import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
+import { startServer, stopAllServers } from "../../phase1-mockup/tests/helpers/server-process";
+import { startRedis, stopAllRedis } from "../../scripts/redis-process";
+import { Phase2App } from "../src/app";
+import { Phase2Design } from "../src/config";
+import { closeAllApps, connected, phase2App } from "./helpers/phase2-apps";
+
+afterAll(async () => {
+  await stopAllServers();
+  await closeAllApps();
+  await stopAllRedis();
+});
+
+const credentials = { username: "oscar", password: "password-ok" };
+
+async function waitUntilReady(app: Phase2App): Promise<void> {
+  for (let tries = 0; (await request(app.app).get("/ready")).status !== 200; tries += 1) {
+    if (tries > 200) throw new Error("the app never became ready again");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Logs in as the design expects; returns the headers that prove who the client is. */
+async function logIn(app: Phase2App, design: Phase2Design): Promise<Record<string, string>> {
+  const login = await request(app.app).post("/api/login").send(credentials);
+  expect(login.status).toBe(200);
+  return design === "jwt" ? { Authorization: `Bearer ${login.body.token}` } : { Cookie: String(login.headers["set-cookie"]).split(";")[0] };
+}
+
+describe.each([
+  ["without persistence", false],
+  ["with appendonly yes", true],
+] as const)("Redis restarted %s", (_label, appendonly) => {
+  it(appendonly ? "keeps sessions, users and files" : "forgets sessions, users and files", async () => {
+    const redis = await startRedis({ appendonly });
+    const app = await connected(phase2App("redis-session", redis.url));
+    await request(app.app).post("/api/users").send(credentials);
+    const auth = await logIn(app, "redis-session");
+    const upload = await request(app.app).post("/api/upload").set(auth).send({ filename: "kept.txt", content: "in Redis" });
+    expect(upload.status).toBe(201);
+
+    await redis.stop(); // SIGTERM: with appendonly, Redis flushes its log before it exits
+    await redis.start();
+    await waitUntilReady(app);
+
+    const view = await request(app.app).get("/api/session").set(auth);
+    const login = await request(app.app).post("/api/login").send(credentials);
+    if (appendonly) {
+      expect(view.status).toBe(200);
+      expect(view.body.files_uploaded).toEqual([upload.body.file_id]);
+      expect(login.status).toBe(200);
+      expect((await request(app.app).get(upload.body.url).set(auth)).body.content).toBe("in Redis");
+    } else {
+      expect(view.status).toBe(401);
+      expect(view.body.error).toBe("session_not_found");
+      expect(login.status).toBe(401); // the user record is gone too
+      expect(login.body.error).toBe("invalid_credentials");
+    }
+  });
+});
+
+describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)("the %s design while Redis is down", (design) => {
+  it("answers 503 store_unavailable at once, reports not ready, and recovers by itself", async () => {
+    const redis = await startRedis({ appendonly: true });
+    const app = await connected(phase2App(design, redis.url));
+    await request(app.app).post("/api/users").send(credentials);
+    const auth = await logIn(app, design);
+    expect((await request(app.app).get("/api/files").set(auth)).status).toBe(200);
+
+    await redis.kill();
+    const requests = [
+      request(app.app).get("/api/files").set(auth),
+      request(app.app).post("/api/upload").set(auth).send({ filename: "during.txt", content: "outage" }),
+      request(app.app).post("/api/login").send(credentials),
+      request(app.app).post("/api/users").send({ username: "newcomer", password: "password-ok" }),
+    ];
+    const started = Date.now();
+    const answers = await Promise.all(requests);
+    // Completes, with a generous bound: how fast belongs in the lab's figures, not here.
+    expect(Date.now() - started).toBeLessThan(5000);
+    for (const answer of answers) {
+      expect(answer.status).toBe(503);
+      expect(answer.body.error).toBe("store_unavailable");
+      expect(answer.headers["retry-after"]).toBe("1");
+    }
+    const ready = await request(app.app).get("/ready");
+    expect(ready.status).toBe(503);
+    expect(ready.body.error).toBe("store_unavailable");
+    expect((await request(app.app).get("/health")).status).toBe(200); // the process itself is fine
+
+    await redis.start();
+    await waitUntilReady(app);
+    const after = await request(app.app).post("/api/login").send(credentials);
+    expect(after.status).toBe(200);
+    const fresh = await logIn(app, design);
+    expect((await request(app.app).get("/api/files").set(fresh)).status).toBe(200);
+  });
+});
+
+describe("a phase-2 server started while Redis is down", () => {
+  it("starts, reports not ready, and becomes ready when Redis appears", async () => {
+    const redis = await startRedis();
+    await redis.stop();
+    const server = await startServer("redis-session", { env: { REDIS_URL: redis.url, LOG_LEVEL: "warn" } });
+    expect((await fetchJson(`${server.url}/health`)).status).toBe(200);
+    expect((await fetchJson(`${server.url}/ready`)).status).toBe(503);
+    const refused = await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toBe("store_unavailable");
+
+    await redis.start();
+    for (let tries = 0; (await fetchJson(`${server.url}/ready`)).status !== 200; tries += 1) {
+      if (tries > 200) throw new Error("the server never became ready");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect((await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials })).status).toBe(201);
+  });
+});

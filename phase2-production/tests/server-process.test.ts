@@ -1,0 +1,71 @@
+// The phase-2 server as a real process: its configuration errors, and its graceful shutdown
+// on SIGTERM during a slow request.
+
+import http from "node:http";
+import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
+import { runScript, serverArguments, startServer, stopAllServers } from "../../phase1-mockup/tests/helpers/server-process";
+import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
+import { sessionCookie } from "./helpers/phase2-apps";
+
+let redis: RedisProcess;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await stopAllServers();
+  await stopAllRedis();
+});
+
+describe("starting the phase-2 server with bad configuration", () => {
+  const [script] = serverArguments("redis-session");
+  it.each([
+    ["no --design", [], {}, "--design"],
+    ["an unknown design", ["--design", "magic"], {}, "--design"],
+    ["NODE_ENV=production and no SESSION_SECRET", ["--design", "redis-session"], { NODE_ENV: "production", SESSION_SECRET: "" }, "SESSION_SECRET is required"],
+    ["a short SESSION_SECRET", ["--design", "jwt"], { SESSION_SECRET: "short" }, "SESSION_SECRET must have at least 32 characters"],
+    ["a REDIS_URL that is not a URL", ["--design", "jwt"], { REDIS_URL: "localhost:6379" }, "REDIS_URL"],
+    ["a bad RATE_LIMIT_PER_MINUTE", ["--design", "jwt"], { RATE_LIMIT_PER_MINUTE: "lots" }, "RATE_LIMIT_PER_MINUTE"],
+    ["a bad COOKIE_SECURE", ["--design", "redis-session"], { COOKIE_SECURE: "yes" }, "COOKIE_SECURE"],
+  ])("stops with exit code 1 and one line, given %s", async (_what, args, env, expected) => {
+    const result = await runScript(script, args, { PORT: "0", ...env });
+    expect(result.code).toBe(1);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(expected);
+  });
+});
+
+describe("graceful shutdown of a phase-2 server", () => {
+  it("finishes a slow in-flight request, refuses new connections, and exits 0", async () => {
+    const server = await startServer("redis-session", { env: { REDIS_URL: redis.url, KEY_PREFIX: "drain:" } });
+    while ((await fetchJson(`${server.url}/ready`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
+    const credentials = { username: "quentin", password: "password-ok" };
+    await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials });
+    const login = await fetch(`${server.url}/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(credentials) });
+    const cookie = sessionCookie(login.headers.getSetCookie());
+
+    const body = JSON.stringify({ filename: "slow.txt", content: "arrives during the drain" });
+    const answer = new Promise<{ status: number; connection?: string }>((resolve, reject) => {
+      const req = http.request(`${server.url}/api/upload`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body), Cookie: cookie },
+      });
+      req.on("response", (response) => {
+        response.resume();
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection }));
+      });
+      req.on("error", reject);
+      req.write(body.slice(0, 5)); // the request is in flight: its body is still arriving
+      setTimeout(async () => {
+        process.kill(server.pid, "SIGTERM");
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // While draining, the server no longer accepts connections.
+        await expect(fetch(`${server.url}/health`)).rejects.toThrow();
+        req.end(body.slice(5));
+      }, 200);
+    });
+
+    expect(await answer).toEqual({ status: 201, connection: "close" });
+    expect(await server.exited).toBe(0);
+  });
+});

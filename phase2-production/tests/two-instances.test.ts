@@ -1,0 +1,88 @@
+// Two instances (separate processes) on one Redis, as behind a load balancer: where the
+// session lives decides whether instance B knows a user who logged in on instance A.
+
+import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
+import { Design, ServerProcess, startServer, stopAllServers } from "../../phase1-mockup/tests/helpers/server-process";
+import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
+import { sessionCookie } from "./helpers/phase2-apps";
+
+let redis: RedisProcess;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await stopAllServers();
+  await stopAllRedis();
+});
+
+let prefixes = 0;
+async function twoInstances(design: Design): Promise<[ServerProcess, ServerProcess]> {
+  prefixes += 1;
+  const env = { REDIS_URL: redis.url, KEY_PREFIX: `two-${prefixes}:`, LOG_LEVEL: "warn" };
+  const [a, b] = await Promise.all([startServer(design, { env }), startServer(design, { env })]);
+  for (const instance of [a, b]) {
+    for (let tries = 0; (await fetchJson(`${instance.url}/ready`)).status !== 200; tries += 1) {
+      if (tries > 100) throw new Error(`${instance.serverId} never became ready`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return [a, b];
+}
+
+async function logIn(server: ServerProcess): Promise<string> {
+  const credentials = { username: "nora", password: "password-ok" };
+  await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials });
+  const response = await fetch(`${server.url}/api/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(credentials),
+  });
+  expect(response.status).toBe(200);
+  return sessionCookie(response.headers.getSetCookie());
+}
+
+function upload(server: ServerProcess, cookie: string, filename: string) {
+  return fetchJson(`${server.url}/api/upload`, { method: "POST", headers: { Cookie: cookie }, json: { filename, content: filename } });
+}
+
+describe("a session made on instance A", () => {
+  it("is served by instance B for redis-session", async () => {
+    const [a, b] = await twoInstances("redis-session");
+    const cookie = await logIn(a);
+    const view = await fetchJson(`${b.url}/api/session`, { headers: { Cookie: cookie } });
+    expect(view.status).toBe(200);
+    expect(view.headers.get("X-Served-By")).toBe(b.serverId);
+    expect(view.body.username).toBe("nora");
+  });
+
+  it("is unknown to instance B for memory-session", async () => {
+    const [a, b] = await twoInstances("memory-session");
+    const cookie = await logIn(a);
+    expect((await fetchJson(`${a.url}/api/session`, { headers: { Cookie: cookie } })).status).toBe(200);
+    const view = await fetchJson(`${b.url}/api/session`, { headers: { Cookie: cookie } });
+    expect(view.status).toBe(401);
+    expect(view.body.error).toBe("session_not_found");
+  });
+
+  it("goes stale on instance A for cached-session: an upload made through B is missing from A's view", async () => {
+    const [a, b] = await twoInstances("cached-session");
+    const cookie = await logIn(a);
+    const throughA = await upload(a, cookie, "through-a.txt");
+    const throughB = await upload(b, cookie, "through-b.txt");
+    expect(throughA.status).toBe(201);
+    expect(throughB.status).toBe(201);
+
+    // B read the session from Redis, so B's view is complete...
+    expect((await fetchJson(`${b.url}/api/session`, { headers: { Cookie: cookie } })).body.files_uploaded).toEqual([
+      throughA.body.file_id,
+      throughB.body.file_id,
+    ]);
+    // ...but A answers from its own cached copy, which never heard of B's upload: a stale read.
+    const viewOnA = await fetchJson(`${a.url}/api/session`, { headers: { Cookie: cookie } });
+    expect(viewOnA.status).toBe(200);
+    expect(viewOnA.body.files_uploaded).toEqual([throughA.body.file_id]);
+    // The files themselves are in Redis, outside the session: both are there.
+    const files = await fetchJson(`${a.url}/api/files`, { headers: { Cookie: cookie } });
+    expect(files.body.files).toHaveLength(2);
+  });
+});
