@@ -65,6 +65,41 @@ describe.each([
   });
 });
 
+describe("what each design loses when Redis restarts without persistence", () => {
+  async function setUp(design: Phase2Design) {
+    const redis = await startRedis();
+    const app = await connected(phase2App(design, redis.url));
+    await request(app.app).post("/api/users").send(credentials);
+    const auth = await logIn(app, design);
+    const upload = await request(app.app).post("/api/upload").set(auth).send({ filename: "x.txt", content: "x" });
+    expect(upload.status).toBe(201);
+    const restart = async () => {
+      await redis.stop();
+      await redis.start();
+      await waitUntilReady(app);
+    };
+    return { app, auth, upload, restart };
+  }
+
+  // memory-session never kept its sessions in Redis; cached-session still has them in its cache.
+  it.each(["memory-session", "cached-session"] as const)("%s still serves its sessions from process memory, but the files are gone", async (design) => {
+    const { app, auth, restart } = await setUp(design);
+    await restart();
+    const view = await request(app.app).get("/api/session").set(auth);
+    expect(view.status).toBe(200);
+    expect(view.body.files_uploaded).toHaveLength(1); // the session still remembers the upload...
+    expect((await request(app.app).get("/api/files").set(auth)).body.files).toEqual([]); // ...that is gone
+  });
+
+  it("jwt accepts a logged-out token again: the deny-list is gone", async () => {
+    const { app, auth, restart } = await setUp("jwt");
+    expect((await request(app.app).post("/api/logout").set(auth)).status).toBe(200);
+    expect((await request(app.app).get("/api/files").set(auth)).body.error).toBe("token_revoked");
+    await restart();
+    expect((await request(app.app).get("/api/files").set(auth)).status).toBe(200);
+  });
+});
+
 describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)("the %s design while Redis is down", (design) => {
   it("answers 503 store_unavailable at once, reports not ready, and recovers by itself", async () => {
     const redis = await startRedis({ appendonly: true });
