@@ -4,7 +4,7 @@
 // stopAllRedis() can stop whatever is still running when a test file or the lab ends.
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -16,6 +16,8 @@ export interface RedisOptions {
   appendonly?: boolean;
   /** A directory to keep; by default a throw-away one that stopAllRedis() removes. */
   dir?: string;
+  /** Where to write the pid after every start, so a later lab run can stop an orphan. */
+  pidFile?: string;
 }
 
 export interface RedisProcess {
@@ -71,6 +73,7 @@ class ManagedRedis implements RedisProcess {
     readonly dir: string,
     private readonly appendonly: boolean,
     private readonly ownsDir: boolean,
+    private readonly pidFile?: string,
   ) {}
 
   get url(): string {
@@ -93,6 +96,7 @@ class ManagedRedis implements RedisProcess {
       const outcome = await this.launch(port);
       if (outcome === "ready") {
         this.port = port;
+        if (this.pidFile && this.child?.pid) writeFileSync(this.pidFile, `${this.child.pid}\n`);
         return;
       }
       if (attempt >= 20) throw new Error(`redis-server could not listen after ${attempt} tries (last port ${port})`);
@@ -136,8 +140,11 @@ class ManagedRedis implements RedisProcess {
   private async signal(signal: NodeJS.Signals): Promise<void> {
     if (!this.running || !this.child) return;
     this.child.kill(signal);
-    const timeout = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS).unref());
-    if ((await Promise.race([this.exited, timeout])) === "timeout") {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS)));
+    const outcome = await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
+    if (outcome === "timeout") {
       this.child.kill("SIGKILL");
       await this.exited;
     }
@@ -160,7 +167,7 @@ class ManagedRedis implements RedisProcess {
 
 export async function startRedis(options: RedisOptions = {}): Promise<RedisProcess> {
   const dir = options.dir ?? mkdtempSync(path.join(os.tmpdir(), "lab-redis-"));
-  const redis = new ManagedRedis(dir, options.appendonly ?? false, options.dir === undefined);
+  const redis = new ManagedRedis(dir, options.appendonly ?? false, options.dir === undefined, options.pidFile);
   started.add(redis);
   try {
     await redis.start();

@@ -127,6 +127,10 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
     await expectError(await request(setup.app).put("/api/files"), 404, "not_found");
   });
 
+  it("answers a malformed percent-encoding in the path with 400, not 500", async () => {
+    await expectError(await request(setup.app).get("/api/files/%ZZ").set(setup.auth), 400, "validation_error");
+  });
+
   it("answers an unknown or malformed file id with 404, like a missing file", async () => {
     for (const id of ["0".repeat(32), "not-an-id", "..%2F..%2Fusers%2Ftess"]) {
       await expectError(await request(setup.app).get(`/api/files/${id}`).set(setup.auth), 404, "not_found");

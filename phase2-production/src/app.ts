@@ -127,7 +127,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     next(error);
   };
   app.use(countStoreErrors);
-  finishApp(app);
+  finishApp(app, (message, error) => logger.error({ err: error instanceof Error ? error.message : String(error) }, message));
 
   return {
     app,

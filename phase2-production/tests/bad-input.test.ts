@@ -16,7 +16,7 @@ afterAll(async () => {
 
 const credentials = { username: "petra", password: "password-ok" };
 
-describe.each(["redis-session", "jwt"] as const)("the %s design given bad input", (design) => {
+describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)("the %s design given bad input", (design) => {
   it("answers each bad request with the status and code of LAB-SPEC, and keeps serving", async () => {
     const { app } = await connected(phase2App(design, redis.url, { maxFileBytes: 100 }));
     await request(app).post("/api/users").send(credentials);
@@ -35,6 +35,8 @@ describe.each(["redis-session", "jwt"] as const)("the %s design given bad input"
       [request(app).post("/api/users").send(credentials), 409, "user_exists"],
       [request(app).get(`/api/files/${"0".repeat(32)}`).set(auth), 404, "not_found"],
       [request(app).get("/api/unknown"), 404, "not_found"],
+      [request(app).get("/api/files/%ZZ").set(auth), 400, "validation_error"],
+      [request(app).post("/api/upload").set(auth).set("Content-Type", "application/json").set("Content-Encoding", "gzip").send('{"filename":"a"}'), 400, "validation_error"],
     ];
     for (const [pending, status, code] of cases) {
       const response = await pending;

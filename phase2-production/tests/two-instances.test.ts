@@ -1,6 +1,7 @@
 // Two instances (separate processes) on one Redis, as behind a load balancer: where the
 // session lives decides whether instance B knows a user who logged in on instance A.
 
+import Redis from "ioredis";
 import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
 import { Design, ServerProcess, startServer, stopAllServers } from "../../phase1-mockup/tests/helpers/server-process";
 import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
@@ -64,7 +65,7 @@ describe("a session made on instance A", () => {
     expect(view.body.error).toBe("session_not_found");
   });
 
-  it("goes stale on instance A for cached-session: an upload made through B is missing from A's view", async () => {
+  it("goes stale on instance A for cached-session: B's upload is missing from A's view, then overwritten in Redis", async () => {
     const [a, b] = await twoInstances("cached-session");
     const cookie = await logIn(a);
     const throughA = await upload(a, cookie, "through-a.txt");
@@ -84,5 +85,15 @@ describe("a session made on instance A", () => {
     // The files themselves are in Redis, outside the session: both are there.
     const files = await fetchJson(`${a.url}/api/files`, { headers: { Cookie: cookie } });
     expect(files.body.files).toHaveLength(2);
+
+    // A again: A saves its stale copy plus the new upload, over B's change in Redis: a lost update.
+    const againThroughA = await upload(a, cookie, "again-through-a.txt");
+    expect(againThroughA.status).toBe(201);
+    const admin = new Redis(redis.url);
+    const sid = decodeURIComponent(cookie.slice("sid=".length)).slice(2).split(".")[0];
+    const [key] = await admin.keys(`*sess:${sid}`);
+    const stored = JSON.parse((await admin.get(key)) ?? "{}");
+    admin.disconnect();
+    expect(stored.files_uploaded).toEqual([throughA.body.file_id, againThroughA.body.file_id]); // B's upload is gone
   });
 });

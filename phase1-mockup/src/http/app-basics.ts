@@ -27,6 +27,8 @@ export interface BaseAppOptions {
   notReadyReason?: () => Promise<string | undefined>;
   /** Phase 2: logging and metrics, run on every request right after the request id is set. */
   middleware?: RequestHandler[];
+  /** Where server-side failures are logged (phase 2: the JSON logger); default: stderr. */
+  logError?: (message: string, error: unknown) => void;
 }
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -76,10 +78,14 @@ export function createBaseApp(options: BaseAppOptions): Express {
 }
 
 /** The last handlers: a JSON 404 for unknown routes, and the JSON error handler. */
-export function finishApp(app: Express): Express {
+export function finishApp(app: Express, logError: BaseAppOptions["logError"] = logToStderr): Express {
   app.use((req, _res, next) => next(new ApiError(404, "not_found", `no route for ${req.method} ${req.path}`)));
-  app.use(errorHandler);
+  app.use(errorHandler(logError));
   return app;
+}
+
+function logToStderr(message: string, error: unknown): void {
+  console.error(message, error instanceof Error && !(error instanceof StoreUnavailableError) ? error : "");
 }
 
 /**
@@ -126,16 +132,24 @@ export function toApiError(error: unknown): ApiError {
     });
   }
   const fromParser = error && typeof error === "object" ? fromBodyParser(error) : undefined;
-  return fromParser ?? new ApiError(500, "internal_error", "something went wrong on the server");
+  if (fromParser) return fromParser;
+  // Other client errors that Express or body-parser flag with a 4xx status (a malformed
+  // percent-encoding in the path, a body that claims gzip but is not): the client's fault.
+  const status = (error as { status?: unknown })?.status;
+  if (typeof status === "number" && status >= 400 && status < 500) {
+    return new ApiError(400, "validation_error", `request is malformed: ${(error as Error).message}`);
+  }
+  return new ApiError(500, "internal_error", "something went wrong on the server");
 }
 
-const errorHandler: ErrorRequestHandler = (error, req, res, next) => {
-  if (res.headersSent) return next(error); // too late for JSON: let Express close the connection
-  const answer = toApiError(error);
-  if (answer.code === "internal_error") {
-    console.error(`[${res.get("X-Request-ID")}] ${req.method} ${req.path} failed:`, error);
-  } else if (answer.code === "store_unavailable") {
-    console.error(`[${res.get("X-Request-ID")}] ${error instanceof Error ? error.message : String(error)}`);
-  }
-  res.set(answer.headers).status(answer.status).json({ error: answer.code, message: answer.message });
-};
+function errorHandler(logError: NonNullable<BaseAppOptions["logError"]>): ErrorRequestHandler {
+  return (error, req, res, next) => {
+    if (res.headersSent) return next(error); // too late for JSON: let Express close the connection
+    const answer = toApiError(error);
+    if (answer.status >= 500) {
+      const reason = error instanceof Error ? error.message : String(error);
+      logError(`[${res.get("X-Request-ID")}] ${req.method} ${req.path}: ${answer.code}: ${reason}`, error);
+    }
+    res.set(answer.headers).status(answer.status).json({ error: answer.code, message: answer.message });
+  };
+}

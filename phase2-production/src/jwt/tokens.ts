@@ -18,7 +18,7 @@ export interface VerifiedToken {
   expiresAt: number; // seconds since the epoch
 }
 
-const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/;
+const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i; // the scheme is case-insensitive (RFC 9110)
 
 export class TokenService {
   private readonly key: Uint8Array;

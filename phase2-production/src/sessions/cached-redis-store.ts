@@ -32,15 +32,21 @@ export class CachedRedisStore extends session.Store {
   override get(sid: string, callback: Callback<session.SessionData | null>): void {
     const cached = this.cache.get(sid);
     if (cached !== undefined) {
-      const data = JSON.parse(cached) as session.SessionData;
+      const data = JSON.parse(cached) as session.SessionData; // we wrote it ourselves: it parses
       if (!isExpired(data)) return callback(null, data); // the hit: no round trip, maybe stale
       this.cache.delete(sid);
     }
     this.client.get(this.key(sid)).then(
       (text) => {
         if (text === null) return callback(null, null);
+        let data: session.SessionData;
+        try {
+          data = JSON.parse(text);
+        } catch (error) {
+          return callback(error); // a corrupt value in Redis: a store error, not a crash
+        }
         this.cache.set(sid, text);
-        callback(null, JSON.parse(text));
+        callback(null, data);
       },
       (error) => callback(error),
     );

@@ -9,7 +9,7 @@
 // see a 200 for a session that was never stored.
 
 import { Request, RequestHandler, Response, Router } from "express";
-import { ApiError } from "../../../phase1-mockup/src/domain/errors";
+import { ApiError, StoreUnavailableError } from "../../../phase1-mockup/src/domain/errors";
 import { UserService } from "../../../phase1-mockup/src/domain/users";
 import { SessionData as LabSession } from "../../../phase1-mockup/src/sessions/session-store";
 
@@ -23,13 +23,20 @@ declare module "express-session" {
 export const SESSION_COOKIE = "sid";
 const HAS_SESSION_COOKIE = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=`);
 
-/** express-session's callback methods as promises (`await req.session.save()` would not wait). */
-function call(method: (callback: (error?: unknown) => void) => unknown): Promise<void> {
-  return new Promise((resolve, reject) => method((error) => (error ? reject(error) : resolve())));
+/**
+ * express-session's callback methods as promises (`await req.session.save()` would not wait).
+ * A failure is the session store's: a 503 store_unavailable, never a 500.
+ */
+function call(what: string, method: (callback: (error?: unknown) => void) => unknown): Promise<void> {
+  return new Promise((resolve, reject) =>
+    method((error) =>
+      error ? reject(new StoreUnavailableError(`session store: could not ${what}: ${(error as Error)?.message ?? String(error)}`, { cause: error })) : resolve(),
+    ),
+  );
 }
 
 export function saveSession(req: Request): Promise<void> {
-  return call((callback) => req.session.save(callback));
+  return call("save the session", (callback) => req.session.save(callback));
 }
 
 export interface SessionRoutesOptions {
@@ -50,6 +57,10 @@ export const requireSession: RequestHandler = (req, res, next) => {
   }
   req.session.request_count = (req.session.request_count ?? 0) + 1;
   req.session.last_activity = new Date().toISOString();
+  // rolling: true renews the cookie only when express-session saves at the very end; our save
+  // comes earlier, so renew it here, or the stored expiry (and the Redis TTL) would stay at
+  // login time + TTL and an active session would die mid-use.
+  req.session.touch();
   res.locals.username = req.session.username;
   next();
 };
@@ -65,7 +76,7 @@ export function sessionRoutes({ users, ttlSeconds, onSessionCreated }: SessionRo
   router.post("/api/login", async (req, res) => {
     const username = await users.login(req.body);
     // A new session id at login, so an id planted before login is worthless after it (no fixation).
-    await call((callback) => req.session.regenerate(callback));
+    await call("start a session", (callback) => req.session.regenerate(callback));
     const now = new Date().toISOString();
     Object.assign(req.session, { username, created_at: now, last_activity: now, request_count: 0, files_uploaded: [] });
     await saveSession(req);
@@ -74,7 +85,7 @@ export function sessionRoutes({ users, ttlSeconds, onSessionCreated }: SessionRo
   });
 
   router.post("/api/logout", requireSession, async (req, res) => {
-    await call((callback) => req.session.destroy(callback));
+    await call("end the session", (callback) => req.session.destroy(callback));
     res.clearCookie(SESSION_COOKIE);
     res.json({ message: "logged out" });
   });

@@ -1,0 +1,171 @@
+// The checker: judges a history after the run, like Jepsen's checkers (LAB-SPEC section 5).
+// It knows nothing of processes or designs' internals; it only reads what the users saw.
+//
+//   sessions_broken      a 401 after a successful login (the probe aside)
+//   session_state_lost   an acknowledged upload missing from a later view of the same session
+//   writes_lost          an acknowledged upload not readable at the read-back
+//   duplicate_writes     a file name twice in a user's final list
+//   revocations_lost     jwt: the logged-out spare token accepted
+//
+// and the verdict: failed if any of those happened; degraded if nothing was lost but some
+// operations failed after their retries; survived otherwise.
+
+import { History, Operation } from "./history";
+import { Verdict } from "./scenarios";
+
+export interface Anomaly {
+  time_ms: number;
+  user: number;
+  operation: string;
+  instance: string | null;
+  status: number | null;
+  expected: string;
+}
+
+export interface Figures {
+  ops: number;
+  ok: number;
+  errors: number;
+  retries: number;
+  sessions_broken: number;
+  session_state_lost: number;
+  writes_lost: number;
+  duplicate_writes: number;
+  revocations_lost: number;
+  availability: number;
+  recovery_ms: number;
+  p99_ms: number;
+  max_failed_attempt_ms: number;
+  /** Failed attempts that were not a prompt 503 store_unavailable-style answer (no answer, or another status). */
+  failed_attempts_not_503: number;
+  abandoned_attempts: number;
+  instances_seen: number;
+  first_anomaly: Anomaly | null;
+}
+
+export interface Judgement extends Figures {
+  verdict: Extract<Verdict, "survived" | "degraded" | "failed">;
+}
+
+function anomaly(operation: Operation, expected: string): Anomaly {
+  return {
+    time_ms: Math.round(operation.end),
+    user: operation.user,
+    operation: operation.name,
+    instance: operation.servedBy ?? null,
+    status: operation.status ?? null,
+    expected,
+  };
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+export function check(history: History): Judgement {
+  const operations = [...history.operations].sort((a, b) => a.start - b.start);
+  const workload = operations.filter((op) => op.workload);
+  const anomalies: Anomaly[] = [];
+
+  // Acknowledged uploads, per user and per session (epoch).
+  const acknowledged = workload.filter((op) => op.name === "upload" && op.outcome === "ok" && op.fileId);
+
+  // sessions_broken: a 401 on anything but a login, after the user had logged in.
+  let sessionsBroken = 0;
+  for (const op of workload) {
+    if (op.status === 401 && op.name !== "login" && op.name !== "register" && op.epoch > 0) {
+      sessionsBroken += 1;
+      anomalies.push(anomaly(op, "the session (or credentials) the user logged in with to be accepted"));
+    }
+  }
+
+  // session_state_lost: each session view must list every upload acknowledged earlier in that session.
+  const lostFromSession = new Set<string>();
+  for (const view of workload.filter((op) => op.name === "session" && op.outcome === "ok")) {
+    const listed = new Set(view.filesUploaded ?? []);
+    for (const upload of acknowledged) {
+      if (upload.user !== view.user || upload.epoch !== view.epoch || upload.end > view.start) continue;
+      if (!listed.has(upload.fileId as string)) {
+        const key = `${upload.user}:${upload.fileId}`;
+        if (!lostFromSession.has(key)) anomalies.push(anomaly(view, `the session view to list upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms)`));
+        lostFromSession.add(key);
+      }
+    }
+  }
+
+  // writes_lost: every acknowledged upload readable at the read-back.
+  let writesLost = 0;
+  const readBack = operations.filter((op) => op.name === "readback" && op.outcome === "ok");
+  const readable = new Set(readBack.map((op) => `${op.user}:${op.fileId}`));
+  for (const upload of acknowledged) {
+    if (!readable.has(`${upload.user}:${upload.fileId}`)) {
+      writesLost += 1;
+      const attempt = operations.find((op) => op.user === upload.user && (op.name === "readback" ? op.fileId === upload.fileId : op.name === "readback-login"));
+      anomalies.push(anomaly(attempt ?? upload, `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms) to be readable at the read-back`));
+    }
+  }
+
+  // duplicate_writes: one file per file name in each user's final list.
+  let duplicates = 0;
+  for (const list of operations.filter((op) => op.name === "readback-list" && op.outcome === "ok")) {
+    const seen = new Set<string>();
+    for (const name of list.filenames ?? []) {
+      if (seen.has(name)) {
+        duplicates += 1;
+        anomalies.push(anomaly(list, `one file named ${name}`));
+      }
+      seen.add(name);
+    }
+  }
+
+  // revocations_lost: the logged-out spare token must be refused.
+  const revived = operations.filter((op) => op.name === "probe" && op.outcome === "ok");
+  for (const probe of revived) anomalies.push(anomaly(probe, "the logged-out token to be refused (401 token_revoked)"));
+
+  // Availability and the rest of the figures, over the workload only.
+  const ok = workload.filter((op) => op.outcome === "ok");
+  const errors = workload.filter((op) => op.outcome === "error").length;
+  const firstTry = ok.filter((op) => op.attempts.length === 1).length;
+  const successes = ok.map((op) => op.end).sort((a, b) => a - b);
+  const begin = workload.length ? Math.min(...workload.map((op) => op.start)) : 0;
+  const finish = workload.length ? Math.max(...workload.map((op) => op.end)) : 0;
+  let recovery = 0;
+  let previous = begin;
+  for (const end of [...successes, finish]) {
+    recovery = Math.max(recovery, end - previous);
+    previous = Math.max(previous, end);
+  }
+  const failedAttempts = workload.flatMap((op) => op.attempts.filter((attempt) => attempt.status === undefined || attempt.status >= 500));
+  const perUser = new Map<number, Set<string>>();
+  for (const op of workload) {
+    if (!op.servedBy) continue;
+    if (!perUser.has(op.user)) perUser.set(op.user, new Set());
+    perUser.get(op.user)?.add(op.servedBy);
+  }
+
+  const figures: Figures = {
+    ops: workload.length,
+    ok: ok.length,
+    errors,
+    retries: workload.reduce((sum, op) => sum + op.attempts.length - 1, 0),
+    sessions_broken: sessionsBroken,
+    session_state_lost: lostFromSession.size,
+    writes_lost: writesLost,
+    duplicate_writes: duplicates,
+    revocations_lost: revived.length,
+    availability: workload.length ? Math.round((firstTry / workload.length) * 10000) / 10000 : 1,
+    recovery_ms: Math.round(recovery),
+    p99_ms: Math.round(percentile(workload.map((op) => op.end - op.start), 99)),
+    max_failed_attempt_ms: Math.round(Math.max(0, ...failedAttempts.map((attempt) => attempt.end - attempt.start))),
+    failed_attempts_not_503: failedAttempts.filter((attempt) => attempt.status !== 503).length,
+    abandoned_attempts: failedAttempts.filter((attempt) => attempt.error === "abandoned").length,
+    instances_seen: perUser.size ? Math.min(...[...perUser.values()].map((set) => set.size)) : 0,
+    first_anomaly: null,
+  };
+  const broken = figures.sessions_broken + figures.session_state_lost + figures.writes_lost + figures.duplicate_writes + figures.revocations_lost;
+  const verdict = broken > 0 ? "failed" : errors > 0 ? "degraded" : "survived";
+  if (verdict === "failed") figures.first_anomaly = anomalies.sort((a, b) => a.time_ms - b.time_ms)[0] ?? null;
+  return { verdict, ...figures };
+}

@@ -1,0 +1,64 @@
+// The history of a scenario run, like Jepsen's: every operation a virtual user made, with
+// its start and end, outcome, status, attempts and the instance that answered. The workload
+// writes it, the checker judges it, the report draws it.
+
+export type OperationName =
+  | "register"
+  | "login"
+  | "upload"
+  | "session"
+  | "list"
+  | "logout"
+  | "probe" // jwt: the logged-out spare token, tried once at the end
+  | "readback-login"
+  | "readback"
+  | "readback-list";
+
+export interface Attempt {
+  start: number; // ms since the run started
+  end: number;
+  status?: number; // absent when no answer came
+  error?: string; // network error code, or "abandoned" at the operation's deadline
+  servedBy?: string;
+}
+
+export interface Operation {
+  user: number;
+  name: OperationName;
+  start: number;
+  end: number;
+  /** ok: 2xx; refused: a 4xx answer (a 401 among them); error: still failing after its retries. */
+  outcome: "ok" | "refused" | "error";
+  status?: number;
+  code?: string; // the JSON `error` code of a refusal
+  attempts: Attempt[];
+  servedBy?: string;
+  /** Which login of this user the operation belongs to (0 before the first). */
+  epoch: number;
+  /** upload and readback: the idempotency key, the file id and the file name. */
+  key?: string;
+  fileId?: string;
+  filename?: string;
+  /** session: the file ids the session view listed. */
+  filesUploaded?: string[];
+  /** list and readback-list: the file names listed. */
+  filenames?: string[];
+  /** Part of the workload (counted in ops), or the read-back and the probe (not counted). */
+  workload: boolean;
+  /** jwt: the spare token's login and logout, which the probe checks later. */
+  spare?: boolean;
+}
+
+export interface History {
+  design: string;
+  scenario: string;
+  users: number;
+  operations: Operation[];
+  /** When the fault began and when it healed (ms since the run started); absent without a fault. */
+  fault?: { start: number; end: number; description: string };
+  durationMs: number;
+}
+
+export function isWorkload(operation: Operation): boolean {
+  return operation.workload;
+}

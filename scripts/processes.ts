@@ -1,0 +1,207 @@
+// Process orchestration for the lab: server instances started as `node` on the compiled
+// JavaScript (never through npm, npx or a TypeScript loader, so a signal reaches the process
+// that listens), stopped with SIGTERM or SIGKILL by their own pid, and started again on the
+// same port. Every external process writes its pid under .lab/run/<run-id>/, so that a lab
+// that was itself killed can be cleaned up by the next run (LAB-SPEC section 4).
+
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { Design, isPhase1 } from "./scenarios";
+
+/** The folder with package.json, whether this runs compiled (dist/scripts) or under ts-jest. */
+function findRepoRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${start}`);
+  }
+}
+
+export const REPO_ROOT = findRepoRoot(__dirname);
+const DIST = path.join(REPO_ROOT, "dist");
+export const RUNS_DIR = path.join(REPO_ROOT, ".lab", "run");
+const READY_TIMEOUT_MS = 10_000;
+
+/** The node arguments that run a design's server. */
+export function serverArguments(design: Design): string[] {
+  const script = isPhase1(design)
+    ? path.join(DIST, "phase1-mockup", "src", `${design}-server.js`)
+    : path.join(DIST, "phase2-production", "src", "server.js");
+  if (!existsSync(script)) throw new Error(`${script} is missing: run npm run build first`);
+  return isPhase1(design) ? [script] : [script, "--design", design];
+}
+
+/** A port below Linux's ephemeral range (32768+), so outgoing connections cannot take it. */
+export function randomPort(): number {
+  return 20000 + Math.floor(Math.random() * 12000);
+}
+
+export interface InstanceOptions {
+  design: Design;
+  serverId: string;
+  env: Record<string, string>;
+  /** Where the instance's output goes. */
+  logFile: string;
+}
+
+/** One server instance: a real process on a fixed port, that can be stopped and started again. */
+export class Instance {
+  port = 0;
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(readonly options: InstanceOptions) {}
+
+  get serverId(): string {
+    return this.options.serverId;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts the process (on a free port the first time, on the same port after) and waits for /ready. */
+  async start(): Promise<void> {
+    const samePort = this.port !== 0;
+    for (let attempt = 1; ; attempt += 1) {
+      const port = samePort ? this.port : randomPort();
+      if (await this.launch(port)) {
+        this.port = port;
+        await this.waitUntilReady();
+        return;
+      }
+      if (attempt >= 20) throw new Error(`${this.serverId} could not listen (port ${port} taken ${attempt} times)`);
+      if (samePort) await sleep(100);
+    }
+  }
+
+  /** Spawns on `port`; false when the port turned out to be taken. */
+  private launch(port: number): Promise<boolean> {
+    const log = openSync(this.options.logFile, "a");
+    const child = spawn(process.execPath, serverArguments(this.options.design), {
+      env: { ...process.env, ...this.options.env, PORT: String(port), HOST: "127.0.0.1", SERVER_ID: this.serverId },
+      // The IPC channel is the lifeline: when the lab dies, the server sees `disconnect` and exits.
+      stdio: ["ignore", log, log, "ipc"],
+    });
+    closeSync(log);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL");
+        reject(new Error(`${this.serverId} did not listen within ${READY_TIMEOUT_MS} ms (see ${this.options.logFile})`));
+      }, READY_TIMEOUT_MS);
+      child.on("message", (message: { type?: string }) => {
+        if (message?.type !== "listening") return;
+        clearTimeout(timer);
+        resolve(true);
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        const output = existsSync(this.options.logFile) ? readFileSync(this.options.logFile, "utf8") : "";
+        if (output.includes(`port ${port} is already in use`)) resolve(false);
+        else reject(new Error(`${this.serverId} exited (${code}) while starting:\n${output.slice(-2000)}`));
+      });
+    });
+  }
+
+  private async waitUntilReady(): Promise<void> {
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (await isReady(this.url)) return;
+      await sleep(20);
+    }
+    throw new Error(`${this.serverId} did not become ready within ${READY_TIMEOUT_MS} ms`);
+  }
+
+  /** SIGTERM: the server drains its requests and exits. */
+  terminate(): Promise<void> {
+    return this.signal("SIGTERM");
+  }
+
+  /** SIGKILL: the process dies at once, mid-request if need be. */
+  kill(): Promise<void> {
+    return this.signal("SIGKILL");
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<void> {
+    if (!this.running || !this.child?.pid) return;
+    process.kill(this.child.pid, signal);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), 12_000)));
+    const outcome = await Promise.race([this.exited, late]);
+    clearTimeout(timer);
+    if (outcome === "late") {
+      this.child.kill("SIGKILL");
+      await this.exited;
+    }
+  }
+}
+
+export async function isReady(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/ready`, { signal: AbortSignal.timeout(1000) });
+    await response.arrayBuffer();
+    return response.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A fresh run directory under .lab/run/ for this lab run's pid files, logs and data. */
+export function makeRunDir(): string {
+  const dir = path.join(RUNS_DIR, `${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/** The command line of a live process, or undefined when there is none with that pid. */
+function commandLineOf(pid: number): string | undefined {
+  try {
+    if (existsSync(`/proc/${pid}/cmdline`)) return readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+    const ps = spawnSync("ps", ["-o", "command=", "-p", String(pid)], { encoding: "utf8" });
+    return ps.status === 0 ? ps.stdout.trim() || undefined : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops what an earlier, killed lab run left behind: for every pid file under .lab/run/, the
+ * process is signalled only if its command line still names that run's directory (a pid
+ * reused by some unrelated process is left alone). Returns one line per process stopped.
+ */
+export function cleanUpEarlierRuns(except?: string): string[] {
+  if (!existsSync(RUNS_DIR)) return [];
+  const stopped: string[] = [];
+  for (const run of readdirSync(RUNS_DIR)) {
+    const runDir = path.join(RUNS_DIR, run);
+    if (runDir === except) continue;
+    for (const file of readdirSync(runDir).filter((name) => name.endsWith(".pid"))) {
+      const pid = Number(readFileSync(path.join(runDir, file), "utf8").trim());
+      const command = Number.isInteger(pid) && pid > 0 ? commandLineOf(pid) : undefined;
+      if (command?.includes(runDir)) {
+        try {
+          process.kill(pid, "SIGKILL");
+          stopped.push(`stopped ${file.replace(/\.pid$/, "")} (pid ${pid}) left by an earlier run in ${path.relative(REPO_ROOT, runDir)}`);
+        } catch {
+          // already gone
+        }
+      }
+    }
+    rmSync(runDir, { recursive: true, force: true });
+  }
+  return stopped;
+}

@@ -1,0 +1,37 @@
+// The agreement rule (LAB-SPEC section 5): does a measured cell read as the expected matrix
+// says? A cell marked † may read survived or degraded (whether a fault that keeps state also
+// shows errors depends on how long the restart took against the 1 s deadline): such a swap is
+// a timing note, not a disagreement.
+
+import { CellResult } from "./cell";
+import { expectation } from "./scenarios";
+
+export interface Agreement {
+  agrees: boolean;
+  /** Why it disagrees, or the timing note of a † swap. */
+  note?: string;
+}
+
+export function agreement(cell: CellResult): Agreement {
+  const expected = expectation(cell.design, cell.scenario);
+  const got = cell.verdict;
+  if (got === "skipped") return { agrees: true, note: `skipped: ${cell.reason ?? "could not run here"}` };
+  if (expected.verdict === "degraded") {
+    if (got !== "degraded") return { agrees: false, note: `expected degraded, got ${got}` };
+    const slow = (cell.max_failed_attempt_ms ?? 0) >= 500;
+    const other = cell.failed_attempts_not_503 ?? 0;
+    const abandoned = cell.abandoned_attempts ?? 0;
+    if (slow || other || abandoned) {
+      return {
+        agrees: false,
+        note: `degraded, but the outage was not answered promptly: slowest failed attempt ${cell.max_failed_attempt_ms} ms (limit 500), ${other} failed attempts not a 503, ${abandoned} abandoned`,
+      };
+    }
+    return { agrees: true };
+  }
+  if (got === expected.verdict) return { agrees: true };
+  if (expected.dagger && got === "degraded") {
+    return { agrees: true, note: `timing note: degraded where survived is expected (†): ${cell.errors} operations failed after their retries during the fault` };
+  }
+  return { agrees: false, note: `expected ${expected.verdict}${expected.dagger ? " (or degraded)" : ""}, got ${got}` };
+}
