@@ -44,6 +44,15 @@ export interface InstanceOptions {
   logFile: string;
 }
 
+const liveInstances = new Set<Instance>();
+
+/** SIGKILL every instance still running (the lab was interrupted). */
+export function killAllInstances(): void {
+  for (const instance of liveInstances) {
+    if (instance.pid && instance.running) process.kill(instance.pid, "SIGKILL");
+  }
+}
+
 /** One server instance: a real process on a fixed port, that can be stopped and started again. */
 export class Instance {
   port = 0;
@@ -93,7 +102,13 @@ export class Instance {
     });
     closeSync(log);
     this.child = child;
-    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    liveInstances.add(this);
+    this.exited = new Promise((resolve) =>
+      child.once("exit", () => {
+        liveInstances.delete(this);
+        resolve();
+      }),
+    );
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill("SIGKILL");

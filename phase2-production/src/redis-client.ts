@@ -15,7 +15,10 @@ export interface RedisClientHooks {
 export function createRedisClient(url: string, hooks: RedisClientHooks = {}): Redis {
   const client = new Redis(url, {
     enableOfflineQueue: false, // while disconnected, fail a command at once instead of queueing it
-    maxRetriesPerRequest: 1, // and do not replay it for a minute after a reconnect
+    // Commands already sent when the connection drops fail at once too. With 1 (the usual
+    // advice) ioredis keeps them until the next reconnection, and a request hangs for up to
+    // commandTimeout: the lab's store-outage scenario caught that.
+    maxRetriesPerRequest: 0,
     commandTimeout: 1000, // a command with no answer within 1 s is a store error (LAB-SPEC section 2)
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never give up; at most 1 s between tries

@@ -1,0 +1,193 @@
+// `npm run lab`: the survival matrix. Every design against every scenario (LAB-SPEC sections
+// 4, 5 and 8), each cell with its own processes, ports, Redis and data; a progress line per
+// cell on stderr, the matrix at the end, and reports in reports/. Exit code 0 when the matrix
+// was measured, whatever the verdicts; non-zero only when the lab itself could not run.
+
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { CellResult, runCell } from "./cell";
+import { cleanUpEarlierRuns, killAllInstances, makeRunDir, REPO_ROOT } from "./processes";
+import { findRedisServer, REDIS_MISSING_MESSAGE, stopAllRedis } from "./redis-process";
+import { htmlReport } from "./report-html";
+import { machine, markdownReport, RunInfo, textReport, toJson } from "./report";
+import { Design, DESIGNS, Scenario, SCENARIOS } from "./scenarios";
+import { agreement } from "./verdicts";
+
+const USAGE = `usage: npm run lab -- [--design D] [--scenario S] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin] [--json]
+  designs:   ${DESIGNS.join(", ")}
+  scenarios: ${SCENARIOS.join(", ")}`;
+
+interface LabOptions {
+  designs: Design[];
+  scenarios: Scenario[];
+  jobs: number;
+  vus: number;
+  seed: number;
+  repeat: number;
+  lb: "builtin";
+  json: boolean;
+}
+
+class UsageError extends Error {}
+
+function positiveInteger(name: string, text: string | undefined, fallback: number, max: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new UsageError(`--${name} must be an integer from 1 to ${max} (got ${JSON.stringify(text)})`);
+  return Number(text);
+}
+
+export function readOptions(argv: string[]): LabOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      design: { type: "string" },
+      scenario: { type: "string" },
+      jobs: { type: "string" },
+      vus: { type: "string" },
+      seed: { type: "string" },
+      repeat: { type: "string" },
+      lb: { type: "string" },
+      json: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  if (values.design !== undefined && !DESIGNS.includes(values.design as Design)) throw new UsageError(`unknown design ${JSON.stringify(values.design)}`);
+  if (values.scenario !== undefined && !SCENARIOS.includes(values.scenario as Scenario)) throw new UsageError(`unknown scenario ${JSON.stringify(values.scenario)}`);
+  if (values.lb !== undefined && values.lb !== "builtin") {
+    throw new UsageError(`--lb ${values.lb} is not available yet in this version of the lab; use --lb builtin`);
+  }
+  return {
+    designs: values.design ? [values.design as Design] : [...DESIGNS],
+    scenarios: values.scenario ? [values.scenario as Scenario] : [...SCENARIOS],
+    jobs: positiveInteger("jobs", values.jobs, Math.min(4, os.cpus().length), 16),
+    vus: positiveInteger("vus", values.vus, 8, 64),
+    seed: values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : positiveInteger("seed", values.seed, 1, 2 ** 31),
+    repeat: positiveInteger("repeat", values.repeat, 1, 20),
+    lb: "builtin",
+    json: values.json ?? false,
+  };
+}
+
+function redisVersion(): string | null {
+  const binary = findRedisServer();
+  if (!binary) return null;
+  const output = spawnSync(binary, ["--version"], { encoding: "utf8" }).stdout;
+  return /v=([\d.]+)/.exec(output)?.[1] ?? output.trim();
+}
+
+/** Runs `tasks` with at most `jobs` at once, in order of submission. */
+async function pool<T>(tasks: Array<() => Promise<T>>, jobs: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, tasks.length) }, async () => {
+      while (next < tasks.length) {
+        const index = next++;
+        results[index] = await tasks[index]();
+      }
+    }),
+  );
+  return results;
+}
+
+async function main(): Promise<number> {
+  let options: LabOptions;
+  try {
+    options = readOptions(process.argv.slice(2));
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (process.platform === "win32") {
+    console.error("The lab sends POSIX signals (SIGTERM, SIGKILL): run it on Linux, macOS, or Windows through WSL2.");
+    return 1;
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const out = options.json ? log : (line: string) => process.stdout.write(`${line}\n`);
+
+  for (const line of cleanUpEarlierRuns()) log(`lab: ${line}`);
+  const runDir = makeRunDir();
+  const interrupted = (signal: string) => {
+    log(`\nlab: ${signal}: stopping every process this run started`);
+    killAllInstances();
+    void stopAllRedis().finally(() => {
+      rmSync(runDir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.once("SIGINT", () => interrupted("SIGINT"));
+  process.once("SIGTERM", () => interrupted("SIGTERM"));
+
+  const redis = redisVersion();
+  if (!redis && options.designs.some((design) => design !== "stateless" && design !== "stateful")) {
+    log(`lab: ${REDIS_MISSING_MESSAGE}. The phase-2 designs are marked skipped.`);
+  }
+
+  const cells: Array<{ design: Design; scenario: Scenario; repetition: number }> = [];
+  for (const design of options.designs) for (const scenario of options.scenarios) for (let r = 1; r <= options.repeat; r += 1) cells.push({ design, scenario, repetition: r });
+  const started = Date.now();
+  let done = 0;
+  log(`lab: ${cells.length} cells, ${options.jobs} at a time, ${options.vus} virtual users each, seed ${options.seed}`);
+  let failure: unknown;
+  const results = await pool(
+    cells.map((cell, index) => async (): Promise<CellResult> => {
+      const tag = `${cell.design}--${cell.scenario}${options.repeat > 1 ? `--${cell.repetition}` : ""}`;
+      let result: CellResult;
+      try {
+        result = await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1 });
+      } catch (error) {
+        failure ??= error;
+        result = { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, duration_ms: 0 };
+      }
+      done += 1;
+      const { agrees } = agreement(result);
+      const figures = result.ops !== undefined ? ` (ops ${result.ops}, errors ${result.errors}, ${(result.duration_ms / 1000).toFixed(1)} s)` : result.reason ? ` (${result.reason})` : "";
+      log(`[${String(done).padStart(2)}/${cells.length}] ${cell.design} × ${cell.scenario}: ${result.verdict}${agrees ? "" : "  <- disagrees with the expected matrix"}${figures}`);
+      return result;
+    }),
+    options.jobs,
+  );
+
+  const info: RunInfo = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    node: process.versions.node,
+    redis,
+    seed: options.seed,
+    options: { design: options.designs.length === 1 ? options.designs[0] : "all", scenario: options.scenarios.length === 1 ? options.scenarios[0] : "all", jobs: options.jobs, vus: options.vus, repeat: options.repeat, lb: options.lb },
+    wall_s: Math.round((Date.now() - started) / 100) / 10,
+  };
+  const reports = path.join(REPO_ROOT, "reports");
+  mkdirSync(reports, { recursive: true });
+  const json = toJson(info, results);
+  writeFileSync(path.join(reports, "survival.json"), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(path.join(reports, "survival.md"), markdownReport(info, results));
+  writeFileSync(path.join(reports, "survival.html"), htmlReport(info, results));
+  out(textReport(info, results));
+  out(`\nReports: reports/survival.md, reports/survival.json, reports/survival.html (open it in a browser; it works offline).`);
+  if (options.json) process.stdout.write(`${JSON.stringify(json)}\n`);
+  rmSync(runDir, { recursive: true, force: true });
+  if (failure) {
+    log(`lab: a cell could not run: ${(failure as Error).message}`);
+    return 1;
+  }
+  return 0;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (error) => {
+      console.error(`lab: ${(error as Error).stack ?? String(error)}`);
+      killAllInstances();
+      void stopAllRedis().finally(() => process.exit(1));
+    },
+  );
+}
