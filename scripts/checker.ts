@@ -102,8 +102,10 @@ export function check(history: History): Judgement {
   for (const upload of acknowledged) {
     if (!readable.has(`${upload.user}:${upload.fileId}`)) {
       writesLost += 1;
-      const attempt = operations.find((op) => op.user === upload.user && (op.name === "readback" ? op.fileId === upload.fileId : op.name === "readback-login"));
-      anomalies.push(anomaly(attempt ?? upload, `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms) to be readable at the read-back`));
+      // The read that failed, or else the read-back login that was refused.
+      const read = operations.find((op) => op.user === upload.user && op.name === "readback" && op.fileId === upload.fileId);
+      const login = operations.find((op) => op.user === upload.user && op.name === "readback-login");
+      anomalies.push(anomaly(read ?? login ?? upload, `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms) to be readable at the read-back`));
     }
   }
 

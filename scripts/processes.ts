@@ -5,7 +5,7 @@
 // that was itself killed can be cleaned up by the next run (LAB-SPEC section 4).
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { Design, isPhase1 } from "./scenarios";
 
@@ -45,6 +45,14 @@ export interface InstanceOptions {
 }
 
 const liveInstances = new Set<Instance>();
+
+/**
+ * For the no-orphans tests: with LAB_PID_LOG set, every process the lab starts is appended
+ * to that file as "pid port name", so a test can check afterwards that none is alive.
+ */
+export function recordPid(pid: number | undefined, port: number, name: string): void {
+  if (pid && process.env.LAB_PID_LOG) appendFileSync(process.env.LAB_PID_LOG, `${pid} ${port} ${name}\n`);
+}
 
 /** SIGKILL every instance still running (the lab was interrupted). */
 export function killAllInstances(): void {
@@ -103,6 +111,7 @@ export class Instance {
     closeSync(log);
     this.child = child;
     liveInstances.add(this);
+    recordPid(child.pid, port, this.serverId);
     this.exited = new Promise((resolve) =>
       child.once("exit", () => {
         liveInstances.delete(this);

@@ -4,7 +4,7 @@
 // stopAllRedis() can stop whatever is still running when a test file or the lab ends.
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -97,6 +97,7 @@ class ManagedRedis implements RedisProcess {
       if (outcome === "ready") {
         this.port = port;
         if (this.pidFile && this.child?.pid) writeFileSync(this.pidFile, `${this.child.pid}\n`);
+        if (this.child?.pid && process.env.LAB_PID_LOG) appendFileSync(process.env.LAB_PID_LOG, `${this.child.pid} ${port} redis-server\n`);
         return;
       }
       if (attempt >= 20) throw new Error(`redis-server could not listen after ${attempt} tries (last port ${port})`);
