@@ -1,11 +1,7 @@
 // The stateful server: the "long memory". The user proves who they are once
-// (POST /api/session/start) and gets a session id; after that, X-Session-ID is enough, and the
-// server keeps a rich session (request count, uploads of the session) in a Map.
-//
-// The Map lives in this process only: a restart or a crash forgets every session, and a
-// second instance behind a load balancer has never heard of them. Explained in
-// docs/concepts.md ("stateful trade-offs", "session management"); the narrated client is
-// clients/stateful-client.ts.
+// (POST /api/session/start) and then sends only X-Session-ID; the session lives in a Map in
+// this process, so a restart or a second instance forgets it (docs/concepts.md, "stateful
+// trade-offs"). The narrated client is clients/stateful-client.ts.
 
 import { Express, RequestHandler } from "express";
 import { loadPhase1Config } from "./config";

@@ -65,7 +65,7 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
   it("answers a JSON array or a bare value with 400 validation_error", async () => {
     await expectError(await upload(["a.txt", "content"]), 400, "validation_error", "body");
     const bare = await request(setup.app).post("/api/upload").set(setup.auth).set("Content-Type", "application/json").send('"just a string"');
-    expect(bare.status).toBe(400); // strict JSON parsing refuses a bare value outright
+    await expectError(bare, 400, "invalid_json"); // strict JSON parsing refuses a bare value outright
   });
 
   it.each([
@@ -94,6 +94,17 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
     // 600 characters of 2 bytes each: under the limit in characters, over it in bytes.
     await expectError(await upload({ filename: "big.txt", content: "é".repeat(600) }), 413, "payload_too_large");
     expect((await upload({ filename: "fits.txt", content: "x".repeat(MAX_FILE_BYTES) })).status).toBe(201);
+  });
+
+  it("accepts a file within MAX_FILE_BYTES however its JSON is escaped", async () => {
+    // 500 characters of 2 UTF-8 bytes, sent as \u00e9 escapes: 1,000 bytes of file, 3,000 of JSON.
+    const body = `{"filename":"escaped.txt","content":"${"\\u00e9".repeat(MAX_FILE_BYTES / 2)}"}`;
+    const response = await request(setup.app).post("/api/upload").set(setup.auth).set("Content-Type", "application/json").send(body);
+    expect(response.status).toBe(201);
+  });
+
+  it("answers OPTIONS with a JSON 404, not Express's plain text", async () => {
+    await expectError(await request(setup.app).options("/api/files"), 404, "not_found");
   });
 
   it("answers a body far over the parser's limit with 413 too", async () => {

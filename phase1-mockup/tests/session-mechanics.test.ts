@@ -5,10 +5,13 @@ import { spawnSync } from "node:child_process";
 import request from "supertest";
 import { MapSessionStore } from "../src/sessions/map-session-store";
 import { statefulApp } from "./helpers/phase1-apps";
-import { compiled } from "./helpers/server-process";
-import { removeTempDirs } from "./helpers/temp-dir";
+import { compiled, startServer, stopAllServers } from "./helpers/server-process";
+import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
 
-afterAll(removeTempDirs);
+afterAll(async () => {
+  await stopAllServers();
+  removeTempDirs();
+});
 
 function clock(start = Date.parse("2026-01-01T00:00:00Z")) {
   let now = start;
@@ -41,9 +44,20 @@ describe("the Map session store", () => {
     const { sessionId } = store.create("dave");
     time.advance(60_000);
     expect(store.touch(sessionId)).toEqual({ status: "expired" });
-    // An expired session is removed on that access: afterwards the server has forgotten it.
-    expect(store.size).toBe(0);
-    expect(store.touch(sessionId)).toEqual({ status: "not_found" });
+    expect(store.size).toBe(0); // the session itself is gone from the Map at once
+    expect(store.touch(sessionId)).toEqual({ status: "expired" }); // but its id is remembered as expired
+  });
+
+  it("remembers an expired id for one more TTL, then forgets it", () => {
+    const time = clock();
+    const store = new MapSessionStore(60, time.now);
+    const { sessionId } = store.create("dave");
+    time.advance(61_000);
+    expect(store.sweep()).toBe(1);
+    expect(store.touch(sessionId)).toEqual({ status: "expired" }); // swept, and still "expired"
+    time.advance(60_000);
+    store.sweep();
+    expect(store.touch(sessionId)).toEqual({ status: "not_found" }); // long gone: unknown
   });
 
   it("sweeps away expired sessions and keeps active ones", () => {
@@ -55,7 +69,7 @@ describe("the Map session store", () => {
     time.advance(30_000);
     expect(store.sweep()).toBe(1);
     expect(store.size).toBe(1);
-    expect(store.touch(old).status).toBe("not_found");
+    expect(store.touch(old).status).toBe("expired");
     expect(store.touch(recent).status).toBe("active");
   });
 
@@ -84,6 +98,21 @@ describe("the Map session store", () => {
     expect(result.error).toBeUndefined(); // a kept-alive process would be killed by the timeout
     expect(result.status).toBe(0);
     expect(result.stdout.trim()).toBe("done");
+  });
+
+  it("sweeps in the real server: an expired session is forgotten on schedule", async () => {
+    // SESSION_TTL_SECONDS=1: the server sweeps every second and remembers an expired id for
+    // one more second. Untouched for 3.5 s, the session has been swept and then forgotten; a
+    // server without the sweeper would still find it in its Map and answer session_expired.
+    const server = await startServer("stateful", { env: { DATA_DIR: makeTempDir("sweep-data"), SESSION_TTL_SECONDS: "1" } });
+    const json = { "Content-Type": "application/json" };
+    const credentials = JSON.stringify({ username: "sweepy", password: "password-ok" });
+    await fetch(`${server.url}/api/users`, { method: "POST", headers: json, body: credentials });
+    const { session_id } = (await (await fetch(`${server.url}/api/session/start`, { method: "POST", headers: json, body: credentials })).json()) as { session_id: string };
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    const response = await fetch(`${server.url}/api/session`, { headers: { "X-Session-ID": session_id } });
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: string }).error).toBe("session_not_found");
   });
 
   it("ends a session on destroy", () => {

@@ -36,7 +36,7 @@ describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as co
       [request(app).get(`/api/files/${"0".repeat(32)}`).set(auth), 404, "not_found"],
       [request(app).get("/api/unknown"), 404, "not_found"],
       [request(app).get("/api/files/%ZZ").set(auth), 400, "validation_error"],
-      [request(app).post("/api/upload").set(auth).set("Content-Type", "application/json").set("Content-Encoding", "gzip").send('{"filename":"a"}'), 400, "validation_error"],
+      [request(app).post("/api/upload").set(auth).set("Content-Type", "application/json").set("Content-Encoding", "gzip").send('{"filename":"a"}'), 400, "invalid_json"],
     ];
     for (const [pending, status, code] of cases) {
       const response = await pending;

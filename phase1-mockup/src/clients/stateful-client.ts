@@ -62,9 +62,14 @@ async function main(): Promise<void> {
   talk.step("Use the old session id", "The id is worthless now: the memory it pointed to is gone.");
   talk.expect(await talk.send("GET", "/api/files", session), 401, "a request with an ended session");
 
-  talk.step("Start one more session, and leave it open", "Its id is printed below, so you can watch a restart forget it.");
+  talk.step("Start one more session, keep a file, and leave both", "So that you can watch a restart forget the session and keep the file.");
   const keep = await talk.send("POST", "/api/session/start", { body: { username, password } });
   talk.expect(keep, 201, "starting a second session");
+  const kept = await talk.send("POST", "/api/upload", {
+    headers: { "X-Session-ID": String(keep.body.session_id) },
+    body: { filename: "kept.txt", content: "still here after a restart" },
+  });
+  talk.expect(kept, 201, "the upload of kept.txt");
 
   console.log(`\n${bold("What to notice")}`);
   console.log("- The password crossed the wire once per session (and at registration); every other request sent only an id.");
@@ -72,6 +77,9 @@ async function main(): Promise<void> {
   console.log("- But that memory is a Map inside one process. See it die: restart the server (Ctrl-C, then");
   console.log("  npm run server:stateful) and try this still-open session; it answers 401 session_not_found:");
   console.log(`    curl -i -H 'X-Session-ID: ${String(keep.body.session_id)}' ${url}/api/files`);
+  console.log("  while kept.txt, on disk, is still there for a new session:");
+  console.log(`    curl -s -X POST ${url}/api/session/start -H 'Content-Type: application/json' -d '{"username":"${username}","password":"${password}"}'`);
+  console.log(`    curl -s -H 'X-Session-ID: <the new session_id>' ${url}/api/files`);
 }
 
 void main();

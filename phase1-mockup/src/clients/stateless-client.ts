@@ -54,7 +54,8 @@ async function main(): Promise<void> {
   console.log(`\n${bold("What to notice")}`);
   console.log(`- ${talk.requests} requests; the password crossed the wire ${passwordsSent} times and was checked each time.`);
   console.log("- Nothing about you lives in the server's memory: restart it, or send the next request to another");
-  console.log("  instance, and the same Authorization header works just the same.");
+  console.log("  instance, and the same Authorization header works just the same. Try it after a restart:");
+  console.log(`    curl -s -u '${username}:${password}' ${url}/api/files`);
   console.log("- The price: every request costs a password hash, and the client must hold the password.");
   console.log("Now compare the long memory: npm run server:stateful, then npm run client:stateful");
 }

@@ -1,17 +1,7 @@
-// Phase 1's data store: one JSON file per record under DATA_DIR (LAB-SPEC section 2), shared
-// safely by several server processes.
-//
-//   DATA_DIR/users/<username>.json
-//   DATA_DIR/files/<username>/<file_id>.json
-//   DATA_DIR/tmp/            records being written; never read as data
-//
-// Every record is written whole to tmp/ and then published with link(2), which fails with
-// EEXIST when the name is taken: one atomic "create if absent" that two processes cannot both
-// win, and no reader ever sees half a record. That is also why a process killed mid-write
-// leaves, at worst, an orphan in tmp/.
-//
-// There is no fsync: the lab kills processes, not machines, and the kernel's page cache
-// survives a SIGKILL. A power cut is a different lesson.
+// Phase 1's data store: one JSON file per record under DATA_DIR (users/<name>.json,
+// files/<user>/<file_id>.json), shared safely by several server processes. Each record is
+// written whole to DATA_DIR/tmp/ and published with link(2): no reader ever sees half a record
+// (docs/concepts.md, "what both servers do the same way").
 
 import { randomBytes } from "node:crypto";
 import { mkdirSync, promises as fs } from "node:fs";
@@ -100,7 +90,12 @@ export class FileDataStore implements DataStore {
     // Nothing stays open between calls: every call opens and closes its own files.
   }
 
-  /** Writes `record` whole to tmp/, then links it to `target` unless `target` exists. */
+  /**
+   * Writes `record` whole to tmp/, then links it to `target` unless `target` exists. link(2)
+   * fails with EEXIST when the name is taken: one atomic "create if absent" that two processes
+   * cannot both win. A process killed midway leaves at worst an orphan in tmp/. No fsync: the
+   * lab kills processes, not machines, and the page cache survives a SIGKILL.
+   */
   private async publishIfAbsent(target: string, record: object): Promise<boolean> {
     const temp = path.join(this.tmpDir, `${randomBytes(12).toString("hex")}.json`);
     try {

@@ -74,11 +74,14 @@ export function createBaseApp(options: BaseAppOptions): Express {
   });
 
   app.use(jsonBody(options.maxFileBytes));
+  // No CORS here: an OPTIONS request gets the JSON 404 of finishApp(), not Express's plain text.
+  app.options(/.*/, (req, _res, next) => next(new ApiError(404, "not_found", `no route for OPTIONS ${req.path}`)));
   return app;
 }
 
 /** The last handlers: a JSON 404 for unknown routes, and the JSON error handler. */
 export function finishApp(app: Express, logError: BaseAppOptions["logError"] = logToStderr): Express {
+  // Also catches OPTIONS, which Express would otherwise answer in plain text.
   app.use((req, _res, next) => next(new ApiError(404, "not_found", `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(logError));
   return app;
@@ -90,11 +93,11 @@ function logToStderr(message: string, error: unknown): void {
 
 /**
  * Parses `application/json` bodies and refuses every other body with 415. The parser's limit
- * is set well above MAX_FILE_BYTES, so an oversized file is measured by the upload route and
- * gets a clean 413 that names the limit.
+ * leaves room for the worst JSON escaping (6 bytes for one, as \u0000), so a file within
+ * MAX_FILE_BYTES always parses, and an oversized one gets the upload route's clean 413.
  */
 function jsonBody(maxFileBytes: number): RequestHandler {
-  const parse = express.json({ limit: maxFileBytes * 2 + 64 * 1024, strict: true });
+  const parse = express.json({ limit: maxFileBytes * 6 + 64 * 1024, strict: true });
   return (req, res, next) => {
     const length = Number(req.headers["content-length"] ?? 0);
     const hasBody = req.headers["transfer-encoding"] !== undefined || length > 0;
@@ -133,11 +136,11 @@ export function toApiError(error: unknown): ApiError {
   }
   const fromParser = error && typeof error === "object" ? fromBodyParser(error) : undefined;
   if (fromParser) return fromParser;
-  // Other client errors that Express or body-parser flag with a 4xx status (a malformed
-  // percent-encoding in the path, a body that claims gzip but is not): the client's fault.
+  // Other client errors that Express or body-parser flag with a 4xx status: the client's fault.
+  if (error instanceof URIError) return new ApiError(400, "validation_error", "path has a malformed percent-encoding");
   const status = (error as { status?: unknown })?.status;
   if (typeof status === "number" && status >= 400 && status < 500) {
-    return new ApiError(400, "validation_error", `request is malformed: ${(error as Error).message}`);
+    return new ApiError(400, "invalid_json", `the body could not be read (${(error as Error).message})`); // a bad gzip, say
   }
   return new ApiError(500, "internal_error", "something went wrong on the server");
 }

@@ -1,13 +1,8 @@
 // The process side of every server: read the configuration, listen, say where, and shut down
-// gracefully. Kept apart from the apps so that tests drive an app with supertest, and the lab
-// drives the real process with real signals.
-//
-// Graceful shutdown (LAB-SPEC section 4): on SIGTERM, SIGINT, or the parent's IPC channel
-// closing (the lab that started us is gone), /ready turns 503, the server stops accepting,
-// in-flight requests are answered with `Connection: close`, idle keep-alive connections are
-// closed at once, and the process exits 0. Without closing idle connections, Node's
-// server.close() waits for every keep-alive client and a restart takes seconds.
+// gracefully (LAB-SPEC section 4). Kept apart from the apps, so that tests drive an app with
+// supertest and the lab drives the real process with real signals.
 
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { AddressInfo } from "node:net";
 import { Express } from "express";
@@ -55,9 +50,6 @@ export function loadConfigOrExit<C>(design: string, loadConfig: (env: Env) => C)
 
 export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
   const config = loadConfigOrExit(options.design, options.loadConfig);
-  if (config.usingDevelopmentSecret) {
-    console.warn(`${options.design}: SESSION_SECRET is not set; using the fixed development value (never do that in production)`);
-  }
   const lifecycle = newLifecycle();
   const inFlight = new Set<http.ServerResponse>();
   const server = http.createServer();
@@ -67,7 +59,9 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
     const reason =
       error.code === "EADDRINUSE"
         ? `port ${config.port} is already in use: stop the other server, or set PORT to another port`
-        : `cannot listen on ${config.host}:${config.port}: ${error.message}`;
+        : error.code === "ENOTFOUND" || error.code === "EADDRNOTAVAIL"
+          ? `configuration error: HOST ${JSON.stringify(config.host)} is not an address of this machine (${error.code})`
+          : `cannot listen on ${config.host}:${config.port}: ${error.message}`;
     console.error(`${options.design}: ${reason}`);
     process.exit(1);
   });
@@ -87,11 +81,18 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
       res.on("close", () => inFlight.delete(res));
       running?.app(req, res);
     });
+    if (config.usingDevelopmentSecret) {
+      console.warn(`${options.design}: SESSION_SECRET is not set; using the fixed development value (never do that in production)`);
+    }
     say(config, `[${serverId}] ${options.design} server listening on http://${config.host}:${port} (pid ${process.pid})`);
     const message: ListeningMessage = { type: "listening", design: options.design, serverId, port, pid: process.pid };
     process.send?.(message);
   });
 
+  // On SIGTERM, SIGINT, or the parent's IPC channel closing (the lab that started us is gone):
+  // /ready turns 503, the server stops accepting, in-flight requests are answered with
+  // `Connection: close`, idle keep-alive connections are closed at once (without that, Node's
+  // server.close() waits for every keep-alive client), and the process exits 0.
   const shutdown = (reason: string) => {
     if (lifecycle.draining) return;
     lifecycle.draining = true;
@@ -111,6 +112,18 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
     });
     server.closeIdleConnections();
   };
+  // Requests Node rejects before Express sees them (headers over 16 KB, a Content-Length that
+  // lies): still a JSON error that names the instance.
+  server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const [status, text] = error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"];
+    const body = JSON.stringify({ error: "validation_error", message: `malformed request: ${error.code ?? error.message}` });
+    const serverId = process.env.SERVER_ID || `${options.design}-${(server.address() as AddressInfo | null)?.port ?? config.port}`;
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `X-Served-By: ${serverId}\r\nX-Request-ID: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
   // Started by the lab with an IPC channel: when the lab dies, the channel closes and we go too.

@@ -1,12 +1,7 @@
-// Phase 1's session store: a JavaScript Map inside the server process.
-//
-// This Map dies with the process: that is the whole point of phase 1. Restart the server and
-// every session id it handed out answers 401 session_not_found, while the users and files,
-// kept on disk, are still there (docs/concepts.md, "stateful trade-offs").
-//
-// Expiry is checked in two places: lazily, on every access (so an idle session can never be
-// used, however late the sweep), and by a sweep on a timer (so sessions nobody comes back
-// for do not pile up in memory). The timer is unref'd: it never keeps the process alive.
+// Phase 1's session store: a JavaScript Map inside the server process. This Map dies with
+// the process: that is the whole point of phase 1 (docs/concepts.md, "stateful trade-offs").
+// Expiry is checked lazily on every access and by a sweep on a timer that never keeps the
+// process alive.
 
 import { randomBytes } from "node:crypto";
 import { SessionData, SessionLookup, SessionStore } from "./session-store";
@@ -21,6 +16,11 @@ interface Entry {
 
 export class MapSessionStore implements SessionStore {
   private readonly sessions = new Map<string, Entry>();
+  /**
+   * Ids of expired sessions, with when they expired, kept for one more TTL so that a user who
+   * comes back late hears "expired" rather than "never heard of you". Only ids: a few bytes each.
+   */
+  private readonly expired = new Map<string, number>();
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
@@ -45,10 +45,10 @@ export class MapSessionStore implements SessionStore {
   touch(sessionId: string): SessionLookup {
     if (!SESSION_ID.test(sessionId)) return { status: "not_found" }; // no Map lookup for junk
     const entry = this.sessions.get(sessionId);
-    if (!entry) return { status: "not_found" };
+    if (!entry) return this.expired.has(sessionId) ? { status: "expired" } : { status: "not_found" };
     const at = this.now();
     if (this.isExpired(entry, at)) {
-      this.sessions.delete(sessionId);
+      this.retire(sessionId, entry);
       return { status: "expired" };
     }
     // Every authenticated request is activity: the idle timeout starts again from now.
@@ -61,7 +61,7 @@ export class MapSessionStore implements SessionStore {
   }
 
   destroy(sessionId: string): boolean {
-    return this.sessions.delete(sessionId);
+    return this.sessions.delete(sessionId); // ended on purpose: not "expired", just gone
   }
 
   sweep(): number {
@@ -69,11 +69,21 @@ export class MapSessionStore implements SessionStore {
     let removed = 0;
     for (const [sessionId, entry] of this.sessions) {
       if (this.isExpired(entry, at)) {
-        this.sessions.delete(sessionId);
+        this.retire(sessionId, entry);
         removed += 1;
       }
     }
+    // After one more TTL even the memory of an expired id goes: then it is simply unknown.
+    for (const [sessionId, expiredAt] of this.expired) {
+      if (at - expiredAt >= this.ttlSeconds * 1000) this.expired.delete(sessionId);
+    }
     return removed;
+  }
+
+  /** Moves an expired session out of the Map, keeping only its id for a while. */
+  private retire(sessionId: string, entry: Entry): void {
+    this.sessions.delete(sessionId);
+    this.expired.set(sessionId, entry.lastActivityMs + this.ttlSeconds * 1000);
   }
 
   get size(): number {

@@ -1,8 +1,7 @@
 // The phase-1 session layer's interface: what a server needs from "somewhere that remembers
 // who you are". It is written by hand on purpose: the session layer is a design
 // responsibility (creation, validation, idle timeout, clean-up, end), not something a
-// library hands you. Phase 2 maps each method onto express-session's Store
-// (docs/transition-to-phase2.md).
+// library hands you (docs/concepts.md, "session management is a design responsibility").
 
 export interface SessionData {
   username: string;
@@ -14,8 +13,8 @@ export interface SessionData {
 
 export type SessionLookup =
   | { status: "active"; data: SessionData }
-  | { status: "expired" } // known, but idle for longer than the TTL
-  | { status: "not_found" }; // never existed, ended, or already swept away
+  | { status: "expired" } // known, but idle for longer than the TTL (remembered for one more TTL)
+  | { status: "not_found" }; // never existed, ended, or expired so long ago that it is forgotten
 
 export interface SessionStore {
   /** Starts a session for a user who has just proved who they are; returns its new id. */
