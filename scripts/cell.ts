@@ -69,7 +69,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   try {
     if (!isPhase1(design)) {
       mkdirSync(path.join(cellDir, "redis"), { recursive: true });
-      redis = await startRedis({ appendonly: setup.appendonly, dir: path.join(cellDir, "redis"), pidFile: path.join(cellDir, "redis.pid") });
+      redis = await startRedis({ appendonly: setup.appendonly, dir: path.join(cellDir, "redis"), pidFile: path.join(cellDir, "redis-server.pid") });
     }
     const env = { ...LAB_ENV, DATA_DIR: path.join(cellDir, "data"), ...(redis ? { REDIS_URL: redis.url } : {}) };
     for (let i = 1; i <= setup.instances; i += 1) {

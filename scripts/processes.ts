@@ -5,7 +5,7 @@
 // that was itself killed can be cleaned up by the next run (LAB-SPEC section 4).
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import path from "node:path";
 import { Design, isPhase1 } from "./scenarios";
 
@@ -191,6 +191,17 @@ export function makeRunDir(): string {
   return dir;
 }
 
+/** The working directory of a live process (Redis moves into its --dir), or undefined. */
+function workingDirectoryOf(pid: number): string | undefined {
+  try {
+    if (existsSync(`/proc/${pid}`)) return readlinkSync(`/proc/${pid}/cwd`);
+    const lsof = spawnSync("lsof", ["-a", "-p", String(pid), "-d", "cwd", "-Fn"], { encoding: "utf8" });
+    return lsof.stdout.split("\n").find((line) => line.startsWith("n"))?.slice(1);
+  } catch {
+    return undefined;
+  }
+}
+
 /** The command line of a live process, or undefined when there is none with that pid. */
 function commandLineOf(pid: number): string | undefined {
   try {
@@ -200,6 +211,17 @@ function commandLineOf(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The pid files in a run directory and in its cells' directories. */
+function pidFilesUnder(runDir: string): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(runDir, { withFileTypes: true })) {
+    const full = path.join(runDir, entry.name);
+    if (entry.isFile() && entry.name.endsWith(".pid")) found.push(full);
+    if (entry.isDirectory()) found.push(...readdirSync(full).filter((name) => name.endsWith(".pid")).map((name) => path.join(full, name)));
+  }
+  return found;
 }
 
 /**
@@ -213,16 +235,20 @@ export function cleanUpEarlierRuns(except?: string): string[] {
   for (const run of readdirSync(RUNS_DIR)) {
     const runDir = path.join(RUNS_DIR, run);
     if (runDir === except) continue;
-    for (const file of readdirSync(runDir).filter((name) => name.endsWith(".pid"))) {
-      const pid = Number(readFileSync(path.join(runDir, file), "utf8").trim());
-      const command = Number.isInteger(pid) && pid > 0 ? commandLineOf(pid) : undefined;
-      if (command?.includes(runDir)) {
-        try {
-          process.kill(pid, "SIGKILL");
-          stopped.push(`stopped ${file.replace(/\.pid$/, "")} (pid ${pid}) left by an earlier run in ${path.relative(REPO_ROOT, runDir)}`);
-        } catch {
-          // already gone
-        }
+    // A run directory ends with its lab's pid: leave alone a lab that is still running.
+    const labPid = Number(/-(\d+)$/.exec(run)?.[1]);
+    if (labPid && commandLineOf(labPid)?.includes("lab")) continue;
+    for (const pidFile of pidFilesUnder(runDir)) {
+      const pid = Number(readFileSync(pidFile, "utf8").trim());
+      if (!Number.isInteger(pid) || pid <= 0) continue;
+      // Ours only if it still points into that run's directory (a reused pid is someone else's).
+      const ours = commandLineOf(pid)?.includes(runDir) || workingDirectoryOf(pid)?.startsWith(runDir);
+      if (!ours) continue;
+      try {
+        process.kill(pid, "SIGKILL");
+        stopped.push(`stopped ${path.basename(pidFile, ".pid")} (pid ${pid}) left by an earlier run in ${path.relative(REPO_ROOT, runDir)}`);
+      } catch {
+        // already gone
       }
     }
     rmSync(runDir, { recursive: true, force: true });

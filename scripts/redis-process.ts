@@ -4,7 +4,8 @@
 // stopAllRedis() can stop whatever is still running when a test file or the lab ends.
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
@@ -59,6 +60,21 @@ export const REDIS_MISSING_MESSAGE =
 
 const started = new Set<ManagedRedis>();
 
+/** True when something on `port` answers a Redis PING with PONG. */
+export function answersPing(port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    const done = (answer: boolean) => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once("connect", () => socket.write("PING\r\n"));
+    socket.once("data", (chunk) => done(chunk.toString().startsWith("+PONG")));
+    socket.once("error", () => done(false));
+  });
+}
+
 /** Below 32768, so that an outgoing connection cannot take the port between two starts. */
 function randomPort(): number {
   return 20000 + Math.floor(Math.random() * 12000);
@@ -105,37 +121,37 @@ class ManagedRedis implements RedisProcess {
     }
   }
 
-  private launch(port: number): Promise<"ready" | "port-taken"> {
+  private async launch(port: number): Promise<"ready" | "port-taken"> {
     const binary = findRedisServer();
     if (!binary) throw new Error(REDIS_MISSING_MESSAGE);
     const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", this.dir, "--save", ""];
     args.push("--appendonly", this.appendonly ? "yes" : "no");
-    const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // Its log goes to a file, not a pipe to us: Redis must not depend on our process staying alive
+    // (a lab killed with SIGKILL leaves it running, and the next run stops it by its pid file).
+    const logFile = path.join(this.dir, "redis-server.log");
+    const log = openSync(logFile, "a");
+    const child = spawn(binary, args, { stdio: ["ignore", log, log] });
+    closeSync(log);
     this.child = child;
-    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
-    let output = "";
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`redis-server did not start within ${START_TIMEOUT_MS} ms:\n${output}`));
-      }, START_TIMEOUT_MS);
-      const onData = (chunk: Buffer) => {
-        output += chunk;
-        if (output.includes("Ready to accept connections")) {
-          clearTimeout(timer);
-          child.stdout?.off("data", onData);
-          child.stdout?.resume(); // keep draining its log so that it never blocks on a full pipe
-          resolve("ready");
-        }
-      };
-      child.stdout?.on("data", onData);
-      child.stderr?.on("data", (chunk) => (output += chunk));
+    let exited = false;
+    this.exited = new Promise((resolve) =>
       child.once("exit", () => {
-        clearTimeout(timer);
-        if (/address already in use/i.test(output)) resolve("port-taken");
-        else reject(new Error(`redis-server exited while starting:\n${output}`));
-      });
-    });
+        exited = true;
+        resolve();
+      }),
+    );
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (exited) {
+        const output = readFileSync(logFile, "utf8");
+        if (/address already in use/i.test(output)) return "port-taken";
+        throw new Error(`redis-server exited while starting:\n${output.slice(-2000)}`);
+      }
+      if (await answersPing(port)) return "ready";
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    child.kill("SIGKILL");
+    throw new Error(`redis-server did not start within ${START_TIMEOUT_MS} ms (see ${logFile})`);
   }
 
   private async signal(signal: NodeJS.Signals): Promise<void> {

@@ -112,11 +112,14 @@ export function createApp(options: Phase2AppOptions): Phase2App {
         maxAge: options.sessionTtlSeconds * 1000, // milliseconds; connect-redis turns it into the key's TTL
       },
     });
-    // A failure of the session store while loading a session is a store error: 503, not 401.
     app.use("/api", (req, res, next) =>
-      sessions(req, res, (error?: unknown) =>
-        next(error ? new StoreUnavailableError(`session store: ${(error as Error)?.message ?? String(error)}`, { cause: error }) : undefined),
-      ),
+      sessions(req, res, (error?: unknown) => {
+        // express-session calls this again if its own touch or save at the very end fails, after
+        // the answer was sent: passing that on would make Express cut the connection mid-answer.
+        if (error && res.headersSent) return logger.warn({ err: (error as Error)?.message }, "session store failed after the answer was sent");
+        // A failure while loading the session is a store error: 503, never 401.
+        next(error ? new StoreUnavailableError(`session store: ${(error as Error)?.message ?? String(error)}`, { cause: error }) : undefined);
+      }),
     );
     app.use(sessionRoutes({ users, ttlSeconds: options.sessionTtlSeconds, onSessionCreated: () => metrics.sessionsCreated.inc() }));
     app.use(fileRoutes({ files, authenticate: requireSession, afterUpload: rememberUpload, beforeAnswer: saveBeforeAnswer }));

@@ -1,0 +1,164 @@
+// `npm run lab` as a student runs it (compiled, as a real process): its options, its JSON,
+// and that it leaves no process behind, whether it ends, is interrupted, or is killed.
+
+import { ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { REPO_ROOT } from "../processes";
+
+const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab.js");
+const scratch = mkdtempSync(path.join(os.tmpdir(), "lab-cli-"));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function startLab(args: string[], pidLog?: string): { child: ChildProcess; done: Promise<Run> } {
+  if (!existsSync(LAB)) throw new Error(`${LAB} is missing: run npm run build first (npm test does)`);
+  const child = spawn(process.execPath, [LAB, ...args], { env: { ...process.env, ...(pidLog ? { LAB_PID_LOG: pidLog } : {}) }, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk) => (stdout += chunk));
+  child.stderr?.on("data", (chunk) => (stderr += chunk));
+  const done = new Promise<Run>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done };
+}
+
+function runLab(args: string[], pidLog?: string): Promise<Run> {
+  return startLab(args, pidLog).done;
+}
+
+function lastJson(stdout: string) {
+  return JSON.parse(stdout.trim().split("\n").pop() as string);
+}
+
+/** Every "pid port name" line the lab logged. */
+function started(pidLog: string): Array<{ pid: number; port: number; name: string }> {
+  if (!existsSync(pidLog)) return [];
+  return readFileSync(pidLog, "utf8")
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [pid, port, name] = line.split(" ");
+      return { pid: Number(pid), port: Number(port), name };
+    });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+async function expectNothingLeft(pidLog: string): Promise<void> {
+  const processes = started(pidLog);
+  expect(processes.length).toBeGreaterThan(0);
+  // Node children exit on their own when their IPC channel closes: give them a moment.
+  const deadline = Date.now() + 5000;
+  while (processes.some((p) => alive(p.pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  const survivors = processes.filter((p) => alive(p.pid));
+  for (const p of survivors) process.kill(p.pid, "SIGKILL"); // never leave them, even when the test fails
+  expect(survivors).toEqual([]);
+  for (const p of processes) expect(await listening(p.port)).toBe(false);
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("npm run lab", () => {
+  it("runs one cell with --design and --scenario, prints JSON with every figure, and leaves nothing running", async () => {
+    const pidLog = path.join(scratch, "one-cell.pids");
+    const run = await runLab(["--design", "redis-session", "--scenario", "crash", "--json", "--seed", "7"], pidLog);
+    expect(run.code).toBe(0);
+    const report = lastJson(run.stdout);
+    expect(report).toMatchObject({ seed: 7, node: process.versions.node, redis: expect.stringMatching(/^\d+\.\d+/), machine: { cores: os.cpus().length } });
+    expect(report.cells).toHaveLength(1);
+    expect(Object.keys(report.cells[0])).toEqual(
+      expect.arrayContaining(["design", "scenario", "verdict", "ops", "ok", "errors", "retries", "sessions_broken", "session_state_lost", "writes_lost", "duplicate_writes", "revocations_lost", "availability", "recovery_ms", "p99_ms", "max_failed_attempt_ms", "instances_seen", "first_anomaly"]),
+    );
+    expect(report.cells[0]).toMatchObject({ design: "redis-session", scenario: "crash" });
+    expect(["survived", "degraded"]).toContain(report.cells[0].verdict);
+    expect(run.stderr).toContain("[ 1/1] redis-session × crash");
+    expect(JSON.parse(readFileSync(path.join(REPO_ROOT, "reports", "survival.json"), "utf8")).seed).toBe(7);
+    expect(readFileSync(path.join(REPO_ROOT, "reports", "survival.html"), "utf8")).toContain("<svg");
+    await expectNothingLeft(pidLog);
+  }, 60_000);
+
+  it("gives one column with --scenario and one row with --design", async () => {
+    const column = lastJson((await runLab(["--scenario", "baseline", "--json"])).stdout);
+    expect(column.cells.map((cell: { design: string }) => cell.design)).toEqual(["stateless", "stateful", "memory-session", "redis-session", "cached-session", "jwt"]);
+    const row = lastJson((await runLab(["--design", "stateless", "--json"])).stdout);
+    expect(row.cells).toHaveLength(10);
+    expect(row.cells.filter((cell: { verdict: string }) => cell.verdict === "n/a").map((cell: { scenario: string }) => cell.scenario)).toEqual(["store-restart", "store-restart-aof", "store-outage"]);
+    expect(row.cells.find((cell: { verdict: string }) => cell.verdict === "n/a").reason).toEqual(expect.any(String));
+  }, 120_000);
+
+  it.each([
+    [["--design", "telepathy"], "unknown design"],
+    [["--jobs", "0"], "--jobs must be an integer"],
+    [["--vus", "many"], "--vus must be an integer"],
+    [["--colour"], "Unknown option"],
+  ])("refuses %j with a usage line and exit code 2", async (args, message) => {
+    const run = await runLab(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).toContain("usage: npm run lab");
+  });
+
+  it("stops every process it started when interrupted with SIGINT in the middle of a cell", async () => {
+    const pidLog = path.join(scratch, "sigint.pids");
+    const { child, done } = startLab(["--design", "redis-session", "--scenario", "store-outage"], pidLog);
+    await waitFor(() => started(pidLog).some((p) => p.name !== "redis-server"), 15_000);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // well inside the cell
+    child.kill("SIGINT");
+    const run = await done;
+    expect(run.code).toBe(130);
+    expect(run.stderr).toContain("SIGINT: stopping every process this run started");
+    await expectNothingLeft(pidLog);
+  }, 60_000);
+
+  it("after being killed with SIGKILL, its servers exit on their own and the next run stops its Redis", async () => {
+    const pidLog = path.join(scratch, "sigkill.pids");
+    const { child, done } = startLab(["--design", "redis-session", "--scenario", "concurrent"], pidLog);
+    await waitFor(() => started(pidLog).some((p) => p.name !== "redis-server"), 15_000);
+    child.kill("SIGKILL");
+    await done;
+    const redis = started(pidLog).filter((p) => p.name === "redis-server" && alive(p.pid));
+    expect(redis.length).toBeGreaterThan(0); // an orphan: nothing told it the lab died
+    const next = await runLab(["--design", "stateless", "--scenario", "baseline"]);
+    expect(next.code).toBe(0);
+    for (const p of redis) expect(next.stderr).toContain(`stopped redis-server (pid ${p.pid}) left by an earlier run`);
+    await expectNothingLeft(pidLog);
+  }, 60_000);
+});

@@ -1,0 +1,82 @@
+// The expected matrix of LAB-SPEC section 5, measured once per test run with real processes
+// and real Redis: `npm run lab --json`, every design against every scenario, judged by the
+// agreement rule. The table below is copied from LAB-SPEC on purpose, not imported from the
+// lab's own code, so that a mistake in scenarios.ts cannot hide here.
+//
+// The matrix runs once (it is the suite's most expensive part). A cell that disagrees is run
+// again once, alone, with another seed, and must agree then; the first disagreement is
+// printed, so that a flaky cell is seen rather than hidden.
+
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { REPO_ROOT } from "../processes";
+
+const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab.js");
+const SCENARIOS = ["baseline", "restart", "crash", "round-robin", "sticky-failover", "rolling-deploy", "concurrent", "store-restart", "store-restart-aof", "store-outage"];
+const EXPECTED: Record<string, string[]> = {
+  stateless: ["survived", "survived†", "survived†", "survived", "survived†", "survived†", "survived", "n/a", "n/a", "n/a"],
+  stateful: ["survived", "failed", "failed", "failed", "failed", "failed", "survived", "n/a", "n/a", "n/a"],
+  "memory-session": ["survived", "failed", "failed", "failed", "failed", "failed", "failed", "failed", "survived†", "degraded"],
+  "redis-session": ["survived", "survived†", "survived†", "survived", "survived†", "survived†", "failed", "failed", "survived†", "degraded"],
+  "cached-session": ["survived", "survived†", "survived†", "failed", "survived†", "failed", "failed", "failed", "survived†", "degraded"],
+  jwt: ["survived", "survived†", "survived†", "survived", "survived†", "survived†", "survived", "failed", "survived†", "degraded"],
+};
+
+interface Cell {
+  design: string;
+  scenario: string;
+  verdict: string;
+  errors: number;
+  max_failed_attempt_ms: number;
+  failed_attempts_not_503: number;
+  abandoned_attempts: number;
+  first_anomaly: unknown;
+}
+
+/** LAB-SPEC's agreement rule, written out again: why a cell disagrees, or undefined. */
+function disagreement(cell: Cell): string | undefined {
+  const expected = EXPECTED[cell.design][SCENARIOS.indexOf(cell.scenario)];
+  const dagger = expected.endsWith("†");
+  const verdict = expected.replace("†", "");
+  if (verdict === "degraded") {
+    if (cell.verdict !== "degraded") return `expected degraded, got ${cell.verdict}`;
+    if (cell.max_failed_attempt_ms >= 500 || cell.failed_attempts_not_503 > 0 || cell.abandoned_attempts > 0) {
+      return `outage not answered with prompt 503s (${cell.max_failed_attempt_ms} ms, ${cell.failed_attempts_not_503} not 503, ${cell.abandoned_attempts} abandoned)`;
+    }
+    return undefined;
+  }
+  if (cell.verdict === verdict || (dagger && cell.verdict === "degraded")) return undefined;
+  return `expected ${expected}, got ${cell.verdict}`;
+}
+
+function lab(args: string[]): { cells: Cell[]; seed: number; redis: string | null } {
+  const run = spawnSync(process.execPath, [LAB, "--json", ...args], { encoding: "utf8", timeout: 400_000, maxBuffer: 64 * 1024 * 1024 });
+  if (run.status !== 0) throw new Error(`lab exited ${run.status}:\n${run.stderr.slice(-3000)}`);
+  return JSON.parse(run.stdout.trim().split("\n").pop() as string);
+}
+
+describe("the survival matrix, measured", () => {
+  let cells: Cell[] = [];
+  beforeAll(() => {
+    const report = lab(["--seed", "20261124"]);
+    expect(report.redis).not.toBeNull(); // CI installs redis-server: no cell may be skipped
+    cells = report.cells;
+  }, 420_000);
+
+  it("holds all 60 cells, each with a verdict", () => {
+    expect(cells).toHaveLength(60);
+    expect(cells.filter((cell) => cell.verdict === "skipped")).toEqual([]);
+  });
+
+  it.each(Object.keys(EXPECTED))("reads for %s as LAB-SPEC's expected matrix says", (design) => {
+    const row = cells.filter((cell) => cell.design === design);
+    expect(row.map((cell) => cell.scenario)).toEqual(SCENARIOS);
+    for (const cell of row) {
+      const first = disagreement(cell);
+      if (!first) continue;
+      console.warn(`${design} × ${cell.scenario} disagreed on the first run (${first}); running it again once`, cell.first_anomaly);
+      const again = lab(["--design", design, "--scenario", cell.scenario, "--seed", "777"]).cells[0];
+      expect({ cell: `${design} × ${cell.scenario}`, disagreement: disagreement(again) ?? null }).toEqual({ cell: `${design} × ${cell.scenario}`, disagreement: null });
+    }
+  }, 120_000);
+});
