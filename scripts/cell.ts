@@ -8,6 +8,7 @@ import { Balancer } from "./balancer";
 import { check, Judgement } from "./checker";
 import { History } from "./history";
 import { runFault } from "./nemesis";
+import { RealBalancer, RunningBalancer, startRealBalancer } from "./real-balancers";
 import { Instance } from "./processes";
 import { findRedisServer, RedisProcess, startRedis } from "./redis-process";
 import { Design, isPhase1, isStoreScenario, Scenario, SETUPS, Verdict } from "./scenarios";
@@ -23,6 +24,8 @@ export interface CellOptions {
   tag: string;
   /** A short number unique per cell and repetition: names its users and keys. */
   cellNumber: number;
+  /** Which balancer the balancer scenarios use. */
+  lb?: "builtin" | RealBalancer;
 }
 
 export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
@@ -65,6 +68,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   let redis: RedisProcess | undefined;
   const instances: Instance[] = [];
   let balancer: Balancer | undefined;
+  let realBalancer: RunningBalancer | undefined;
   let workload: Workload | undefined;
   try {
     if (!isPhase1(design)) {
@@ -79,8 +83,15 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
     await Promise.all(instances.map((instance) => instance.start()));
     let url = instances[0].url;
     if (setup.balancer !== "none") {
-      balancer = new Balancer(instances.map((instance) => ({ id: instance.serverId, url: instance.url })), setup.balancer);
-      url = `http://127.0.0.1:${await balancer.listen()}`;
+      const backends = instances.map((instance) => ({ id: instance.serverId, url: instance.url }));
+      const lb = options.lb ?? "builtin";
+      if (lb === "builtin") {
+        balancer = new Balancer(backends, setup.balancer);
+        url = `http://127.0.0.1:${await balancer.listen()}`;
+      } else {
+        realBalancer = await startRealBalancer(lb, backends, setup.balancer, path.join(cellDir, lb));
+        url = realBalancer.url;
+      }
     }
 
     const t0 = performance.now();
@@ -121,6 +132,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   } finally {
     await workload?.stop().catch(() => undefined);
     await balancer?.close();
+    await realBalancer?.stop();
     await Promise.all(instances.map((instance) => instance.kill()));
     await redis?.dispose();
   }

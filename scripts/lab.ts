@@ -12,11 +12,12 @@ import { CellResult, runCell } from "./cell";
 import { cleanUpEarlierRuns, killAllInstances, makeRunDir, REPO_ROOT } from "./processes";
 import { findRedisServer, REDIS_MISSING_MESSAGE, stopAllRedis } from "./redis-process";
 import { htmlReport } from "./report-html";
+import { balancerVersion, findBalancer, RealBalancer } from "./real-balancers";
 import { machine, markdownReport, RunInfo, textReport, toJson } from "./report";
 import { Design, DESIGNS, Scenario, SCENARIOS } from "./scenarios";
 import { agreement } from "./verdicts";
 
-const USAGE = `usage: npm run lab -- [--design D] [--scenario S] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin] [--json]
+const USAGE = `usage: npm run lab -- [--design D] [--scenario S] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
   designs:   ${DESIGNS.join(", ")}
   scenarios: ${SCENARIOS.join(", ")}`;
 
@@ -27,7 +28,7 @@ interface LabOptions {
   vus: number;
   seed: number;
   repeat: number;
-  lb: "builtin";
+  lb: "builtin" | RealBalancer;
   json: boolean;
 }
 
@@ -60,9 +61,8 @@ export function readOptions(argv: string[]): LabOptions {
   }
   if (values.design !== undefined && !DESIGNS.includes(values.design as Design)) throw new UsageError(`unknown design ${JSON.stringify(values.design)}`);
   if (values.scenario !== undefined && !SCENARIOS.includes(values.scenario as Scenario)) throw new UsageError(`unknown scenario ${JSON.stringify(values.scenario)}`);
-  if (values.lb !== undefined && values.lb !== "builtin") {
-    throw new UsageError(`--lb ${values.lb} is not available yet in this version of the lab; use --lb builtin`);
-  }
+  const lb = values.lb ?? "builtin";
+  if (lb !== "builtin" && lb !== "nginx" && lb !== "haproxy") throw new UsageError(`--lb must be builtin, nginx or haproxy (got ${JSON.stringify(lb)})`);
   return {
     designs: values.design ? [values.design as Design] : [...DESIGNS],
     scenarios: values.scenario ? [values.scenario as Scenario] : [...SCENARIOS],
@@ -70,7 +70,7 @@ export function readOptions(argv: string[]): LabOptions {
     vus: positiveInteger("vus", values.vus, 8, 64),
     seed: values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : positiveInteger("seed", values.seed, 1, 2 ** 31),
     repeat: positiveInteger("repeat", values.repeat, 1, 20),
-    lb: "builtin",
+    lb,
     json: values.json ?? false,
   };
 }
@@ -125,6 +125,10 @@ async function main(): Promise<number> {
   process.once("SIGINT", () => interrupted("SIGINT"));
   process.once("SIGTERM", () => interrupted("SIGTERM"));
 
+  if (options.lb !== "builtin" && !findBalancer(options.lb)) {
+    log(`lab: ${options.lb} not found: npm run setup installs it (or apt install ${options.lb}, brew install ${options.lb}); or use --lb builtin`);
+    return 1;
+  }
   const redis = redisVersion();
   if (!redis && options.designs.some((design) => design !== "stateless" && design !== "stateful")) {
     log(`lab: ${REDIS_MISSING_MESSAGE}. The phase-2 designs are marked skipped.`);
@@ -141,7 +145,7 @@ async function main(): Promise<number> {
       const tag = `${cell.design}--${cell.scenario}${options.repeat > 1 ? `--${cell.repetition}` : ""}`;
       let result: CellResult;
       try {
-        result = await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1 });
+        result = await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1, lb: options.lb });
       } catch (error) {
         failure ??= error;
         result = { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, duration_ms: 0 };
@@ -161,7 +165,14 @@ async function main(): Promise<number> {
     node: process.versions.node,
     redis,
     seed: options.seed,
-    options: { design: options.designs.length === 1 ? options.designs[0] : "all", scenario: options.scenarios.length === 1 ? options.scenarios[0] : "all", jobs: options.jobs, vus: options.vus, repeat: options.repeat, lb: options.lb },
+    options: {
+      design: options.designs.length === 1 ? options.designs[0] : "all",
+      scenario: options.scenarios.length === 1 ? options.scenarios[0] : "all",
+      jobs: options.jobs,
+      vus: options.vus,
+      repeat: options.repeat,
+      lb: options.lb === "builtin" ? "builtin" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim(),
+    },
     wall_s: Math.round((Date.now() - started) / 100) / 10,
   };
   const reports = path.join(REPO_ROOT, "reports");
