@@ -1,0 +1,61 @@
+// `npm run cluster -- --design D --instances N --lb round-robin|sticky`: Redis, N instances and
+// the built-in balancer, left running so that an instructor can kill an instance by hand and
+// a class can watch what happens. Ctrl-C stops everything.
+
+import { parseArgs } from "node:util";
+import { startStack, Stack, stopOnSignals } from "./stack";
+import { Design, DESIGNS } from "./scenarios";
+
+const USAGE = `usage: npm run cluster -- --design D [--instances N] [--lb round-robin|sticky]
+  designs: ${DESIGNS.join(", ")}`;
+
+async function main(): Promise<void> {
+  let design: Design;
+  let instances: number;
+  let lb: "round-robin" | "sticky";
+  try {
+    const { values } = parseArgs({ options: { design: { type: "string" }, instances: { type: "string" }, lb: { type: "string" } } });
+    if (!DESIGNS.includes(values.design as Design)) throw new Error(`--design must be one of ${DESIGNS.join(", ")}`);
+    design = values.design as Design;
+    instances = Number(values.instances ?? 3);
+    if (!Number.isInteger(instances) || instances < 1 || instances > 9) throw new Error("--instances must be an integer from 1 to 9");
+    if (values.lb !== undefined && values.lb !== "round-robin" && values.lb !== "sticky") throw new Error("--lb must be round-robin or sticky");
+    lb = (values.lb ?? "round-robin") as "round-robin" | "sticky";
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+  if (process.platform === "win32") {
+    console.error("cluster sends POSIX signals: run it on Linux, macOS, or Windows through WSL2.");
+    process.exit(1);
+  }
+  let stack: Stack | undefined;
+  let closing = false;
+  process.on("SIGINT", () => (closing = true));
+  process.on("SIGTERM", () => (closing = true));
+  stopOnSignals(() => stack, (line) => console.log(line));
+  stack = await startStack({ design, instances, balancer: lb, balancerPort: 8080 });
+  console.log(`cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : ""}`);
+  console.log(`  balancer         ${stack.balancerUrl}`);
+  console.log(`  balancer status  ${stack.balancerUrl}/__lb/status`);
+  for (const instance of stack.instances) console.log(`  ${instance.serverId.padEnd(16)} ${instance.url}  (pid ${instance.pid})`);
+  console.log("\nTry it:");
+  console.log(`  curl -s -X POST ${stack.balancerUrl}/api/users -H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`);
+  console.log(`  curl -s -c jar.txt -b jar.txt -X POST ${stack.balancerUrl}/${design === "stateful" ? "api/session/start" : "api/login"} -H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`);
+  console.log("Kill an instance by hand, then ask the balancer again:");
+  console.log(`  kill -9 ${stack.instances[0].pid}      # crash ${stack.instances[0].serverId}`);
+  console.log(`  kill -TERM ${stack.instances[0].pid}   # or stop it gracefully`);
+  console.log("Ctrl-C stops everything.");
+  for (const instance of stack.instances) {
+    const watch = async () => {
+      while (instance.running) await new Promise((resolve) => setTimeout(resolve, 200));
+      if (!closing) console.log(`cluster: ${instance.serverId} (pid ${instance.pid}) has stopped; the balancer now routes around it`);
+    };
+    void watch();
+  }
+}
+
+main().catch((error) => {
+  console.error(`cluster: ${(error as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,61 @@
+// `npm run demo:lb -- --design D --lb round-robin|sticky [--pause]`: the instructor's
+// load-balancer demo. Three instances behind the built-in balancer; one user logs in and asks
+// six times; each answer names the instance that gave it. One line at the end says whether
+// the design served the user from every instance.
+
+import { parseArgs } from "node:util";
+import { bold, describe, DemoUser, Narration } from "./demo-support";
+import { Design, DESIGNS } from "./scenarios";
+import { Stack, startStack, stopOnSignals } from "./stack";
+
+async function main(): Promise<void> {
+  let design: Design;
+  let lb: "round-robin" | "sticky";
+  let pause: boolean;
+  try {
+    const { values } = parseArgs({ options: { design: { type: "string" }, lb: { type: "string" }, pause: { type: "boolean" } } });
+    if (!DESIGNS.includes(values.design as Design)) throw new Error(`--design must be one of ${DESIGNS.join(", ")}`);
+    if (values.lb !== undefined && values.lb !== "round-robin" && values.lb !== "sticky") throw new Error("--lb must be round-robin or sticky");
+    design = values.design as Design;
+    lb = (values.lb ?? "round-robin") as "round-robin" | "sticky";
+    pause = values.pause ?? false;
+  } catch (error) {
+    console.error(`${(error as Error).message}\nusage: npm run demo:lb -- --design D --lb round-robin|sticky [--pause]`);
+    process.exit(2);
+  }
+  let stack: Stack | undefined;
+  stopOnSignals(() => stack, (line) => console.log(line));
+  const talk = new Narration(pause);
+
+  await talk.next(`Start three ${design} instances behind a ${lb} balancer`, lb === "sticky" ? "The balancer pins each client to one instance with its own cookie." : "The balancer sends each request to the next instance in turn.");
+  stack = await startStack({ design, instances: 3, balancer: lb });
+  const url = stack.balancerUrl as string;
+  console.log(`   balancer ${url}; instances ${stack.instances.map((instance) => `${instance.serverId} (${instance.url})`).join(", ")}`);
+
+  const user = new DemoUser(design, `lbdemo${process.pid % 100000}`);
+  await talk.next("A user registers and logs in through the balancer", "Whichever instance answers the login is the one that remembers it, if any does.");
+  console.log(`   register: ${describe(await user.register(url))}`);
+  const login = await user.logIn(url);
+  console.log(`   log in:   ${describe(login)}`);
+
+  await talk.next("The user asks six times", "Each answer names the instance that gave it (X-Served-By).");
+  const answers = [];
+  for (let i = 1; i <= 6; i += 1) {
+    const answer = await user.whoAmI(url);
+    answers.push(answer);
+    console.log(`   ask ${i}:    ${describe(answer)}`);
+  }
+  const refused = answers.filter((answer) => answer.status !== 200).length;
+  const instances = new Set(answers.filter((answer) => answer.status === 200).map((answer) => answer.servedBy));
+  const verdict =
+    refused === 0
+      ? `${design} behind ${lb}: all 6 requests served, by ${instances.size} instance(s)${lb === "sticky" ? " (the balancer kept the user on one)" : ""}.`
+      : `${design} behind ${lb}: ${refused} of 6 requests refused: the session lives on one instance only.`;
+  console.log(`\n${bold(`Verdict: ${verdict}`)}`);
+  await stack.stop();
+}
+
+main().catch((error) => {
+  console.error(`demo:lb: ${(error as Error).message}`);
+  process.exit(1);
+});

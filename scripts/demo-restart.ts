@@ -1,0 +1,64 @@
+// `npm run demo:restart -- --design D [--pause] [--crash]`: the instructor's restart demo. One
+// instance; a user logs in and works; the server is restarted (SIGTERM, or SIGKILL with
+// --crash); the same user, with the same credentials or session, asks again. One line at the
+// end says whether the design kept the session.
+
+import { parseArgs } from "node:util";
+import { bold, describe, DemoUser, Narration } from "./demo-support";
+import { Design, DESIGNS } from "./scenarios";
+import { Stack, startStack, stopOnSignals } from "./stack";
+
+async function main(): Promise<void> {
+  let design: Design;
+  let pause: boolean;
+  let crash: boolean;
+  try {
+    const { values } = parseArgs({ options: { design: { type: "string" }, pause: { type: "boolean" }, crash: { type: "boolean" } } });
+    if (!DESIGNS.includes(values.design as Design)) throw new Error(`--design must be one of ${DESIGNS.join(", ")}`);
+    design = values.design as Design;
+    pause = values.pause ?? false;
+    crash = values.crash ?? false;
+  } catch (error) {
+    console.error(`${(error as Error).message}\nusage: npm run demo:restart -- --design D [--pause] [--crash]`);
+    process.exit(2);
+  }
+  let stack: Stack | undefined;
+  stopOnSignals(() => stack, (line) => console.log(line));
+  const talk = new Narration(pause);
+  const signal = crash ? "SIGKILL" : "SIGTERM";
+
+  await talk.next(`Start one ${design} server`, design === "stateless" || design === "stateful" ? "Its users and files live on disk." : "Its users and files live in Redis.");
+  stack = await startStack({ design, instances: 1 });
+  const [server] = stack.instances;
+  console.log(`   ${server.serverId} on ${server.url} (pid ${server.pid})`);
+
+  const user = new DemoUser(design, `demo${process.pid % 100000}`);
+  await talk.next("A user registers, logs in and works", "Watch what proves who the user is on each request.");
+  console.log(`   register: ${describe(await user.register(server.url))}`);
+  console.log(`   log in:   ${describe(await user.logIn(server.url))}`);
+  console.log(`   upload:   ${describe(await user.request(server.url, "POST", "/api/upload", { filename: "notes.txt", content: "before the restart" }))}`);
+  console.log(`   who am I: ${describe(await user.whoAmI(server.url))}`);
+
+  await talk.next(`Restart the server with ${signal}`, crash ? "SIGKILL: the process dies at once, in the middle of whatever it was doing." : "SIGTERM: the server finishes its requests and exits cleanly. Does a clean exit save the sessions?");
+  const oldPid = server.pid;
+  if (crash) await server.kill();
+  else await server.terminate();
+  console.log(`   pid ${oldPid} is gone`);
+  await server.start();
+  console.log(`   ${server.serverId} is back on the same port ${server.port} (pid ${server.pid})`);
+
+  await talk.next("The same user asks again, with the same credentials or session", "Nothing changed on the client's side.");
+  const after = await user.whoAmI(server.url);
+  console.log(`   who am I: ${describe(after)}`);
+  const files = await user.request(server.url, "GET", "/api/files");
+  console.log(`   files:    ${describe(files)}`);
+
+  const kept = after.status === 200;
+  console.log(`\n${bold(`Verdict: ${design} ${kept ? "kept" : "lost"} the user's ${design === "stateless" ? "access" : "session"} across a ${crash ? "crash" : "restart"}${kept ? "" : `: ${String(after.body.error ?? after.error)}`}.`)}`);
+  await stack.stop();
+}
+
+main().catch((error) => {
+  console.error(`demo:restart: ${(error as Error).message}`);
+  process.exit(1);
+});

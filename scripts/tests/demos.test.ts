@@ -1,0 +1,97 @@
+// The instructor's demos and the cluster, run as a student would run them (compiled, as real
+// processes, output not a terminal): each ends with its one-line verdict and leaves nothing
+// running.
+
+import { ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { REPO_ROOT } from "../processes";
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), "demos-"));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+function start(script: string, args: string[], pidLog: string) {
+  const child = spawn(process.execPath, [path.join(REPO_ROOT, "dist", "scripts", script), ...args], {
+    env: { ...process.env, LAB_PID_LOG: pidLog, NO_COLOR: "1", REDIS_URL: "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk) => (stdout += chunk));
+  child.stderr?.on("data", (chunk) => (stderr += chunk));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+  return { child, done, output: () => stdout };
+}
+
+function nothingAlive(pidLog: string): number[] {
+  if (!existsSync(pidLog)) return [];
+  const pids = readFileSync(pidLog, "utf8").trim().split("\n").filter(Boolean).map((line) => Number(line.split(" ")[0]));
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      process.kill(pid, "SIGKILL"); // never leave it, even when the test fails
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+describe("the demos", () => {
+  it.each([
+    [["--design", "stateful"], "Verdict: stateful lost the user's session across a restart: session_not_found."],
+    [["--design", "redis-session", "--crash"], "Verdict: redis-session kept the user's session across a crash."],
+  ])("demo:restart %j ends with its verdict", async (args, verdict) => {
+    const pidLog = path.join(scratch, `restart-${args.join("")}.pids`);
+    const run = await start("demo-restart.js", args, pidLog).done;
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().split("\n").pop()).toBe(verdict);
+    expect(run.stdout).not.toMatch(/\u001b\[/); // no colour when the output is not a terminal
+    expect(nothingAlive(pidLog)).toEqual([]);
+  }, 30_000);
+
+  it.each([
+    [["--design", "stateful", "--lb", "round-robin"], /^Verdict: stateful behind round-robin: [1-6] of 6 requests refused: the session lives on one instance only\.$/],
+    [["--design", "jwt", "--lb", "round-robin"], /^Verdict: jwt behind round-robin: all 6 requests served, by 3 instance\(s\)\.$/],
+    [["--design", "memory-session", "--lb", "sticky"], /^Verdict: memory-session behind sticky: all 6 requests served, by 1 instance\(s\)/],
+  ])("demo:lb %j ends with its verdict", async (args, verdict) => {
+    const pidLog = path.join(scratch, `lb-${args.join("")}.pids`);
+    const run = await start("demo-lb.js", args, pidLog).done;
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim().split("\n").pop()).toMatch(verdict);
+    expect(nothingAlive(pidLog)).toEqual([]);
+  }, 30_000);
+
+  it("refuses an unknown design with a usage line", async () => {
+    const run = await start("demo-restart.js", ["--design", "nope"], path.join(scratch, "bad.pids")).done;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("usage: npm run demo:restart");
+  });
+});
+
+describe("npm run cluster", () => {
+  it("prints the balancer, each instance and the status URL, serves through the balancer, and stops everything on Ctrl-C", async () => {
+    const pidLog = path.join(scratch, "cluster.pids");
+    const cluster = start("cluster.js", ["--design", "redis-session", "--instances", "2", "--lb", "round-robin"], pidLog);
+    const deadline = Date.now() + 20_000;
+    while (!cluster.output().includes("Ctrl-C stops everything") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const balancer = /balancer\s+(http:\/\/127\.0\.0\.1:\d+)\n/.exec(cluster.output())?.[1] as string;
+    expect(cluster.output()).toMatch(/redis-session-1\s+http:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)/);
+    expect(cluster.output()).toContain(`${balancer}/__lb/status`);
+    const status = (await (await fetch(`${balancer}/__lb/status`)).json()) as { backends: unknown[] };
+    expect(status.backends).toHaveLength(2);
+    const register = await fetch(`${balancer}/api/users`, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"username":"clusterer","password":"password-ok"}' });
+    expect(register.status).toBe(201);
+    cluster.child.kill("SIGINT");
+    const run = await cluster.done;
+    expect(run.code).toBe(130);
+    expect(nothingAlive(pidLog)).toEqual([]);
+  }, 40_000);
+});
