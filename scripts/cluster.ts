@@ -29,12 +29,13 @@ async function main(): Promise<void> {
     console.error("cluster sends POSIX signals: run it on Linux, macOS, or Windows through WSL2.");
     process.exit(1);
   }
-  let stack: Stack | undefined;
+  const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
   let closing = false;
   process.on("SIGINT", () => (closing = true));
   process.on("SIGTERM", () => (closing = true));
-  stopOnSignals(() => stack, (line) => console.log(line));
-  stack = await startStack({ design, instances, balancer: lb, balancerPort: 8080 });
+  stopOnSignals(() => running.stack, (line) => console.log(line));
+  const stack = await startStack({ design, instances, balancer: lb, balancerPort: 8080 });
+  running.stack = stack;
   console.log(`cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : ""}`);
   console.log(`  balancer         ${stack.balancerUrl}`);
   console.log(`  balancer status  ${stack.balancerUrl}/__lb/status`);

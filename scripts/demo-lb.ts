@@ -23,12 +23,13 @@ async function main(): Promise<void> {
     console.error(`${(error as Error).message}\nusage: npm run demo:lb -- --design D --lb round-robin|sticky [--pause]`);
     process.exit(2);
   }
-  let stack: Stack | undefined;
-  stopOnSignals(() => stack, (line) => console.log(line));
+  const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
+  stopOnSignals(() => running.stack, (line) => console.log(line));
   const talk = new Narration(pause);
 
   await talk.next(`Start three ${design} instances behind a ${lb} balancer`, lb === "sticky" ? "The balancer pins each client to one instance with its own cookie." : "The balancer sends each request to the next instance in turn.");
-  stack = await startStack({ design, instances: 3, balancer: lb });
+  const stack = await startStack({ design, instances: 3, balancer: lb });
+  running.stack = stack;
   const url = stack.balancerUrl as string;
   console.log(`   balancer ${url}; instances ${stack.instances.map((instance) => `${instance.serverId} (${instance.url})`).join(", ")}`);
 

@@ -22,13 +22,14 @@ async function main(): Promise<void> {
     console.error(`${(error as Error).message}\nusage: npm run demo:restart -- --design D [--pause] [--crash]`);
     process.exit(2);
   }
-  let stack: Stack | undefined;
-  stopOnSignals(() => stack, (line) => console.log(line));
+  const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
+  stopOnSignals(() => running.stack, (line) => console.log(line));
   const talk = new Narration(pause);
   const signal = crash ? "SIGKILL" : "SIGTERM";
 
   await talk.next(`Start one ${design} server`, design === "stateless" || design === "stateful" ? "Its users and files live on disk." : "Its users and files live in Redis.");
-  stack = await startStack({ design, instances: 1 });
+  const stack = await startStack({ design, instances: 1 });
+  running.stack = stack;
   const [server] = stack.instances;
   console.log(`   ${server.serverId} on ${server.url} (pid ${server.pid})`);
 
