@@ -213,13 +213,13 @@ function commandLineOf(pid: number): string | undefined {
   }
 }
 
-/** The pid files in a run directory and in its cells' directories. */
-function pidFilesUnder(runDir: string): string[] {
+/** The pid files in a run directory: its own, its cells', and their balancers' (three levels). */
+function pidFilesUnder(dir: string, depth = 3): string[] {
   const found: string[] = [];
-  for (const entry of readdirSync(runDir, { withFileTypes: true })) {
-    const full = path.join(runDir, entry.name);
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
     if (entry.isFile() && entry.name.endsWith(".pid")) found.push(full);
-    if (entry.isDirectory()) found.push(...readdirSync(full).filter((name) => name.endsWith(".pid")).map((name) => path.join(full, name)));
+    if (entry.isDirectory() && depth > 1) found.push(...pidFilesUnder(full, depth - 1));
   }
   return found;
 }

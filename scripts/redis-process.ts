@@ -42,7 +42,10 @@ let cachedBinary: string | null | undefined;
 /** The path of redis-server, or null when it is not installed. */
 export function findRedisServer(): string | null {
   if (cachedBinary !== undefined) return cachedBinary;
-  const candidates = [process.env.REDIS_SERVER_BIN, "redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"];
+  // REDIS_SERVER_BIN names one particular build; when set, it is the only one tried.
+  const candidates = process.env.REDIS_SERVER_BIN
+    ? [process.env.REDIS_SERVER_BIN]
+    : ["redis-server", "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"];
   cachedBinary = null;
   for (const candidate of candidates) {
     if (!candidate) continue;

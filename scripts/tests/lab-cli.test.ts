@@ -124,6 +124,26 @@ describe("npm run lab", () => {
     expect(row.cells.find((cell: { verdict: string }) => cell.verdict === "n/a").reason).toEqual(expect.any(String));
   }, 120_000);
 
+  it("runs the phase-1 designs and marks the others skipped when redis-server is not installed", async () => {
+    const child = spawn(process.execPath, [LAB, "--scenario", "baseline", "--json"], {
+      env: { ...process.env, REDIS_SERVER_BIN: path.join(scratch, "no-such-redis-server") },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(child);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    const code = await new Promise((resolve) => child.once("exit", resolve));
+    expect(code).toBe(0);
+    expect(stderr).toContain("redis-server not found: install it");
+    const report = lastJson(stdout);
+    expect(report.redis).toBeNull();
+    const verdicts = Object.fromEntries(report.cells.map((cell: { design: string; verdict: string }) => [cell.design, cell.verdict]));
+    expect(verdicts).toEqual({ stateless: "survived", stateful: "survived", "memory-session": "skipped", "redis-session": "skipped", "cached-session": "skipped", jwt: "skipped" });
+    expect(report.cells[2].reason).toContain("redis-server is not installed");
+  }, 60_000);
+
   it.each([
     [["--design", "telepathy"], "unknown design"],
     [["--jobs", "0"], "--jobs must be an integer"],
