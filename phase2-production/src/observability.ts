@@ -44,7 +44,8 @@ export class LabMetrics {
   middleware(): RequestHandler {
     return (req, res, next) => {
       res.on("finish", () => {
-        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : "unmatched";
+        // Refused before any route matched (Redis down, no session): say so rather than "unmatched".
+        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : res.statusCode === 404 ? "unmatched" : "(refused before routing)";
         this.requests.inc({ method: req.method, route, status: String(res.statusCode) });
       });
       next();

@@ -138,6 +138,30 @@ describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as co
   });
 });
 
+describe("a frozen Redis (SIGSTOP): connected, but silent", () => {
+  it("makes requests answer 503 store_unavailable after the 1 s command timeout, never hang, and recover on SIGCONT", async () => {
+    const redis = await startRedis();
+    const app = await connected(phase2App("redis-session", redis.url));
+    await request(app.app).post("/api/users").send(credentials);
+    const auth = await logIn(app, "redis-session");
+    process.kill(redis.pid as number, "SIGSTOP");
+    try {
+      const started = Date.now();
+      const answers = await Promise.all([request(app.app).get("/api/files").set(auth), request(app.app).get("/api/session").set(auth)]);
+      expect(Date.now() - started).toBeLessThan(5000); // generous: the timeout is 1 s
+      for (const answer of answers) {
+        expect(answer.status).toBe(503);
+        expect(answer.body.error).toBe("store_unavailable");
+      }
+    } finally {
+      process.kill(redis.pid as number, "SIGCONT");
+    }
+    await waitUntilReady(app);
+    const fresh = await logIn(app, "redis-session");
+    expect((await request(app.app).get("/api/files").set(fresh)).status).toBe(200);
+  });
+});
+
 describe("a phase-2 server started while Redis is down", () => {
   it("starts, reports not ready, and becomes ready when Redis appears", async () => {
     const redis = await startRedis();
