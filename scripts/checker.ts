@@ -41,6 +41,8 @@ export interface Figures {
   abandoned_attempts: number;
   instances_seen: number;
   first_anomaly: Anomaly | null;
+  /** The slowest failed attempt, for a store-outage cell that was not answered promptly. */
+  slowest_failed_attempt: { user: number; operation: string; start_ms: number; duration_ms: number; answer: string } | null;
 }
 
 export interface Judgement extends Figures {
@@ -140,6 +142,16 @@ export function check(history: History): Judgement {
     previous = Math.max(previous, end);
   }
   const failedAttempts = workload.flatMap((op) => op.attempts.filter((attempt) => attempt.status === undefined || attempt.status >= 500));
+  let slowest: Figures["slowest_failed_attempt"] = null;
+  for (const op of workload) {
+    for (const attempt of op.attempts) {
+      if (attempt.status !== undefined && attempt.status < 500) continue;
+      const duration = Math.round(attempt.end - attempt.start);
+      if (!slowest || duration > slowest.duration_ms) {
+        slowest = { user: op.user, operation: op.name, start_ms: Math.round(attempt.start), duration_ms: duration, answer: attempt.status ? String(attempt.status) : (attempt.error ?? "none") };
+      }
+    }
+  }
   const perUser = new Map<number, Set<string>>();
   for (const op of workload) {
     if (!op.servedBy) continue;
@@ -165,6 +177,7 @@ export function check(history: History): Judgement {
     abandoned_attempts: failedAttempts.filter((attempt) => attempt.error === "abandoned").length,
     instances_seen: perUser.size ? Math.min(...[...perUser.values()].map((set) => set.size)) : 0,
     first_anomaly: null,
+    slowest_failed_attempt: slowest,
   };
   const broken = figures.sessions_broken + figures.session_state_lost + figures.writes_lost + figures.duplicate_writes + figures.revocations_lost;
   const verdict = broken > 0 ? "failed" : errors > 0 ? "degraded" : "survived";

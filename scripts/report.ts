@@ -39,6 +39,7 @@ const FIGURES = [
   "abandoned_attempts",
   "instances_seen",
   "first_anomaly",
+  "slowest_failed_attempt",
 ] as const;
 
 /** The JSON object of `--json` and reports/survival.json: every cell, with every figure. */
@@ -56,7 +57,8 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
       if (cell.reason) entry.reason = cell.reason;
       const measured = cell.verdict !== "n/a" && cell.verdict !== "skipped";
       for (const figure of FIGURES) {
-        entry[figure] = measured ? (cell[figure] ?? 0) : figure === "first_anomaly" ? null : 0;
+        const nullable = figure === "first_anomaly" || figure === "slowest_failed_attempt";
+        entry[figure] = measured ? (cell[figure] ?? (nullable ? null : 0)) : nullable ? null : 0;
       }
       const expected = expectation(cell.design, cell.scenario);
       entry.expected = expected.verdict + (expected.dagger ? "†" : "");

@@ -24,7 +24,7 @@ export function agreement(cell: CellResult): Agreement {
     if (slow || other || abandoned) {
       return {
         agrees: false,
-        note: `degraded, but the outage was not answered promptly: slowest failed attempt ${cell.max_failed_attempt_ms} ms (limit 500), ${other} failed attempts not a 503, ${abandoned} abandoned`,
+        note: `degraded, but the outage was not answered promptly: slowest failed attempt ${cell.max_failed_attempt_ms} ms (limit 500), ${other} failed attempts not a 503, ${abandoned} abandoned${cell.slowest_failed_attempt ? ` (slowest: user ${cell.slowest_failed_attempt.user}'s ${cell.slowest_failed_attempt.operation} at ${cell.slowest_failed_attempt.start_ms} ms, ${cell.slowest_failed_attempt.duration_ms} ms, answered ${cell.slowest_failed_attempt.answer})` : ""}`,
       };
     }
     return { agrees: true };

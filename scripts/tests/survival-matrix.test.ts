@@ -31,6 +31,7 @@ interface Cell {
   failed_attempts_not_503: number;
   abandoned_attempts: number;
   first_anomaly: unknown;
+  slowest_failed_attempt: unknown;
 }
 
 /** LAB-SPEC's agreement rule, written out again: why a cell disagrees, or undefined. */
@@ -74,7 +75,7 @@ describe("the survival matrix, measured", () => {
     for (const cell of row) {
       const first = disagreement(cell);
       if (!first) continue;
-      console.warn(`${design} × ${cell.scenario} disagreed on the first run (${first}); running it again once`, cell.first_anomaly);
+      console.warn(`${design} × ${cell.scenario} disagreed on the first run (${first}); running it again once`, cell.first_anomaly ?? cell.slowest_failed_attempt);
       const again = lab(["--design", design, "--scenario", cell.scenario, "--seed", "777"]).cells[0];
       expect({ cell: `${design} × ${cell.scenario}`, disagreement: disagreement(again) ?? null }).toEqual({ cell: `${design} × ${cell.scenario}`, disagreement: null });
     }
