@@ -9,6 +9,7 @@ import { Attempt } from "./history";
 
 export const OPERATION_DEADLINE_MS = 1000;
 const MAX_BACKOFF_MS = 100;
+const MIN_ATTEMPT_MS = 50;
 
 export interface Request {
   method: string;
@@ -88,7 +89,9 @@ export async function send(request: Request, clock: () => number, random: () => 
       if (Date.now() >= deadline) return { answer: undefined, attempts };
     }
     const backoff = Math.min(MAX_BACKOFF_MS, 10 * 2 ** n) * (0.5 + random() / 2);
-    if (Date.now() + backoff >= deadline) return { answer, attempts };
+    // No new attempt that the deadline would cut short: an attempt abandoned after a few
+    // milliseconds would look like a hung server when it was only a late start.
+    if (Date.now() + backoff + MIN_ATTEMPT_MS >= deadline) return { answer, attempts };
     await new Promise((resolve) => setTimeout(resolve, backoff));
   }
 }

@@ -6,6 +6,7 @@
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { Design, isPhase1 } from "./scenarios";
 
@@ -178,6 +179,18 @@ export async function isReady(url: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** True when something accepts TCP connections on a loopback port. */
+export function isListening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 export function sleep(ms: number): Promise<void> {

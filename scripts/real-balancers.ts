@@ -5,10 +5,9 @@
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import type { Backend, Strategy } from "./balancer";
-import { randomPort, recordPid, sleep } from "./processes";
+import { isListening, randomPort, recordPid, sleep } from "./processes";
 
 export type RealBalancer = "nginx" | "haproxy";
 const START_TIMEOUT_MS = 10_000;
@@ -118,17 +117,6 @@ export interface RunningBalancer {
   stop(): Promise<void>;
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
 /** Starts nginx or HAProxy in the foreground with a generated configuration in `dir`. */
 export async function startRealBalancer(name: RealBalancer, backends: Backend[], strategy: Strategy, dir: string): Promise<RunningBalancer> {
   const binary = findBalancer(name);
@@ -148,8 +136,8 @@ export async function startRealBalancer(name: RealBalancer, backends: Backend[],
     writeFileSync(path.join(dir, `${name}.pid`), `${child.pid}\n`);
     recordPid(child.pid, port, name);
     const deadline = Date.now() + START_TIMEOUT_MS;
-    while (!exited && Date.now() < deadline && !(await listening(port))) await sleep(20);
-    if (!exited && (await listening(port))) {
+    while (!exited && Date.now() < deadline && !(await isListening(port))) await sleep(20);
+    if (!exited && (await isListening(port))) {
       return {
         url: `http://127.0.0.1:${port}`,
         pid: child.pid,

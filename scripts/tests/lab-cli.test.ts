@@ -3,10 +3,9 @@
 
 import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { REPO_ROOT } from "../processes";
+import { isListening, REPO_ROOT } from "../processes";
 
 const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab.js");
 const scratch = mkdtempSync(path.join(os.tmpdir(), "lab-cli-"));
@@ -65,17 +64,6 @@ function alive(pid: number): boolean {
   }
 }
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
-
 async function expectNothingLeft(pidLog: string): Promise<void> {
   const processes = started(pidLog);
   expect(processes.length).toBeGreaterThan(0);
@@ -85,7 +73,7 @@ async function expectNothingLeft(pidLog: string): Promise<void> {
   const survivors = processes.filter((p) => alive(p.pid));
   for (const p of survivors) process.kill(p.pid, "SIGKILL"); // never leave them, even when the test fails
   expect(survivors).toEqual([]);
-  for (const p of processes) expect(await listening(p.port)).toBe(false);
+  for (const p of processes) expect(await isListening(p.port)).toBe(false);
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {

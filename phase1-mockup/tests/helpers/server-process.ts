@@ -6,15 +6,16 @@
 import { ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { serverArguments } from "../../../scripts/processes";
 import type { ListeningMessage } from "../../src/http/serve";
 
 const REPO_ROOT = path.resolve(__dirname, "../../..");
 export const DIST = path.join(REPO_ROOT, "dist", "phase1-mockup", "src");
-const PHASE2_SERVER = path.join(REPO_ROOT, "dist", "phase2-production", "src", "server.js");
 const START_TIMEOUT_MS = 10_000;
 
 export type Phase1Design = "stateless" | "stateful";
-export type Design = Phase1Design | "memory-session" | "redis-session" | "cached-session" | "jwt";
+export type { Design } from "../../../scripts/scenarios";
+import type { Design } from "../../../scripts/scenarios";
 
 export interface ServerProcess {
   design: Design;
@@ -54,12 +55,7 @@ export async function startServer(design: Design, options: StartOptions = {}): P
   }
 }
 
-/** The node arguments that run a design's server. */
-export function serverArguments(design: Design): string[] {
-  if (design === "stateless" || design === "stateful") return [compiled(`${design}-server.js`)];
-  if (!existsSync(PHASE2_SERVER)) throw new Error(`${PHASE2_SERVER} is missing: run npm run build first (npm test does)`);
-  return [PHASE2_SERVER, "--design", design];
-}
+export { serverArguments };
 
 function startOnce(design: Design, options: StartOptions): Promise<ServerProcess> {
   const child = spawn(process.execPath, serverArguments(design), {
