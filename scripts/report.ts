@@ -148,7 +148,8 @@ export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: s
       lines.push(`note      ${cell.design} × ${cell.scenario}: ${result.note}`);
     }
     if (cell.verdict !== "n/a" && cell.verdict !== "skipped" && cell.instances_seen === 1 && cell.scenario !== "baseline" && ["round-robin", "sticky-failover", "rolling-deploy"].includes(cell.scenario) && cell.design !== "stateful") {
-      lines.push(`note      ${cell.design} × ${cell.scenario}: some user was served by one instance only, so this cell proves nothing about that user`);
+      const why = cell.scenario === "sticky-failover" ? " (expected with sticky sessions: users pinned to a surviving instance never move)" : "";
+      lines.push(`note      ${cell.design} × ${cell.scenario}: some user was served by one instance only, so this cell proves nothing about that user${why}`);
     }
   }
   return { agrees, lines };
