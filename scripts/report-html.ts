@@ -4,7 +4,7 @@
 // (a 401, say), red when it failed after its retries. The grey band is the fault.
 
 import { CellResult } from "./cell";
-import { RunInfo } from "./report";
+import { reproduce, RunInfo } from "./report";
 import { DESIGNS, expectation, SCENARIOS } from "./scenarios";
 import { agreement } from "./verdicts";
 
@@ -98,7 +98,7 @@ td a { color: inherit; } .anomaly { color: #9b2c2c; } .note { color: #744210; }
 section { margin-top: 2em; border-top: 1px solid #e2e8f0; }
 </style></head><body>
 <h1>Which design survives?</h1>
-<p>Measured ${escape(info.date)} on ${info.machine.cores} cores (${escape(info.machine.cpu)}), Node ${escape(info.node)}, Redis ${escape(info.redis ?? "not installed")}, seed ${info.seed}, in ${info.wall_s} s. Reproduce with <code>npm run lab -- --seed ${info.seed}</code>. ⚠ marks a cell that disagrees with the expected matrix; hover a cell for its expectation.</p>
+<p>Measured ${escape(info.date)} on ${info.machine.cores} cores (${escape(info.machine.cpu)}), Node ${escape(info.node)}, Redis ${escape(info.redis ?? "not installed")}, seed ${info.seed}, in ${info.wall_s} s. Reproduce with <code>${escape(reproduce(info))}</code>. ⚠ marks a cell that disagrees with the expected matrix; hover a cell for its expectation.</p>
 <table><tr><th></th>${scenarios.map((scenario) => `<th>${escape(scenario)}</th>`).join("")}</tr>
 ${rows}</table>
 ${sections}

@@ -17,6 +17,17 @@ export interface RunInfo {
   wall_s: number;
 }
 
+/** The command that runs the same cells with the same seed. */
+export function reproduce(info: RunInfo): string {
+  const options = info.options as { design?: string; scenario?: string; lb?: string; vus?: number };
+  const parts = ["npm run lab --", `--seed ${info.seed}`];
+  if (options.design && options.design !== "all") parts.push(`--design ${options.design}`);
+  if (options.scenario && options.scenario !== "all") parts.push(`--scenario ${options.scenario}`);
+  if (options.lb && options.lb !== "builtin") parts.push(`--lb ${options.lb.split(" ")[0]}`);
+  if (options.vus && options.vus !== 8) parts.push(`--vus ${options.vus}`);
+  return parts.join(" ");
+}
+
 export function machine(): RunInfo["machine"] {
   return { cores: os.cpus().length, platform: process.platform, arch: process.arch, cpu: os.cpus()[0]?.model ?? "unknown" };
 }
@@ -191,7 +202,7 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
   return [
     "# Survival matrix",
     "",
-    `Measured ${info.date} on ${info.machine.cores} cores (${info.machine.cpu}), ${info.machine.platform}/${info.machine.arch}, Node ${info.node}, Redis ${info.redis ?? "not installed"}; seed ${info.seed}; options ${JSON.stringify(info.options)}; ${info.wall_s} s. Reproduce with \`npm run lab -- --seed ${info.seed}\`.`,
+    `Measured ${info.date} on ${info.machine.cores} cores (${info.machine.cpu}), ${info.machine.platform}/${info.machine.arch}, Node ${info.node}, Redis ${info.redis ?? "not installed"}; seed ${info.seed}; options ${JSON.stringify(info.options)}; ${info.wall_s} s. Reproduce with \`${reproduce(info)}\`.`,
     "",
     ...matrix,
     "",
