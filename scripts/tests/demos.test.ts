@@ -69,6 +69,15 @@ describe("the demos", () => {
     expect(nothingAlive(pidLog)).toEqual([]);
   }, 30_000);
 
+  it("demo:tcp shows a second TCP connection finding an empty memory, and the token remembered", async () => {
+    const run = await start("demo-tcp.js", [], path.join(scratch, "tcp.pids")).done;
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("< you are alice (I remember: same connection)");
+    expect(run.stdout).toContain("< I don't know you (new connection, empty memory)");
+    expect(run.stdout).toContain("< you are alice (the application remembered the token)");
+    expect(run.stdout.trim().split("\n").pop()).toBe("Verdict: state across connections is the application's job (a session id, a token), never TCP's.");
+  });
+
   it("refuses an unknown design with a usage line", async () => {
     const run = await start("demo-restart.js", ["--design", "nope"], path.join(scratch, "bad.pids")).done;
     expect(run.code).toBe(2);
