@@ -33,6 +33,8 @@ export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
   scenario: Scenario;
   verdict: Verdict;
   reason?: string;
+  /** The cell could not run because of the lab itself (not a missing redis-server). */
+  crashed?: boolean;
   duration_ms: number;
   /** The history, for the HTML timeline (not written to the JSON). */
   history?: History;
@@ -116,7 +118,8 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
         lastServedBy: () => active.users.map((user) => [...active.operations].reverse().find((op) => op.user === user.index && op.servedBy)?.servedBy),
       });
       fault = { start: faultStart, end: clock(), description };
-      await active.waitForMoreLoops(active.loopCounts(), 2, cap);
+      // Loops started after the heal: one already under way when the fault healed does not count.
+      await active.waitForMoreLoops(active.loopsStarted(), 2, cap);
     }
     await active.stop();
     if (spareTokens) await active.probeSpareTokens();

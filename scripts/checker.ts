@@ -36,7 +36,7 @@ export interface Figures {
   recovery_ms: number;
   p99_ms: number;
   max_failed_attempt_ms: number;
-  /** Failed attempts that were not a prompt 503 store_unavailable-style answer (no answer, or another status). */
+  /** Failed attempts that were not a 503 store_unavailable (no answer, another status, or another code). */
   failed_attempts_not_503: number;
   abandoned_attempts: number;
   instances_seen: number;
@@ -141,11 +141,12 @@ export function check(history: History): Judgement {
     recovery = Math.max(recovery, end - previous);
     previous = Math.max(previous, end);
   }
-  const failedAttempts = workload.flatMap((op) => op.attempts.filter((attempt) => attempt.status === undefined || attempt.status >= 500));
+  const failed = (attempt: Operation["attempts"][number]) => attempt.status === undefined || attempt.status < 200 || attempt.status >= 300;
+  const failedAttempts = workload.flatMap((op) => op.attempts.filter(failed));
   let slowest: Figures["slowest_failed_attempt"] = null;
   for (const op of workload) {
     for (const attempt of op.attempts) {
-      if (attempt.status !== undefined && attempt.status < 500) continue;
+      if (!failed(attempt)) continue;
       const duration = Math.round(attempt.end - attempt.start);
       if (!slowest || duration > slowest.duration_ms) {
         slowest = { user: op.user, operation: op.name, start_ms: Math.round(attempt.start), duration_ms: duration, answer: attempt.status ? String(attempt.status) : (attempt.error ?? "none") };
@@ -173,7 +174,7 @@ export function check(history: History): Judgement {
     recovery_ms: Math.round(recovery),
     p99_ms: Math.round(percentile(workload.map((op) => op.end - op.start), 99)),
     max_failed_attempt_ms: Math.round(Math.max(0, ...failedAttempts.map((attempt) => attempt.end - attempt.start))),
-    failed_attempts_not_503: failedAttempts.filter((attempt) => attempt.status !== 503).length,
+    failed_attempts_not_503: failedAttempts.filter((attempt) => attempt.status !== 503 || attempt.code !== "store_unavailable").length,
     abandoned_attempts: failedAttempts.filter((attempt) => attempt.error === "abandoned").length,
     instances_seen: perUser.size ? Math.min(...[...perUser.values()].map((set) => set.size)) : 0,
     first_anomaly: null,

@@ -9,7 +9,7 @@ import { Attempt } from "./history";
 
 export const OPERATION_DEADLINE_MS = 1000;
 const MAX_BACKOFF_MS = 100;
-const MIN_ATTEMPT_MS = 50;
+const MIN_ATTEMPT_MS = 25;
 
 export interface Request {
   method: string;
@@ -82,17 +82,19 @@ export async function send(request: Request, clock: () => number, random: () => 
     try {
       answer = await attempt(request, deadline);
       const servedBy = answer.headers["x-served-by"];
-      attempts.push({ start, end: clock(), status: answer.status, servedBy: typeof servedBy === "string" ? servedBy : undefined });
+      const code = typeof answer.body.error === "string" ? answer.body.error : undefined;
+      attempts.push({ start, end: clock(), status: answer.status, code, servedBy: typeof servedBy === "string" ? servedBy : undefined });
       if (!retryable(answer.status)) return { answer, attempts };
     } catch (error) {
       attempts.push({ start, end: clock(), error: (error as NodeJS.ErrnoException).code ?? (error as Error).message });
       if (Date.now() >= deadline) return { answer: undefined, attempts };
     }
     const backoff = Math.min(MAX_BACKOFF_MS, 10 * 2 ** n) * (0.5 + random() / 2);
-    // No new attempt that the deadline would cut short: an attempt abandoned after a few
-    // milliseconds would look like a hung server when it was only a late start.
-    if (Date.now() + backoff + MIN_ATTEMPT_MS >= deadline) return { answer, attempts };
-    await new Promise((resolve) => setTimeout(resolve, backoff));
+    // Retry until the deadline, but start no attempt that the deadline would cut short: an
+    // attempt abandoned after a few milliseconds would look like a hung server.
+    const remaining = deadline - Date.now();
+    if (remaining <= MIN_ATTEMPT_MS) return { answer, attempts };
+    await new Promise((resolve) => setTimeout(resolve, Math.min(backoff, remaining - MIN_ATTEMPT_MS)));
   }
 }
 

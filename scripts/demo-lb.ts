@@ -48,10 +48,15 @@ async function main(): Promise<void> {
   }
   const refused = answers.filter((answer) => answer.status !== 200).length;
   const instances = new Set(answers.filter((answer) => answer.status === 200).map((answer) => answer.servedBy));
+  // A session view whose request_count goes back: the instances disagree about the session.
+  const counts = answers.filter((answer) => typeof answer.body.request_count === "number").map((answer) => answer.body.request_count as number);
+  const wentBack = counts.some((count, i) => i > 0 && count <= counts[i - 1]);
   const verdict =
-    refused === 0
-      ? `${design} behind ${lb}: all 6 requests served, by ${instances.size} instance(s)${lb === "sticky" ? " (the balancer kept the user on one)" : ""}.`
-      : `${design} behind ${lb}: ${refused} of 6 requests refused: the session lives on one instance only.`;
+    refused > 0
+      ? `${design} behind ${lb}: ${refused} of 6 requests refused: the session lives on one instance only.`
+      : wentBack
+        ? `${design} behind ${lb}: all 6 requests served, but request_count went ${counts.join(", ")}: each instance serves its own stale copy of the session.`
+        : `${design} behind ${lb}: all 6 requests served, by ${instances.size} instance(s)${lb === "sticky" ? " (the balancer kept the user on one)" : ""}.`;
   console.log(`\n${bold(`Verdict: ${verdict}`)}`);
   await stack.stop();
 }

@@ -18,6 +18,7 @@ export interface Attempt {
   start: number; // ms since the run started
   end: number;
   status?: number; // absent when no answer came
+  code?: string; // the JSON `error` code of the answer, if any
   error?: string; // network error code, or "abandoned" at the operation's deadline
   servedBy?: string;
 }
@@ -27,7 +28,7 @@ export interface Operation {
   name: OperationName;
   start: number;
   end: number;
-  /** ok: 2xx; refused: a 4xx answer (a 401 among them); error: still failing after its retries. */
+  /** ok: 2xx; refused: a 401 (the design forgot the user); error: any other failure, after retries. */
   outcome: "ok" | "refused" | "error";
   status?: number;
   code?: string; // the JSON `error` code of a refusal

@@ -12,7 +12,7 @@ import { CellResult, runCell } from "./cell";
 import { cleanUpEarlierRuns, killAllInstances, makeRunDir, REPO_ROOT } from "./processes";
 import { findRedisServer, REDIS_MISSING_MESSAGE, stopAllRedis } from "./redis-process";
 import { htmlReport } from "./report-html";
-import { balancerVersion, findBalancer, RealBalancer } from "./real-balancers";
+import { balancerVersion, findBalancer, killAllRealBalancers, RealBalancer } from "./real-balancers";
 import { machine, markdownReport, RunInfo, textReport, toJson } from "./report";
 import { Design, DESIGNS, Scenario, SCENARIOS } from "./scenarios";
 import { agreement } from "./verdicts";
@@ -37,6 +37,11 @@ class UsageError extends Error {}
 function positiveInteger(name: string, text: string | undefined, fallback: number, max: number): number {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new UsageError(`--${name} must be an integer from 1 to ${max} (got ${JSON.stringify(text)})`);
+  return Number(text);
+}
+
+function seedValue(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 2 ** 31) throw new UsageError(`--seed must be an integer from 0 to ${2 ** 31} (got ${JSON.stringify(text)})`);
   return Number(text);
 }
 
@@ -68,7 +73,7 @@ export function readOptions(argv: string[]): LabOptions {
     scenarios: values.scenario ? [values.scenario as Scenario] : [...SCENARIOS],
     jobs: positiveInteger("jobs", values.jobs, Math.min(4, os.cpus().length), 16),
     vus: positiveInteger("vus", values.vus, 8, 64),
-    seed: values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : positiveInteger("seed", values.seed, 1, 2 ** 31),
+    seed: values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : seedValue(values.seed),
     repeat: positiveInteger("repeat", values.repeat, 1, 20),
     lb,
     json: values.json ?? false,
@@ -117,6 +122,7 @@ async function main(): Promise<number> {
   const interrupted = (signal: string) => {
     log(`\nlab: ${signal}: stopping every process this run started`);
     killAllInstances();
+    killAllRealBalancers();
     void stopAllRedis().finally(() => {
       rmSync(runDir, { recursive: true, force: true });
       process.exit(130);
@@ -148,7 +154,7 @@ async function main(): Promise<number> {
         result = await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1, lb: options.lb });
       } catch (error) {
         failure ??= error;
-        result = { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, duration_ms: 0 };
+        result = { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, crashed: true, duration_ms: 0 };
       }
       done += 1;
       const { agrees } = agreement(result);
@@ -198,6 +204,7 @@ if (require.main === module) {
     (error) => {
       console.error(`lab: ${(error as Error).stack ?? String(error)}`);
       killAllInstances();
+      killAllRealBalancers();
       void stopAllRedis().finally(() => process.exit(1));
     },
   );

@@ -250,7 +250,7 @@ export function cleanUpEarlierRuns(except?: string): string[] {
     if (runDir === except) continue;
     // A run directory ends with its lab's pid: leave alone a lab that is still running.
     const labPid = Number(/-(\d+)$/.exec(run)?.[1]);
-    if (labPid && commandLineOf(labPid)?.includes("lab")) continue;
+    if (labPid && commandLineOf(labPid)?.includes("node")) continue; // a lab, cluster or demo still running
     for (const pidFile of pidFilesUnder(runDir)) {
       const pid = Number(readFileSync(pidFile, "utf8").trim());
       if (!Number.isInteger(pid) || pid <= 0) continue;

@@ -72,6 +72,8 @@ ${sticky ? "    hash $lb_key consistent;\n" : ""}${servers}
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       # A refused connection never reached the backend: try the next one, POSTs included.
+      # nginx cannot tell a refused connection from an error after the request was sent, so it
+      # may replay a POST that reached a backend: the lab's Idempotency-Key makes that harmless.
       proxy_next_upstream error timeout non_idempotent;
       proxy_connect_timeout 1s;
 ${sticky ? "      add_header Set-Cookie $lb_set_cookie always;\n" : ""}    }
@@ -111,6 +113,13 @@ function runningAsRoot(): boolean {
   return typeof process.getuid === "function" && process.getuid() === 0;
 }
 
+const runningBalancers = new Set<ChildProcess>();
+
+/** SIGKILL every nginx or HAProxy still running (the lab was interrupted). */
+export function killAllRealBalancers(): void {
+  for (const child of runningBalancers) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+}
+
 export interface RunningBalancer {
   url: string;
   pid: number | undefined;
@@ -132,7 +141,14 @@ export async function startRealBalancer(name: RealBalancer, backends: Backend[],
     const child: ChildProcess = spawn(binary, args, { stdio: ["ignore", log, log] });
     closeSync(log);
     let exited = false;
-    const gone = new Promise<void>((resolve) => child.once("exit", () => ((exited = true), resolve())));
+    runningBalancers.add(child);
+    const gone = new Promise<void>((resolve) =>
+      child.once("exit", () => {
+        exited = true;
+        runningBalancers.delete(child);
+        resolve();
+      }),
+    );
     writeFileSync(path.join(dir, `${name}.pid`), `${child.pid}\n`);
     recordPid(child.pid, port, name);
     const deadline = Date.now() + START_TIMEOUT_MS;

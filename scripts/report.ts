@@ -158,7 +158,7 @@ export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: s
     } else if (result.note) {
       lines.push(`note      ${cell.design} × ${cell.scenario}: ${result.note}`);
     }
-    if (cell.verdict !== "n/a" && cell.verdict !== "skipped" && cell.instances_seen === 1 && cell.scenario !== "baseline" && ["round-robin", "sticky-failover", "rolling-deploy"].includes(cell.scenario) && cell.design !== "stateful") {
+    if (cell.verdict !== "n/a" && cell.verdict !== "skipped" && cell.instances_seen === 1 && ["round-robin", "sticky-failover", "rolling-deploy"].includes(cell.scenario)) {
       const why = cell.scenario === "sticky-failover" ? " (expected with sticky sessions: users pinned to a surviving instance never move)" : "";
       lines.push(`note      ${cell.design} × ${cell.scenario}: some user was served by one instance only, so this cell proves nothing about that user${why}`);
     }

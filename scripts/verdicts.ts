@@ -15,6 +15,7 @@ export interface Agreement {
 export function agreement(cell: CellResult): Agreement {
   const expected = expectation(cell.design, cell.scenario);
   const got = cell.verdict;
+  if (got === "skipped" && cell.crashed) return { agrees: false, note: cell.reason ?? "the lab could not run this cell" };
   if (got === "skipped") return { agrees: true, note: `skipped: ${cell.reason ?? "could not run here"}` };
   if (expected.verdict === "degraded") {
     if (got !== "degraded") return { agrees: false, note: `expected degraded, got ${got}` };
@@ -24,7 +25,7 @@ export function agreement(cell: CellResult): Agreement {
     if (slow || other || abandoned) {
       return {
         agrees: false,
-        note: `degraded, but the outage was not answered promptly: slowest failed attempt ${cell.max_failed_attempt_ms} ms (limit 500), ${other} failed attempts not a 503, ${abandoned} abandoned${cell.slowest_failed_attempt ? ` (slowest: user ${cell.slowest_failed_attempt.user}'s ${cell.slowest_failed_attempt.operation} at ${cell.slowest_failed_attempt.start_ms} ms, ${cell.slowest_failed_attempt.duration_ms} ms, answered ${cell.slowest_failed_attempt.answer})` : ""}`,
+        note: `degraded, but the outage was not answered promptly: slowest failed attempt ${cell.max_failed_attempt_ms} ms (limit 500), ${other} failed attempts not a 503 store_unavailable, ${abandoned} abandoned${cell.slowest_failed_attempt ? ` (slowest: user ${cell.slowest_failed_attempt.user}'s ${cell.slowest_failed_attempt.operation} at ${cell.slowest_failed_attempt.start_ms} ms, ${cell.slowest_failed_attempt.duration_ms} ms, answered ${cell.slowest_failed_attempt.answer})` : ""}`,
       };
     }
     return { agrees: true };

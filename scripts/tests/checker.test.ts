@@ -143,8 +143,8 @@ describe("the checker", () => {
   it("measures availability, recovery, the slowest failed attempt and the instances each user saw", () => {
     const operations = [
       op({ user: 0, name: "list", start: 0, end: 10, servedBy: "a" }),
-      op({ user: 0, name: "list", start: 10, end: 1010, outcome: "error", status: 503, attempts: [{ start: 10, end: 40, status: 503 }, { start: 500, end: 1010, error: "abandoned" }] }),
-      op({ user: 0, name: "list", start: 1010, end: 1020, servedBy: "b", attempts: [{ start: 1010, end: 1015, status: 503 }, { start: 1015, end: 1020, status: 200, servedBy: "b" }] }),
+      op({ user: 0, name: "list", start: 10, end: 1010, outcome: "error", status: 503, attempts: [{ start: 10, end: 40, status: 503, code: "store_unavailable" }, { start: 500, end: 1010, error: "abandoned" }] }),
+      op({ user: 0, name: "list", start: 1010, end: 1020, servedBy: "b", attempts: [{ start: 1010, end: 1015, status: 503, code: "draining" }, { start: 1015, end: 1020, status: 200, servedBy: "b" }] }),
       op({ user: 1, name: "list", start: 5, end: 15, servedBy: "a" }),
     ];
     const result = check(history(operations));
@@ -152,7 +152,7 @@ describe("the checker", () => {
     expect(result.recovery_ms).toBe(1005); // from 15 ms to 1020 ms without a success
     expect(result.max_failed_attempt_ms).toBe(510);
     expect(result.abandoned_attempts).toBe(1);
-    expect(result.failed_attempts_not_503).toBe(1);
+    expect(result.failed_attempts_not_503).toBe(2); // the abandoned one, and the 503 that was "draining"
     expect(result.instances_seen).toBe(1); // user 1 saw only instance a
   });
 });

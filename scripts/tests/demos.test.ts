@@ -61,6 +61,7 @@ describe("the demos", () => {
     [["--design", "stateful", "--lb", "round-robin"], /^Verdict: stateful behind round-robin: [1-6] of 6 requests refused: the session lives on one instance only\.$/],
     [["--design", "jwt", "--lb", "round-robin"], /^Verdict: jwt behind round-robin: all 6 requests served, by 3 instance\(s\)\.$/],
     [["--design", "memory-session", "--lb", "sticky"], /^Verdict: memory-session behind sticky: all 6 requests served, by 1 instance\(s\)/],
+    [["--design", "cached-session", "--lb", "round-robin"], /^Verdict: cached-session behind round-robin: all 6 requests served, but request_count went [\d, ]+: each instance serves its own stale copy of the session\.$/],
   ])("demo:lb %j ends with its verdict", async (args, verdict) => {
     const pidLog = path.join(scratch, `lb-${args.join("")}.pids`);
     const run = await start("demo-lb.js", args, pidLog).done;
