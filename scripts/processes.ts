@@ -258,7 +258,11 @@ export function cleanUpEarlierRuns(except?: string): string[] {
       const ours = commandLineOf(pid)?.includes(runDir) || workingDirectoryOf(pid)?.startsWith(runDir);
       if (!ours) continue;
       try {
-        process.kill(pid, "SIGKILL");
+        // SIGTERM: an nginx master then stops its workers too (a SIGKILL would orphan them).
+        process.kill(pid, "SIGTERM");
+        const deadline = Date.now() + 2000;
+        while (commandLineOf(pid) !== undefined && Date.now() < deadline) spawnSync("sleep", ["0.05"]);
+        if (commandLineOf(pid) !== undefined) process.kill(pid, "SIGKILL");
         stopped.push(`stopped ${path.basename(pidFile, ".pid")} (pid ${pid}) left by an earlier run in ${path.relative(REPO_ROOT, runDir)}`);
       } catch {
         // already gone

@@ -115,9 +115,12 @@ function runningAsRoot(): boolean {
 
 const runningBalancers = new Set<ChildProcess>();
 
-/** SIGKILL every nginx or HAProxy still running (the lab was interrupted). */
+/**
+ * Stops every nginx or HAProxy still running (the lab was interrupted). SIGTERM, not SIGKILL:
+ * a killed nginx master leaves its worker behind, still listening; on SIGTERM it stops both.
+ */
 export function killAllRealBalancers(): void {
-  for (const child of runningBalancers) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const child of runningBalancers) if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
 }
 
 export interface RunningBalancer {

@@ -144,10 +144,13 @@ describe("npm run lab", () => {
     expect(run.stderr).toContain("usage: npm run lab");
   });
 
-  it("stops every process it started when interrupted with SIGINT in the middle of a cell", async () => {
-    const pidLog = path.join(scratch, "sigint.pids");
-    const { child, done } = startLab(["--design", "redis-session", "--scenario", "store-outage"], pidLog);
-    await waitFor(() => started(pidLog).some((p) => p.name !== "redis-server"), 15_000);
+  it.each([
+    ["its own Redis and instances", ["--design", "redis-session", "--scenario", "store-outage"], "redis-session-1"],
+    ["nginx in front of three instances", ["--design", "stateless", "--scenario", "rolling-deploy", "--lb", "nginx"], "nginx"],
+  ])("stops every process it started (%s) when interrupted with SIGINT in the middle of a cell", async (_what, args, last) => {
+    const pidLog = path.join(scratch, `sigint-${last}.pids`);
+    const { child, done } = startLab(args, pidLog);
+    await waitFor(() => started(pidLog).some((p) => p.name === last), 15_000);
     await new Promise((resolve) => setTimeout(resolve, 500)); // well inside the cell
     child.kill("SIGINT");
     const run = await done;
