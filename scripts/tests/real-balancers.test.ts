@@ -36,7 +36,9 @@ async function backend(id: string): Promise<{ id: string; url: string; server: h
 /** Asks through the balancer, keeping the cookies a browser would keep. */
 async function ask(url: string, jar: Map<string, string>) {
   const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
-  const response = await fetch(`${url}/x`, { method: "POST", body: "{}", headers: { "Content-Type": "application/json", ...(cookie ? { Cookie: cookie } : {}) } });
+  const send = () => fetch(`${url}/x`, { method: "POST", body: "{}", headers: { "Content-Type": "application/json", ...(cookie ? { Cookie: cookie } : {}) } });
+  // Like any client, try once more when a kept-alive connection was closed under the request.
+  const response = await send().catch(send);
   for (const header of response.headers.getSetCookie()) {
     const [pair] = header.split(";");
     const eq = pair.indexOf("=");
