@@ -59,7 +59,3 @@ export interface History {
   fault?: { start: number; end: number; description: string };
   durationMs: number;
 }
-
-export function isWorkload(operation: Operation): boolean {
-  return operation.workload;
-}
