@@ -39,6 +39,8 @@ export function randomPort(): number {
 
 export interface InstanceOptions {
   design: Design;
+  /** The node arguments to run instead of the design's server (the benchmark's ceilings). */
+  args?: string[];
   serverId: string;
   env: Record<string, string>;
   /** Where the instance's output goes. */
@@ -104,7 +106,7 @@ export class Instance {
   /** Spawns on `port`; false when the port turned out to be taken. */
   private launch(port: number): Promise<boolean> {
     const log = openSync(this.options.logFile, "a");
-    const child = spawn(process.execPath, serverArguments(this.options.design), {
+    const child = spawn(process.execPath, this.options.args ?? serverArguments(this.options.design), {
       env: { ...process.env, ...this.options.env, PORT: String(port), HOST: "127.0.0.1", SERVER_ID: this.serverId },
       // The IPC channel is the lifeline: when the lab dies, the server sees `disconnect` and exits.
       stdio: ["ignore", log, log, "ipc"],
