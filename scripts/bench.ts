@@ -114,9 +114,13 @@ async function main(): Promise<number> {
   const redis = await startRedis({ dir: path.join(runDir, "redis"), pidFile: path.join(runDir, "redis-server.pid") });
   const admin = new Redis(redis.url);
   const dataDir = path.join(runDir, "data");
-  say(`bench: seeding ${options.users} users with one file each, in DATA_DIR and in Redis (PASSWORD_HASH_COST=10)`);
+  say(`bench: seeding ${options.users} readers and ${options.users} writers with one file each, in DATA_DIR and in Redis (PASSWORD_HASH_COST=10)`);
+  // Readers keep exactly one file each, so every read lists the same records all run long;
+  // uploads go to other users (writers), whose lists grow.
   const phase1Users = await seedUsers(new FileDataStore(dataDir), "bench", options.users, 10, SECRET);
   const phase2Users = await seedUsers(new RedisDataStore(admin, "lab:"), "bench", options.users, 10, SECRET);
+  const phase1Writers = await seedUsers(new FileDataStore(dataDir), "writer", options.users, 10, SECRET);
+  const phase2Writers = await seedUsers(new RedisDataStore(admin, "lab:"), "writer", options.users, 10, SECRET);
   const slowUsers = await seedUsers(new FileDataStore(dataDir), "slow", 50, 14, SECRET); // stateless at the default cost 14
 
   const env = { DATA_DIR: dataDir, REDIS_URL: redis.url, KEY_PREFIX: "lab:", SESSION_SECRET: SECRET, PASSWORD_HASH_COST: "10", RATE_LIMIT_PER_MINUTE: "1000000", BENCH_USER: "bench-0" };
@@ -139,7 +143,8 @@ async function main(): Promise<number> {
       const instance = await start(design, design);
       say(`bench: logging in ${options.users} users on ${design}`);
       const credentials = await logIn(design, instance.url, isPhase1(design) ? phase1Users : phase2Users);
-      configs.push({ name: design, kind: "read", instance, credentials }, { name: design, kind: "write", instance, credentials });
+      const writers = await logIn(design, instance.url, isPhase1(design) ? phase1Writers : phase2Writers);
+      configs.push({ name: design, kind: "read", instance, credentials }, { name: design, kind: "write", instance, credentials: writers });
       if (design === "stateless") configs.push({ name: "stateless (cost 14)", kind: "read", instance, credentials: await logIn("stateless", instance.url, slowUsers) });
     }
 
