@@ -17,7 +17,7 @@ import { UserService } from "../../phase1-mockup/src/domain/users";
 import { createBaseApp, finishApp, Lifecycle, newLifecycle } from "../../phase1-mockup/src/http/app-basics";
 import { fileRoutes } from "../../phase1-mockup/src/http/file-routes";
 import { Phase2Design } from "./config";
-import { jwtRoutes, bearerAuthentication } from "./jwt/jwt-routes";
+import { bearerAuthentication, jwtRoutes, revocationChecked } from "./jwt/jwt-routes";
 import { TokenService } from "./jwt/tokens";
 import { createLogger, LabMetrics, requestLogging } from "./observability";
 import { createLoginRateLimit } from "./rate-limit";
@@ -96,7 +96,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   if (design === "jwt") {
     const tokens = new TokenService(options.sessionSecret, options.sessionTtlSeconds, client, keyPrefix);
     app.use(jwtRoutes(users, tokens, options.sessionTtlSeconds, () => metrics.sessionsCreated.inc()));
-    app.use(fileRoutes({ files, authenticate: bearerAuthentication(tokens) }));
+    app.use(fileRoutes({ files, authenticate: bearerAuthentication(tokens), beforeAnswer: revocationChecked }));
   } else {
     const sessions = session({
       name: SESSION_COOKIE,

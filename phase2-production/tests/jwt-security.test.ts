@@ -78,6 +78,11 @@ describe("tokens the jwt design refuses", () => {
     const spare = (await request(app).post("/api/login").send({ username: "jules", password: "password-ok" })).body.token;
     expect((await request(app).post("/api/logout").set("Authorization", `Bearer ${spare}`)).status).toBe(200);
     await expectRefused(`Bearer ${spare}`, "token_revoked");
+    // The deny-list check runs alongside a read, and its refusal wins over the read's own answer.
+    const missing = await request(app).get(`/api/files/${"0".repeat(32)}`).set("Authorization", `Bearer ${spare}`);
+    expect({ status: missing.status, error: missing.body.error }).toEqual({ status: 401, error: "token_revoked" });
+    const upload = await request(app).post("/api/upload").set("Authorization", `Bearer ${spare}`).send({ filename: "no.txt", content: "no" });
+    expect({ status: upload.status, error: upload.body.error }).toEqual({ status: 401, error: "token_revoked" });
     const jti = JSON.parse(Buffer.from(spare.split(".")[1], "base64url").toString()).jti;
     const { client } = await connected(phase2App("jwt", redis.url));
     const keys = await client.keys(`*revoked:${jti}`);

@@ -18,6 +18,14 @@ export interface FileRoutesOptions {
   beforeAnswer?: (req: Request, res: Response) => Promise<void>;
 }
 
+/** Waits for both; a failure of `check` (401, 503) wins over the work's own (a 404, say). */
+async function alongside<T>(work: Promise<T>, check: Promise<void> | undefined): Promise<T> {
+  const [result, checked] = await Promise.allSettled([work, check ?? Promise.resolve()]);
+  if (checked.status === "rejected") throw checked.reason;
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
+}
+
 export function fileRoutes({ files, authenticate, afterUpload, beforeAnswer }: FileRoutesOptions): Router {
   const router = Router();
 
@@ -28,16 +36,14 @@ export function fileRoutes({ files, authenticate, afterUpload, beforeAnswer }: F
     res.status(created ? 201 : 200).json({ file_id: file.file_id, url: fileUrl(file.file_id) });
   });
 
+  // Reads change nothing but the session (already updated by authenticate), so the read and
+  // beforeAnswer (the session save, or jwt's deny-list check) go to the store together.
   router.get("/api/files", authenticate, async (req, res) => {
-    const list = await files.list(res.locals.username);
-    await beforeAnswer?.(req, res);
-    res.json({ files: list });
+    res.json({ files: await alongside(files.list(res.locals.username), beforeAnswer?.(req, res)) });
   });
 
   router.get("/api/files/:id", authenticate, async (req, res) => {
-    const file = await files.read(res.locals.username, String(req.params.id));
-    await beforeAnswer?.(req, res);
-    res.json(publicFile(file));
+    res.json(publicFile(await alongside(files.read(res.locals.username, String(req.params.id)), beforeAnswer?.(req, res))));
   });
 
   router.delete("/api/files/:id", authenticate, async (req, res) => {

@@ -1,18 +1,32 @@
 // The `jwt` design's own routes: login hands out a token, logout denies it, and there is no
 // session view because there is no session.
 
-import { RequestHandler, Router } from "express";
+import { Request, RequestHandler, Response, Router } from "express";
 import { ApiError } from "../../../phase1-mockup/src/domain/errors";
 import { UserService } from "../../../phase1-mockup/src/domain/users";
 import { TokenService, VerifiedToken } from "./tokens";
 
 export function bearerAuthentication(tokens: TokenService): RequestHandler {
   return async (req, res, next) => {
-    const token = await tokens.verify(req.get("Authorization"));
+    const token = await tokens.verifySignature(req.get("Authorization"));
     res.locals.username = token.username;
     res.locals.token = token;
+    const revocation = tokens.checkNotRevoked(token);
+    if (req.method === "GET") {
+      // A read may start at once: the deny-list check and the data read then go to Redis
+      // together, and the answer waits for both (the file routes' beforeAnswer).
+      revocation.catch(() => undefined); // its failure is reported by beforeAnswer
+      res.locals.revocation = revocation;
+    } else {
+      await revocation; // a write never happens for a logged-out token
+    }
     next();
   };
+}
+
+/** The file routes' beforeAnswer for jwt: a read answers only once the deny-list said yes. */
+export function revocationChecked(_req: Request, res: Response): Promise<void> {
+  return (res.locals.revocation as Promise<void> | undefined) ?? Promise.resolve();
 }
 
 export function jwtRoutes(users: UserService, tokens: TokenService, ttlSeconds: number, onTokenIssued: () => void): Router {

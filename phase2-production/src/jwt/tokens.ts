@@ -45,6 +45,13 @@ export class TokenService {
 
   /** Checks the Authorization header: signature, expiry, then the deny-list. */
   async verify(authorization: string | undefined): Promise<VerifiedToken> {
+    const token = await this.verifySignature(authorization);
+    await this.checkNotRevoked(token);
+    return token;
+  }
+
+  /** The signature and expiry alone: no store is asked. */
+  async verifySignature(authorization: string | undefined): Promise<VerifiedToken> {
     if (!authorization) {
       throw new ApiError(401, "missing_credentials", "log in with POST /api/login and send Authorization: Bearer <token>");
     }
@@ -63,11 +70,14 @@ export class TokenService {
       if (error instanceof errors.JWTExpired) throw new ApiError(401, "token_expired", "the token has expired; log in again");
       throw new ApiError(401, "invalid_token", "the token is not valid (bad signature, bad format or algorithm)");
     }
-    // A store error here is a 503: never accept a token whose deny-list entry we could not check.
-    if ((await guardRedis("check the deny-list", () => this.client.exists(this.revokedKey(verified.jti)))) === 1) {
+    return verified;
+  }
+
+  /** The deny-list: 401 token_revoked for a logged-out token; a store error is a 503, never a pass. */
+  async checkNotRevoked(token: VerifiedToken): Promise<void> {
+    if ((await guardRedis("check the deny-list", () => this.client.exists(this.revokedKey(token.jti)))) === 1) {
       throw new ApiError(401, "token_revoked", "this token was logged out; log in again");
     }
-    return verified;
   }
 
   /** Logout: deny the token until it would have expired anyway, then Redis forgets it. */
