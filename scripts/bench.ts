@@ -195,7 +195,8 @@ async function main(): Promise<number> {
       options: { duration_s: options.duration, rounds: options.rounds, users: options.users, connections: CONNECTIONS, quick: options.quick, designs: options.designs },
       wall_s: Math.round((Date.now() - started) / 1000),
     };
-    const report = { ...info, ceilings, designs, memory, balancer, store };
+    const report = { ...info, ceilings, designs, memory, balancer, store, goals: [] as Goal[] };
+    report.goals = evaluateGoals(report);
     const reports = path.join(REPO_ROOT, "reports");
     mkdirSync(reports, { recursive: true });
     writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
@@ -226,11 +227,14 @@ async function measureMemory(options: BenchOptions, runDir: string, redisUrl: st
     await instance.start();
     await logIn(design, instance.url, users.slice(most - 1000)); // the warm-up
     await waitUntilIdle(instance.pid);
-    const baseRss = rssBytes(instance.pid as number);
-    const baseRedis = Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1] ?? 0);
+    // Bytes per session as the slope from the step before (the warm-up, then each step): the
+    // fixed costs of a first burst of logins (heap growth, code caches) stay out of the figure.
+    let previousRss = rssBytes(instance.pid as number);
+    let previousRedis = Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1] ?? 0);
     let done = 0;
     for (const step of options.memorySteps) {
       await logIn(design, instance.url, users.slice(done, step));
+      const added = step - done;
       done = step;
       await waitUntilIdle(instance.pid);
       const rss = rssBytes(instance.pid as number);
@@ -239,10 +243,12 @@ async function measureMemory(options: BenchOptions, runDir: string, redisUrl: st
         design,
         sessions: step,
         server_rss_bytes: rss,
-        server_bytes_per_session: Math.round((rss - baseRss) / step),
+        server_bytes_per_session: Math.round((rss - previousRss) / added),
         redis_used_memory_bytes: design === "stateful" ? null : redisMemory,
-        redis_bytes_per_session: design === "stateful" ? null : Math.round((redisMemory - baseRedis) / step),
+        redis_bytes_per_session: design === "stateful" ? null : Math.round((redisMemory - previousRedis) / added),
       };
+      previousRss = rss;
+      previousRedis = redisMemory;
       results.push(entry);
       say(`[memory] ${design} at ${step} sessions: server ${entry.server_bytes_per_session} B/session${entry.redis_bytes_per_session !== null ? `, Redis ${entry.redis_bytes_per_session} B/session` : ""}`);
     }
@@ -304,6 +310,61 @@ function measureRedis(port: number) {
   return { tool: "redis-benchmark", clients: 50, get_req_s: rates.get ?? null, set_req_s: rates.set ?? null };
 }
 
+interface Goal {
+  figure: string;
+  goal: string;
+  measured: string;
+  met: boolean | null; // null: not measured in this run
+}
+
+/** The goals of the benchmark issue, each read off this run's figures. */
+function evaluateGoals(report: BenchReport): Goal[] {
+  const read = (design: string) => report.designs.find((d) => d.design === design && d.kind === "read")?.ratio_to_ceiling ?? null;
+  const atLeast = (figure: string, value: number | null, target: number): Goal => ({
+    figure,
+    goal: `>= ${target}`,
+    measured: value === null ? "not measured" : String(value),
+    met: value === null ? null : value >= target,
+  });
+  const goals = [
+    atLeast("stateful read / express+data_dir", read("stateful"), 0.95),
+    atLeast("jwt read / express+redis", read("jwt"), 0.85),
+    atLeast("memory-session read / express+redis", read("memory-session"), 0.7),
+    atLeast("redis-session read / express+redis", read("redis-session"), 0.65),
+  ];
+  const cached = read("cached-session");
+  const redisSession = read("redis-session");
+  goals.push({
+    figure: "cached-session read / express+redis",
+    goal: `>= redis-session's (${redisSession ?? "?"})`,
+    measured: cached === null ? "not measured" : String(cached),
+    met: cached === null || redisSession === null ? null : cached >= redisSession,
+  });
+  const builtin = report.balancer.find((b) => b.name === "builtin");
+  goals.push({
+    figure: "built-in balancer / direct (3 instances)",
+    goal: ">= 0.6, p50 added <= 2 ms",
+    measured: builtin ? `${builtin.ratio_to_direct}, p50 added ${builtin.p50_added_ms} ms` : "not measured",
+    met: builtin ? (builtin.ratio_to_direct ?? 0) >= 0.6 && builtin.p50_added_ms <= 2 : null,
+  });
+  const largest = (design: string) => report.memory.filter((m) => m.design === design).sort((a, b) => b.sessions - a.sessions)[0];
+  const stateful = largest("stateful");
+  goals.push({
+    figure: "stateful server RSS per session",
+    goal: "<= 1024 B",
+    measured: stateful ? `${stateful.server_bytes_per_session} B at ${stateful.sessions} sessions` : "not measured",
+    met: stateful ? stateful.server_bytes_per_session <= 1024 : null,
+  });
+  const inRedis = largest("redis-session");
+  goals.push({
+    figure: "Redis bytes per session (redis-session)",
+    goal: "<= 512 B",
+    measured: inRedis ? `${inRedis.redis_bytes_per_session} B at ${inRedis.sessions} sessions` : "not measured",
+    met: inRedis ? (inRedis.redis_bytes_per_session ?? Infinity) <= 512 : null,
+  });
+  return goals;
+}
+
 type BenchReport = {
   date: string;
   machine: { cores: number; cpu: string };
@@ -316,6 +377,7 @@ type BenchReport = {
   memory: Array<{ design: string; sessions: number; server_bytes_per_session: number; redis_bytes_per_session: number | null }>;
   balancer: Array<{ name: string; req_s: number; p50_ms: number; ratio_to_direct: number | null; p50_added_ms: number }>;
   store: { get_req_s?: number | null; set_req_s?: number | null; note?: string };
+  goals?: Goal[];
 };
 
 function benchMarkdown(report: BenchReport): string {
@@ -323,6 +385,12 @@ function benchMarkdown(report: BenchReport): string {
     "# Benchmark: what each design costs",
     "",
     `Measured ${report.date} on ${report.machine.cores} cores (${report.machine.cpu}), Node ${report.node}, Redis ${report.redis}; ${report.options.rounds} round(s) of ${report.options.duration_s} s, ${report.options.users} logged-in users over ${CONNECTIONS} connections, median of the rounds; ${report.wall_s} s in all. autocannon shares the cores with the server: bare node:http is limited by the load generator, not the server.`,
+    "",
+    "## Goals",
+    "",
+    "| figure | goal | measured | met |",
+    "|---|---|---|---|",
+    ...(report.goals ?? []).map((g) => `| ${g.figure} | ${g.goal} | ${g.measured} | ${g.met === null ? "-" : g.met ? "yes" : "**no**"} |`),
     "",
     "## Each design against the ceiling of its own data path (ratios first)",
     "",
@@ -336,8 +404,16 @@ function benchMarkdown(report: BenchReport): string {
     "|---|---|---|---|---|",
     ...report.ceilings.map((c) => `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.spread} |`),
   ];
+  const statelessRead = (name: string) => report.designs.find((d) => d.design === name && d.kind === "read")?.req_s ?? 0;
+  const statefulRead = statelessRead("stateful");
+  if (statelessRead("stateless") && statefulRead) {
+    lines.push(
+      "",
+      `The goldfish's price: a stateless read re-hashes the password every time. At PASSWORD_HASH_COST=10 it serves ${Math.round((statelessRead("stateless") / statefulRead) * 1000) / 10}% of stateful's reads; at the default 14, ${Math.round((statelessRead("stateless (cost 14)") / statefulRead) * 1000) / 10}%.`,
+    );
+  }
   if (report.memory.length) {
-    lines.push("", "## Memory as sessions grow", "", "| design | sessions | server bytes/session | Redis bytes/session |", "|---|---|---|---|");
+    lines.push("", "## Memory as sessions grow", "", "Bytes per session are the growth from the step before, divided by the sessions added.", "", "| design | sessions | server bytes/session | Redis bytes/session |", "|---|---|---|---|");
     lines.push(...report.memory.map((m) => `| ${m.design} | ${m.sessions} | ${m.server_bytes_per_session} | ${m.redis_bytes_per_session ?? "-"} |`));
   }
   if (report.balancer.length) {
