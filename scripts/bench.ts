@@ -10,7 +10,6 @@ import { parseArgs } from "node:util";
 import Redis from "ioredis";
 import { FileDataStore } from "../phase1-mockup/src/domain/file-data-store";
 import { RedisDataStore } from "../phase2-production/src/redis-data-store";
-import { Balancer } from "./balancer";
 import { Ceiling, CEILINGS } from "./bench-ceilings";
 import { CONNECTIONS, load, LoadResult, logIn, median, rssBytes, seedUsers, waitUntilIdle } from "./bench-load";
 import { cleanUpEarlierRuns, Instance, killAllInstances, makeRunDir, REPO_ROOT } from "./processes";
@@ -263,10 +262,19 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
   await Promise.all(instances.map((instance) => instance.start()));
   const backends = instances.map((instance) => ({ id: instance.serverId, url: instance.url }));
   const credentials = await logIn("redis-session", instances[0].url, users);
-  const builtin = new Balancer(backends, "round-robin");
+  // The built-in balancer in a process of its own, like nginx and HAProxy: not in this one,
+  // whose event loop is busy generating the load.
+  const builtin = new Instance({
+    design: "redis-session",
+    serverId: "builtin-balancer",
+    env: {},
+    logFile: path.join(runDir, "builtin-balancer.log"),
+    args: [path.join(REPO_ROOT, "dist", "scripts", "balancer-process.js"), "round-robin", backends.map((backend) => backend.url).join(",")],
+  });
+  await builtin.start();
   const targets: Array<{ name: string; url: string }> = [
     { name: "direct", url: instances[0].url },
-    { name: "builtin", url: `http://127.0.0.1:${await builtin.listen()}` },
+    { name: "builtin", url: builtin.url },
   ];
   const real: RunningBalancer[] = [];
   for (const name of ["nginx", "haproxy"] as const) {
@@ -287,7 +295,7 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
       }
     }
   } finally {
-    await builtin.close();
+    await builtin.terminate();
     await Promise.all(real.map((balancer) => balancer.stop()));
     await Promise.all(instances.map((instance) => instance.kill()));
   }
