@@ -12,6 +12,7 @@ import { FileDataStore } from "../phase1-mockup/src/domain/file-data-store";
 import { RedisDataStore } from "../phase2-production/src/redis-data-store";
 import { Ceiling, CEILINGS } from "./bench-ceilings";
 import { CONNECTIONS, load, LoadResult, logIn, median, rssBytes, seedUsers, waitUntilIdle } from "./bench-load";
+import { Profile, profileDesign } from "./bench-profile";
 import { cleanUpEarlierRuns, Instance, killAllInstances, makeRunDir, REPO_ROOT } from "./processes";
 import { findBalancer, killAllRealBalancers, RunningBalancer, startRealBalancer } from "./real-balancers";
 import { findRedisServer, REDIS_MISSING_MESSAGE, startRedis, stopAllRedis } from "./redis-process";
@@ -194,8 +195,15 @@ async function main(): Promise<number> {
       options: { duration_s: options.duration, rounds: options.rounds, users: options.users, connections: CONNECTIONS, quick: options.quick, designs: options.designs },
       wall_s: Math.round((Date.now() - started) / 1000),
     };
-    const report = { ...info, ceilings, designs, memory, balancer, store, goals: [] as Goal[] };
+    const report = { ...info, ceilings, designs, memory, balancer, store, goals: [] as Goal[], profiles: [] as Profile[] };
     report.goals = evaluateGoals(report);
+    // Where a design's read misses its goal, say where the time goes.
+    for (const goal of report.goals.filter((g) => g.met === false && / read \//.test(g.figure))) {
+      const design = goal.figure.split(" ")[0] as Design;
+      say(`bench: profiling ${design} (its read goal was missed)`);
+      const phase1 = isPhase1(design);
+      report.profiles.push(await profileDesign(design, env, phase1 ? phase1Users : phase2Users, phase1 ? phase1Writers : phase2Writers, runDir, admin));
+    }
     const reports = path.join(REPO_ROOT, "reports");
     mkdirSync(reports, { recursive: true });
     writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
@@ -331,7 +339,7 @@ function evaluateGoals(report: BenchReport): Goal[] {
   const atLeast = (figure: string, value: number | null, target: number): Goal => ({
     figure,
     goal: `>= ${target}`,
-    measured: value === null ? "not measured" : String(value),
+    measured: value === null ? "not measured" : value >= target ? String(value) : `${value} (${Math.round((target - value) * 1000) / 1000} short)`,
     met: value === null ? null : value >= target,
   });
   const goals = [
@@ -386,6 +394,7 @@ type BenchReport = {
   balancer: Array<{ name: string; req_s: number; p50_ms: number; ratio_to_direct: number | null; p50_added_ms: number }>;
   store: { get_req_s?: number | null; set_req_s?: number | null; note?: string };
   goals?: Goal[];
+  profiles?: Profile[];
 };
 
 function benchMarkdown(report: BenchReport): string {
@@ -429,6 +438,20 @@ function benchMarkdown(report: BenchReport): string {
     lines.push(...report.balancer.map((b) => `| ${b.name} | ${b.req_s} | ${b.ratio_to_direct} | ${b.p50_ms} | ${b.p50_added_ms} |`));
   }
   lines.push("", "## Redis's own limit", "", report.store.note ?? `redis-benchmark, 50 clients: GET ${report.store.get_req_s} req/s, SET ${report.store.set_req_s} req/s.`, "");
+  for (const profile of report.profiles ?? []) {
+    const commands = (per: Record<string, number> | null) =>
+      per ? `${Math.round(Object.values(per).reduce((a, b) => a + b, 0) * 100) / 100} (${Object.entries(per).map(([name, n]) => `${name} ${n}`).join(", ")})` : "none (phase 1)";
+    lines.push(
+      `## Where ${profile.design}'s time goes (its read goal was missed)`,
+      "",
+      `Redis commands per read: ${commands(profile.redis_commands_per_read)}; per upload: ${commands(profile.redis_commands_per_write)}.`,
+      "",
+      "Server CPU profile under the read load (self time), by package: " + profile.top_packages.map((p) => `${p.name} ${p.percent}%`).join(", ") + ".",
+      "",
+      "Top functions: " + profile.top_functions.map((f) => `${f.name} ${f.percent}%`).join("; ") + ".",
+      "",
+    );
+  }
   return lines.join("\n");
 }
 
