@@ -16,7 +16,8 @@ describe("npm run bench, short", () => {
     expect(run.stderr).not.toContain("Error");
     expect(run.status).toBe(0);
     const report = JSON.parse(readFileSync(path.join(REPO_ROOT, "reports", "bench.json"), "utf8"));
-    expect(Object.keys(report)).toEqual(expect.arrayContaining(["date", "machine", "node", "redis", "options", "ceilings", "designs", "memory", "balancer", "store"]));
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(["date", "machine", "node", "redis", "options", "ceilings", "designs", "memory", "balancer", "store", "goals", "profiles"]));
+    expect(report.goals.length).toBeGreaterThanOrEqual(8);
     expect(report.ceilings.map((c: { name: string }) => c.name)).toEqual(["node:http", "express", "express+data_dir", "express+redis"]);
     for (const ceiling of report.ceilings) {
       expect(ceiling.req_s).toBeGreaterThan(0);
