@@ -41,11 +41,20 @@ export class LabMetrics {
 
   /** Counts each request once it is answered, labelled by its route pattern (not its raw URL). */
   middleware(): RequestHandler {
+    // One child counter per label set, found by a string key: prom-client would otherwise hash
+    // the label object on every request (the benchmark's profile showed it).
+    const counters = new Map<string, { inc: () => void }>();
     return (req, res, next) => {
       res.on("finish", () => {
         // Refused before any route matched (Redis down, no session): say so rather than "unmatched".
         const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : res.statusCode === 404 ? "unmatched" : "(refused before routing)";
-        this.requests.inc({ method: req.method, route, status: String(res.statusCode) });
+        const key = `${req.method} ${route} ${res.statusCode}`;
+        let counter = counters.get(key);
+        if (!counter) {
+          counter = this.requests.labels(req.method, route, String(res.statusCode));
+          counters.set(key, counter);
+        }
+        counter.inc();
       });
       next();
     };
@@ -57,7 +66,8 @@ export class LabMetrics {
 }
 
 export function createLogger(level: LogLevel, bindings: Record<string, string>): Logger {
-  return pino({ level, base: { ...bindings, pid: process.pid } });
+  // Asynchronous writes: a request never waits for its log line to reach the terminal or file.
+  return pino({ level, base: { ...bindings, pid: process.pid } }, pino.destination({ sync: false }));
 }
 
 /**
