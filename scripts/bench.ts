@@ -13,11 +13,12 @@ import { RedisDataStore } from "../phase2-production/src/redis-data-store";
 import { Ceiling, CEILINGS } from "./bench-ceilings";
 import { CONNECTIONS, load, LoadResult, logIn, median, rssBytes, seedUsers, waitUntilIdle } from "./bench-load";
 import { Profile, profileDesign } from "./bench-profile";
-import { cleanUpEarlierRuns, Instance, killAllInstances, makeRunDir, REPO_ROOT } from "./processes";
-import { findBalancer, killAllRealBalancers, RunningBalancer, startRealBalancer } from "./real-balancers";
+import { cleanUpEarlierRuns, Instance, makeRunDir, REPO_ROOT } from "./processes";
+import { findBalancer, RunningBalancer, startRealBalancer } from "./real-balancers";
 import { findRedisServer, REDIS_MISSING_MESSAGE, startRedis, stopAllRedis } from "./redis-process";
 import { machine } from "./report";
 import { Design, DESIGNS, isPhase1 } from "./scenarios";
+import { stopEverything } from "./stop-everything";
 
 const SECRET = "bench-secret-shared-by-every-instance-0123456789";
 const USAGE = "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer]";
@@ -100,11 +101,6 @@ async function main(): Promise<number> {
   }
   for (const line of cleanUpEarlierRuns()) say(`bench: ${line}`);
   const runDir = makeRunDir();
-  const stopEverything = async () => {
-    killAllInstances();
-    killAllRealBalancers();
-    await stopAllRedis();
-  };
   process.once("SIGINT", () => void stopEverything().finally(() => process.exit(130)));
   process.once("SIGTERM", () => void stopEverything().finally(() => process.exit(130)));
   const started = Date.now();
@@ -460,9 +456,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (error) => {
       console.error(`bench: ${(error as Error).stack ?? String(error)}`);
-      killAllInstances();
-      killAllRealBalancers();
-      void stopAllRedis().finally(() => process.exit(1));
+      void stopEverything().finally(() => process.exit(1));
     },
   );
 }

@@ -9,12 +9,13 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { CellResult, runCell } from "./cell";
-import { cleanUpEarlierRuns, killAllInstances, makeRunDir, REPO_ROOT } from "./processes";
-import { findRedisServer, REDIS_MISSING_MESSAGE, stopAllRedis } from "./redis-process";
+import { cleanUpEarlierRuns, makeRunDir, REPO_ROOT } from "./processes";
+import { findRedisServer, REDIS_MISSING_MESSAGE } from "./redis-process";
 import { htmlReport } from "./report-html";
-import { balancerVersion, findBalancer, killAllRealBalancers, RealBalancer } from "./real-balancers";
+import { balancerVersion, findBalancer, RealBalancer } from "./real-balancers";
 import { machine, markdownReport, RunInfo, textReport, toJson } from "./report";
 import { Design, DESIGNS, Scenario, SCENARIOS } from "./scenarios";
+import { stopEverything } from "./stop-everything";
 import { agreement } from "./verdicts";
 
 const USAGE = `usage: npm run lab -- [--design D] [--scenario S] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
@@ -121,9 +122,7 @@ async function main(): Promise<number> {
   const runDir = makeRunDir();
   const interrupted = (signal: string) => {
     log(`\nlab: ${signal}: stopping every process this run started`);
-    killAllInstances();
-    killAllRealBalancers();
-    void stopAllRedis().finally(() => {
+    void stopEverything().finally(() => {
       rmSync(runDir, { recursive: true, force: true });
       process.exit(130);
     });
@@ -203,9 +202,7 @@ if (require.main === module) {
     (code) => process.exit(code),
     (error) => {
       console.error(`lab: ${(error as Error).stack ?? String(error)}`);
-      killAllInstances();
-      killAllRealBalancers();
-      void stopAllRedis().finally(() => process.exit(1));
+      void stopEverything().finally(() => process.exit(1));
     },
   );
 }

@@ -2,23 +2,15 @@
 // inputs that only phase 2 meets (cookies, a login flood). The server keeps serving.
 
 import request from "supertest";
-import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
-import { closeAllApps, connected, phase2App } from "./helpers/phase2-apps";
+import { connected, phase2App, useRedis } from "./helpers/phase2-apps";
 
-let redis: RedisProcess;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await closeAllApps();
-  await stopAllRedis();
-});
+const redisProcess = useRedis();
 
 const credentials = { username: "petra", password: "password-ok" };
 
 describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)("the %s design given bad input", (design) => {
   it("answers each bad request with the status and code of LAB-SPEC, and keeps serving", async () => {
-    const { app } = await connected(phase2App(design, redis.url, { maxFileBytes: 100 }));
+    const { app } = await connected(phase2App(design, redisProcess().url, { maxFileBytes: 100 }));
     await request(app).post("/api/users").send(credentials);
     const login = await request(app).post("/api/login").send(credentials);
     const auth: Record<string, string> =
@@ -49,7 +41,7 @@ describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as co
 
 describe("cookies the session designs meet", () => {
   it("answer an enormous or mangled sid cookie with 401 session_not_found", async () => {
-    const { app } = await connected(phase2App("redis-session", redis.url));
+    const { app } = await connected(phase2App("redis-session", redisProcess().url));
     for (const cookie of [`sid=${"a".repeat(8000)}`, "sid=%E0%A4%A", "sid=s%3A.", "sid="]) {
       const response = await request(app).get("/api/session").set("Cookie", cookie);
       expect(response.status).toBe(401);
@@ -58,7 +50,7 @@ describe("cookies the session designs meet", () => {
   });
 
   it("never creates a stored session for a request that did not log in", async () => {
-    const { app, client } = await connected(phase2App("redis-session", redis.url, { keyPrefix: "no-login:" }));
+    const { app, client } = await connected(phase2App("redis-session", redisProcess().url, { keyPrefix: "no-login:" }));
     for (let i = 0; i < 5; i += 1) await request(app).get("/api/files");
     await request(app).get("/health");
     await request(app).post("/api/login").send({ username: "nobody", password: "wrong-password" });
@@ -69,8 +61,8 @@ describe("cookies the session designs meet", () => {
 describe("a login flood", () => {
   it("meets 429 too_many_requests, counted in Redis across instances", async () => {
     const shared = { rateLimitPerMinute: 5, keyPrefix: `flood-${Date.now()}:` };
-    const a = (await connected(phase2App("redis-session", redis.url, shared))).app;
-    const b = (await connected(phase2App("redis-session", redis.url, shared))).app;
+    const a = (await connected(phase2App("redis-session", redisProcess().url, shared))).app;
+    const b = (await connected(phase2App("redis-session", redisProcess().url, shared))).app;
     await request(a).post("/api/users").send(credentials); // 1 of 5
     const statuses: number[] = [];
     for (const app of [a, b, a, b, a, b]) {
@@ -89,7 +81,7 @@ describe("a login flood", () => {
 
 describe("metrics", () => {
   it("counts requests by route and status, sessions created and Redis command latency", async () => {
-    const { app } = await connected(phase2App("redis-session", redis.url));
+    const { app } = await connected(phase2App("redis-session", redisProcess().url));
     await request(app).post("/api/users").send(credentials);
     await request(app).post("/api/login").send(credentials);
     const metrics = await request(app).get("/metrics");

@@ -3,18 +3,10 @@
 
 import http from "node:http";
 import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
-import { runScript, serverArguments, startServer, stopAllServers } from "../../phase1-mockup/tests/helpers/server-process";
-import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
-import { sessionCookie } from "./helpers/phase2-apps";
+import { runScript, serverArguments, startServer } from "../../phase1-mockup/tests/helpers/server-process";
+import { sessionCookie, useRedis } from "./helpers/phase2-apps";
 
-let redis: RedisProcess;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await stopAllServers();
-  await stopAllRedis();
-});
+const redisProcess = useRedis();
 
 describe("starting the phase-2 server with bad configuration", () => {
   const [script] = serverArguments("redis-session");
@@ -37,7 +29,7 @@ describe("starting the phase-2 server with bad configuration", () => {
 
 describe("graceful shutdown of a phase-2 server", () => {
   it("finishes a slow in-flight request, refuses new connections, and exits 0", async () => {
-    const server = await startServer("redis-session", { env: { REDIS_URL: redis.url, KEY_PREFIX: "drain:" } });
+    const server = await startServer("redis-session", { env: { REDIS_URL: redisProcess().url, KEY_PREFIX: "drain:" } });
     while ((await fetchJson(`${server.url}/ready`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
     const credentials = { username: "quentin", password: "password-ok" };
     await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials });

@@ -3,23 +3,15 @@
 
 import Redis from "ioredis";
 import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
-import { Design, ServerProcess, startServer, stopAllServers } from "../../phase1-mockup/tests/helpers/server-process";
-import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
-import { sessionCookie } from "./helpers/phase2-apps";
+import { Design, ServerProcess, startServer } from "../../phase1-mockup/tests/helpers/server-process";
+import { sessionCookie, useRedis } from "./helpers/phase2-apps";
 
-let redis: RedisProcess;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await stopAllServers();
-  await stopAllRedis();
-});
+const redisProcess = useRedis();
 
 let prefixes = 0;
 async function twoInstances(design: Design): Promise<[ServerProcess, ServerProcess]> {
   prefixes += 1;
-  const env = { REDIS_URL: redis.url, KEY_PREFIX: `two-${prefixes}:`, LOG_LEVEL: "warn" };
+  const env = { REDIS_URL: redisProcess().url, KEY_PREFIX: `two-${prefixes}:`, LOG_LEVEL: "warn" };
   const [a, b] = await Promise.all([startServer(design, { env }), startServer(design, { env })]);
   for (const instance of [a, b]) {
     for (let tries = 0; (await fetchJson(`${instance.url}/ready`)).status !== 200; tries += 1) {
@@ -89,7 +81,7 @@ describe("a session made on instance A", () => {
     // A again: A saves its stale copy plus the new upload, over B's change in Redis: a lost update.
     const againThroughA = await upload(a, cookie, "again-through-a.txt");
     expect(againThroughA.status).toBe(201);
-    const admin = new Redis(redis.url);
+    const admin = new Redis(redisProcess().url);
     const sid = decodeURIComponent(cookie.slice("sid=".length)).slice(2).split(".")[0];
     const [key] = await admin.keys(`*sess:${sid}`);
     const stored = JSON.parse((await admin.get(key)) ?? "{}");

@@ -3,23 +3,15 @@
 // out, and be refused afterwards.
 
 import request from "supertest";
-import { startRedis, stopAllRedis, RedisProcess } from "../../scripts/redis-process";
-import { closeAllApps, connected, phase2App } from "./helpers/phase2-apps";
+import { connected, phase2App, useRedis } from "./helpers/phase2-apps";
 
-let redis: RedisProcess;
-beforeAll(async () => {
-  redis = await startRedis();
-});
-afterAll(async () => {
-  await closeAllApps();
-  await stopAllRedis();
-});
+const redisProcess = useRedis();
 
 const user = { username: "alice", password: "password-one" };
 
 describe.each(["memory-session", "redis-session", "cached-session"] as const)("the %s design", (design) => {
   it("serves the whole workflow to a client that keeps its cookie", async () => {
-    const { app } = await connected(phase2App(design, redis.url));
+    const { app } = await connected(phase2App(design, redisProcess().url));
     const agent = request.agent(app);
     expect((await agent.post("/api/users").send(user)).status).toBe(201);
 
@@ -65,7 +57,7 @@ describe.each(["memory-session", "redis-session", "cached-session"] as const)("t
   });
 
   it("asks for a login without a cookie, and refuses a tampered or unsigned one", async () => {
-    const { app } = await connected(phase2App(design, redis.url));
+    const { app } = await connected(phase2App(design, redisProcess().url));
     await request(app).post("/api/users").send(user);
     const none = await request(app).get("/api/session");
     expect(none.status).toBe(401);
@@ -86,7 +78,7 @@ describe.each(["memory-session", "redis-session", "cached-session"] as const)("t
   });
 
   it("gives a new session id at login, so a planted id is worthless", async () => {
-    const { app } = await connected(phase2App(design, redis.url));
+    const { app } = await connected(phase2App(design, redisProcess().url));
     await request(app).post("/api/users").send(user);
     const agent = request.agent(app);
     const first = String((await agent.post("/api/login").send(user)).headers["set-cookie"]).split(";")[0];
@@ -98,7 +90,7 @@ describe.each(["memory-session", "redis-session", "cached-session"] as const)("t
   });
 
   it("refuses a wrong password with 401 invalid_credentials", async () => {
-    const { app } = await connected(phase2App(design, redis.url));
+    const { app } = await connected(phase2App(design, redisProcess().url));
     await request(app).post("/api/users").send(user);
     const response = await request(app).post("/api/login").send({ username: "alice", password: "wrong-password" });
     expect(response.status).toBe(401);
@@ -109,7 +101,7 @@ describe.each(["memory-session", "redis-session", "cached-session"] as const)("t
 
 describe("the session cookie with COOKIE_SECURE=true", () => {
   it("is marked Secure", async () => {
-    const { app } = await connected(phase2App("redis-session", redis.url, { cookieSecure: true }));
+    const { app } = await connected(phase2App("redis-session", redisProcess().url, { cookieSecure: true }));
     await request(app).post("/api/users").send(user);
     // Through a proxy that terminated TLS: trust proxy on loopback lets express-session see https.
     const login = await request(app).post("/api/login").set("X-Forwarded-Proto", "https").send(user);
@@ -119,7 +111,7 @@ describe("the session cookie with COOKIE_SECURE=true", () => {
 
 describe("the jwt design", () => {
   it("serves the whole workflow to a client that sends its bearer token", async () => {
-    const { app } = await connected(phase2App("jwt", redis.url));
+    const { app } = await connected(phase2App("jwt", redisProcess().url));
     expect((await request(app).post("/api/users").send(user)).status).toBe(201);
     const login = await request(app).post("/api/login").send(user);
     expect(login.status).toBe(200);

@@ -2,6 +2,8 @@
 // prefix, with the cheapest password hash and a high rate limit (these tests are not about
 // hashing or limits, except where they say so).
 
+import { stopAllServers } from "../../../phase1-mockup/tests/helpers/server-process";
+import { RedisProcess, startRedis, stopAllRedis } from "../../../scripts/redis-process";
 import { createApp, Phase2App, Phase2AppOptions } from "../../src/app";
 import { Phase2Design } from "../../src/config";
 
@@ -45,4 +47,24 @@ export function sessionCookie(setCookie: string | string[] | null | undefined): 
   const pair = headers.map((header) => header.split(";")[0]).find((cookie) => cookie.startsWith("sid="));
   if (!pair) throw new Error(`no sid cookie in ${JSON.stringify(setCookie)}`);
   return pair;
+}
+
+/**
+ * One real redis-server for the whole test file, started before its tests; afterwards every
+ * app, server process and Redis the file started is stopped. Returns a getter for the Redis.
+ */
+export function useRedis(): () => RedisProcess {
+  let redis: RedisProcess | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await closeAllApps();
+    await stopAllServers();
+    await stopAllRedis();
+  });
+  return () => {
+    if (!redis) throw new Error("Redis is not started yet: call the getter inside a test");
+    return redis;
+  };
 }
