@@ -7,8 +7,11 @@
 //   express+data_dir  Express listing one user's files from DATA_DIR (phase 1's data path)
 //   express+redis     Express listing the same files from Redis (phase 2's data path)
 //
-// Run by scripts/bench.ts as `node dist/scripts/bench-ceilings.js <kind>` with PORT and
-// BENCH_USER (and DATA_DIR or REDIS_URL) set; it answers /ready like the lab's servers.
+// The user is named in an X-Bench-User header, and the benchmark rotates it over the same
+// users that the designs read as, so that a ceiling reads the same records from the same
+// (more or less cached) places: reading one user's files over and over would flatter it.
+// Run by scripts/bench.ts as `node dist/scripts/bench-ceilings.js <kind>` with PORT (and
+// DATA_DIR or REDIS_URL) set; it answers /ready like the lab's servers.
 
 import http from "node:http";
 import { AddressInfo } from "node:net";
@@ -31,19 +34,20 @@ function handler(kind: Ceiling): http.RequestListener {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  const user = process.env.BENCH_USER ?? "bench-user-0";
+  // No authentication: whoever the header names (a ceiling is not a server to copy).
+  const user = (req: express.Request) => req.get("X-Bench-User") ?? "bench-0";
   if (kind === "express") {
     app.get("/ready", (_req, res) => void res.json({ status: "ready" }));
     app.get("/api/files", (_req, res) => void res.type("application/json").send(SMALL_BODY));
   } else if (kind === "express+data_dir") {
     const store = new FileDataStore(process.env.DATA_DIR ?? "data/bench");
     app.get("/ready", (_req, res) => void res.json({ status: "ready" }));
-    app.get("/api/files", async (_req, res) => void res.json({ files: await store.listFiles(user) }));
+    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(user(req)) }));
   } else {
     const client = createRedisClient(process.env.REDIS_URL ?? "");
     const store = new RedisDataStore(client, process.env.KEY_PREFIX ?? "lab:");
     app.get("/ready", (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }));
-    app.get("/api/files", async (_req, res) => void res.json({ files: await store.listFiles(user) }));
+    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(user(req)) }));
   }
   return app;
 }

@@ -119,7 +119,7 @@ async function main(): Promise<number> {
   const phase2Writers = await seedUsers(new RedisDataStore(admin, "lab:"), "writer", options.users, 10, SECRET);
   const slowUsers = await seedUsers(new FileDataStore(dataDir), "slow", 50, 14, SECRET); // stateless at the default cost 14
 
-  const env = { DATA_DIR: dataDir, REDIS_URL: redis.url, KEY_PREFIX: "lab:", SESSION_SECRET: SECRET, PASSWORD_HASH_COST: "10", RATE_LIMIT_PER_MINUTE: "1000000", BENCH_USER: "bench-0" };
+  const env = { DATA_DIR: dataDir, REDIS_URL: redis.url, KEY_PREFIX: "lab:", SESSION_SECRET: SECRET, PASSWORD_HASH_COST: "10", RATE_LIMIT_PER_MINUTE: "1000000" };
   const instances: Instance[] = [];
   const start = async (name: string, design: Design, args?: string[]) => {
     const instance = new Instance({ design, serverId: name, env, logFile: path.join(runDir, `${name.replace(/[^a-z0-9+-]/gi, "_")}.log`), args });
@@ -133,7 +133,8 @@ async function main(): Promise<number> {
     const configs: Array<{ name: string; kind: "read" | "write"; instance: Instance; credentials: Array<Record<string, string>> }> = [];
     for (const ceiling of CEILINGS) {
       const instance = await start(ceiling, "stateless", [path.join(REPO_ROOT, "dist", "scripts", "bench-ceilings.js"), ceiling]);
-      configs.push({ name: ceiling, kind: "read", instance, credentials: [] });
+      // The ceilings read as the same users as the designs do (phase1Users and phase2Users have the same names).
+      configs.push({ name: ceiling, kind: "read", instance, credentials: phase1Users.map((name) => ({ "x-bench-user": name })) });
     }
     for (const design of options.designs) {
       const instance = await start(design, design);

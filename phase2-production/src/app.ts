@@ -23,7 +23,7 @@ import { createLogger, LabMetrics, requestLogging } from "./observability";
 import { createLoginRateLimit } from "./rate-limit";
 import { createRedisClient, isRedisReady, redisNotReadyReason } from "./redis-client";
 import { RedisDataStore } from "./redis-data-store";
-import { createSessionStore } from "./sessions/session-stores";
+import { createSessionStore, withoutTouch } from "./sessions/session-stores";
 import { rememberUpload, requireSession, saveBeforeAnswer, SESSION_COOKIE, sessionRoutes } from "./sessions/session-routes";
 
 export interface Phase2AppOptions {
@@ -101,7 +101,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     const sessions = session({
       name: SESSION_COOKIE,
       secret: options.sessionSecret,
-      store: createSessionStore(design, client, keyPrefix),
+      store: withoutTouch(createSessionStore(design, client, keyPrefix)), // our explicit saves renew the expiry
       resave: false, // don't save a session that did not change (we save explicitly anyway)
       saveUninitialized: false, // don't store a session until someone logs in: probes and floods create nothing
       rolling: true, // every answer renews the cookie's expiry, so the cookie, the store's TTL and the idle rule agree

@@ -53,6 +53,29 @@ describe("a session with SESSION_TTL_SECONDS=2", () => {
   );
 });
 
+describe("what a read costs in Redis", () => {
+  async function commandsDuring(work: () => Promise<unknown>): Promise<Record<string, number>> {
+    await admin.config("RESETSTAT");
+    await work();
+    const counts: Record<string, number> = {};
+    for (const [, name, calls] of (await admin.info("commandstats")).matchAll(/cmdstat_(\w+):calls=(\d+)/g)) counts[name] = Number(calls);
+    return counts;
+  }
+
+  it("redis-session: each read loads and saves its session once, and sends no EXPIRE after the answer", async () => {
+    const { app } = await connected(phase2App("redis-session", redis.url, { keyPrefix: "cost:" }));
+    const cookie = await logIn(app);
+    const counts = await commandsDuring(async () => {
+      for (let i = 0; i < 5; i += 1) expect((await request(app).get("/api/files").set("Cookie", cookie)).status).toBe(200);
+    });
+    // get: the session; set: its save (with the renewed TTL); smembers and mget: the files.
+    expect(counts).toMatchObject({ get: 5, set: 5, smembers: 5 });
+    expect(counts.expire).toBeUndefined();
+    const [key] = await admin.keys("cost:sess:*");
+    expect(await admin.ttl(key)).toBeGreaterThan(1700); // the save renewed it (SESSION_TTL_SECONDS 1800)
+  });
+});
+
 describe("a session store that fails", () => {
   it("answers 503 store_unavailable when saving the session times out (writes paused in Redis)", async () => {
     const { app } = await connected(phase2App("redis-session", redis.url));

@@ -15,8 +15,6 @@ type Callback<T = unknown> = (error?: unknown, value?: T) => void;
 export class CachedRedisStore extends session.Store {
   /** Serialized sessions, like MemoryStore keeps them: every request gets a fresh parse. */
   private readonly cache = new Map<string, string>();
-  /** When this process last wrote each session to Redis (for touch, below). */
-  private readonly savedAt = new Map<string, number>();
 
   constructor(
     private readonly client: Redis,
@@ -60,30 +58,20 @@ export class CachedRedisStore extends session.Store {
     this.client.set(this.key(sid), text, "EX", ttlSeconds(data)).then(
       () => {
         this.cache.set(sid, text);
-        this.savedAt.set(sid, Date.now());
         callback?.();
       },
       (error) => {
         this.cache.delete(sid);
-        this.savedAt.delete(sid);
         callback?.(error);
       },
     );
   }
 
-  override touch(sid: string, data: session.SessionData, callback?: Callback): void {
-    // express-session touches at the end of every request; when this request has just saved
-    // the session (with its full TTL), an EXPIRE would renew nothing: skip the round trip.
-    if (Date.now() - (this.savedAt.get(sid) ?? 0) < 1000) return callback?.();
-    this.client.expire(this.key(sid), ttlSeconds(data)).then(
-      () => callback?.(),
-      (error) => callback?.(error),
-    );
-  }
+  // No touch(): every request that uses a session saves it (session-routes.ts), and the app
+  // hides even the other stores' touch from express-session (withoutTouch in session-stores.ts).
 
   override destroy(sid: string, callback?: Callback): void {
     this.cache.delete(sid);
-    this.savedAt.delete(sid);
     this.client.del(this.key(sid)).then(
       () => callback?.(),
       (error) => callback?.(error),

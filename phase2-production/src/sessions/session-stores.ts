@@ -22,3 +22,17 @@ export function createSessionStore(design: SessionDesign, client: Redis, keyPref
       return new CachedRedisStore(client, keyPrefix + "sess:");
   }
 }
+
+/**
+ * Hides a store's `touch` from express-session, which otherwise calls it after every answer
+ * that did not save the session. Here every authenticated request has already saved its
+ * session, with the renewed expiry, before answering (session-routes.ts), so that touch only
+ * wrote the same expiry again: one more Redis command per request (an EXPIRE), and
+ * express-session holds the answer's last byte back until the store replies, so every answer
+ * left in two writes. A request that changed nothing (an unknown route with a valid cookie)
+ * now renews nothing either: the idle rule counts authenticated requests only.
+ */
+export function withoutTouch<S extends session.Store>(store: S): S {
+  Object.defineProperty(store, "touch", { value: undefined });
+  return store;
+}
