@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   for (const instance of stack.instances) console.log(`  ${instance.serverId.padEnd(16)} ${instance.url}  (pid ${instance.pid})`);
   console.log("\nTry it:");
   console.log(`  curl -s -X POST ${stack.balancerUrl}/api/users -H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`);
-  console.log(`  curl -s -c jar.txt -b jar.txt -X POST ${stack.balancerUrl}/${design === "stateful" ? "api/session/start" : "api/login"} -H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`);
+  for (const line of tryLines(design, stack.balancerUrl ?? stack.instances[0].url)) console.log(`  ${line}`);
   console.log("Kill an instance by hand, then ask the balancer again:");
   console.log(`  kill -9 ${stack.instances[0].pid}      # crash ${stack.instances[0].serverId}`);
   console.log(`  kill -TERM ${stack.instances[0].pid}   # or stop it gracefully`);
@@ -53,6 +53,25 @@ async function main(): Promise<void> {
       if (!closing) console.log(`cluster: ${instance.serverId} (pid ${instance.pid}) has stopped; the balancer now routes around it`);
     };
     void watch();
+  }
+}
+
+/** How to log in and read, as each design wants it; the cookie jar also keeps a sticky balancer's cookie. */
+function tryLines(design: Design, url: string): string[] {
+  const body = `-H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`;
+  const served = `-w '   <- %header{x-served-by}\\n'`; // which instance answered
+  switch (design) {
+    case "stateless":
+      return [`curl -s -u alice:password123 ${served} ${url}/api/files`];
+    case "stateful":
+      return [
+        `curl -s -c jar.txt -b jar.txt -X POST ${url}/api/session/start ${body}`,
+        `curl -s -c jar.txt -b jar.txt -H 'X-Session-ID: <session_id from the line above>' ${served} ${url}/api/session`,
+      ];
+    case "jwt":
+      return [`curl -s -X POST ${url}/api/login ${body}`, `curl -s -H 'Authorization: Bearer <token from the line above>' ${served} ${url}/api/files`];
+    default:
+      return [`curl -s -c jar.txt -b jar.txt -X POST ${url}/api/login ${body}`, `curl -s -c jar.txt -b jar.txt ${served} ${url}/api/session`];
   }
 }
 

@@ -1,7 +1,7 @@
 // The phase-1 session layer's interface: what a server needs from "somewhere that remembers
 // who you are". It is written by hand on purpose: the session layer is a design
 // responsibility (creation, validation, idle timeout, clean-up, end), not something a
-// library hands you (docs/concepts.md, "session management is a design responsibility").
+// library hands you (docs/concepts.md, "The session layer is a design responsibility, not a library").
 
 export interface SessionData {
   username: string;
