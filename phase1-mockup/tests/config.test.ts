@@ -42,6 +42,7 @@ describe("loading the configuration", () => {
     ["PASSWORD_HASH_COST", "15"],
     ["LOG_LEVEL", "loud"],
     ["SESSION_SECRET", "too-short"],
+    ["DATA_DIR", "/proc/nope"], // a kernel file system: Node's recursive mkdir would spin there forever
   ])("refuses %s=%s, naming the variable", (variable, value) => {
     expect(() => loadPhase1Config({ [variable]: value }, "stateless")).toThrow(ConfigError);
     expect(() => loadPhase1Config({ [variable]: value }, "stateless")).toThrow(new RegExp(`^${variable} `));

@@ -14,7 +14,6 @@ export interface Phase2Config extends CommonConfig {
   keyPrefix: string;
   rateLimitPerMinute: number;
   cookieSecure: boolean;
-  production: boolean;
 }
 
 export function isPhase2Design(value: unknown): value is Phase2Design {
@@ -37,7 +36,6 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
     keyPrefix,
     rateLimitPerMinute: readInteger(env, "RATE_LIMIT_PER_MINUTE", 30, 1, 1_000_000),
     cookieSecure: readBoolean(env, "COOKIE_SECURE", false),
-    production: env.NODE_ENV === "production",
   };
 }
 

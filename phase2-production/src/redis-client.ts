@@ -23,6 +23,7 @@ export function createRedisClient(url: string, hooks: RedisClientHooks = {}): Re
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never give up; at most 1 s between tries
     lazyConnect: false, // connect now, in the background: the server listens even while Redis is down
+    disableClientInfo: true, // no CLIENT SETINFO at connect: Redis before 7.2 refuses it, and /metrics counted an error
     enableAutoPipelining: true, // commands issued in the same tick by many requests go out in one write
   });
   // Without an error listener ioredis prints every failed reconnection as an unhandled error.

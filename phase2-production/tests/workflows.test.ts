@@ -51,6 +51,8 @@ describe.each(["memory-session", "redis-session", "cached-session"] as const)("t
 
     const logout = await agent.post("/api/logout");
     expect(logout.status).toBe(200);
+    // The clearing cookie carries the same flags as the one it clears.
+    expect(String(logout.headers["set-cookie"])).toMatch(/^sid=; Path=\/; Expires=Thu, 01 Jan 1970 [^;]*; HttpOnly; SameSite=Lax$/);
     const after = await request(app).get("/api/files").set("Cookie", cookie.split(";")[0]);
     expect(after.status).toBe(401);
     expect(after.body.error).toBe("session_not_found");

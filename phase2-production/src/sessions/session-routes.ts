@@ -85,8 +85,9 @@ export function sessionRoutes({ users, ttlSeconds, onSessionCreated }: SessionRo
   });
 
   router.post("/api/logout", requireSession, async (req, res) => {
+    const { path, httpOnly, sameSite, secure } = req.session.cookie; // the cookie's own flags, for the clearing one too
     await call("end the session", (callback) => req.session.destroy(callback));
-    res.clearCookie(SESSION_COOKIE);
+    res.clearCookie(SESSION_COOKIE, { path, httpOnly, sameSite, secure: Boolean(secure) });
     res.json({ message: "logged out" });
   });
 
