@@ -7,4 +7,6 @@ module.exports = {
   testMatch: ["**/tests/**/*.test.ts"],
   transform: { "^.+\\.ts$": "ts-jest" }, // transpile only: tsconfig.json sets isolatedModules
   testTimeout: 30000,
+  globalSetup: "<rootDir>/jest.global-setup.js", // reports go to a throw-away folder, not reports/
+  globalTeardown: "<rootDir>/jest.global-teardown.js",
 };

@@ -1,8 +1,7 @@
-// The built-in balancer as a process of its own, as nginx and HAProxy are: the benchmark
-// measures it this way, so that the balancer does not share an event loop with the load
-// generator. `node dist/scripts/balancer-process.js round-robin http://127.0.0.1:4001,...`
-// with PORT set; it tells its parent its port over IPC and stops on SIGTERM or when the
-// parent goes.
+// The built-in balancer as a process of its own, as nginx and HAProxy are, so that the
+// benchmark's load generator does not share its event loop (docs/how-the-lab-works.md, "The
+// benchmark harness"). `node dist/scripts/balancer-process.js round-robin URL,URL,...` with
+// PORT set; it tells its parent its port over IPC and stops on SIGTERM or when the parent goes.
 
 import { Balancer, Strategy } from "./balancer";
 

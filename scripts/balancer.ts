@@ -1,5 +1,5 @@
-// The lab's built-in load balancer (LAB-SPEC section 6), on http-proxy-3. Small on purpose:
-// read it in one sitting.
+// The lab's built-in load balancer, on http-proxy-3 (docs/how-the-lab-works.md, "The
+// balancers"). Small on purpose: read it in one sitting.
 //
 // - round-robin: each request goes to the next backend in turn.
 // - sticky: the balancer pins a client to a backend with its own cookie (`lb_backend`), as

@@ -1,6 +1,6 @@
-// The benchmark's ceilings (LAB-SPEC section 7): servers that do only what a design's read
-// does underneath, with no authentication and no session, so that each design's figure can
-// be read as a ratio of "the same work, minus the session layer".
+// The benchmark's ceilings (docs/how-the-lab-works.md, "The benchmark harness"): servers that
+// do only what a design's read does underneath, with no authentication and no session, so that
+// each design's figure can be read as a ratio of "the same work, minus the session layer".
 //
 //   node:http         a small JSON body, no framework
 //   express           the same through Express

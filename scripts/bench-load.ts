@@ -1,7 +1,8 @@
 // How the benchmark loads a server: autocannon driven from a script, each request on behalf
 // of the next of many logged-in users (never one shared user), each upload with its own
 // Idempotency-Key. And the helpers around it: seeding users, logging them in, waiting until a
-// server is idle, reading a process's memory.
+// server is idle, reading a process's memory (docs/how-the-lab-works.md, "The benchmark
+// harness").
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -21,6 +22,10 @@ export interface LoadResult {
   p99_ms: number;
   errors: number;
   non2xx: number;
+  /** Requests answered during the run. */
+  requests: number;
+  /** The server's CPU time (user + system) per request answered, in microseconds, where /proc tells it. */
+  cpu_us_per_req?: number;
 }
 
 /** Registers `count` users (named `${prefix}-<i>`) with one small file each, straight into the store. */
@@ -94,11 +99,12 @@ export async function load(url: string, kind: "read" | "write", credentials: Arr
     p99_ms: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    requests: result.requests.total,
   };
 }
 
 /** CPU seconds a process has used so far (Linux /proc; elsewhere undefined). */
-function cpuSeconds(pid: number): number | undefined {
+export function cpuSeconds(pid: number): number | undefined {
   const file = `/proc/${pid}/stat`;
   if (!existsSync(file)) return undefined;
   const fields = readFileSync(file, "utf8").split(") ")[1].split(" ");
@@ -121,6 +127,18 @@ export function rssBytes(pid: number): number {
   const file = `/proc/${pid}/status`;
   if (existsSync(file)) return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(file, "utf8"))?.[1] ?? 0) * 1024;
   return Number(spawnSync("ps", ["-o", "rss=", "-p", String(pid)], { encoding: "utf8" }).stdout.trim()) * 1024;
+}
+
+/**
+ * One load run that also reads the server's CPU time before and after: CPU per request is
+ * steadier than req/s when something else shares the machine.
+ */
+export async function loadAndTime(pid: number | undefined, ...args: Parameters<typeof load>): Promise<LoadResult> {
+  const before = pid ? cpuSeconds(pid) : undefined;
+  const result = await load(...args);
+  const after = pid ? cpuSeconds(pid) : undefined;
+  if (before !== undefined && after !== undefined && result.requests > 0) result.cpu_us_per_req = Math.round(((after - before) * 1e6) / result.requests);
+  return result;
 }
 
 export function median(values: number[]): number {

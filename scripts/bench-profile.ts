@@ -1,6 +1,7 @@
 // Where a design's time goes, for the goals the benchmark misses: a CPU profile of the server
 // under the read load (node --cpu-prof, summarised as self time by package and by function)
-// and the Redis commands each request sends (INFO commandstats).
+// and the Redis commands each request sends (INFO commandstats). The benchmark is described
+// in docs/how-the-lab-works.md ("The benchmark harness"); its figures in docs/results.md.
 
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";

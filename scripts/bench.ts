@@ -1,7 +1,8 @@
 // `npm run bench`: what each design costs, measured against its own data path, in one run
-// (LAB-SPEC section 7). Ceilings and designs run interleaved, every configuration once per
-// round, after a warm-up and a wait until the server is idle; the median of the rounds is
-// reported, as a ratio first (absolute figures move from machine to machine).
+// (docs/how-the-lab-works.md, "The benchmark harness"; the figures are in docs/results.md).
+// Ceilings and designs run interleaved, every configuration once per round, after a warm-up
+// and a wait until the server is idle; the median of the rounds is reported, as a ratio first
+// (absolute figures move from machine to machine).
 
 import { spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -11,9 +12,9 @@ import Redis from "ioredis";
 import { FileDataStore } from "../phase1-mockup/src/domain/file-data-store";
 import { RedisDataStore } from "../phase2-production/src/redis-data-store";
 import { Ceiling, CEILINGS } from "./bench-ceilings";
-import { CONNECTIONS, load, LoadResult, logIn, median, rssBytes, seedUsers, waitUntilIdle } from "./bench-load";
+import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, rssBytes, seedUsers, waitUntilIdle } from "./bench-load";
 import { Profile, profileDesign } from "./bench-profile";
-import { cleanUpEarlierRuns, Instance, makeRunDir, REPO_ROOT } from "./processes";
+import { cleanUpEarlierRuns, Instance, makeRunDir, REPO_ROOT, reportsDir } from "./processes";
 import { findBalancer, RunningBalancer, startRealBalancer } from "./real-balancers";
 import { findRedisServer, REDIS_MISSING_MESSAGE, startRedis, stopAllRedis } from "./redis-process";
 import { machine } from "./report";
@@ -79,6 +80,7 @@ function summarize(runs: LoadResult[]) {
     p99_ms: median(runs.map((run) => run.p99_ms)),
     errors: runs.reduce((sum, run) => sum + run.errors, 0),
     non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
+    cpu_us_per_req: runs.every((run) => run.cpu_us_per_req !== undefined) && runs.length ? median(runs.map((run) => run.cpu_us_per_req as number)) : null,
     spread: rates.length > 1 ? Math.round(((Math.max(...rates) - Math.min(...rates)) / Math.max(1, median(rates))) * 1000) / 1000 : 0,
   };
 }
@@ -151,7 +153,7 @@ async function main(): Promise<number> {
     for (let round = 1; round <= options.rounds; round += 1) {
       for (const [index, config] of configs.entries()) {
         await waitUntilIdle(config.instance.pid);
-        const result = await load(config.instance.url, config.kind, config.credentials, options.duration);
+        const result = await loadAndTime(config.instance.pid, config.instance.url, config.kind, config.credentials, options.duration);
         measured[index].runs.push(result);
         say(`[round ${round}/${options.rounds}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx  <- NOT USED FOR A RATIO` : ""}`);
       }
@@ -159,7 +161,7 @@ async function main(): Promise<number> {
 
     const ceilings = CEILINGS.map((name: Ceiling) => {
       const figures = summarize(measured.find((m) => m.name === name)?.runs ?? []);
-      return { name, req_s: figures.req_s, p50_ms: figures.p50_ms, p99_ms: figures.p99_ms, errors: figures.errors, spread: figures.spread };
+      return { name, req_s: figures.req_s, p50_ms: figures.p50_ms, p99_ms: figures.p99_ms, errors: figures.errors, cpu_us_per_req: figures.cpu_us_per_req, spread: figures.spread };
     });
     const ceilingOf = (name: string) => ceilings.find((ceiling) => ceiling.name === name)?.req_s ?? 0;
     const designs = measured
@@ -201,7 +203,7 @@ async function main(): Promise<number> {
       const phase1 = isPhase1(design);
       report.profiles.push(await profileDesign(design, env, phase1 ? phase1Users : phase2Users, phase1 ? phase1Writers : phase2Writers, runDir, admin));
     }
-    const reports = path.join(REPO_ROOT, "reports");
+    const reports = reportsDir();
     mkdirSync(reports, { recursive: true });
     writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
     const markdown = benchMarkdown(report);
@@ -385,8 +387,8 @@ type BenchReport = {
   redis: string | null;
   options: { duration_s: number; rounds: number; users: number };
   wall_s: number;
-  ceilings: Array<{ name: string; req_s: number; p50_ms: number; p99_ms: number; errors: number; spread: number }>;
-  designs: Array<{ design: string; kind: string; ratio_to_ceiling: number | null; ceiling: string; ratio_to_express: number | null; req_s: number; p50_ms: number; p99_ms: number; errors: number; non2xx: number; spread: number }>;
+  ceilings: Array<{ name: string; req_s: number; p50_ms: number; p99_ms: number; errors: number; cpu_us_per_req: number | null; spread: number }>;
+  designs: Array<{ design: string; kind: string; ratio_to_ceiling: number | null; ceiling: string; ratio_to_express: number | null; req_s: number; p50_ms: number; p99_ms: number; errors: number; non2xx: number; cpu_us_per_req: number | null; spread: number }>;
   memory: Array<{ design: string; sessions: number; server_bytes_per_session: number; redis_bytes_per_session: number | null }>;
   balancer: Array<{ name: string; req_s: number; p50_ms: number; ratio_to_direct: number | null; p50_added_ms: number }>;
   store: { get_req_s?: number | null; set_req_s?: number | null; note?: string };
@@ -408,15 +410,17 @@ function benchMarkdown(report: BenchReport): string {
     "",
     "## Each design against the ceiling of its own data path (ratios first)",
     "",
-    "| design | path | vs its ceiling | vs bare Express | req/s | p50 ms | p99 ms | errors | spread |",
-    "|---|---|---|---|---|---|---|---|---|",
-    ...report.designs.map((d) => `| ${d.design} | ${d.kind} | ${d.ratio_to_ceiling ?? "n/a (errors)"} (${d.ceiling}) | ${d.ratio_to_express ?? "n/a"} | ${d.req_s} | ${d.p50_ms} | ${d.p99_ms} | ${d.errors + d.non2xx ? `**${d.errors} errors, ${d.non2xx} non-2xx**` : 0} | ${d.spread} |`),
+    "Server CPU per request is the server process's CPU time (user + system) during a run divided by the requests it answered: steadier than req/s when something else shares the machine, and the difference to the ceiling is what the session layer and its plumbing cost.",
+    "",
+    "| design | path | vs its ceiling | vs bare Express | req/s | p50 ms | p99 ms | server CPU µs/req | errors | spread |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...report.designs.map((d) => `| ${d.design} | ${d.kind} | ${d.ratio_to_ceiling ?? "n/a (errors)"} (${d.ceiling}) | ${d.ratio_to_express ?? "n/a"} | ${d.req_s} | ${d.p50_ms} | ${d.p99_ms} | ${d.cpu_us_per_req ?? "-"} | ${d.errors + d.non2xx ? `**${d.errors} errors, ${d.non2xx} non-2xx**` : 0} | ${d.spread} |`),
     "",
     "## Ceilings",
     "",
-    "| ceiling | req/s | p50 ms | p99 ms | spread |",
-    "|---|---|---|---|---|",
-    ...report.ceilings.map((c) => `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.spread} |`),
+    "| ceiling | req/s | p50 ms | p99 ms | server CPU µs/req | spread |",
+    "|---|---|---|---|---|---|",
+    ...report.ceilings.map((c) => `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.spread} |`),
   ];
   const statelessRead = (name: string) => report.designs.find((d) => d.design === name && d.kind === "read")?.req_s ?? 0;
   const statefulRead = statelessRead("stateful");

@@ -1,6 +1,7 @@
 // One cell of the survival matrix: one design under one scenario. It starts everything the
 // cell needs (its own Redis, its instances, a balancer), runs the workload, lets the nemesis
-// strike, reads back what was acknowledged, stops everything it started, and judges.
+// strike, reads back what was acknowledged, stops everything it started, and judges
+// (docs/how-the-lab-works.md, "What one cell does").
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";

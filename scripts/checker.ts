@@ -1,5 +1,6 @@
-// The checker: judges a history after the run, like Jepsen's checkers (LAB-SPEC section 5).
-// It knows nothing of processes or designs' internals; it only reads what the users saw.
+// The checker: judges a history after the run, like Jepsen's checkers. It knows nothing of
+// processes or designs' internals; it only reads what the users saw (docs/how-the-lab-works.md,
+// "The figures of a cell" and "The verdicts").
 //
 //   sessions_broken      a 401 after a successful login (the probe aside)
 //   session_state_lost   an acknowledged upload missing from a later view of the same session

@@ -1,8 +1,8 @@
-// The virtual users' HTTP client: a careful real client (LAB-SPEC section 5, "Retries"). An
-// attempt that meets a refused or reset connection, a socket closed before the answer, or a
-// 502, 503 or 504 is retried after a short backoff until the operation's 1 s deadline; an
-// attempt still running at the deadline is abandoned. A 401 is never retried: it is the
-// design telling the user it forgot them.
+// The virtual users' HTTP client: a careful real client. An attempt that meets a refused or
+// reset connection, a socket closed before the answer, or a 502, 503 or 504 is retried after a
+// short backoff until the operation's 1 s deadline; an attempt still running at the deadline
+// is abandoned. A 401 is never retried: it is the design telling the user it forgot them
+// (docs/how-the-lab-works.md, "Retries, and why a 401 is never retried").
 
 import http from "node:http";
 import { Attempt } from "./history";

@@ -1,9 +1,10 @@
 // `npm run cluster -- --design D --instances N --lb round-robin|sticky`: Redis, N instances and
 // the built-in balancer, left running so that an instructor can kill an instance by hand and
-// a class can watch what happens. Ctrl-C stops everything.
+// a class can watch what happens. Ctrl-C stops everything. Step by step in
+// docs/instructor-guide.md and docs/labs/02-load-balancer-and-sticky-sessions.md.
 
 import { parseArgs } from "node:util";
-import { startStack, Stack, stopOnSignals } from "./stack";
+import { refuseNativeWindows, startStack, Stack, stopOnSignals } from "./stack";
 import { Design, DESIGNS } from "./scenarios";
 
 const USAGE = `usage: npm run cluster -- --design D [--instances N] [--lb round-robin|sticky]
@@ -25,10 +26,7 @@ async function main(): Promise<void> {
     console.error(`${(error as Error).message}\n${USAGE}`);
     process.exit(2);
   }
-  if (process.platform === "win32") {
-    console.error("cluster sends POSIX signals: run it on Linux, macOS, or Windows through WSL2.");
-    process.exit(1);
-  }
+  refuseNativeWindows("cluster");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
   let closing = false;
   process.on("SIGINT", () => (closing = true));

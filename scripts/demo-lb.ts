@@ -1,12 +1,13 @@
 // `npm run demo:lb -- --design D --lb round-robin|sticky [--pause]`: the instructor's
 // load-balancer demo. Three instances behind the built-in balancer; one user logs in and asks
 // six times; each answer names the instance that gave it. One line at the end says whether
-// the design served the user from every instance.
+// the design served the user from every instance. What to say at each step:
+// docs/instructor-guide.md.
 
 import { parseArgs } from "node:util";
 import { bold, describe, DemoUser, Narration } from "./demo-support";
 import { Design, DESIGNS } from "./scenarios";
-import { Stack, startStack, stopOnSignals } from "./stack";
+import { refuseNativeWindows, Stack, startStack, stopOnSignals } from "./stack";
 
 async function main(): Promise<void> {
   let design: Design;
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
     console.error(`${(error as Error).message}\nusage: npm run demo:lb -- --design D --lb round-robin|sticky [--pause]`);
     process.exit(2);
   }
+  refuseNativeWindows("demo:lb");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
   stopOnSignals(() => running.stack, (line) => console.log(line));
   const talk = new Narration(pause);

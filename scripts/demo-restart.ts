@@ -1,12 +1,13 @@
 // `npm run demo:restart -- --design D [--pause] [--crash]`: the instructor's restart demo. One
 // instance; a user logs in and works; the server is restarted (SIGTERM, or SIGKILL with
 // --crash); the same user, with the same credentials or session, asks again. One line at the
-// end says whether the design kept the session.
+// end says whether the design kept the session. What to say at each step:
+// docs/instructor-guide.md.
 
 import { parseArgs } from "node:util";
 import { bold, describe, DemoUser, Narration } from "./demo-support";
 import { Design, DESIGNS } from "./scenarios";
-import { Stack, startStack, stopOnSignals } from "./stack";
+import { refuseNativeWindows, Stack, startStack, stopOnSignals } from "./stack";
 
 async function main(): Promise<void> {
   let design: Design;
@@ -22,6 +23,7 @@ async function main(): Promise<void> {
     console.error(`${(error as Error).message}\nusage: npm run demo:restart -- --design D [--pause] [--crash]`);
     process.exit(2);
   }
+  refuseNativeWindows("demo:restart");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
   stopOnSignals(() => running.stack, (line) => console.log(line));
   const talk = new Narration(pause);
@@ -36,7 +38,8 @@ async function main(): Promise<void> {
   const user = new DemoUser(design, `demo${process.pid % 100000}`);
   await talk.next("A user registers, logs in and works", "Watch what proves who the user is on each request.");
   console.log(`   register: ${describe(await user.register(server.url))}`);
-  console.log(`   log in:   ${describe(await user.logIn(server.url))}`);
+  const login = await user.logIn(server.url);
+  console.log(`   log in:   ${design === "stateless" ? "none: the credentials go with every request" : describe(login)}`);
   console.log(`   upload:   ${describe(await user.request(server.url, "POST", "/api/upload", { filename: "notes.txt", content: "before the restart" }))}`);
   console.log(`   who am I: ${describe(await user.whoAmI(server.url))}`);
 

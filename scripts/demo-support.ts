@@ -1,6 +1,6 @@
 // What the instructor's demos share: a narrator with colour only on a terminal (never with
 // NO_COLOR), `--pause` to wait for Enter between steps, and a demo user that logs in and works
-// the way each design wants.
+// the way each design wants. The demos are walked through in docs/instructor-guide.md.
 
 import readline from "node:readline";
 import { Design } from "./scenarios";

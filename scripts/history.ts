@@ -1,6 +1,7 @@
 // The history of a scenario run, like Jepsen's: every operation a virtual user made, with
 // its start and end, outcome, status, attempts and the instance that answered. The workload
-// writes it, the checker judges it, the report draws it.
+// writes it, the checker judges it, the report draws it (docs/how-the-lab-works.md, "The
+// workload").
 
 export type OperationName =
   | "register"

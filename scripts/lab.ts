@@ -1,5 +1,5 @@
-// `npm run lab`: the survival matrix. Every design against every scenario (LAB-SPEC sections
-// 4, 5 and 8), each cell with its own processes, ports, Redis and data; a progress line per
+// `npm run lab`: the survival matrix (docs/how-the-lab-works.md). Every design against every
+// scenario, each cell with its own processes, ports, Redis and data; a progress line per
 // cell on stderr, the matrix at the end, and reports in reports/. Exit code 0 when the matrix
 // was measured, whatever the verdicts; non-zero only when the lab itself could not run.
 
@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { CellResult, runCell } from "./cell";
-import { cleanUpEarlierRuns, makeRunDir, REPO_ROOT } from "./processes";
+import { cleanUpEarlierRuns, makeRunDir, reportsDir } from "./processes";
 import { findRedisServer, REDIS_MISSING_MESSAGE } from "./redis-process";
 import { htmlReport } from "./report-html";
 import { balancerVersion, findBalancer, RealBalancer } from "./real-balancers";
@@ -180,7 +180,7 @@ async function main(): Promise<number> {
     },
     wall_s: Math.round((Date.now() - started) / 100) / 10,
   };
-  const reports = path.join(REPO_ROOT, "reports");
+  const reports = reportsDir();
   mkdirSync(reports, { recursive: true });
   const json = toJson(info, results);
   writeFileSync(path.join(reports, "survival.json"), `${JSON.stringify(json, null, 2)}\n`);

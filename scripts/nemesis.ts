@@ -1,7 +1,7 @@
-// The nemesis: the faults of each scenario (LAB-SPEC section 5), done to real processes with
-// real signals. Each fault resolves once it has healed: the restarted instance answers
-// /ready, or the restarted Redis accepts connections (sticky-failover heals at once: its
-// victim stays down).
+// The nemesis: the faults of each scenario, done to real processes with real signals
+// (docs/how-the-lab-works.md, "The scenarios"). Each fault resolves once it has healed: the
+// restarted instance answers /ready, or Redis is back and every instance answers /ready again
+// (sticky-failover heals at once: its victim stays down).
 
 import { Instance, isReady, sleep } from "./processes";
 import { RedisProcess } from "./redis-process";

@@ -1,8 +1,8 @@
 // Process orchestration for the lab: server instances started as `node` on the compiled
 // JavaScript (never through npm, npx or a TypeScript loader, so a signal reaches the process
-// that listens), stopped with SIGTERM or SIGKILL by their own pid, and started again on the
-// same port. Every external process writes its pid under .lab/run/<run-id>/, so that a lab
-// that was itself killed can be cleaned up by the next run (LAB-SPEC section 4).
+// that listens), stopped by their own pid, and started again on the same port; pid files under
+// .lab/run/<run-id>/ let the next run clean up after a killed lab (docs/how-the-lab-works.md,
+// "Processes and clean-up").
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
@@ -19,6 +19,11 @@ function findRepoRoot(start: string): string {
 }
 
 export const REPO_ROOT = findRepoRoot(__dirname);
+
+/** Where the lab and the bench write their reports: reports/, or LAB_REPORTS_DIR (the test suite's own throw-away folder). */
+export function reportsDir(): string {
+  return process.env.LAB_REPORTS_DIR ? path.resolve(process.env.LAB_REPORTS_DIR) : path.join(REPO_ROOT, "reports");
+}
 const DIST = path.join(REPO_ROOT, "dist");
 export const RUNS_DIR = path.join(REPO_ROOT, ".lab", "run");
 const READY_TIMEOUT_MS = 10_000;

@@ -1,7 +1,7 @@
-// nginx and HAProxy in front of the lab's instances (LAB-SPEC section 6), with generated
-// configurations, so that the balancer scenarios can run through the real thing:
-// `npm run lab -- --lb nginx` or `--lb haproxy`. The same configurations, with example ports,
-// are in phase2-production/balancers/ for students to read.
+// nginx and HAProxy in front of the lab's instances, with generated configurations, so that
+// the balancer scenarios can run through the real thing: `npm run lab -- --lb nginx` or
+// `--lb haproxy`. The same configurations, with example ports, are in
+// phase2-production/balancers/ for students to read (docs/how-the-lab-works.md, "The balancers").
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";

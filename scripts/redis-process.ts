@@ -1,7 +1,8 @@
 // Starts, stops, kills and restarts real `redis-server` processes for the tests and the lab:
 // each on a free loopback port with a throw-away directory, never the default port 6379 and
-// never a shared instance (LAB-SPEC section 4). Every Redis started here is remembered, so
-// stopAllRedis() can stop whatever is still running when a test file or the lab ends.
+// never a shared instance (docs/how-the-lab-works.md, "Processes and clean-up"). Every Redis
+// started here is remembered, so stopAllRedis() can stop whatever is still running when a test
+// file or the lab ends.
 
 import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";

@@ -1,7 +1,8 @@
 // reports/survival.html: the matrix and, per cell, a timeline drawn as inline SVG (no CDN,
 // no script, no network: it opens offline). Each row is a virtual user, each mark an
 // operation: coloured by the instance that served it when it succeeded, orange when refused
-// (a 401, say), red when it failed after its retries. The grey band is the fault.
+// (a 401, say), red when it failed after its retries. The grey band is the fault. How to
+// read it: docs/how-the-lab-works.md, "Reading the reports".
 
 import { CellResult } from "./cell";
 import { reproduce, RunInfo } from "./report";

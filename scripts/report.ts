@@ -1,6 +1,6 @@
-// The report (LAB-SPEC section 8): the survival matrix as a terminal table, Markdown and JSON,
-// with where the run disagrees with the expected matrix said in plain words. The HTML
-// timeline is in report-html.ts.
+// The report: the survival matrix as a terminal table, Markdown and JSON, with where the run
+// disagrees with the expected matrix said in plain words (docs/how-the-lab-works.md, "Reading
+// the reports"). The HTML timeline is in report-html.ts.
 
 import os from "node:os";
 import { CellResult } from "./cell";
@@ -176,7 +176,7 @@ export function textReport(info: RunInfo, cells: CellResult[]): string {
     figuresTable(cells),
     "",
     ...lines,
-    agrees ? "The run agrees with the expected matrix (LAB-SPEC section 5)." : "The run DISAGREES with the expected matrix: see the lines above.",
+    agrees ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)." : "The run DISAGREES with the expected matrix: see the lines above.",
   ].join("\n");
 }
 
@@ -212,7 +212,7 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
     "",
     ...lines.map((line) => `- ${line}`),
     "",
-    agrees ? "The run agrees with the expected matrix (LAB-SPEC section 5)." : "**The run disagrees with the expected matrix.**",
+    agrees ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)." : "**The run disagrees with the expected matrix.**",
     "",
   ].join("\n");
 }

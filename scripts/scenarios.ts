@@ -1,6 +1,7 @@
-// The lab's vocabulary, exactly as LAB-SPEC sections 1 and 5 name it: the six designs, the ten
-// scenarios, and the expected survival matrix that a run must agree with. An instructor who
-// wants another scenario starts here.
+// The lab's vocabulary, named exactly as the docs name it: the six designs, the ten
+// scenarios, and the expected survival matrix that a run must agree with
+// (docs/how-the-lab-works.md, "The scenarios" and "The expected matrix and the agreement
+// rule"). An instructor who wants another scenario starts here.
 
 export const DESIGNS = ["stateless", "stateful", "memory-session", "redis-session", "cached-session", "jwt"] as const;
 export type Design = (typeof DESIGNS)[number];
@@ -35,7 +36,7 @@ export interface ScenarioSetup {
   balancer: "none" | "round-robin" | "sticky";
   /** Redis flags beyond the defaults (`--save ""`): appendonly or not. */
   appendonly: boolean;
-  /** Seconds after the fault at which the run ends even if users have not finished. */
+  /** Seconds from the users' start (fault and heal included) at which the run ends even if they have not finished. */
   capSeconds: number;
   /** The scenario's fault, or none. */
   fault: "none" | "restart" | "crash" | "kill-busiest" | "rolling" | "store-restart" | "store-outage";
@@ -71,7 +72,7 @@ const F: Expectation = { verdict: "failed", dagger: false };
 const D: Expectation = { verdict: "degraded", dagger: false };
 const NA: Expectation = { verdict: "n/a", dagger: false };
 
-/** LAB-SPEC section 5, the expected matrix, row by row in SCENARIOS order. */
+/** The expected matrix (docs/how-the-lab-works.md), row by row in SCENARIOS order. */
 export const EXPECTED: Record<Design, Expectation[]> = {
   stateless: [S, SD, SD, S, SD, SD, S, NA, NA, NA],
   stateful: [S, F, F, F, F, F, S, NA, NA, NA],

@@ -1,6 +1,7 @@
 // Starts a small stack for a person to look at: Redis (the one at REDIS_URL if set, else our
 // own), N instances of a design, and optionally the built-in balancer. Used by
-// `npm run cluster` and the narrated demos; stops everything it started on exit and Ctrl-C.
+// `npm run cluster` and the narrated demos (docs/instructor-guide.md); stops everything it
+// started on exit and Ctrl-C.
 
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -64,6 +65,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stop();
     throw error;
   }
+}
+
+/** The demos and the cluster send POSIX signals: on native Windows, say so in one line and stop. */
+export function refuseNativeWindows(script: string): void {
+  if (process.platform !== "win32") return;
+  console.error(`${script} sends POSIX signals: run it on Linux, macOS, or Windows through WSL2.`);
+  process.exit(1);
 }
 
 /** On Ctrl-C or SIGTERM: stop every process this script started, then exit. */

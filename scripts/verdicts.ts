@@ -1,7 +1,7 @@
-// The agreement rule (LAB-SPEC section 5): does a measured cell read as the expected matrix
-// says? A cell marked † may read survived or degraded (whether a fault that keeps state also
-// shows errors depends on how long the restart took against the 1 s deadline): such a swap is
-// a timing note, not a disagreement.
+// The agreement rule: does a measured cell read as the expected matrix says? A cell marked †
+// may read survived or degraded (whether a fault that keeps state also shows errors depends on
+// how long the restart took against the 1 s deadline): such a swap is a timing note, not a
+// disagreement (docs/how-the-lab-works.md, "The expected matrix and the agreement rule").
 
 import { CellResult } from "./cell";
 import { expectation } from "./scenarios";

@@ -1,6 +1,7 @@
-// The workload: what the virtual users do (LAB-SPEC section 5). Each registers, logs in (or,
-// for stateless, just uses its credentials), then loops: upload a file, read its session
-// view (session designs), list its files. Every operation goes into the history.
+// The workload: what the virtual users do (docs/how-the-lab-works.md, "The workload"). Each
+// registers, logs in (or, for stateless, just uses its credentials), then loops: upload a
+// file, read its session view (session designs), list its files. Every operation goes into
+// the history.
 
 import http from "node:http";
 import { CookieJar, Outcome, Request, seededRandom, send } from "./client";
@@ -108,16 +109,17 @@ class VirtualUser {
 
   /** jwt: log in a second time and log that spare token out; the probe tries it at the end. */
   async prepareSpareToken(): Promise<void> {
-    const { outcome } = await this.operation("login", { method: "POST", path: "/api/login", body: { username: this.name, password: PASSWORD } }, { spare: true });
+    // With the jar's cookies, so that a sticky balancer keeps this user on its instance.
+    const { outcome } = await this.operation("login", { method: "POST", path: "/api/login", headers: this.jar.header(), body: { username: this.name, password: PASSWORD } }, { spare: true });
     const token = outcome.answer?.status === 200 ? String(outcome.answer.body.token) : undefined;
     if (!token) return;
-    const { operation } = await this.operation("logout", { method: "POST", path: "/api/logout", headers: { Authorization: `Bearer ${token}` } }, { spare: true });
+    const { operation } = await this.operation("logout", { method: "POST", path: "/api/logout", headers: { ...this.jar.header(), Authorization: `Bearer ${token}` } }, { spare: true });
     if (operation.outcome === "ok") this.spareToken = token;
   }
 
   async probeSpareToken(): Promise<void> {
     if (!this.spareToken) return;
-    await this.operation("probe", { method: "GET", path: "/api/files", headers: { Authorization: `Bearer ${this.spareToken}` } }, { workload: false });
+    await this.operation("probe", { method: "GET", path: "/api/files", headers: { ...this.jar.header(), Authorization: `Bearer ${this.spareToken}` } }, { workload: false });
   }
 
   private nextKey(): string {

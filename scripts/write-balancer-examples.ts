@@ -1,5 +1,6 @@
 // Writes the nginx and HAProxy configurations that the lab generates, with example ports, to
-// phase2-production/balancers/, so that a student can read them without running the lab.
+// phase2-production/balancers/, so that a student can read them without running the lab
+// (docs/how-the-lab-works.md, "The balancers").
 // Run: npm run build && node dist/scripts/write-balancer-examples.js
 
 import { mkdirSync, writeFileSync } from "node:fs";

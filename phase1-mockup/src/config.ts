@@ -1,6 +1,7 @@
-// Configuration from the environment (LAB-SPEC section 3). A bad value stops the process at
-// start with one line naming the variable, instead of a server that half works: a lab whose
-// PORT is "30O1" should say so, not listen somewhere surprising.
+// Configuration from the environment, every variable listed in docs/api-reference.md
+// ("Environment variables"). A bad value stops the process at start with one line naming the
+// variable, instead of a server that half works: a lab whose PORT is "30O1" should say so,
+// not listen somewhere surprising.
 
 import path from "node:path";
 

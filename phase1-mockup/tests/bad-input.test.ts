@@ -1,5 +1,6 @@
-// Bad input gets a clear JSON error with the status of LAB-SPEC section 2, and the server
-// keeps serving: each case is followed by a request that must still work.
+// Bad input gets a clear JSON error with the status and code listed in docs/api-reference.md
+// ("Errors"), and the server keeps serving: each case is followed by a request that must still
+// work.
 
 import request from "supertest";
 import type { Express } from "express";

@@ -1,6 +1,7 @@
 // Concurrency: parallel requests on one session, two processes on one DATA_DIR, and retried
 // uploads. The Map session keeps every parallel upload (one thread mutates one object),
 // and the data directory lets two processes race without losing or doubling anything.
+// Explained in docs/labs/05-concurrency.md and docs/concepts.md ("Stateful trade-offs").
 
 import http from "node:http";
 import { AddressInfo } from "node:net";

@@ -1,5 +1,6 @@
 // Configuration: a bad value stops the process at start with exit code 1 and one line that
-// names the variable; good values and defaults are read as LAB-SPEC section 3 says.
+// names the variable; good values and defaults are read as docs/api-reference.md
+// ("Environment variables") lists them.
 
 import { writeFileSync } from "node:fs";
 import path from "node:path";

@@ -1,7 +1,7 @@
 // A crash in the middle of a write never leaves a half-written record that a reader can see:
 // records are written whole to tmp/ and published with link(2), so a reader finds either the
-// whole record or nothing. Tested with a real writer process killed by SIGKILL while a reader
-// keeps reading the same DATA_DIR.
+// whole record or nothing (docs/concepts.md, "What both servers do the same way"). Tested with
+// a real writer process killed by SIGKILL while a reader keeps reading the same DATA_DIR.
 
 import { ChildProcess, spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";

@@ -1,5 +1,5 @@
 // Requests so malformed that Node refuses them before Express sees them still get a JSON
-// error that names the instance, from a real server process.
+// error that names the instance, from a real server process (docs/api-reference.md, "Errors").
 
 import net from "node:net";
 import { startServer, stopAllServers } from "./helpers/server-process";

@@ -1,5 +1,6 @@
 // The narrated clients: each runs its whole walk-through against a real server and prints
 // the conversation; with no server listening, each says so in one line, not a stack trace.
+// The walk-throughs are read in docs/concepts.md ("Goldfish vs long memory").
 
 import net from "node:net";
 import { compiled, runScript, startServer, stopAllServers } from "./helpers/server-process";

@@ -1,6 +1,7 @@
 // Restarts with real processes and real signals: the stateful server's sessions die with its
 // process, while users and files, kept on disk, survive. The stateless server has nothing to
-// lose. This is the `restart` and `crash` columns of the survival matrix, in miniature.
+// lose. This is the `restart` and `crash` columns of the survival matrix, in miniature
+// (docs/labs/01-restart-and-crash.md).
 
 import { spawn } from "node:child_process";
 import http from "node:http";

@@ -1,5 +1,6 @@
 // Session management by hand: creation, validation, idle timeout, clean-up and end. The
 // store takes a clock, so expiry is tested by moving time instead of waiting for it.
+// Explained in docs/concepts.md ("4. Session management").
 
 import { spawnSync } from "node:child_process";
 import request from "supertest";

@@ -1,4 +1,5 @@
-// The stateful design end to end: prove who you are once, then carry a session id.
+// The stateful design end to end: prove who you are once, then carry a session id
+// (docs/concepts.md, "Stateful trade-offs"; every endpoint in docs/api-reference.md).
 
 import request from "supertest";
 import { statefulApp } from "./helpers/phase1-apps";

@@ -1,4 +1,5 @@
-// The stateless design end to end: register once, then prove who you are on every request.
+// The stateless design end to end: register once, then prove who you are on every request
+// (docs/concepts.md, "Stateless trade-offs"; every endpoint in docs/api-reference.md).
 
 import request from "supertest";
 import { basic, statelessApp } from "./helpers/phase1-apps";

@@ -1,7 +1,7 @@
-// The phase-2 application: phase 1's users-and-files API, grown up. One app, four designs
-// (LAB-SPEC section 1): memory-session, redis-session and cached-session differ only in
-// their session store (sessions/session-stores.ts); jwt keeps no session at all.
-// Users and files live in Redis in every design, so every instance shares them.
+// The phase-2 application: phase 1's users-and-files API, grown up. One app, four designs:
+// memory-session, redis-session and cached-session differ only in their session store
+// (sessions/session-stores.ts); jwt keeps no session at all. Users and files live in Redis
+// in every design, so every instance shares them. Explained in docs/transition-to-phase2.md.
 //
 // Redis down is an expected state, not a crash: the server listens anyway, /ready says 503,
 // every request that needs Redis is answered 503 store_unavailable at once, and service
@@ -57,8 +57,16 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     onCommand: (name, seconds, ok) => metrics.observeRedisCommand(name, seconds, ok),
     onError: (error) => logger.debug({ err: error.message }, "redis connection error"),
   });
-  client.on("ready", () => logger.info("redis ready"));
-  client.on("close", () => logger.warn("redis connection closed"));
+  // One line when Redis goes away and one when it is back, not one per reconnection attempt.
+  let redisState: "ready" | "closed" | undefined;
+  client.on("ready", () => {
+    redisState = "ready";
+    logger.info("redis ready");
+  });
+  client.on("close", () => {
+    if (redisState !== "closed") logger.warn("redis connection closed; reconnecting in the background");
+    redisState = "closed";
+  });
 
   const store = new RedisDataStore(client, keyPrefix);
   const users = new UserService(store, options.passwordHashCost);

@@ -1,5 +1,6 @@
 // Phase 2's configuration: phase 1's variables plus Redis, the key prefix, the rate limit and
-// the cookie's Secure flag (LAB-SPEC section 3), and the design to run, from `--design D`.
+// the cookie's Secure flag (docs/api-reference.md, "Environment variables"), and the design to
+// run, from `--design D`.
 
 import { parseArgs } from "node:util";
 import { CommonConfig, ConfigError, Env, loadCommonConfig, readBoolean, readInteger, readString } from "../../phase1-mockup/src/config";

@@ -1,7 +1,7 @@
 // What an operator sees of a phase-2 instance: JSON logs that carry the request id (pino),
 // and /metrics in Prometheus text format (prom-client): requests by route and status,
-// sessions created, store errors and Redis command latency. One registry per app, so that
-// two apps in one test process do not collide.
+// sessions created, store errors and Redis command latency (docs/transition-to-phase2.md,
+// "Metrics"). One registry per app, so that two apps in one test process do not collide.
 
 import { RequestHandler } from "express";
 import pino, { Logger } from "pino";

@@ -1,6 +1,6 @@
-// Rate limiting of logins and user creations (429 too_many_requests), counted in Redis so
-// that the limit holds across instances: with a counter in each process, three instances
-// behind a balancer would allow three times the limit.
+// Rate limiting of logins and user creations (429 too_many_requests; docs/api-reference.md,
+// "Rate limit"), counted in Redis so that the limit holds across instances: with a counter in
+// each process, three instances behind a balancer would allow three times the limit.
 
 import type Redis from "ioredis";
 import { rateLimit, RateLimitRequestHandler } from "express-rate-limit";

@@ -1,7 +1,8 @@
 // The ioredis client, configured to fail fast. With ioredis's defaults a command waits about
-// 73 s while Redis is down (DEPENDENCIES.md, "Failing fast"): a student would see a hung
-// server, not a lesson. With these settings a command fails at once while Redis is away, a
-// frozen Redis fails each command after 1 s, and the client reconnects on its own forever.
+// 73 s while Redis is down: a student would see a hung server, not a lesson. With these
+// settings a command fails at once while Redis is away, a frozen Redis fails each command after
+// 1 s, and the client reconnects on its own forever (docs/transition-to-phase2.md, "The ioredis
+// options, one by one").
 
 import Redis from "ioredis";
 import { StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
@@ -19,7 +20,7 @@ export function createRedisClient(url: string, hooks: RedisClientHooks = {}): Re
     // advice) ioredis keeps them until the next reconnection, and a request hangs for up to
     // commandTimeout: the lab's store-outage scenario caught that.
     maxRetriesPerRequest: 0,
-    commandTimeout: 1000, // a command with no answer within 1 s is a store error (LAB-SPEC section 2)
+    commandTimeout: 1000, // a command with no answer within 1 s is a store error: a 503, never a 401
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never give up; at most 1 s between tries
     lazyConnect: false, // connect now, in the background: the server listens even while Redis is down

@@ -1,12 +1,14 @@
 // Phase 2's data store: phase 1's DataStore interface with Redis underneath, so that every
-// instance of a run shares the users and the files (LAB-SPEC section 2, storage layout).
+// instance of a run shares the users and the files (docs/transition-to-phase2.md, "The
+// one-line store change").
 //
 //   <prefix>user:<name>               the user record, one JSON string, created with SET NX
 //   <prefix>file:<user>:<file_id>     one file record, one JSON string
 //   <prefix>files:<user>              a set of the user's file ids
 //
 // Sets and SET NX, never a read-modify-write JSON array: two instances writing at once can
-// never overwrite each other here. (Sessions are another story: see docs/concepts.md.)
+// never overwrite each other here. (Sessions are another story: docs/transition-to-phase2.md,
+// "The race that no store fixes".)
 
 import type Redis from "ioredis";
 import { compareFiles, DataStore, FileRecord, FileSummary, UserRecord } from "../../phase1-mockup/src/domain/data-store";

@@ -1,6 +1,7 @@
 // Starts one phase-2 server: `npm run server:phase2 -- --design redis-session` (or
 // memory-session, cached-session, jwt), on REDIS_URL. It listens even while Redis is down,
-// reports not ready on /ready, and becomes ready by itself when Redis appears.
+// reports not ready on /ready, and becomes ready by itself when Redis appears
+// (docs/transition-to-phase2.md, "What phase 2 adds for operations").
 
 import { loadConfigOrExit, serve } from "../../phase1-mockup/src/http/serve";
 import { createApp } from "./app";

@@ -1,5 +1,6 @@
 // Bad input on phase 2: the same validation code as phase 1 answers the same way, plus the
 // inputs that only phase 2 meets (cookies, a login flood). The server keeps serving.
+// Every code is listed in docs/api-reference.md ("Errors", "Rate limit").
 
 import request from "supertest";
 import { connected, phase2App, useRedis } from "./helpers/phase2-apps";
@@ -9,7 +10,7 @@ const redisProcess = useRedis();
 const credentials = { username: "petra", password: "password-ok" };
 
 describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)("the %s design given bad input", (design) => {
-  it("answers each bad request with the status and code of LAB-SPEC, and keeps serving", async () => {
+  it("answers each bad request with the status and code of the API reference, and keeps serving", async () => {
     const { app } = await connected(phase2App(design, redisProcess().url, { maxFileBytes: 100 }));
     await request(app).post("/api/users").send(credentials);
     const login = await request(app).post("/api/login").send(credentials);

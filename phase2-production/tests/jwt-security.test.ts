@@ -1,5 +1,6 @@
 // The jwt design refuses every token it did not sign itself with HS256, every expired token
-// and every logged-out token, each with its own 401 code.
+// and every logged-out token, each with its own 401 code (docs/api-reference.md, "Errors";
+// docs/transition-to-phase2.md, "The other road: jwt").
 
 import { SignJWT } from "jose";
 import request from "supertest";
@@ -95,11 +96,11 @@ describe("tokens the jwt design refuses", () => {
   });
 
   it.each([
-    ["no Authorization header", undefined, "missing_credentials"],
-    ["a Bearer value that is not a JWT", "Bearer not-a-jwt", "invalid_token"],
-    ["a Basic header", `Basic ${Buffer.from("jules:password-ok").toString("base64")}`, "invalid_token"],
-    ["an enormous bearer value", `Bearer ${"a".repeat(6000)}.${"b".repeat(10)}.${"c".repeat(10)}`, "invalid_token"],
-  ])("answers %s with 401 %s", async (_what, header, code) => {
+    ["no Authorization header", "missing_credentials", undefined],
+    ["a Bearer value that is not a JWT", "invalid_token", "Bearer not-a-jwt"],
+    ["a Basic header", "invalid_token", `Basic ${Buffer.from("jules:password-ok").toString("base64")}`],
+    ["an enormous bearer value", "invalid_token", `Bearer ${"a".repeat(6000)}.${"b".repeat(10)}.${"c".repeat(10)}`],
+  ])("answers %s with 401 %s", async (_what, code, header) => {
     const pending = request(app).get("/api/files");
     const response = header === undefined ? await pending : await pending.set("Authorization", header);
     expect(response.status).toBe(401);

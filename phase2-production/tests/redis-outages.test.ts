@@ -2,6 +2,7 @@
 // sessions, users and files; with `appendonly yes` it keeps them. Killed, it makes every
 // request that needs it answer 503 store_unavailable at once (never a hang, never a 401),
 // and when it returns, service resumes without restarting the app.
+// Explained in docs/labs/04-redis-single-point-of-failure.md.
 
 import request from "supertest";
 import { fetchJson } from "../../phase1-mockup/tests/helpers/http";

@@ -1,5 +1,5 @@
 // The phase-2 server as a real process: its configuration errors, and its graceful shutdown
-// on SIGTERM during a slow request.
+// on SIGTERM during a slow request (docs/transition-to-phase2.md, "Graceful shutdown").
 
 import http from "node:http";
 import { fetchJson } from "../../phase1-mockup/tests/helpers/http";

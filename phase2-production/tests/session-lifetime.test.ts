@@ -1,7 +1,8 @@
 // Session lifetime in the session designs: the idle rule (SESSION_TTL_SECONDS) agrees with the
 // cookie's expiry and with Redis's TTL. A session in use stays alive past the TTL counted from
 // login (rolling); a session left idle for the TTL is gone. And a store that fails while
-// saving a session answers 503, never 500 and never a crash.
+// saving a session answers 503, never 500 and never a crash. Explained in
+// docs/transition-to-phase2.md ("touch, rolling, resave and saveUninitialized").
 
 import Redis from "ioredis";
 import request from "supertest";

@@ -2,7 +2,8 @@
 // loads its own copy of the session and saves the whole object when it ends, so parallel
 // requests on one session overwrite each other and the last save wins. The files are safe
 // (the data store never rewrites a shared record); the session view is not. This test
-// asserts that the loss happens, because it is the lesson of the `concurrent` scenario.
+// asserts that the loss happens, because it is the lesson of the `concurrent` scenario
+// (docs/transition-to-phase2.md, "The race that no store fixes"; docs/labs/05-concurrency.md).
 // (memory-session races too, but its store answers so fast that one session of 10 uploads
 // sometimes keeps them all; the lab's `concurrent` scenario, 8 users at once, shows it.)
 

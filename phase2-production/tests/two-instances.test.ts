@@ -1,5 +1,6 @@
 // Two instances (separate processes) on one Redis, as behind a load balancer: where the
-// session lives decides whether instance B knows a user who logged in on instance A.
+// session lives decides whether instance B knows a user who logged in on instance A
+// (docs/labs/02-load-balancer-and-sticky-sessions.md).
 
 import Redis from "ioredis";
 import { fetchJson } from "../../phase1-mockup/tests/helpers/http";

@@ -1,6 +1,6 @@
 // Every phase-2 design end to end, with a cookie-keeping agent (or a bearer token), against a
 // real redis-server: register, log in, upload, list, read, look at the session, delete, log
-// out, and be refused afterwards.
+// out, and be refused afterwards. Every endpoint is in docs/api-reference.md.
 
 import request from "supertest";
 import { connected, phase2App, useRedis } from "./helpers/phase2-apps";

@@ -1,6 +1,7 @@
 // The built-in balancer on its own, with small real backends on loopback: it spreads, it
 // sticks, it retries a refused connection on the next backend (POST body included), it
-// re-pins a sticky client whose backend died, and it answers 502 only after trying them all.
+// re-pins a sticky client whose backend died, and it answers 502 only after trying them all
+// (docs/how-the-lab-works.md, "The balancers").
 
 import http from "node:http";
 import net from "node:net";

@@ -1,11 +1,12 @@
 // A short benchmark (one design, 1 s, one round) as a smoke test of `npm run bench`: the report
-// has every part LAB-SPEC section 7 names, and the ceilings and the design were measured with
-// zero errors. No test asserts a speed: speed is what the benchmark reports, not what it tests.
+// has every part that docs/how-the-lab-works.md ("The benchmark harness") describes, and the
+// ceilings and the design were measured with zero errors. No test asserts a speed: speed is
+// what the benchmark reports, not what it tests.
 
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { REPO_ROOT } from "../processes";
+import { REPO_ROOT, reportsDir } from "../processes";
 
 describe("npm run bench, short", () => {
   it("writes reports/bench.json and bench.md with ceilings, designs, balancer and store, without errors", () => {
@@ -15,7 +16,7 @@ describe("npm run bench, short", () => {
     });
     expect(run.stderr).not.toContain("Error");
     expect(run.status).toBe(0);
-    const report = JSON.parse(readFileSync(path.join(REPO_ROOT, "reports", "bench.json"), "utf8"));
+    const report = JSON.parse(readFileSync(path.join(reportsDir(), "bench.json"), "utf8"));
     expect(Object.keys(report)).toEqual(expect.arrayContaining(["date", "machine", "node", "redis", "options", "ceilings", "designs", "memory", "balancer", "store", "goals", "profiles"]));
     expect(report.goals.length).toBeGreaterThanOrEqual(8);
     expect(report.ceilings.map((c: { name: string }) => c.name)).toEqual(["node:http", "express", "express+data_dir", "express+redis"]);
@@ -32,6 +33,6 @@ describe("npm run bench, short", () => {
     expect(report.balancer.map((b: { name: string }) => b.name)).toEqual(expect.arrayContaining(["direct", "builtin"]));
     for (const balancer of report.balancer) expect(balancer.errors).toBe(0);
     expect(report.store.get_req_s).toBeGreaterThan(0);
-    expect(readFileSync(path.join(REPO_ROOT, "reports", "bench.md"), "utf8")).toContain("| stateful | read |");
+    expect(readFileSync(path.join(reportsDir(), "bench.md"), "utf8")).toContain("| stateful | read |");
   }, 300_000);
 });

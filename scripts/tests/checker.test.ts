@@ -1,5 +1,6 @@
 // The checker on hand-made histories: each kind of anomaly is detected, with the right first
-// anomaly; a clean history survives; errors without loss read degraded.
+// anomaly; a clean history survives; errors without loss read degraded
+// (docs/how-the-lab-works.md, "The figures of a cell" and "The verdicts").
 
 import { check } from "../checker";
 import { History, Operation } from "../history";

@@ -1,6 +1,6 @@
 // The instructor's demos and the cluster, run as a student would run them (compiled, as real
 // processes, output not a terminal): each ends with its one-line verdict and leaves nothing
-// running.
+// running. The demos are walked through in docs/instructor-guide.md.
 
 import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";

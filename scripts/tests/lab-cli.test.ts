@@ -1,11 +1,12 @@
 // `npm run lab` as a student runs it (compiled, as a real process): its options, its JSON,
-// and that it leaves no process behind, whether it ends, is interrupted, or is killed.
+// and that it leaves no process behind, whether it ends, is interrupted, or is killed
+// (docs/how-the-lab-works.md, "Reading the reports" and "Processes and clean-up").
 
 import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { isListening, REPO_ROOT } from "../processes";
+import { isListening, REPO_ROOT, reportsDir } from "../processes";
 
 const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab.js");
 const scratch = mkdtempSync(path.join(os.tmpdir(), "lab-cli-"));
@@ -98,8 +99,8 @@ describe("npm run lab", () => {
     expect(report.cells[0]).toMatchObject({ design: "redis-session", scenario: "crash" });
     expect(["survived", "degraded"]).toContain(report.cells[0].verdict);
     expect(run.stderr).toContain("[ 1/1] redis-session × crash");
-    expect(JSON.parse(readFileSync(path.join(REPO_ROOT, "reports", "survival.json"), "utf8")).seed).toBe(7);
-    expect(readFileSync(path.join(REPO_ROOT, "reports", "survival.html"), "utf8")).toContain("<svg");
+    expect(JSON.parse(readFileSync(path.join(reportsDir(), "survival.json"), "utf8")).seed).toBe(7);
+    expect(readFileSync(path.join(reportsDir(), "survival.html"), "utf8")).toContain("<svg");
     await expectNothingLeft(pidLog);
   }, 60_000);
 

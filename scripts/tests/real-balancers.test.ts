@@ -1,6 +1,7 @@
 // The same topologies through nginx and HAProxy (npm run setup installs both): round-robin
 // spreads, sticky sticks, and a killed backend's clients move to another backend. And the
-// example configurations in phase2-production/balancers/ are exactly what the lab generates.
+// example configurations in phase2-production/balancers/ are exactly what the lab generates
+// (docs/how-the-lab-works.md, "The balancers").
 
 import http from "node:http";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

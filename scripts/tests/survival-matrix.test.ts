@@ -1,7 +1,8 @@
-// The expected matrix of LAB-SPEC section 5, measured once per test run with real processes
-// and real Redis: `npm run lab --json`, every design against every scenario, judged by the
-// agreement rule. The table below is copied from LAB-SPEC on purpose, not imported from the
-// lab's own code, so that a mistake in scenarios.ts cannot hide here.
+// The expected matrix (docs/how-the-lab-works.md, "The expected matrix and the agreement
+// rule"), measured once per test run with real processes and real Redis: `npm run lab --json`,
+// every design against every scenario, judged by the agreement rule. The table below is
+// written out again on purpose, not imported from the lab's own code, so that a mistake in
+// scenarios.ts cannot hide here.
 //
 // The matrix runs once (it is the suite's most expensive part). A cell that disagrees is run
 // again once, alone, with another seed, and must agree then; the first disagreement is
@@ -34,7 +35,7 @@ interface Cell {
   slowest_failed_attempt: unknown;
 }
 
-/** LAB-SPEC's agreement rule, written out again: why a cell disagrees, or undefined. */
+/** The agreement rule, written out again: why a cell disagrees, or undefined. */
 function disagreement(cell: Cell): string | undefined {
   const expected = EXPECTED[cell.design][SCENARIOS.indexOf(cell.scenario)];
   const dagger = expected.endsWith("†");
@@ -69,7 +70,7 @@ describe("the survival matrix, measured", () => {
     expect(cells.filter((cell) => cell.verdict === "skipped")).toEqual([]);
   });
 
-  it.each(Object.keys(EXPECTED))("reads for %s as LAB-SPEC's expected matrix says", (design) => {
+  it.each(Object.keys(EXPECTED))("reads for %s as the expected matrix says", (design) => {
     const row = cells.filter((cell) => cell.design === design);
     expect(row.map((cell) => cell.scenario)).toEqual(SCENARIOS);
     for (const cell of row) {

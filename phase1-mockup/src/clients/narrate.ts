@@ -1,7 +1,7 @@
 // A small narrator for the phase-1 walk-throughs: it sends real HTTP requests and prints
-// each request and response so a student can read the conversation between client and
-// server, with a line of explanation per step. Colour only on a terminal (and never with
-// NO_COLOR set).
+// each request and response, with a line of explanation per step, so a student can read the
+// conversation between client and server (docs/concepts.md, "Goldfish vs long memory").
+// Colour only on a terminal, and never with NO_COLOR set.
 
 import { parseArgs } from "node:util";
 

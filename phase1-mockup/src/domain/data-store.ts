@@ -4,7 +4,8 @@
 // own layer (phase1-mockup/src/sessions/ and, in phase 2, express-session's stores).
 //
 // Every method publishes or reads one whole record in one step: no read-modify-write of a
-// shared index, so two instances can never lose each other's writes in this layer.
+// shared index, so two instances can never lose each other's writes in this layer
+// (docs/concepts.md, "What both servers do the same way").
 
 export interface UserRecord {
   username: string;

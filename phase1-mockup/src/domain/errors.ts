@@ -1,6 +1,7 @@
-// The lab's error vocabulary (LAB-SPEC section 2): every error a client can meet is a JSON body
-// `{error, message}` with one of these codes. Phase 2 answers with the same codes, so a client
-// written against phase 1 understands phase 2's refusals too.
+// The lab's error vocabulary: every error a client can meet is a JSON body `{error, message}`
+// with one of these codes, each listed with when it happens in docs/api-reference.md
+// ("Errors"). Phase 2 answers with the same codes, so a client written against phase 1
+// understands phase 2's refusals too.
 
 export type ErrorCode =
   | "invalid_json"

@@ -1,7 +1,7 @@
 // Uploading, listing, reading and deleting files, the same in every design. Uploads are atomic
-// and idempotent (LAB-SPEC section 2): with an Idempotency-Key the file id is an HMAC of the
-// user and the key, so a client that retries after a lost answer computes the same id and
-// the store publishes the record only once.
+// and idempotent (docs/api-reference.md, "POST /api/upload"): with an Idempotency-Key the file
+// id is an HMAC of the user and the key, so a client that retries after a lost answer computes
+// the same id and the store publishes the record only once.
 
 import { createHmac, randomBytes } from "node:crypto";
 import { DataStore, FileRecord, FileSummary } from "./data-store";

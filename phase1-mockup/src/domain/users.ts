@@ -1,6 +1,6 @@
 // Registering and authenticating users, the same in every design. What differs between the
 // designs is only how often authenticate() runs: on every request (stateless), or once per
-// session (stateful, and phase 2's logins).
+// session (stateful, and phase 2's logins). See docs/concepts.md, "Stateless trade-offs".
 
 import { DataStore, UserRecord } from "./data-store";
 import { ApiError } from "./errors";

@@ -1,6 +1,6 @@
-// Input rules shared by every design (LAB-SPEC section 2). Each check throws a 400 naming the
-// field, so a client learns which part of its request to fix, and nothing unchecked reaches
-// the data store: a filename like "../x" never becomes a path.
+// Input rules shared by every design, given with each endpoint in docs/api-reference.md. Each
+// check throws a 400 naming the field, so a client learns which part of its request to fix,
+// and nothing unchecked reaches the data store: a filename like "../x" never becomes a path.
 
 import { validationError } from "./errors";
 

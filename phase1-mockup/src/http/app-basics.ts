@@ -1,8 +1,8 @@
 // What every server of the lab does the same way, whatever its design: names itself on every
 // response (X-Served-By, so a student can see which instance answered behind a balancer),
 // carries a request id, answers /health and /ready, parses JSON bodies strictly, and turns
-// every error into the JSON shape of LAB-SPEC section 2. The designs differ only in the
-// routes they add between createBaseApp() and finishApp().
+// every error into the JSON shape of docs/api-reference.md ("Errors", "Headers"). The designs
+// differ only in the routes they add between createBaseApp() and finishApp().
 
 import { randomUUID } from "node:crypto";
 import express, { ErrorRequestHandler, Express, RequestHandler } from "express";
@@ -44,7 +44,8 @@ export function createBaseApp(options: BaseAppOptions): Express {
     res.set("X-Served-By", serverId);
     res.set("X-Request-ID", requestId && SANE_REQUEST_ID.test(requestId) ? requestId : randomUUID());
     // While draining, every answer closes its connection, so keep-alive clients reconnect to
-    // the next instance instead of holding this one open (LAB-SPEC section 4).
+    // the next instance instead of holding this one open (docs/transition-to-phase2.md,
+    // "Graceful shutdown").
     if (lifecycle.draining) res.set("Connection", "close");
     next();
   });

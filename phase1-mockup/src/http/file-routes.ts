@@ -1,6 +1,6 @@
-// The files API (upload, list, read, delete), mounted by every design behind its own way of
-// proving who the user is. The `authenticate` middleware is where the designs differ; from
-// here on, all that a route knows is res.locals.username.
+// The files API (upload, list, read, delete: docs/api-reference.md, "Files"), mounted by
+// every design behind its own way of proving who the user is. The `authenticate` middleware
+// is where the designs differ; from here on, all that a route knows is res.locals.username.
 
 import { Request, RequestHandler, Response, Router } from "express";
 import { fileUrl, FileService, publicFile } from "../domain/files";

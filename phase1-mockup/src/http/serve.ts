@@ -1,6 +1,7 @@
 // The process side of every server: read the configuration, listen, say where, and shut down
-// gracefully (LAB-SPEC section 4). Kept apart from the apps, so that tests drive an app with
-// supertest and the lab drives the real process with real signals.
+// gracefully (docs/transition-to-phase2.md, "Graceful shutdown"). Kept apart from the apps,
+// so that tests drive an app with supertest and the lab drives the real process with real
+// signals (docs/how-the-lab-works.md, "Processes and clean-up").
 
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -100,7 +101,7 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
     const deadline = setTimeout(() => {
       console.error(`[${options.design}] requests still running after ${DRAIN_LIMIT_MS / 1000} s: closing them`);
       server.closeAllConnections();
-      process.exit(0); // LAB-SPEC section 4: the drain is bounded, and the exit is still a clean one
+      process.exit(0); // the drain is bounded (10 s), and the exit is still a clean one
     }, DRAIN_LIMIT_MS);
     deadline.unref();
     for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");

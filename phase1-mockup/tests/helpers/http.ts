@@ -1,4 +1,5 @@
 // fetch() over loopback with the JSON body parsed, for tests that talk to real processes.
+// Plumbing, not a lesson: the tests that use it are cited in docs/concepts.md.
 
 // Tests read nested fields of many shapes; `any` keeps them short (allowed in tests only).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

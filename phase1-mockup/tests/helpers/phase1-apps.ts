@@ -1,5 +1,6 @@
 // Builds phase-1 apps in the test process, for supertest: no port, no process, a fresh
 // DATA_DIR each, and the cheapest password hash (these tests are not about hashing).
+// The two apps are the two designs of docs/concepts.md, "Goldfish vs long memory".
 
 import { FileDataStore } from "../../src/domain/file-data-store";
 import { MapSessionStore } from "../../src/sessions/map-session-store";

@@ -1,7 +1,7 @@
 // Starts the lab's servers (phase 1 and phase 2) as real processes (compiled JavaScript run by
-// `node`, never through npm or a TypeScript loader), so tests can send them real signals.
-// Every process started here is remembered and stopped by stopAllServers() in an afterAll,
-// pass or fail.
+// `node`, never through npm or a TypeScript loader: docs/how-the-lab-works.md, "Processes and
+// clean-up"), so tests can send them real signals. Every process started here is remembered
+// and stopped by stopAllServers() in an afterAll, pass or fail.
 
 import { ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";

@@ -1,5 +1,6 @@
 // Throw-away directories for tests: each test file gets its own DATA_DIR, removed afterwards,
-// so tests never share data and pass when run twice in a row.
+// so tests never share data and pass when run twice in a row. Plumbing, not a lesson: the
+// tests that use it are cited in docs/concepts.md.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";

@@ -1,5 +1,6 @@
 // The `jwt` design's own routes: login hands out a token, logout denies it, and there is no
-// session view because there is no session.
+// session view because there is no session. Explained in docs/transition-to-phase2.md ("The
+// other road: jwt").
 
 import { Request, RequestHandler, Response, Router } from "express";
 import { ApiError } from "../../../phase1-mockup/src/domain/errors";

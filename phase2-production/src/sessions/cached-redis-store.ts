@@ -5,7 +5,8 @@
 // Behind a round-robin balancer that cache goes stale: instance A keeps its old copy while
 // instance B updates Redis, so A serves a session view without B's upload (a stale read),
 // and A's next save writes its old copy back over B's change (a lost update). The sessions
-// do survive a restart, since Redis has them. Explained in docs/concepts.md.
+// do survive a restart, since Redis has them. Explained in docs/transition-to-phase2.md
+// ("The cached-session trap").
 
 import session from "express-session";
 import type Redis from "ioredis";

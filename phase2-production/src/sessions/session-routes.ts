@@ -1,12 +1,13 @@
 // Login, logout, the session view and the session check of the three session designs
 // (memory-session, redis-session, cached-session). express-session does the bookkeeping
 // that phase 1 wrote by hand: the id (a signed cookie `sid` instead of X-Session-ID), the
-// store, expiry (the cookie's maxAge and the store's TTL instead of a sweep).
+// store, expiry (the cookie's maxAge and the store's TTL instead of a sweep). Mapped line by
+// line in docs/transition-to-phase2.md.
 //
 // Every authenticated request changes the session (request_count, last_activity), so every
-// one is a write, and each is saved explicitly before the answer (DEPENDENCIES.md): a store
-// error in express-session's automatic save comes after the headers, and the client would
-// see a 200 for a session that was never stored.
+// one is a write, and each is saved explicitly before the answer: a store error in
+// express-session's automatic save comes after the headers, and the client would see a 200
+// for a session that was never stored.
 
 import { Request, RequestHandler, Response, Router } from "express";
 import { ApiError, StoreUnavailableError } from "../../../phase1-mockup/src/domain/errors";
@@ -14,8 +15,8 @@ import { UserService } from "../../../phase1-mockup/src/domain/users";
 import { SessionData as LabSession } from "../../../phase1-mockup/src/sessions/session-store";
 
 declare module "express-session" {
-  // The fields of LAB-SPEC's session view, kept in every store (declaration merging needs an
-  // interface, even an empty one).
+  // The fields of the session view (docs/api-reference.md, "GET /api/session"), kept in every
+  // store (declaration merging needs an interface, even an empty one).
   // eslint-disable-next-line @typescript-eslint/no-empty-object-type
   interface SessionData extends LabSession {}
 }

@@ -1,6 +1,7 @@
 // Where each session design keeps its sessions. This is the file phase 2 is about: the
 // `memory-session` and `redis-session` designs run exactly the same application, and the
-// only difference between them is the one `store` line below.
+// only difference between them is the one `store` line below (docs/transition-to-phase2.md,
+// "The one-line store change").
 
 import { RedisStore } from "connect-redis";
 import session from "express-session";

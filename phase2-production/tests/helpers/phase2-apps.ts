@@ -1,6 +1,7 @@
 // Builds phase-2 apps in the test process against a real Redis, each under its own key
 // prefix, with the cheapest password hash and a high rate limit (these tests are not about
-// hashing or limits, except where they say so).
+// hashing or limits, except where they say so). Plumbing, not a lesson: the tests that use it
+// are cited in docs/concepts.md and docs/transition-to-phase2.md.
 
 import { stopAllServers } from "../../../phase1-mockup/tests/helpers/server-process";
 import { RedisProcess, startRedis, stopAllRedis } from "../../../scripts/redis-process";
