@@ -12,8 +12,10 @@ import Redis from "ioredis";
 import { FileDataStore } from "../phase1-mockup/src/domain/file-data-store";
 import { RedisDataStore } from "../phase2-production/src/redis-data-store";
 import { Ceiling, CEILINGS } from "./bench-ceilings";
-import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, rssBytes, seedUsers, waitUntilIdle } from "./bench-load";
+import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./bench-load";
+import { measureMemory } from "./bench-memory";
 import { Profile, profileDesign } from "./bench-profile";
+import { benchMarkdown, evaluateGoals, Goal } from "./bench-report";
 import { cleanUpEarlierRuns, Instance, makeRunDir, REPO_ROOT, reportsDir } from "./processes";
 import { findBalancer, RunningBalancer, startRealBalancer } from "./real-balancers";
 import { findRedisServer, REDIS_MISSING_MESSAGE, startRedis, stopAllRedis } from "./redis-process";
@@ -182,7 +184,7 @@ async function main(): Promise<number> {
       });
 
     await Promise.all(instances.splice(0).map((instance) => instance.terminate()));
-    const memory = options.memory ? await measureMemory(options, runDir, redis.url, admin, say) : [];
+    const memory = options.memory ? await measureMemory({ ...options, secret: SECRET }, runDir, redis.url, admin, say) : [];
     const balancer = options.balancer ? await measureBalancers(options, runDir, env, phase2Users, say) : [];
     const store = measureRedis(redis.port);
 
@@ -216,51 +218,6 @@ async function main(): Promise<number> {
     await stopAllRedis();
     rmSync(runDir, { recursive: true, force: true });
   }
-}
-
-/** Server RSS (and Redis's used_memory) as live sessions grow: bytes per session. */
-async function measureMemory(options: BenchOptions, runDir: string, redisUrl: string, admin: Redis, say: (line: string) => void) {
-  // PASSWORD_HASH_COST=4 here: this part measures sessions, not hashing. The first 1,000 logins
-  // only warm the server up (code paths, heap), so that the figures are per additional session.
-  const most = Math.max(...options.memorySteps) + 1000;
-  const users = await seedUsers(new FileDataStore(path.join(runDir, "memory-data")), "mem", most, 4, SECRET);
-  await seedUsers(new RedisDataStore(admin, "mem:"), "mem", most, 4, SECRET);
-  const results = [];
-  for (const design of ["stateful", "memory-session", "cached-session", "redis-session"] as Design[]) {
-    if (!options.designs.includes(design)) continue;
-    const env = { DATA_DIR: path.join(runDir, "memory-data"), REDIS_URL: redisUrl, KEY_PREFIX: "mem:", SESSION_SECRET: SECRET, RATE_LIMIT_PER_MINUTE: "1000000", LOG_LEVEL: "warn", PASSWORD_HASH_COST: "4" };
-    const instance = new Instance({ design, serverId: `memory-${design}`, env, logFile: path.join(runDir, `memory-${design}.log`) });
-    await instance.start();
-    await logIn(design, instance.url, users.slice(most - 1000)); // the warm-up
-    await waitUntilIdle(instance.pid);
-    // Bytes per session as the slope from the step before (the warm-up, then each step): the
-    // fixed costs of a first burst of logins (heap growth, code caches) stay out of the figure.
-    let previousRss = rssBytes(instance.pid as number);
-    let previousRedis = Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1] ?? 0);
-    let done = 0;
-    for (const step of options.memorySteps) {
-      await logIn(design, instance.url, users.slice(done, step));
-      const added = step - done;
-      done = step;
-      await waitUntilIdle(instance.pid);
-      const rss = rssBytes(instance.pid as number);
-      const redisMemory = Number(/used_memory:(\d+)/.exec(await admin.info("memory"))?.[1] ?? 0);
-      const entry = {
-        design,
-        sessions: step,
-        server_rss_bytes: rss,
-        server_bytes_per_session: Math.round((rss - previousRss) / added),
-        redis_used_memory_bytes: design === "stateful" ? null : redisMemory,
-        redis_bytes_per_session: design === "stateful" ? null : Math.round((redisMemory - previousRedis) / added),
-      };
-      previousRss = rss;
-      previousRedis = redisMemory;
-      results.push(entry);
-      say(`[memory] ${design} at ${step} sessions: server ${entry.server_bytes_per_session} B/session${entry.redis_bytes_per_session !== null ? `, Redis ${entry.redis_bytes_per_session} B/session` : ""}`);
-    }
-    await instance.kill();
-  }
-  return results;
 }
 
 /** The same read with 3 instances: direct to one, through the built-in balancer, nginx and HAProxy. */
@@ -323,137 +280,6 @@ function measureRedis(port: number) {
     if (match) rates[match[1].toLowerCase()] = Math.round(Number(match[2]));
   }
   return { tool: "redis-benchmark", clients: 50, get_req_s: rates.get ?? null, set_req_s: rates.set ?? null };
-}
-
-interface Goal {
-  figure: string;
-  goal: string;
-  measured: string;
-  met: boolean | null; // null: not measured in this run
-}
-
-/** The goals of the benchmark issue, each read off this run's figures. */
-function evaluateGoals(report: BenchReport): Goal[] {
-  const read = (design: string) => report.designs.find((d) => d.design === design && d.kind === "read")?.ratio_to_ceiling ?? null;
-  const atLeast = (figure: string, value: number | null, target: number): Goal => ({
-    figure,
-    goal: `>= ${target}`,
-    measured: value === null ? "not measured" : value >= target ? String(value) : `${value} (${Math.round((target - value) * 1000) / 1000} short)`,
-    met: value === null ? null : value >= target,
-  });
-  const goals = [
-    atLeast("stateful read / express+data_dir", read("stateful"), 0.95),
-    atLeast("jwt read / express+redis", read("jwt"), 0.85),
-    atLeast("memory-session read / express+redis", read("memory-session"), 0.7),
-    atLeast("redis-session read / express+redis", read("redis-session"), 0.65),
-  ];
-  const cached = read("cached-session");
-  const redisSession = read("redis-session");
-  goals.push({
-    figure: "cached-session read / express+redis",
-    goal: `>= redis-session's (${redisSession ?? "?"})`,
-    measured: cached === null ? "not measured" : String(cached),
-    met: cached === null || redisSession === null ? null : cached >= redisSession,
-  });
-  const builtin = report.balancer.find((b) => b.name === "builtin");
-  goals.push({
-    figure: "built-in balancer / direct (3 instances)",
-    goal: ">= 0.6, p50 added <= 2 ms",
-    measured: builtin ? `${builtin.ratio_to_direct}, p50 added ${builtin.p50_added_ms} ms` : "not measured",
-    met: builtin ? (builtin.ratio_to_direct ?? 0) >= 0.6 && builtin.p50_added_ms <= 2 : null,
-  });
-  const largest = (design: string) => report.memory.filter((m) => m.design === design).sort((a, b) => b.sessions - a.sessions)[0];
-  const stateful = largest("stateful");
-  goals.push({
-    figure: "stateful server RSS per session",
-    goal: "<= 1024 B",
-    measured: stateful ? `${stateful.server_bytes_per_session} B at ${stateful.sessions} sessions` : "not measured",
-    met: stateful ? stateful.server_bytes_per_session <= 1024 : null,
-  });
-  const inRedis = largest("redis-session");
-  goals.push({
-    figure: "Redis bytes per session (redis-session)",
-    goal: "<= 512 B",
-    measured: inRedis ? `${inRedis.redis_bytes_per_session} B at ${inRedis.sessions} sessions` : "not measured",
-    met: inRedis ? (inRedis.redis_bytes_per_session ?? Infinity) <= 512 : null,
-  });
-  return goals;
-}
-
-type BenchReport = {
-  date: string;
-  machine: { cores: number; cpu: string };
-  node: string;
-  redis: string | null;
-  options: { duration_s: number; rounds: number; users: number };
-  wall_s: number;
-  ceilings: Array<{ name: string; req_s: number; p50_ms: number; p99_ms: number; errors: number; cpu_us_per_req: number | null; spread: number }>;
-  designs: Array<{ design: string; kind: string; ratio_to_ceiling: number | null; ceiling: string; ratio_to_express: number | null; req_s: number; p50_ms: number; p99_ms: number; errors: number; non2xx: number; cpu_us_per_req: number | null; spread: number }>;
-  memory: Array<{ design: string; sessions: number; server_bytes_per_session: number; redis_bytes_per_session: number | null }>;
-  balancer: Array<{ name: string; req_s: number; p50_ms: number; ratio_to_direct: number | null; p50_added_ms: number }>;
-  store: { get_req_s?: number | null; set_req_s?: number | null; note?: string };
-  goals?: Goal[];
-  profiles?: Profile[];
-};
-
-function benchMarkdown(report: BenchReport): string {
-  const lines = [
-    "# Benchmark: what each design costs",
-    "",
-    `Measured ${report.date} on ${report.machine.cores} cores (${report.machine.cpu}), Node ${report.node}, Redis ${report.redis}; ${report.options.rounds} round(s) of ${report.options.duration_s} s, ${report.options.users} logged-in users over ${CONNECTIONS} connections, median of the rounds; ${report.wall_s} s in all. autocannon shares the cores with the server: bare node:http is limited by the load generator, not the server.`,
-    "",
-    "## Goals",
-    "",
-    "| figure | goal | measured | met |",
-    "|---|---|---|---|",
-    ...(report.goals ?? []).map((g) => `| ${g.figure} | ${g.goal} | ${g.measured} | ${g.met === null ? "-" : g.met ? "yes" : "**no**"} |`),
-    "",
-    "## Each design against the ceiling of its own data path (ratios first)",
-    "",
-    "Server CPU per request is the server process's CPU time (user + system) during a run divided by the requests it answered: steadier than req/s when something else shares the machine, and the difference to the ceiling is what the session layer and its plumbing cost.",
-    "",
-    "| design | path | vs its ceiling | vs bare Express | req/s | p50 ms | p99 ms | server CPU µs/req | errors | spread |",
-    "|---|---|---|---|---|---|---|---|---|---|",
-    ...report.designs.map((d) => `| ${d.design} | ${d.kind} | ${d.ratio_to_ceiling ?? "n/a (errors)"} (${d.ceiling}) | ${d.ratio_to_express ?? "n/a"} | ${d.req_s} | ${d.p50_ms} | ${d.p99_ms} | ${d.cpu_us_per_req ?? "-"} | ${d.errors + d.non2xx ? `**${d.errors} errors, ${d.non2xx} non-2xx**` : 0} | ${d.spread} |`),
-    "",
-    "## Ceilings",
-    "",
-    "| ceiling | req/s | p50 ms | p99 ms | server CPU µs/req | spread |",
-    "|---|---|---|---|---|---|",
-    ...report.ceilings.map((c) => `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.spread} |`),
-  ];
-  const statelessRead = (name: string) => report.designs.find((d) => d.design === name && d.kind === "read")?.req_s ?? 0;
-  const statefulRead = statelessRead("stateful");
-  if (statelessRead("stateless") && statefulRead) {
-    lines.push(
-      "",
-      `The goldfish's price: a stateless read re-hashes the password every time. At PASSWORD_HASH_COST=10 it serves ${Math.round((statelessRead("stateless") / statefulRead) * 1000) / 10}% of stateful's reads; at the default 14, ${Math.round((statelessRead("stateless (cost 14)") / statefulRead) * 1000) / 10}%.`,
-    );
-  }
-  if (report.memory.length) {
-    lines.push("", "## Memory as sessions grow", "", "Bytes per session are the growth from the step before, divided by the sessions added.", "", "| design | sessions | server bytes/session | Redis bytes/session |", "|---|---|---|---|");
-    lines.push(...report.memory.map((m) => `| ${m.design} | ${m.sessions} | ${m.server_bytes_per_session} | ${m.redis_bytes_per_session ?? "-"} |`));
-  }
-  if (report.balancer.length) {
-    lines.push("", "## The balancer's cost (redis-session read, 3 instances)", "", "| through | req/s | vs direct | p50 ms | p50 added ms |", "|---|---|---|---|---|");
-    lines.push(...report.balancer.map((b) => `| ${b.name} | ${b.req_s} | ${b.ratio_to_direct} | ${b.p50_ms} | ${b.p50_added_ms} |`));
-  }
-  lines.push("", "## Redis's own limit", "", report.store.note ?? `redis-benchmark, 50 clients: GET ${report.store.get_req_s} req/s, SET ${report.store.set_req_s} req/s.`, "");
-  for (const profile of report.profiles ?? []) {
-    const commands = (per: Record<string, number> | null) =>
-      per ? `${Math.round(Object.values(per).reduce((a, b) => a + b, 0) * 100) / 100} (${Object.entries(per).map(([name, n]) => `${name} ${n}`).join(", ")})` : "none (phase 1)";
-    lines.push(
-      `## Where ${profile.design}'s time goes (its read goal was missed)`,
-      "",
-      `Redis commands per read: ${commands(profile.redis_commands_per_read)}; per upload: ${commands(profile.redis_commands_per_write)}.`,
-      "",
-      "Server CPU profile under the read load (self time), by package: " + profile.top_packages.map((p) => `${p.name} ${p.percent}%`).join(", ") + ".",
-      "",
-      "Top functions: " + profile.top_functions.map((f) => `${f.name} ${f.percent}%`).join("; ") + ".",
-      "",
-    );
-  }
-  return lines.join("\n");
 }
 
 if (require.main === module) {

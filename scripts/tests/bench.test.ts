@@ -3,8 +3,9 @@
 // ceilings and the design were measured with zero errors. No test asserts a speed: speed is
 // what the benchmark reports, not what it tests.
 
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT, reportsDir } from "../processes";
 
@@ -35,4 +36,28 @@ describe("npm run bench, short", () => {
     expect(report.store.get_req_s).toBeGreaterThan(0);
     expect(readFileSync(path.join(reportsDir(), "bench.md"), "utf8")).toContain("| stateful | read |");
   }, 300_000);
+});
+
+describe("the memory part's heap probe", () => {
+  it("answers SIGUSR2 with the heap in use after a full garbage collection, written to BENCH_HEAP_FILE", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "heap-probe-"));
+    const file = path.join(dir, "heap.json");
+    const probe = path.join(REPO_ROOT, "dist", "scripts", "bench-heap-probe.js");
+    // A process that holds about 8 MB of live strings, and makes garbage of the same size.
+    const child = spawn(process.execPath, ["--expose-gc", "--require", probe, "-e", "globalThis.kept = Array.from({ length: 2e5 }, (_, i) => 'x'.repeat(32) + i); for (let i = 0; i < 2e5; i++) 'y'.repeat(32) + i; setInterval(() => {}, 1000)"], {
+      env: { ...process.env, BENCH_HEAP_FILE: file },
+      stdio: "ignore",
+    });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      child.kill("SIGUSR2");
+      for (let waited = 0; waited < 5000 && !existsSync(file); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      const usage = JSON.parse(readFileSync(file, "utf8"));
+      expect(usage.heapUsed).toBeGreaterThan(8e6); // the kept strings are there
+      expect(usage.heapUsed).toBeLessThan(usage.heapTotal);
+    } finally {
+      child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
