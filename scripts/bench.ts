@@ -210,7 +210,8 @@ async function main(): Promise<number> {
     writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
     const markdown = benchMarkdown(report);
     writeFileSync(path.join(reports, "bench.md"), markdown);
-    process.stdout.write(`${markdown}\nReports: reports/bench.md, reports/bench.json\n`);
+    const shown = path.relative(process.cwd(), reports) || ".";
+    process.stdout.write(`${markdown}\nReports: ${path.join(shown, "bench.md")}, ${path.join(shown, "bench.json")}\n`);
     return 0;
   } finally {
     admin.disconnect();

@@ -60,14 +60,17 @@ function tryLines(design: Design, url: string): string[] {
   const served = `-w '   <- %header{x-served-by}\\n'`; // which instance answered
   switch (design) {
     case "stateless":
-      return [`curl -s -u alice:password123 ${served} ${url}/api/files`];
+      return [`curl -s -c jar.txt -b jar.txt -u alice:password123 ${served} ${url}/api/files`];
     case "stateful":
       return [
         `curl -s -c jar.txt -b jar.txt -X POST ${url}/api/session/start ${body}`,
         `curl -s -c jar.txt -b jar.txt -H 'X-Session-ID: <session_id from the line above>' ${served} ${url}/api/session`,
       ];
     case "jwt":
-      return [`curl -s -X POST ${url}/api/login ${body}`, `curl -s -H 'Authorization: Bearer <token from the line above>' ${served} ${url}/api/files`];
+      return [
+        `curl -s -c jar.txt -b jar.txt -X POST ${url}/api/login ${body}`,
+        `curl -s -c jar.txt -b jar.txt -H 'Authorization: Bearer <token from the line above>' ${served} ${url}/api/files`,
+      ];
     default:
       return [`curl -s -c jar.txt -b jar.txt -X POST ${url}/api/login ${body}`, `curl -s -c jar.txt -b jar.txt ${served} ${url}/api/session`];
   }

@@ -187,7 +187,8 @@ async function main(): Promise<number> {
   writeFileSync(path.join(reports, "survival.md"), markdownReport(info, results));
   writeFileSync(path.join(reports, "survival.html"), htmlReport(info, results));
   out(textReport(info, results));
-  out(`\nReports: reports/survival.md, reports/survival.json, reports/survival.html (open it in a browser; it works offline).`);
+  const shown = path.relative(process.cwd(), reports) || ".";
+  out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shown, name)).join(", ")} (open the HTML in a browser; it works offline).`);
   if (options.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   rmSync(runDir, { recursive: true, force: true });
   if (failure) {

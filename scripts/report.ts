@@ -194,7 +194,9 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
           .map((scenario) => {
             const runs = pairs.get(`${design}|${scenario}`) ?? [];
             const verdicts = [...new Set(runs.map((run) => run.verdict))].join("/");
-            return runs.some((run) => !agreement(run).agrees) ? `**${verdicts}** (disagrees)` : verdicts;
+            if (runs.some((run) => !agreement(run).agrees)) return `**${verdicts}** (disagrees)`;
+            // Like the terminal: † marks a cell that may read either way and read degraded.
+            return expectation(design, scenario).dagger && runs.some((run) => run.verdict === "degraded") ? `${verdicts}†` : verdicts;
           })
           .join(" | ")} |`,
     ),

@@ -23,9 +23,16 @@ export function agreement(cell: CellResult): Agreement {
     const other = cell.failed_attempts_not_503 ?? 0;
     const abandoned = cell.abandoned_attempts ?? 0;
     if (slow || other || abandoned) {
+      // Name only the rules that were broken: a reader should not have to work out which.
+      const broken = [
+        abandoned ? `${abandoned} attempt(s) got no answer before the clients' 1 s deadline` : "",
+        other ? `${other} failed attempt(s) answered something other than 503 store_unavailable` : "",
+        slow ? `the slowest failed attempt took ${cell.max_failed_attempt_ms} ms (limit 500)` : "",
+      ].filter(Boolean);
+      const slowest = cell.slowest_failed_attempt;
       return {
         agrees: false,
-        note: `degraded, but the outage was not answered promptly: slowest failed attempt ${cell.max_failed_attempt_ms} ms (limit 500), ${other} failed attempts not a 503 store_unavailable, ${abandoned} abandoned${cell.slowest_failed_attempt ? ` (slowest: user ${cell.slowest_failed_attempt.user}'s ${cell.slowest_failed_attempt.operation} at ${cell.slowest_failed_attempt.start_ms} ms, ${cell.slowest_failed_attempt.duration_ms} ms, answered ${cell.slowest_failed_attempt.answer})` : ""}`,
+        note: `degraded, but the outage was not answered with prompt 503s: ${broken.join("; ")}${slowest ? ` (slowest: user ${slowest.user}'s ${slowest.operation} at ${slowest.start_ms} ms, ${slowest.duration_ms} ms, answered ${slowest.answer})` : ""}. On a busy machine, run this cell again on its own`,
       };
     }
     return { agrees: true };

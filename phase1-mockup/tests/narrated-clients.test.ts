@@ -20,7 +20,10 @@ describe("the narrated clients", () => {
     expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("The goldfish");
-    expect(result.stdout.match(/> Authorization: Basic /g)?.length).toBe(4); // upload, list, read, delete
+    expect(result.stdout.match(/> Authorization: Basic /g)?.length).toBe(5); // upload, list, read, delete, kept.txt
+    // The restart hint starts the server again on the port it runs on, and the check shows the status.
+    expect(result.stdout).toContain(`PORT=${new URL(server.url).port} npm run server:stateless`);
+    expect(result.stdout).toMatch(/curl -i -u '[a-z0-9_-]+:[^']+' http/);
     expect(result.stdout).toContain("< 401 Unauthorized");
     expect(result.stdout).toContain("missing_credentials");
     expect(result.stdout).toContain(`served by ${server.serverId}`);
@@ -38,6 +41,7 @@ describe("the narrated clients", () => {
     expect(result.stdout).toContain('"request_count":');
     expect(result.stdout).toContain("session_not_found");
     expect(result.stdout).toMatch(/curl -i -H 'X-Session-ID: [A-Za-z0-9_-]{43}'/);
+    expect(result.stdout).toContain(`PORT=${new URL(server.url).port} npm run server:stateful`);
   });
 
   it.each(["stateless", "stateful"])("says plainly that no %s server is listening", async (design) => {

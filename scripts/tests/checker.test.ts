@@ -2,8 +2,10 @@
 // anomaly; a clean history survives; errors without loss read degraded
 // (docs/how-the-lab-works.md, "The figures of a cell" and "The verdicts").
 
+import { CellResult } from "../cell";
 import { check } from "../checker";
 import { History, Operation } from "../history";
+import { agreement } from "../verdicts";
 
 let clock = 0;
 function op(partial: Partial<Operation> & Pick<Operation, "name">): Operation {
@@ -155,5 +157,26 @@ describe("the checker", () => {
     expect(result.abandoned_attempts).toBe(1);
     expect(result.failed_attempts_not_503).toBe(2); // the abandoned one, and the 503 that was "draining"
     expect(result.instances_seen).toBe(1); // user 1 saw only instance a
+  });
+});
+
+describe("the agreement with the expected matrix", () => {
+  const cell = (design: CellResult["design"], scenario: CellResult["scenario"], verdict: CellResult["verdict"], figures: Partial<CellResult> = {}): CellResult => ({ design, scenario, verdict, duration_ms: 1000, errors: 3, ...figures });
+
+  it("lets a † cell read degraded, with a timing note", () => {
+    expect(agreement(cell("redis-session", "crash", "degraded"))).toEqual({ agrees: true, note: expect.stringMatching(/^timing note: degraded where survived is expected/) });
+  });
+
+  it("calls degraded in an unmarked cell a disagreement", () => {
+    expect(agreement(cell("redis-session", "baseline", "degraded")).agrees).toBe(false);
+  });
+
+  it("accepts a store-outage only when every failed attempt was a prompt 503, and names the rule that was broken", () => {
+    expect(agreement(cell("jwt", "store-outage", "degraded", { max_failed_attempt_ms: 80, failed_attempts_not_503: 0, abandoned_attempts: 0 }))).toEqual({ agrees: true });
+    const abandoned = agreement(cell("jwt", "store-outage", "degraded", { max_failed_attempt_ms: 80, failed_attempts_not_503: 0, abandoned_attempts: 2 }));
+    expect(abandoned.agrees).toBe(false);
+    expect(abandoned.note).toContain("2 attempt(s) got no answer before the clients' 1 s deadline");
+    expect(abandoned.note).not.toContain("limit 500"); // 80 ms broke no rule: not worth a word
+    expect(agreement(cell("jwt", "store-outage", "degraded", { max_failed_attempt_ms: 700, failed_attempts_not_503: 0, abandoned_attempts: 0 })).note).toContain("took 700 ms (limit 500)");
   });
 });

@@ -1,6 +1,6 @@
 // The docs check: the documentation cannot drift from the code. Every `npm run X` in the
 // README and the docs names a real script, every relative link leads to a file, every error
-// code of LAB-SPEC section 2 is in docs/api-reference.md, and the routes that page lists are
+// code the API answers is in docs/api-reference.md, and the routes that page lists are
 // exactly the routes each design's app registers (read from Express's own router). The page
 // explains its table convention in "Endpoints at a glance".
 
@@ -16,7 +16,7 @@ import { REPO_ROOT } from "../processes";
 const API_REFERENCE = path.join(REPO_ROOT, "docs", "api-reference.md");
 const DESIGNS = ["stateless", "stateful", ...PHASE2_DESIGNS] as const;
 
-/** LAB-SPEC section 2's error table, copied on purpose: checked below against the source. */
+/** The lab's error codes and their statuses, written out on purpose: checked below against the source. */
 const SPEC_ERRORS: [status: number, code: string][] = [
   [400, "invalid_json"],
   [400, "validation_error"],
@@ -36,7 +36,7 @@ const SPEC_ERRORS: [status: number, code: string][] = [
   [503, "store_unavailable"],
   [503, "draining"],
 ];
-/** The one code the source has beyond LAB-SPEC: a bug's 500, which no test should ever see. */
+/** The one code beyond that list: a bug's 500, which no test should ever see. */
 const CODES_BEYOND_SPEC = ["internal_error"];
 
 // ---------------------------------------------------------------------------------------------
@@ -243,14 +243,14 @@ describe("the docs check", () => {
     expect(linkedFile("docs/x.md", "#top")).toBeUndefined();
   });
 
-  it("keeps its copy of LAB-SPEC's error codes equal to the codes the source declares and uses", () => {
+  it("keeps its list of error codes equal to the codes the source declares and uses", () => {
     const errorsModule = read(path.join("phase1-mockup", "src", "domain", "errors.ts"));
     const union = /export type ErrorCode =([^;]+);/.exec(errorsModule)?.[1] ?? "";
     const declared = [...union.matchAll(/"([a-z_]+)"/g)].map((match) => match[1]);
     expect(declared.sort()).toEqual([...SPEC_ERRORS.map(([, code]) => code), ...CODES_BEYOND_SPEC].sort());
 
     // Every code answered anywhere in the apps (ApiError(status, "code"), or a hand-written
-    // `error: "code"` body) is one of them, and every one of LAB-SPEC's codes is answered somewhere.
+    // `error: "code"` body) is one of them, and every code of the list is answered somewhere.
     const sources = ["phase1-mockup/src", "phase2-production/src"].flatMap((dir) => {
       const found: string[] = [];
       const walk = (relative: string): void => {
@@ -273,10 +273,10 @@ describe("the docs check", () => {
     expect([...answered.keys()].filter((code) => !declared.includes(code))).toEqual([]);
     expect(SPEC_ERRORS.map(([, code]) => code).filter((code) => !answered.has(code))).toEqual([]);
     const wrongStatus = SPEC_ERRORS.filter(([status, code]) => (answered.get(code)?.size ?? 0) > 0 && !answered.get(code)?.has(status));
-    expect(wrongStatus.map(([status, code]) => `${code}: LAB-SPEC says ${status}, the source says ${[...(answered.get(code) ?? [])]}`)).toEqual([]);
+    expect(wrongStatus.map(([status, code]) => `${code}: the list says ${status}, the source says ${[...(answered.get(code) ?? [])]}`)).toEqual([]);
   });
 
-  it("lists every error code of LAB-SPEC section 2 in the API reference's error table, with its status", () => {
+  it("lists every error code in the API reference's error table, with its status", () => {
     const tableRows = proseLines(apiReference).filter((line) => line.trim().startsWith("|"));
     const missing = [...SPEC_ERRORS, [500, "internal_error"] as [number, string]]
       .filter(([status, code]) => !tableRows.some((row) => row.includes(`\`${code}\``) && tableCells(row).includes(String(status))))

@@ -143,3 +143,10 @@ export class Narrator {
 export function freshUsername(prefix: string): string {
   return `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/** How to start that server again on the same port: `PORT=4151 npm run server:stateful` when it is not the default. */
+export function restartCommand(url: string, design: "stateless" | "stateful"): string {
+  const port = new URL(url).port;
+  const standard = design === "stateless" ? "3000" : "3001";
+  return `${port && port !== standard ? `PORT=${port} ` : ""}npm run server:${design}`;
+}

@@ -3,7 +3,7 @@
 // server remembers the rest in a Map. Run it against `npm run server:stateful`, after
 // `npm run client:stateless` (docs/concepts.md, "goldfish vs long memory").
 
-import { bold, freshUsername, Narrator, readArguments } from "./narrate";
+import { bold, freshUsername, Narrator, readArguments, restartCommand } from "./narrate";
 
 async function main(): Promise<void> {
   const { url } = readArguments("client:stateful", "http://127.0.0.1:3001");
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   console.log("- The password crossed the wire once per session (and at registration); every other request sent only an id.");
   console.log("- The server did the remembering: who you are, how many requests, which uploads. Cheap and rich.");
   console.log("- But that memory is a Map inside one process. See it die: restart the server (Ctrl-C, then");
-  console.log("  npm run server:stateful) and try this still-open session; it answers 401 session_not_found:");
+  console.log(`  ${restartCommand(url, "stateful")}) and try this still-open session; it answers 401 session_not_found:`);
   console.log(`    curl -i -H 'X-Session-ID: ${String(keep.body.session_id)}' ${url}/api/files`);
   console.log("  while kept.txt, on disk, is still there for a new session:");
   console.log(`    curl -s -X POST ${url}/api/session/start -H 'Content-Type: application/json' -d '{"username":"${username}","password":"${password}"}'`);

@@ -3,7 +3,7 @@
 // the server checks them every time. Run it against `npm run server:stateless`, then compare
 // with `npm run client:stateful` (docs/concepts.md, "goldfish vs long memory").
 
-import { bold, freshUsername, Narrator, readArguments } from "./narrate";
+import { bold, freshUsername, Narrator, readArguments, restartCommand } from "./narrate";
 
 async function main(): Promise<void> {
   const { url } = readArguments("client:stateless", "http://127.0.0.1:3000");
@@ -51,11 +51,15 @@ async function main(): Promise<void> {
   talk.step("Is there a session?", "There is nothing to look at: the stateless design keeps no session.");
   talk.expect(await talk.send("GET", "/api/session"), 404, "GET /api/session");
 
+  talk.step("Keep a file, and leave", "So that you can watch a restart change nothing.");
+  talk.expect(await talk.send("POST", "/api/upload", { ...withPassword(), body: { filename: "kept.txt", content: "still here after a restart" } }), 201, "the upload of kept.txt");
+
   console.log(`\n${bold("What to notice")}`);
   console.log(`- ${talk.requests} requests; the password crossed the wire ${passwordsSent} times and was checked each time.`);
   console.log("- Nothing about you lives in the server's memory: restart it, or send the next request to another");
-  console.log("  instance, and the same Authorization header works just the same. Try it after a restart:");
-  console.log(`    curl -s -u '${username}:${password}' ${url}/api/files`);
+  console.log(`  instance, and the same Authorization header works just the same. Restart it (Ctrl-C, then ${restartCommand(url, "stateless")})`);
+  console.log("  and ask again: 200 OK, and kept.txt is listed:");
+  console.log(`    curl -i -u '${username}:${password}' ${url}/api/files`);
   console.log("- The price: every request costs a password hash, and the client must hold the password.");
   console.log("Now compare the long memory: npm run server:stateful, then npm run client:stateful");
 }

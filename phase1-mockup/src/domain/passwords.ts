@@ -2,8 +2,9 @@
 // (`scrypt$<cost>$<salt>$<hash>`), so raising PASSWORD_HASH_COST later locks nobody out, and
 // the comparison is constant-time so that timing tells an attacker nothing.
 //
-// The stateless design pays this price on every request (about 55 ms at cost 14): that is
-// the "re-authenticates every time" row of the trade-off table in docs/concepts.md.
+// The stateless design pays this price on every request (tens of milliseconds of CPU at cost
+// 14, measured in docs/results.md): that is the "re-authenticates every time" row of the
+// trade-off table in docs/concepts.md.
 
 import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 
