@@ -210,7 +210,7 @@ async function main(): Promise<number> {
     writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
     const markdown = benchMarkdown(report);
     writeFileSync(path.join(reports, "bench.md"), markdown);
-    const shown = path.relative(process.cwd(), reports) || ".";
+    const shown = path.relative(process.cwd(), reports).startsWith("..") ? reports : path.relative(process.cwd(), reports) || ".";
     process.stdout.write(`${markdown}\nReports: ${path.join(shown, "bench.md")}, ${path.join(shown, "bench.json")}\n`);
     return 0;
   } finally {

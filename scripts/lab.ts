@@ -187,7 +187,7 @@ async function main(): Promise<number> {
   writeFileSync(path.join(reports, "survival.md"), markdownReport(info, results));
   writeFileSync(path.join(reports, "survival.html"), htmlReport(info, results));
   out(textReport(info, results));
-  const shown = path.relative(process.cwd(), reports) || ".";
+  const shown = path.relative(process.cwd(), reports).startsWith("..") ? reports : path.relative(process.cwd(), reports) || ".";
   out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shown, name)).join(", ")} (open the HTML in a browser; it works offline).`);
   if (options.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   rmSync(runDir, { recursive: true, force: true });

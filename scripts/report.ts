@@ -104,7 +104,7 @@ export function matrixTable(cells: CellResult[]): string {
   const designs = DESIGNS.filter((design) => cells.some((cell) => cell.design === design));
   const scenarios = SCENARIOS.filter((scenario) => cells.some((cell) => cell.scenario === scenario));
   const width = Math.max(10, ...scenarios.map((scenario) => scenario.length)) + 1;
-  const lines = [pad("", 16) + scenarios.map((scenario) => pad(scenario, width)).join("")];
+  const lines = [(pad("", 16) + scenarios.map((scenario) => pad(scenario, width)).join("")).trimEnd()];
   for (const design of designs) {
     let line = pad(design, 16);
     for (const scenario of scenarios) {

@@ -32,7 +32,7 @@ export function agreement(cell: CellResult): Agreement {
       const slowest = cell.slowest_failed_attempt;
       return {
         agrees: false,
-        note: `degraded, but the outage was not answered with prompt 503s: ${broken.join("; ")}${slowest ? ` (slowest: user ${slowest.user}'s ${slowest.operation} at ${slowest.start_ms} ms, ${slowest.duration_ms} ms, answered ${slowest.answer})` : ""}. On a busy machine, run this cell again on its own`,
+        note: `degraded, but the outage was not answered with prompt 503s: ${broken.join("; ")}${slowest ? `; slowest: user ${slowest.user}'s ${slowest.operation} at ${slowest.start_ms} ms, ${slowest.duration_ms} ms, answered ${slowest.answer}` : ""}. On a busy machine, run this cell again on its own`,
       };
     }
     return { agrees: true };

@@ -49,7 +49,7 @@ describe("the narrated clients", () => {
     const result = await runScript(compiled(`clients/${design}-client.js`), ["--url", `http://127.0.0.1:${port}`], NO_COLOUR);
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe(
-      `No server is listening at http://127.0.0.1:${port}. Start one in another terminal first: npm run server:${design}`,
+      `No server is listening at http://127.0.0.1:${port}. Start one in another terminal first: PORT=${port} npm run server:${design}`,
     );
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });

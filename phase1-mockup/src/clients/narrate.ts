@@ -48,7 +48,8 @@ export function readArguments(script: string, defaultUrl: string): ClientArgumen
 function describeNetworkError(error: unknown, baseUrl: string, serverScript: string): string {
   const cause = (error as { cause?: { code?: string } })?.cause;
   if (cause?.code === "ECONNREFUSED") {
-    return `No server is listening at ${baseUrl}. Start one in another terminal first: npm run ${serverScript}`;
+    const design = serverScript === "server:stateless" ? "stateless" : "stateful";
+    return `No server is listening at ${baseUrl}. Start one in another terminal first: ${restartCommand(baseUrl, design)}`;
   }
   if ((error as Error)?.name === "TimeoutError") {
     return `The server at ${baseUrl} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s.`;
