@@ -16,7 +16,7 @@ import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, w
 import { measureMemory } from "./bench-memory";
 import { Profile, profileDesign } from "./bench-profile";
 import { benchMarkdown, evaluateGoals, Goal } from "./bench-report";
-import { cleanUpEarlierRuns, Instance, makeRunDir, REPO_ROOT, reportsDir } from "./processes";
+import { cleanUpEarlierRuns, Instance, makeRunDir, REPO_ROOT, reportsDir, shownPath } from "./processes";
 import { findBalancer, RunningBalancer, startRealBalancer } from "./real-balancers";
 import { findRedisServer, REDIS_MISSING_MESSAGE, startRedis, stopAllRedis } from "./redis-process";
 import { machine } from "./report";
@@ -210,8 +210,7 @@ async function main(): Promise<number> {
     writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
     const markdown = benchMarkdown(report);
     writeFileSync(path.join(reports, "bench.md"), markdown);
-    const shown = path.relative(process.cwd(), reports).startsWith("..") ? reports : path.relative(process.cwd(), reports) || ".";
-    process.stdout.write(`${markdown}\nReports: ${path.join(shown, "bench.md")}, ${path.join(shown, "bench.json")}\n`);
+    process.stdout.write(`${markdown}\nReports: ${path.join(shownPath(reports), "bench.md")}, ${path.join(shownPath(reports), "bench.json")}\n`);
     return 0;
   } finally {
     admin.disconnect();

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { CellResult, runCell } from "./cell";
-import { cleanUpEarlierRuns, makeRunDir, reportsDir } from "./processes";
+import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "./processes";
 import { findRedisServer, REDIS_MISSING_MESSAGE } from "./redis-process";
 import { htmlReport } from "./report-html";
 import { balancerVersion, findBalancer, RealBalancer } from "./real-balancers";
@@ -187,8 +187,7 @@ async function main(): Promise<number> {
   writeFileSync(path.join(reports, "survival.md"), markdownReport(info, results));
   writeFileSync(path.join(reports, "survival.html"), htmlReport(info, results));
   out(textReport(info, results));
-  const shown = path.relative(process.cwd(), reports).startsWith("..") ? reports : path.relative(process.cwd(), reports) || ".";
-  out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shown, name)).join(", ")} (open the HTML in a browser; it works offline).`);
+  out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shownPath(reports), name)).join(", ")} (open the HTML in a browser; it works offline).`);
   if (options.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   rmSync(runDir, { recursive: true, force: true });
   if (failure) {

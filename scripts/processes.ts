@@ -20,6 +20,12 @@ function findRepoRoot(start: string): string {
 
 export const REPO_ROOT = findRepoRoot(__dirname);
 
+/** A path as a person would type it from here: relative inside the current folder, whole outside it. */
+export function shownPath(target: string): string {
+  const relative = path.relative(process.cwd(), target);
+  return relative.startsWith("..") || path.isAbsolute(relative) ? target : relative || ".";
+}
+
 /** Where the lab and the bench write their reports: reports/, or LAB_REPORTS_DIR (the test suite's own throw-away folder). */
 export function reportsDir(): string {
   return process.env.LAB_REPORTS_DIR ? path.resolve(process.env.LAB_REPORTS_DIR) : path.join(REPO_ROOT, "reports");
