@@ -20,6 +20,16 @@ function findRepoRoot(start: string): string {
 
 export const REPO_ROOT = findRepoRoot(__dirname);
 
+/** Whether a process with this pid still exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A path as a person would type it from here: relative inside the current folder, whole outside it. */
 export function shownPath(target: string): string {
   const relative = path.relative(process.cwd(), target);

@@ -8,6 +8,7 @@ import http from "node:http";
 import { fetchJson } from "./helpers/http";
 import { basic } from "./helpers/phase1-apps";
 import { compiled, ServerProcess, startServer, stopAllServers, stopServer } from "./helpers/server-process";
+import { isAlive } from "../../scripts/processes";
 import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
 
 afterAll(async () => {
@@ -131,12 +132,3 @@ describe("a server whose parent process dies", () => {
     expect(survived).toBe(false);
   });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { REPO_ROOT } from "../processes";
+import { isAlive, REPO_ROOT } from "../processes";
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), "demos-"));
 const children: ChildProcess[] = [];
@@ -33,12 +33,12 @@ function nothingAlive(pidLog: string): number[] {
   if (!existsSync(pidLog)) return [];
   const pids = readFileSync(pidLog, "utf8").trim().split("\n").filter(Boolean).map((line) => Number(line.split(" ")[0]));
   return pids.filter((pid) => {
+    if (!isAlive(pid)) return false;
     try {
-      process.kill(pid, 0);
       process.kill(pid, "SIGKILL"); // never leave it, even when the test fails
       return true;
     } catch {
-      return false;
+      return false; // it ended in between
     }
   });
 }

@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { isListening, REPO_ROOT, reportsDir } from "../processes";
+import { isAlive, isListening, REPO_ROOT, reportsDir } from "../processes";
 
 const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab.js");
 const scratch = mkdtempSync(path.join(os.tmpdir(), "lab-cli-"));
@@ -56,22 +56,13 @@ function started(pidLog: string): Array<{ pid: number; port: number; name: strin
     });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function expectNothingLeft(pidLog: string): Promise<void> {
   const processes = started(pidLog);
   expect(processes.length).toBeGreaterThan(0);
   // Node children exit on their own when their IPC channel closes: give them a moment.
   const deadline = Date.now() + 5000;
-  while (processes.some((p) => alive(p.pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-  const survivors = processes.filter((p) => alive(p.pid));
+  while (processes.some((p) => isAlive(p.pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  const survivors = processes.filter((p) => isAlive(p.pid));
   for (const p of survivors) process.kill(p.pid, "SIGKILL"); // never leave them, even when the test fails
   expect(survivors).toEqual([]);
   for (const p of processes) expect(await isListening(p.port)).toBe(false);
@@ -166,7 +157,7 @@ describe("npm run lab", () => {
     await waitFor(() => started(pidLog).some((p) => p.name !== "redis-server"), 15_000);
     child.kill("SIGKILL");
     await done;
-    const redis = started(pidLog).filter((p) => p.name === "redis-server" && alive(p.pid));
+    const redis = started(pidLog).filter((p) => p.name === "redis-server" && isAlive(p.pid));
     expect(redis.length).toBeGreaterThan(0); // an orphan: nothing told it the lab died
     const next = await runLab(["--design", "stateless", "--scenario", "baseline"]);
     expect(next.code).toBe(0);
