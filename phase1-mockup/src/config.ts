@@ -14,6 +14,10 @@ export class ConfigError extends Error {
 
 export type Env = Record<string, string | undefined>;
 
+/** Phase 1's two designs, each its own server (the names of docs/concepts.md). */
+export const PHASE1_DESIGNS = ["stateless", "stateful"] as const;
+export type Phase1Design = (typeof PHASE1_DESIGNS)[number];
+
 /** The development secret: fixed, never random, so that instances and restarts agree. */
 export const DEVELOPMENT_SECRET = "lab-development-secret-change-me-in-production";
 export const LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const;
@@ -88,7 +92,7 @@ export interface Phase1Config extends CommonConfig {
   dataDir: string;
 }
 
-export function loadPhase1Config(env: Env, design: "stateless" | "stateful"): Phase1Config {
+export function loadPhase1Config(env: Env, design: Phase1Design): Phase1Config {
   const dataDir = path.resolve(readString(env, "DATA_DIR", path.join("data", "phase1")));
   // Kernel file systems accept no data, and Node's recursive mkdir spins forever on /proc.
   if (/^\/(proc|sys)(\/|$)/.test(dataDir)) throw new ConfigError("DATA_DIR", "must be a directory on a real file system, not under /proc or /sys", dataDir);

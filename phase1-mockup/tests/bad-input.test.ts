@@ -4,8 +4,8 @@
 
 import request from "supertest";
 import type { Express } from "express";
-import { basic, statefulApp, statelessApp } from "./helpers/phase1-apps";
-import { removeTempDirs } from "./helpers/temp-dir";
+import { basic, statefulApp, statelessApp } from "../../test-support/phase1-apps";
+import { removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(removeTempDirs);
 

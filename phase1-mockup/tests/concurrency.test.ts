@@ -6,10 +6,10 @@
 import http from "node:http";
 import { AddressInfo } from "node:net";
 import request from "supertest";
-import { JsonBody } from "./helpers/http";
-import { basic, statefulApp, statelessApp } from "./helpers/phase1-apps";
-import { startServer, stopAllServers } from "./helpers/server-process";
-import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
+import { JsonBody } from "../../test-support/http";
+import { basic, statefulApp, statelessApp } from "../../test-support/phase1-apps";
+import { startServer, stopAllServers } from "../../test-support/server-process";
+import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(async () => {
   await stopAllServers();

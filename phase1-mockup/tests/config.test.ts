@@ -5,8 +5,8 @@
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { ConfigError, DEVELOPMENT_SECRET, loadPhase1Config } from "../src/config";
-import { compiled, runScript, startServer, stopAllServers } from "./helpers/server-process";
-import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
+import { compiled, runScript, startServer, stopAllServers } from "../../test-support/server-process";
+import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(async () => {
   await stopAllServers();

@@ -7,8 +7,8 @@ import { ChildProcess, spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { FileDataStore } from "../src/domain/file-data-store";
-import { compiled } from "./helpers/server-process";
-import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
+import { compiled } from "../../test-support/server-process";
+import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 
 let writer: ChildProcess | undefined;
 afterAll(() => {

@@ -2,8 +2,8 @@
 // error that names the instance, from a real server process (docs/api-reference.md, "Errors").
 
 import net from "node:net";
-import { startServer, stopAllServers } from "./helpers/server-process";
-import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
+import { startServer, stopAllServers } from "../../test-support/server-process";
+import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(async () => {
   await stopAllServers();

@@ -3,8 +3,8 @@
 // The walk-throughs are read in docs/concepts.md ("Goldfish vs long memory").
 
 import net from "node:net";
-import { compiled, runScript, startServer, stopAllServers } from "./helpers/server-process";
-import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
+import { compiled, runScript, startServer, stopAllServers } from "../../test-support/server-process";
+import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(async () => {
   await stopAllServers();

@@ -5,11 +5,11 @@
 
 import { spawn } from "node:child_process";
 import http from "node:http";
-import { fetchJson } from "./helpers/http";
-import { basic } from "./helpers/phase1-apps";
-import { compiled, ServerProcess, startServer, stopAllServers, stopServer } from "./helpers/server-process";
-import { isAlive } from "../../scripts/processes";
-import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
+import { fetchJson } from "../../test-support/http";
+import { basic } from "../../test-support/phase1-apps";
+import { compiled, ServerProcess, startServer, stopAllServers, stopServer } from "../../test-support/server-process";
+import { isAlive } from "../../scripts/processes/managed-process";
+import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(async () => {
   await stopAllServers();

@@ -5,9 +5,9 @@
 import { spawnSync } from "node:child_process";
 import request from "supertest";
 import { MapSessionStore } from "../src/sessions/map-session-store";
-import { statefulApp } from "./helpers/phase1-apps";
-import { compiled, startServer, stopAllServers } from "./helpers/server-process";
-import { makeTempDir, removeTempDirs } from "./helpers/temp-dir";
+import { statefulApp } from "../../test-support/phase1-apps";
+import { compiled, startServer, stopAllServers } from "../../test-support/server-process";
+import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(async () => {
   await stopAllServers();

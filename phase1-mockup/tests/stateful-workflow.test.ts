@@ -2,8 +2,8 @@
 // (docs/concepts.md, "Stateful trade-offs"; every endpoint in docs/api-reference.md).
 
 import request from "supertest";
-import { statefulApp } from "./helpers/phase1-apps";
-import { removeTempDirs } from "./helpers/temp-dir";
+import { statefulApp } from "../../test-support/phase1-apps";
+import { removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(removeTempDirs);
 

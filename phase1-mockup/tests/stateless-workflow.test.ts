@@ -2,8 +2,8 @@
 // (docs/concepts.md, "Stateless trade-offs"; every endpoint in docs/api-reference.md).
 
 import request from "supertest";
-import { basic, statelessApp } from "./helpers/phase1-apps";
-import { removeTempDirs } from "./helpers/temp-dir";
+import { basic, statelessApp } from "../../test-support/phase1-apps";
+import { removeTempDirs } from "../../test-support/temp-dir";
 
 afterAll(removeTempDirs);
 

@@ -1,6 +1,6 @@
 // The phase-2 application: phase 1's users-and-files API, grown up. One app, four designs:
 // memory-session, redis-session and cached-session differ only in their session store
-// (sessions/session-stores.ts); jwt keeps no session at all. Users and files live in Redis
+// (sessions/store-per-design.ts); jwt keeps no session at all. Users and files live in Redis
 // in every design, so every instance shares them. Explained in docs/transition-to-phase2.md.
 //
 // Redis down is an expected state, not a crash: the server listens anyway, /ready says 503,
@@ -23,7 +23,7 @@ import { createLogger, LabMetrics, requestLogging } from "./observability";
 import { createLoginRateLimit } from "./rate-limit";
 import { createRedisClient, isRedisReady, redisNotReadyReason } from "./redis-client";
 import { RedisDataStore } from "./redis-data-store";
-import { createSessionStore, withoutTouch } from "./sessions/session-stores";
+import { createSessionStore, withoutTouch } from "./sessions/store-per-design";
 import { rememberUpload, requireSession, saveBeforeAnswer, SESSION_COOKIE, sessionRoutes } from "./sessions/session-routes";
 
 export interface Phase2AppOptions {

@@ -3,7 +3,7 @@
 // Every code is listed in docs/api-reference.md ("Errors", "Rate limit").
 
 import request from "supertest";
-import { connected, phase2App, useRedis } from "./helpers/phase2-apps";
+import { connected, phase2App, useRedis } from "../../test-support/phase2-apps";
 
 const redisProcess = useRedis();
 

@@ -4,11 +4,12 @@
 
 import { SignJWT } from "jose";
 import request from "supertest";
-import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
-import { closeAllApps, connected, phase2App, TEST_SECRET } from "./helpers/phase2-apps";
+import { stopEverything } from "../../scripts/processes/managed-process";
+import { RedisServer, startRedis } from "../../scripts/processes/redis";
+import { closeAllApps, connected, phase2App, TEST_SECRET } from "../../test-support/phase2-apps";
 import type { Express } from "express";
 
-let redis: RedisProcess;
+let redis: RedisServer;
 let app: Express;
 let token: string;
 beforeAll(async () => {
@@ -19,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await closeAllApps();
-  await stopAllRedis();
+  await stopEverything();
 });
 
 const key = (secret: string) => new TextEncoder().encode(secret);

@@ -5,17 +5,18 @@
 // Explained in docs/labs/04-redis-single-point-of-failure.md.
 
 import request from "supertest";
-import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
-import { startServer, stopAllServers } from "../../phase1-mockup/tests/helpers/server-process";
-import { startRedis, stopAllRedis } from "../../scripts/redis-process";
+import { fetchJson } from "../../test-support/http";
+import { startServer, stopAllServers } from "../../test-support/server-process";
+import { stopEverything } from "../../scripts/processes/managed-process";
+import { startRedis } from "../../scripts/processes/redis";
 import { Phase2App } from "../src/app";
 import { Phase2Design } from "../src/config";
-import { closeAllApps, connected, phase2App } from "./helpers/phase2-apps";
+import { closeAllApps, connected, phase2App } from "../../test-support/phase2-apps";
 
 afterAll(async () => {
   await stopAllServers();
   await closeAllApps();
-  await stopAllRedis();
+  await stopEverything();
 });
 
 const credentials = { username: "oscar", password: "password-ok" };

@@ -2,9 +2,9 @@
 // on SIGTERM during a slow request (docs/transition-to-phase2.md, "Graceful shutdown").
 
 import http from "node:http";
-import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
-import { runScript, serverArguments, startServer } from "../../phase1-mockup/tests/helpers/server-process";
-import { sessionCookie, useRedis } from "./helpers/phase2-apps";
+import { fetchJson } from "../../test-support/http";
+import { runScript, serverArguments, startServer } from "../../test-support/server-process";
+import { sessionCookie, useRedis } from "../../test-support/phase2-apps";
 
 const redisProcess = useRedis();
 

@@ -6,10 +6,11 @@
 
 import Redis from "ioredis";
 import request from "supertest";
-import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
-import { closeAllApps, connected, phase2App } from "./helpers/phase2-apps";
+import { stopEverything } from "../../scripts/processes/managed-process";
+import { RedisServer, startRedis } from "../../scripts/processes/redis";
+import { closeAllApps, connected, phase2App } from "../../test-support/phase2-apps";
 
-let redis: RedisProcess;
+let redis: RedisServer;
 let admin: Redis;
 beforeAll(async () => {
   redis = await startRedis();
@@ -18,7 +19,7 @@ beforeAll(async () => {
 afterAll(async () => {
   admin.disconnect();
   await closeAllApps();
-  await stopAllRedis();
+  await stopEverything();
 });
 
 const credentials = { username: "rosa", password: "password-ok" };

@@ -9,11 +9,12 @@
 
 import http from "node:http";
 import { AddressInfo } from "node:net";
-import { RedisProcess, startRedis, stopAllRedis } from "../../scripts/redis-process";
-import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
-import { closeAllApps, connected, phase2App, sessionCookie } from "./helpers/phase2-apps";
+import { stopEverything } from "../../scripts/processes/managed-process";
+import { RedisServer, startRedis } from "../../scripts/processes/redis";
+import { fetchJson } from "../../test-support/http";
+import { closeAllApps, connected, phase2App, sessionCookie } from "../../test-support/phase2-apps";
 
-let redis: RedisProcess;
+let redis: RedisServer;
 const servers: http.Server[] = [];
 beforeAll(async () => {
   redis = await startRedis();
@@ -24,7 +25,7 @@ afterAll(async () => {
     server.close();
   }
   await closeAllApps();
-  await stopAllRedis();
+  await stopEverything();
 });
 
 describe.each(["redis-session", "cached-session"] as const)("10 parallel uploads in one %s session", (design) => {

@@ -3,9 +3,9 @@
 // (docs/labs/02-load-balancer-and-sticky-sessions.md).
 
 import Redis from "ioredis";
-import { fetchJson } from "../../phase1-mockup/tests/helpers/http";
-import { Design, ServerProcess, startServer } from "../../phase1-mockup/tests/helpers/server-process";
-import { sessionCookie, useRedis } from "./helpers/phase2-apps";
+import { fetchJson } from "../../test-support/http";
+import { Design, ServerProcess, startServer } from "../../test-support/server-process";
+import { sessionCookie, useRedis } from "../../test-support/phase2-apps";
 
 const redisProcess = useRedis();
 

@@ -3,7 +3,7 @@
 // out, and be refused afterwards. Every endpoint is in docs/api-reference.md.
 
 import request from "supertest";
-import { connected, phase2App, useRedis } from "./helpers/phase2-apps";
+import { connected, phase2App, useRedis } from "../../test-support/phase2-apps";
 
 const redisProcess = useRedis();
 

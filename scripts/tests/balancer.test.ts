@@ -5,12 +5,12 @@
 
 import http from "node:http";
 import net from "node:net";
-import { Balancer, STICKY_COOKIE } from "../balancer";
+import { Balancer, STICKY_COOKIE } from "../processes/builtin-balancer";
 
 const servers: http.Server[] = [];
 const balancers: Balancer[] = [];
 afterEach(async () => {
-  await Promise.all(balancers.splice(0).map((balancer) => balancer.close()));
+  await Promise.all(balancers.splice(0).map((balancer) => balancer.stop()));
   for (const server of servers.splice(0)) {
     server.closeAllConnections();
     server.close();

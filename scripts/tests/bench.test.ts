@@ -7,11 +7,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { REPO_ROOT, reportsDir } from "../processes";
+import { REPO_ROOT, reportsDir } from "../processes/run-dir";
 
 describe("npm run bench, short", () => {
   it("writes reports/bench.json and bench.md with ceilings, designs, balancer and store, without errors", () => {
-    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "scripts", "bench.js"), "--quick", "--duration", "1", "--design", "stateful", "--no-memory"], {
+    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "scripts", "bench", "bench.js"), "--quick", "--duration", "1", "--design", "stateful", "--no-memory"], {
       encoding: "utf8",
       timeout: 240_000,
     });
@@ -42,7 +42,7 @@ describe("the memory part's heap probe", () => {
   it("answers SIGUSR2 with the heap in use after a full garbage collection, written to BENCH_HEAP_FILE", async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "heap-probe-"));
     const file = path.join(dir, "heap.json");
-    const probe = path.join(REPO_ROOT, "dist", "scripts", "bench-heap-probe.js");
+    const probe = path.join(REPO_ROOT, "dist", "scripts", "bench", "heap-probe.js");
     // A process that holds about 8 MB of live strings, and makes garbage of the same size.
     const child = spawn(process.execPath, ["--expose-gc", "--require", probe, "-e", "globalThis.kept = Array.from({ length: 2e5 }, (_, i) => 'x'.repeat(32) + i); for (let i = 0; i < 2e5; i++) 'y'.repeat(32) + i; setInterval(() => {}, 1000)"], {
       env: { ...process.env, BENCH_HEAP_FILE: file },

@@ -2,10 +2,10 @@
 // anomaly; a clean history survives; errors without loss read degraded
 // (docs/how-the-lab-works.md, "The figures of a cell" and "The verdicts").
 
-import { CellResult } from "../cell";
-import { check } from "../checker";
-import { History, Operation } from "../history";
-import { agreement } from "../verdicts";
+import { CellResult } from "../lab/cell";
+import { check } from "../lab/checker";
+import { History, Operation } from "../lab/history";
+import { agreement } from "../lab/agreement";
 
 let clock = 0;
 function op(partial: Partial<Operation> & Pick<Operation, "name">): Operation {

@@ -6,7 +6,8 @@ import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { isAlive, REPO_ROOT } from "../processes";
+import { isAlive } from "../processes/managed-process";
+import { REPO_ROOT } from "../processes/run-dir";
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), "demos-"));
 const children: ChildProcess[] = [];
@@ -49,7 +50,7 @@ describe("the demos", () => {
     [["--design", "redis-session", "--crash"], "Verdict: redis-session kept the user's session across a crash."],
   ])("demo:restart %j ends with its verdict", async (args, verdict) => {
     const pidLog = path.join(scratch, `restart-${args.join("")}.pids`);
-    const run = await start("demo-restart.js", args, pidLog).done;
+    const run = await start("demos/restart.js", args, pidLog).done;
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split("\n").pop()).toBe(verdict);
@@ -64,14 +65,14 @@ describe("the demos", () => {
     [["--design", "cached-session", "--lb", "round-robin"], /^Verdict: cached-session behind round-robin: all 6 requests served, but request_count went [\d, ]+: each instance serves its own stale copy of the session\.$/],
   ])("demo:lb %j ends with its verdict", async (args, verdict) => {
     const pidLog = path.join(scratch, `lb-${args.join("")}.pids`);
-    const run = await start("demo-lb.js", args, pidLog).done;
+    const run = await start("demos/lb.js", args, pidLog).done;
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split("\n").pop()).toMatch(verdict);
     expect(nothingAlive(pidLog)).toEqual([]);
   }, 30_000);
 
   it("demo:tcp shows a second TCP connection finding an empty memory, and the token remembered", async () => {
-    const run = await start("demo-tcp.js", [], path.join(scratch, "tcp.pids")).done;
+    const run = await start("demos/tcp.js", [], path.join(scratch, "tcp.pids")).done;
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("< you are alice (I remember: same connection)");
     expect(run.stdout).toContain("< I don't know you (new connection, empty memory)");
@@ -80,7 +81,7 @@ describe("the demos", () => {
   });
 
   it("refuses an unknown design with a usage line", async () => {
-    const run = await start("demo-restart.js", ["--design", "nope"], path.join(scratch, "bad.pids")).done;
+    const run = await start("demos/restart.js", ["--design", "nope"], path.join(scratch, "bad.pids")).done;
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("usage: npm run demo:restart");
   });
@@ -89,7 +90,7 @@ describe("the demos", () => {
 describe("npm run cluster", () => {
   it("prints the balancer, each instance and the status URL, serves through the balancer, and stops everything on Ctrl-C", async () => {
     const pidLog = path.join(scratch, "cluster.pids");
-    const cluster = start("cluster.js", ["--design", "redis-session", "--instances", "2", "--lb", "round-robin"], pidLog);
+    const cluster = start("demos/cluster.js", ["--design", "redis-session", "--instances", "2", "--lb", "round-robin"], pidLog);
     const deadline = Date.now() + 20_000;
     while (!cluster.output().includes("Ctrl-C stops everything") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     const balancer = /balancer\s+(http:\/\/127\.0\.0\.1:\d+)\n/.exec(cluster.output())?.[1] as string;

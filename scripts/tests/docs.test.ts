@@ -7,11 +7,11 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Express } from "express";
-import { removeTempDirs } from "../../phase1-mockup/tests/helpers/temp-dir";
-import { statefulApp, statelessApp } from "../../phase1-mockup/tests/helpers/phase1-apps";
-import { connected, phase2App, useRedis } from "../../phase2-production/tests/helpers/phase2-apps";
+import { removeTempDirs } from "../../test-support/temp-dir";
+import { statefulApp, statelessApp } from "../../test-support/phase1-apps";
+import { connected, phase2App, useRedis } from "../../test-support/phase2-apps";
 import { PHASE2_DESIGNS } from "../../phase2-production/src/config";
-import { REPO_ROOT } from "../processes";
+import { REPO_ROOT } from "../processes/run-dir";
 
 const API_REFERENCE = path.join(REPO_ROOT, "docs", "api-reference.md");
 const DESIGNS = ["stateless", "stateful", ...PHASE2_DESIGNS] as const;

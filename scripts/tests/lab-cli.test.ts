@@ -6,9 +6,10 @@ import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { isAlive, isListening, REPO_ROOT, reportsDir } from "../processes";
+import { isAlive, isListening } from "../processes/managed-process";
+import { REPO_ROOT, reportsDir } from "../processes/run-dir";
 
-const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab.js");
+const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab", "lab.js");
 const scratch = mkdtempSync(path.join(os.tmpdir(), "lab-cli-"));
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -125,7 +126,7 @@ describe("npm run lab", () => {
   }, 60_000);
 
   it.each([
-    [["--design", "telepathy"], "unknown design"],
+    [["--design", "telepathy"], "--design must be one of"],
     [["--jobs", "0"], "--jobs must be an integer"],
     [["--vus", "many"], "--vus must be an integer"],
     [["--colour"], "Unknown option"],

@@ -8,13 +8,13 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { REPO_ROOT } from "../processes";
-import { findBalancer, haproxyConfig, nginxConfig, RunningBalancer, startRealBalancer } from "../real-balancers";
-import { EXAMPLE_BACKENDS, EXAMPLE_DIR, EXAMPLE_PORT } from "../write-balancer-examples";
+import { REPO_ROOT } from "../processes/run-dir";
+import { findBalancer, haproxyConfig, nginxConfig, RealBalancerProcess, startRealBalancer } from "../processes/nginx-haproxy";
+import { EXAMPLE_BACKENDS, EXAMPLE_DIR, EXAMPLE_PORT } from "../processes/write-balancer-examples";
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), "real-lb-"));
 const servers: http.Server[] = [];
-const balancers: RunningBalancer[] = [];
+const balancers: RealBalancerProcess[] = [];
 afterAll(async () => {
   await Promise.all(balancers.map((balancer) => balancer.stop()));
   for (const server of servers) {
@@ -90,7 +90,7 @@ describe("the example configurations in phase2-production/balancers/", () => {
     ["nginx-sticky.conf", () => nginxConfig(EXAMPLE_BACKENDS, "sticky", EXAMPLE_PORT, EXAMPLE_DIR, false)],
     ["haproxy-round-robin.cfg", () => haproxyConfig(EXAMPLE_BACKENDS, "round-robin", EXAMPLE_PORT)],
     ["haproxy-sticky.cfg", () => haproxyConfig(EXAMPLE_BACKENDS, "sticky", EXAMPLE_PORT)],
-  ])("%s is what the lab generates (npm run build && node dist/scripts/write-balancer-examples.js rewrites them)", (file, generate) => {
+  ])("%s is what the lab generates (npm run build && node dist/scripts/processes/write-balancer-examples.js rewrites them)", (file, generate) => {
     expect(readFileSync(path.join(REPO_ROOT, "phase2-production", "balancers", file), "utf8")).toBe(generate());
   });
 });

@@ -10,9 +10,9 @@
 
 import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { REPO_ROOT } from "../processes";
+import { REPO_ROOT } from "../processes/run-dir";
 
-const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab.js");
+const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab", "lab.js");
 const SCENARIOS = ["baseline", "restart", "crash", "round-robin", "sticky-failover", "rolling-deploy", "concurrent", "store-restart", "store-restart-aof", "store-outage"];
 const EXPECTED: Record<string, string[]> = {
   stateless: ["survived", "survived†", "survived†", "survived", "survived†", "survived†", "survived", "n/a", "n/a", "n/a"],

@@ -27,9 +27,10 @@ export interface BaseAppOptions {
   notReadyReason?: () => Promise<string | undefined>;
   /** Phase 2: logging and metrics, run on every request right after the request id is set. */
   middleware?: RequestHandler[];
-  /** Where server-side failures are logged (phase 2: the JSON logger); default: stderr. */
-  logError?: (message: string, error: unknown) => void;
 }
+
+/** Where server-side failures are logged (phase 2: the JSON logger); default: stderr. */
+export type ErrorLogger = (message: string, error: unknown) => void;
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -81,7 +82,7 @@ export function createBaseApp(options: BaseAppOptions): Express {
 }
 
 /** The last handlers: a JSON 404 for unknown routes, and the JSON error handler. */
-export function finishApp(app: Express, logError: BaseAppOptions["logError"] = logToStderr): Express {
+export function finishApp(app: Express, logError: ErrorLogger = logToStderr): Express {
   // Also catches OPTIONS, which Express would otherwise answer in plain text.
   app.use((req, _res, next) => next(new ApiError(404, "not_found", `no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(logError));
@@ -146,7 +147,7 @@ export function toApiError(error: unknown): ApiError {
   return new ApiError(500, "internal_error", "something went wrong on the server");
 }
 
-function errorHandler(logError: NonNullable<BaseAppOptions["logError"]>): ErrorRequestHandler {
+function errorHandler(logError: ErrorLogger): ErrorRequestHandler {
   return (error, req, res, next) => {
     if (res.headersSent) return next(error); // too late for JSON: let Express close the connection
     const answer = toApiError(error);

@@ -69,7 +69,7 @@ export class CachedRedisStore extends session.Store {
   }
 
   // No touch(): every request that uses a session saves it (session-routes.ts), and the app
-  // hides even the other stores' touch from express-session (withoutTouch in session-stores.ts).
+  // hides even the other stores' touch from express-session (withoutTouch in store-per-design.ts).
 
   override destroy(sid: string, callback?: Callback): void {
     this.cache.delete(sid);

@@ -1,0 +1,272 @@
+// `npm run bench`: what each design costs, measured against its own data path, in one run
+// (docs/how-the-lab-works.md, "The benchmark harness"; the figures are in docs/results.md).
+// Ceilings and designs run interleaved, every configuration once per round, after a warm-up
+// and a wait until the server is idle; the median of the rounds is reported, as a ratio first
+// (absolute figures move from machine to machine).
+
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import Redis from "ioredis";
+import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
+import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { parseOrExit, readArgs, runProgram, readDesign, UsageError } from "../cli";
+import { Design, DESIGNS, isPhase1, logsIn } from "../designs";
+import { machine } from "../lab/report";
+import { Parts, stopEverything } from "../processes/managed-process";
+import { findBalancer, startRealBalancer } from "../processes/nginx-haproxy";
+import { findRedisServer, REDIS_MISSING_MESSAGE, redisVersion, startRedis } from "../processes/redis";
+import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "../processes/run-dir";
+import { runSecret, serverEnvironment } from "../processes/server-env";
+import { compiledScript, ServerInstance } from "../processes/server-instance";
+import { Ceiling, CEILINGS } from "./ceilings";
+import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./load";
+import { measureMemory } from "./memory";
+import { Profile, profileDesign } from "./profile";
+import { benchMarkdown, evaluateGoals, Goal } from "./report";
+
+const USAGE = "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer]";
+
+interface BenchOptions {
+  duration: number;
+  rounds: number;
+  users: number;
+  designs: Design[];
+  memorySteps: number[];
+  memory: boolean;
+  balancer: boolean;
+  quick: boolean;
+}
+
+function readOptions(argv: string[]): BenchOptions {
+  const values = readArgs(argv, ["duration", "rounds", "design"], ["quick", "no-memory", "no-balancer"]);
+  const quick = values.quick ?? false;
+  const number = (name: string, text: string | undefined, fallback: number) => {
+    if (text === undefined) return fallback;
+    if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0) throw new UsageError(`--${name} must be a positive number (got ${JSON.stringify(text)})`);
+    return Number(text);
+  };
+  const design = readDesign(values.design, false);
+  return {
+    duration: number("duration", values.duration, quick ? 2 : 5),
+    rounds: Math.round(number("rounds", values.rounds, quick ? 1 : 3)),
+    users: quick ? 200 : 1000,
+    designs: design ? [design] : [...DESIGNS],
+    memorySteps: quick ? [1000, 5000] : [1000, 5000, 20000],
+    memory: !values["no-memory"],
+    balancer: !values["no-balancer"],
+    quick,
+  };
+}
+
+interface Measured {
+  name: string;
+  kind: "read" | "write";
+  runs: LoadResult[];
+}
+
+function summarize(runs: LoadResult[]) {
+  const rates = runs.map((run) => run.req_s);
+  return {
+    req_s: Math.round(median(rates)),
+    p50_ms: median(runs.map((run) => run.p50_ms)),
+    p99_ms: median(runs.map((run) => run.p99_ms)),
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
+    non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
+    cpu_us_per_req: runs.every((run) => run.cpu_us_per_req !== undefined) && runs.length ? median(runs.map((run) => run.cpu_us_per_req as number)) : null,
+    spread: rates.length > 1 ? Math.round(((Math.max(...rates) - Math.min(...rates)) / Math.max(1, median(rates))) * 1000) / 1000 : 0,
+  };
+}
+
+const ratio = (value: number, base: number) => (base > 0 ? Math.round((value / base) * 1000) / 1000 : null);
+
+async function main(): Promise<number> {
+  const options = parseOrExit(USAGE, () => readOptions(process.argv.slice(2)));
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  if (!findRedisServer()) {
+    say(`bench: ${REDIS_MISSING_MESSAGE}`);
+    return 1;
+  }
+  for (const line of cleanUpEarlierRuns()) say(`bench: ${line}`);
+  const runDir = makeRunDir();
+  process.once("SIGINT", () => void stopEverything().finally(() => process.exit(130)));
+  process.once("SIGTERM", () => void stopEverything().finally(() => process.exit(130)));
+  const started = Date.now();
+
+  // One Redis and one DATA_DIR, the same records for ceilings and designs.
+  mkdirSync(path.join(runDir, "redis"), { recursive: true });
+  const redis = await startRedis({ dir: path.join(runDir, "redis") });
+  const secret = runSecret(); // one SESSION_SECRET for the whole run, file ids included
+  const admin = new Redis(redis.url);
+  const dataDir = path.join(runDir, "data");
+  say(`bench: seeding ${options.users} readers and ${options.users} writers with one file each, in DATA_DIR and in Redis (PASSWORD_HASH_COST=10)`);
+  // Readers keep exactly one file each, so every read lists the same records all run long;
+  // uploads go to other users (writers), whose lists grow.
+  const phase1Users = await seedUsers(new FileDataStore(dataDir), "bench", options.users, 10, secret);
+  const phase2Users = await seedUsers(new RedisDataStore(admin, "lab:"), "bench", options.users, 10, secret);
+  const phase1Writers = await seedUsers(new FileDataStore(dataDir), "writer", options.users, 10, secret);
+  const phase2Writers = await seedUsers(new RedisDataStore(admin, "lab:"), "writer", options.users, 10, secret);
+  const slowUsers = await seedUsers(new FileDataStore(dataDir), "slow", 50, 14, secret); // stateless at the default cost 14
+
+  // LOG_LEVEL info: a request's log line is part of what a design costs.
+  const env = serverEnvironment({ secret, dataDir, redisUrl: redis.url, logLevel: "info" });
+  let instances = new Parts();
+  const start = async (name: string, design: Design, args?: string[]) => {
+    const instance = instances.add(new ServerInstance({ design, serverId: name, env, dir: runDir, args }));
+    await instance.start();
+    return instance;
+  };
+
+  try {
+    // Every configuration: a server, what to send, and the users to send it as.
+    const configs: Array<{ name: string; kind: "read" | "write"; instance: ServerInstance; credentials: Array<Record<string, string>> }> = [];
+    for (const ceiling of CEILINGS) {
+      const instance = await start(ceiling, "stateless", [compiledScript("bench", "ceilings.js"), ceiling]);
+      // The ceilings read as the same users as the designs do (phase1Users and phase2Users have the same names).
+      configs.push({ name: ceiling, kind: "read", instance, credentials: phase1Users.map((name) => ({ "x-bench-user": name })) });
+    }
+    for (const design of options.designs) {
+      const instance = await start(design, design);
+      say(`bench: logging in ${options.users} users on ${design}`);
+      const credentials = await logIn(design, instance.url, isPhase1(design) ? phase1Users : phase2Users);
+      const writers = await logIn(design, instance.url, isPhase1(design) ? phase1Writers : phase2Writers);
+      configs.push({ name: design, kind: "read", instance, credentials }, { name: design, kind: "write", instance, credentials: writers });
+      // Without a login, every request checks the password: measured again at the default cost.
+      if (!logsIn(design)) configs.push({ name: `${design} (cost 14)`, kind: "read", instance, credentials: await logIn(design, instance.url, slowUsers) });
+    }
+
+    const measured: Measured[] = configs.map((config) => ({ name: config.name, kind: config.kind, runs: [] }));
+    say(`bench: warming up ${configs.length} configurations`);
+    for (const config of configs) await load(config.instance.url, config.kind, config.credentials, Math.min(1, options.duration));
+    for (let round = 1; round <= options.rounds; round += 1) {
+      for (const [index, config] of configs.entries()) {
+        await waitUntilIdle(config.instance.pid);
+        const result = await loadAndTime(config.instance.pid, config.instance.url, config.kind, config.credentials, options.duration);
+        measured[index].runs.push(result);
+        say(`[round ${round}/${options.rounds}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx  <- NOT USED FOR A RATIO` : ""}`);
+      }
+    }
+
+    const ceilings = CEILINGS.map((name: Ceiling) => {
+      const figures = summarize(measured.find((m) => m.name === name)?.runs ?? []);
+      return { name, req_s: figures.req_s, p50_ms: figures.p50_ms, p99_ms: figures.p99_ms, errors: figures.errors, cpu_us_per_req: figures.cpu_us_per_req, spread: figures.spread };
+    });
+    const ceilingOf = (name: string) => ceilings.find((ceiling) => ceiling.name === name)?.req_s ?? 0;
+    const designs = measured
+      .filter((m) => !CEILINGS.includes(m.name as Ceiling))
+      .map((m) => {
+        const figures = summarize(m.runs);
+        const design = m.name.split(" ")[0] as Design; // "stateless (cost 14)" is stateless too
+        const path_ceiling = isPhase1(design) ? "express+data_dir" : "express+redis";
+        const clean = figures.errors === 0 && figures.non2xx === 0;
+        return {
+          design: m.name,
+          kind: m.kind,
+          ratio_to_ceiling: clean ? ratio(figures.req_s, ceilingOf(path_ceiling)) : null,
+          ceiling: path_ceiling,
+          ratio_to_express: clean ? ratio(figures.req_s, ceilingOf("express")) : null,
+          ...figures,
+        };
+      });
+
+    await instances.stop();
+    instances = new Parts();
+    const memory = options.memory ? await measureMemory({ ...options, secret }, runDir, redis.url, admin, say) : [];
+    const balancer = options.balancer ? await measureBalancers(options, runDir, env, phase2Users, say) : [];
+    const store = measureRedis(redis.port);
+
+    const info = {
+      date: new Date().toISOString(),
+      machine: machine(),
+      node: process.versions.node,
+      redis: redisVersion(),
+      options: { duration_s: options.duration, rounds: options.rounds, users: options.users, connections: CONNECTIONS, quick: options.quick, designs: options.designs },
+      wall_s: Math.round((Date.now() - started) / 1000),
+    };
+    const report = { ...info, ceilings, designs, memory, balancer, store, goals: [] as Goal[], profiles: [] as Profile[] };
+    report.goals = evaluateGoals(report);
+    // Where a design's read misses its goal, say where the time goes.
+    for (const goal of report.goals.filter((g) => g.met === false && / read \//.test(g.figure))) {
+      const design = goal.figure.split(" ")[0] as Design;
+      say(`bench: profiling ${design} (its read goal was missed)`);
+      const phase1 = isPhase1(design);
+      report.profiles.push(await profileDesign(design, env, phase1 ? phase1Users : phase2Users, phase1 ? phase1Writers : phase2Writers, runDir, admin));
+    }
+    const reports = reportsDir();
+    mkdirSync(reports, { recursive: true });
+    writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
+    const markdown = benchMarkdown(report);
+    writeFileSync(path.join(reports, "bench.md"), markdown);
+    process.stdout.write(`${markdown}\nReports: ${path.join(shownPath(reports), "bench.md")}, ${path.join(shownPath(reports), "bench.json")}\n`);
+    return 0;
+  } finally {
+    admin.disconnect();
+    await instances.stop();
+    await stopEverything();
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+/** The same read with 3 instances: direct to one, through the built-in balancer, nginx and HAProxy. */
+async function measureBalancers(options: BenchOptions, runDir: string, env: Record<string, string>, users: string[], say: (line: string) => void) {
+  const parts = new Parts();
+  const instances = Array.from({ length: 3 }, (_, i) => parts.add(new ServerInstance({ design: "redis-session", serverId: `lb-${i + 1}`, env: { ...env, LOG_LEVEL: "warn" }, dir: runDir })));
+  await Promise.all(instances.map((instance) => instance.start()));
+  const backends = instances.map((instance) => ({ id: instance.serverId, url: instance.url }));
+  const credentials = await logIn("redis-session", instances[0].url, users);
+  // The built-in balancer in a process of its own, like nginx and HAProxy: not in this one,
+  // whose event loop is busy generating the load.
+  const builtin = parts.add(
+    new ServerInstance({
+      design: "redis-session",
+      serverId: "builtin-balancer",
+      env: {},
+      dir: runDir,
+      args: [compiledScript("processes", "balancer-process.js"), "round-robin", backends.map((backend) => backend.url).join(",")],
+    }),
+  );
+  await builtin.start();
+  const targets: Array<{ name: string; url: string }> = [
+    { name: "direct", url: instances[0].url },
+    { name: "builtin", url: builtin.url },
+  ];
+  for (const name of ["nginx", "haproxy"] as const) {
+    if (!findBalancer(name)) continue;
+    const running = parts.add(await startRealBalancer(name, backends, "round-robin", path.join(runDir, `bench-${name}`)));
+    targets.push({ name, url: running.url });
+  }
+  const runs = new Map<string, LoadResult[]>(targets.map((target) => [target.name, []]));
+  try {
+    for (const target of targets) await load(target.url, "read", credentials, Math.min(1, options.duration));
+    for (let round = 1; round <= options.rounds; round += 1) {
+      for (const target of targets) {
+        for (const instance of instances) await waitUntilIdle(instance.pid);
+        const result = await load(target.url, "read", credentials, options.duration);
+        runs.get(target.name)?.push(result);
+        say(`[balancer ${round}/${options.rounds}] ${target.name}: ${result.req_s} req/s, p50 ${result.p50_ms} ms`);
+      }
+    }
+  } finally {
+    await parts.stop();
+  }
+  const direct = summarize(runs.get("direct") ?? []);
+  return targets.map((target) => {
+    const figures = summarize(runs.get(target.name) ?? []);
+    return { name: target.name, ...figures, ratio_to_direct: ratio(figures.req_s, direct.req_s), p50_added_ms: Math.round((figures.p50_ms - direct.p50_ms) * 100) / 100 };
+  });
+}
+
+/** Redis's own limit: plain GET and SET with redis-benchmark, 50 clients. */
+function measureRedis(port: number) {
+  const run = spawnSync("redis-benchmark", ["-h", "127.0.0.1", "-p", String(port), "-t", "get,set", "-n", "100000", "-c", "50", "-q", "--csv"], { encoding: "utf8", timeout: 60_000 });
+  if (run.status !== 0) return { tool: null, note: "redis-benchmark is not installed: no figure for Redis's own limit" };
+  const rates: Record<string, number> = {};
+  for (const line of run.stdout.split("\n")) {
+    const match = /^"(GET|SET)","([\d.]+)"/.exec(line);
+    if (match) rates[match[1].toLowerCase()] = Math.round(Number(match[2]));
+  }
+  return { tool: "redis-benchmark", clients: 50, get_req_s: rates.get ?? null, set_req_s: rates.set ?? null };
+}
+
+if (require.main === module) runProgram("bench", main);
+

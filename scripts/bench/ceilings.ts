@@ -1,0 +1,72 @@
+// The benchmark's ceilings (docs/how-the-lab-works.md, "The benchmark harness"): servers that
+// do only what a design's read does underneath, with no authentication and no session, so that
+// each design's figure can be read as a ratio of "the same work, minus the session layer".
+//
+//   node:http         a small JSON body, no framework
+//   express           the same through Express
+//   express+data_dir  Express listing one user's files from DATA_DIR (phase 1's data path)
+//   express+redis     Express listing the same files from Redis (phase 2's data path)
+//
+// The user is named in an X-Bench-User header, and the benchmark rotates it over the same
+// users that the designs read as, so that a ceiling reads the same records from the same
+// (more or less cached) places: reading one user's files over and over would flatter it.
+// Run by scripts/bench/bench.ts as `node dist/scripts/bench/ceilings.js <kind>` with PORT (and
+// DATA_DIR or REDIS_URL) set; it answers /ready like the lab's servers.
+
+import http from "node:http";
+import { AddressInfo } from "node:net";
+import express from "express";
+import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
+import { createRedisClient } from "../../phase2-production/src/redis-client";
+import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+
+export const CEILINGS = ["node:http", "express", "express+data_dir", "express+redis"] as const;
+export type Ceiling = (typeof CEILINGS)[number];
+
+const SMALL_BODY = JSON.stringify({ files: [] });
+
+function handler(kind: Ceiling): http.RequestListener {
+  if (kind === "node:http") {
+    return (req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" }).end(req.url === "/ready" ? '{"status":"ready"}' : SMALL_BODY);
+    };
+  }
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  // No authentication: whoever the header names (a ceiling is not a server to copy).
+  const user = (req: express.Request) => req.get("X-Bench-User") ?? "bench-0";
+  if (kind === "express") {
+    app.get("/ready", (_req, res) => void res.json({ status: "ready" }));
+    app.get("/api/files", (_req, res) => void res.type("application/json").send(SMALL_BODY));
+  } else if (kind === "express+data_dir") {
+    const store = new FileDataStore(process.env.DATA_DIR ?? "data/bench");
+    app.get("/ready", (_req, res) => void res.json({ status: "ready" }));
+    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(user(req)) }));
+  } else {
+    const client = createRedisClient(process.env.REDIS_URL ?? "");
+    const store = new RedisDataStore(client, process.env.KEY_PREFIX ?? "lab:");
+    app.get("/ready", (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }));
+    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(user(req)) }));
+  }
+  return app;
+}
+
+if (require.main === module) {
+  const kind = process.argv[2] as Ceiling;
+  if (!CEILINGS.includes(kind)) {
+    console.error(`ceilings: unknown ceiling ${JSON.stringify(kind)}; one of ${CEILINGS.join(", ")}`);
+    process.exit(1);
+  }
+  const server = http.createServer(handler(kind));
+  server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+    process.send?.({ type: "listening", port: (server.address() as AddressInfo).port, pid: process.pid });
+  });
+  const stop = () => {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  if (process.connected) process.once("disconnect", stop);
+}

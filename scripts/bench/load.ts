@@ -1,0 +1,146 @@
+// How the benchmark loads a server: autocannon driven from a script, each request on behalf
+// of the next of many logged-in users (never one shared user), each upload with its own
+// Idempotency-Key. And the helpers around it: seeding users, logging them in, waiting until a
+// server is idle, reading a process's memory (docs/how-the-lab-works.md, "The benchmark
+// harness").
+
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import autocannon from "autocannon";
+import { DataStore } from "../../phase1-mockup/src/domain/data-store";
+import { FileService } from "../../phase1-mockup/src/domain/files";
+import { UserService } from "../../phase1-mockup/src/domain/users";
+import { Credentials, Design, fetchAnswer } from "../designs";
+import { sleep } from "../processes/managed-process";
+
+export const PASSWORD = "bench-password-1";
+export const CONNECTIONS = 50;
+
+export interface LoadResult {
+  req_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  non2xx: number;
+  /** Requests answered during the run. */
+  requests: number;
+  /** The server's CPU time (user + system) per request answered, in microseconds, where /proc tells it. */
+  cpu_us_per_req?: number;
+}
+
+/** Registers `count` users (named `${prefix}-<i>`) with one small file each, straight into the store. */
+export async function seedUsers(store: DataStore, prefix: string, count: number, cost: number, idSecret: string): Promise<string[]> {
+  const users = new UserService(store, cost);
+  const files = new FileService(store, { maxFileBytes: 1048576, idSecret });
+  const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  for (let i = 0; i < names.length; i += 50) {
+    await Promise.all(
+      names.slice(i, i + 50).map(async (username) => {
+        await users.register({ username, password: PASSWORD });
+        await files.upload(username, { filename: "notes.txt", content: "x".repeat(200) }, "seed");
+      }),
+    );
+  }
+  return names;
+}
+
+/** Logs every user in (as the design wants) and returns the headers that prove who each one is. */
+export async function logIn(design: Design, url: string, names: string[], concurrency = 50): Promise<Array<Record<string, string>>> {
+  const result: Array<Record<string, string>> = new Array(names.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < names.length) {
+        const index = next++;
+        const credentials = new Credentials(design, names[index], PASSWORD);
+        const login = credentials.loginRequest();
+        const answer = login ? await fetchAnswer(url, login, 30_000) : undefined;
+        if (answer && (answer.status < 200 || answer.status >= 300)) throw new Error(`login of ${names[index]} on ${design} answered ${answer.status} ${String(answer.body.error)}`);
+        credentials.accept(answer);
+        result[index] = credentials.headers();
+      }
+    }),
+  );
+  return result;
+}
+
+let uploads = 0;
+
+/** One autocannon run: GET /api/files (read) or POST /api/upload (write), users in rotation. */
+export async function load(url: string, kind: "read" | "write", credentials: Array<Record<string, string>>, seconds: number): Promise<LoadResult> {
+  let next = 0;
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [
+      {
+        method: kind === "read" ? "GET" : "POST",
+        path: kind === "read" ? "/api/files" : "/api/upload",
+        setupRequest: (request) => {
+          const user = credentials.length ? credentials[next++ % credentials.length] : {};
+          if (kind === "read") return { ...request, headers: { ...user } };
+          uploads += 1;
+          const key = `bench-${process.pid}-${uploads}`;
+          return {
+            ...request,
+            headers: { ...user, "content-type": "application/json", "idempotency-key": key },
+            body: JSON.stringify({ filename: `${key}.txt`, content: "a small benchmark file" }),
+          };
+        },
+      },
+    ],
+  });
+  return {
+    req_s: Math.round(result.requests.average),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+    requests: result.requests.total,
+  };
+}
+
+/** CPU seconds a process has used so far (Linux /proc; elsewhere undefined). */
+export function cpuSeconds(pid: number): number | undefined {
+  const file = `/proc/${pid}/stat`;
+  if (!existsSync(file)) return undefined;
+  const fields = readFileSync(file, "utf8").split(") ")[1].split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks
+}
+
+/** Waits until a server uses under 5% of a core (leftover work from a warm-up, say). */
+export async function waitUntilIdle(pid: number | undefined, timeoutMs = 10_000): Promise<void> {
+  if (!pid || cpuSeconds(pid) === undefined) return sleep(300);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const before = cpuSeconds(pid) ?? 0;
+    await sleep(200);
+    if ((cpuSeconds(pid) ?? 0) - before < 0.01) return;
+  }
+}
+
+/** Resident memory of a process, in bytes. */
+export function rssBytes(pid: number): number {
+  const file = `/proc/${pid}/status`;
+  if (existsSync(file)) return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(file, "utf8"))?.[1] ?? 0) * 1024;
+  return Number(spawnSync("ps", ["-o", "rss=", "-p", String(pid)], { encoding: "utf8" }).stdout.trim()) * 1024;
+}
+
+/**
+ * One load run that also reads the server's CPU time before and after: CPU per request is
+ * steadier than req/s when something else shares the machine.
+ */
+export async function loadAndTime(pid: number | undefined, ...args: Parameters<typeof load>): Promise<LoadResult> {
+  const before = pid ? cpuSeconds(pid) : undefined;
+  const result = await load(...args);
+  const after = pid ? cpuSeconds(pid) : undefined;
+  if (before !== undefined && after !== undefined && result.requests > 0) result.cpu_us_per_req = Math.round(((after - before) * 1e6) / result.requests);
+  return result;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}

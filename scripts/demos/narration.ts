@@ -1,0 +1,43 @@
+// What the instructor's demos share: a narrator with colour only on a terminal (never with
+// NO_COLOR), `--pause` to wait for Enter between steps, and one line per answer. The demos
+// are walked through in docs/instructor-guide.md.
+
+import readline from "node:readline";
+import type { Answer } from "./demo-user";
+
+const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+const paint = (code: string) => (text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
+export const bold = paint("1");
+export const green = paint("32");
+export const red = paint("31");
+export const dim = paint("2");
+
+export class Narration {
+  private step = 0;
+  constructor(private readonly pause: boolean) {}
+
+  async next(title: string, explanation: string): Promise<void> {
+    if (this.pause && this.step > 0) await waitForEnter();
+    this.step += 1;
+    console.log(`\n${bold(`${this.step}. ${title}`)}\n${dim(explanation)}`);
+  }
+}
+
+function waitForEnter(): Promise<void> {
+  if (!process.stdin.isTTY) return Promise.resolve();
+  const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
+  return new Promise((resolve) =>
+    rl.question(dim("   (Enter to go on) "), () => {
+      rl.close();
+      resolve();
+    }),
+  );
+}
+
+/** One line for an answer: status, instance, and the gist of the body. */
+export function describe(answer: Answer): string {
+  if (answer.error) return red(`no answer (${answer.error})`);
+  const gist = answer.body.error ? `${String(answer.body.error)}` : answer.body.request_count !== undefined ? `request_count ${String(answer.body.request_count)}` : Array.isArray(answer.body.files) ? `${answer.body.files.length} file(s)` : "";
+  const text = `${answer.status} from ${answer.servedBy}${gist ? `: ${gist}` : ""}`;
+  return answer.status >= 200 && answer.status < 300 ? green(text) : red(text);
+}

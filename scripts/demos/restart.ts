@@ -1,0 +1,62 @@
+// `npm run demo:restart -- --design D [--pause] [--crash]`: the instructor's restart demo. One
+// instance; a user logs in and works; the server is restarted (SIGTERM, or SIGKILL with
+// --crash); the same user, with the same credentials or session, asks again. One line at the
+// end says whether the design kept the session. What to say at each step:
+// docs/instructor-guide.md.
+
+import { parseOrExit, readArgs, readDesign, refuseNativeWindows } from "../cli";
+import { isPhase1, logsIn } from "../designs";
+import { DemoUser } from "./demo-user";
+import { bold, describe, Narration } from "./narration";
+import { Stack, startStack, stopOnSignals } from "./stack";
+
+const USAGE = "usage: npm run demo:restart -- --design D [--pause] [--crash]";
+
+async function main(): Promise<void> {
+  const { design, pause, crash } = parseOrExit(USAGE, () => {
+    const values = readArgs(process.argv.slice(2), ["design"], ["pause", "crash"]);
+    return { design: readDesign(values.design, true), pause: values.pause ?? false, crash: values.crash ?? false };
+  });
+  refuseNativeWindows("demo:restart");
+  const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
+  stopOnSignals(() => running.stack, (line) => console.log(line));
+  const talk = new Narration(pause);
+  const signal = crash ? "SIGKILL" : "SIGTERM";
+
+  await talk.next(`Start one ${design} server`, isPhase1(design) ? "Its users and files live on disk." : "Its users and files live in Redis.");
+  const stack = await startStack({ design, instances: 1 });
+  running.stack = stack;
+  const [server] = stack.instances;
+  console.log(`   ${server.serverId} on ${server.url} (pid ${server.pid})`);
+
+  const user = new DemoUser(design, `demo${process.pid % 100000}`);
+  await talk.next("A user registers, logs in and works", "Watch what proves who the user is on each request.");
+  console.log(`   register: ${describe(await user.register(server.url))}`);
+  const login = await user.logIn(server.url);
+  console.log(`   log in:   ${logsIn(design) ? describe(login) : "none: the credentials go with every request"}`);
+  console.log(`   upload:   ${describe(await user.request(server.url, "POST", "/api/upload", { filename: "notes.txt", content: "before the restart" }))}`);
+  console.log(`   who am I: ${describe(await user.whoAmI(server.url))}`);
+
+  await talk.next(`Restart the server with ${signal}`, crash ? "SIGKILL: the process dies at once, in the middle of whatever it was doing." : "SIGTERM: the server finishes its requests and exits cleanly. Does a clean exit save the sessions?");
+  const oldPid = server.pid;
+  if (crash) await server.kill();
+  else await server.stop();
+  console.log(`   pid ${oldPid} is gone`);
+  await server.start();
+  console.log(`   ${server.serverId} is back on the same port ${server.port} (pid ${server.pid})`);
+
+  await talk.next("The same user asks again, with the same credentials or session", "Nothing changed on the client's side.");
+  const after = await user.whoAmI(server.url);
+  console.log(`   who am I: ${describe(after)}`);
+  const files = await user.request(server.url, "GET", "/api/files");
+  console.log(`   files:    ${describe(files)}`);
+
+  const kept = after.status === 200;
+  console.log(`\n${bold(`Verdict: ${design} ${kept ? "kept" : "lost"} the user's ${logsIn(design) ? "session" : "access"} across a ${crash ? "crash" : "restart"}${kept ? "" : `: ${String(after.body.error ?? after.error)}`}.`)}`);
+  await stack.stop();
+}
+
+main().catch((error) => {
+  console.error(`demo:restart: ${(error as Error).message}`);
+  process.exit(1);
+});

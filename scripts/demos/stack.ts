@@ -1,0 +1,81 @@
+// Starts a small stack for a person to look at: Redis (the one at REDIS_URL if set, else our
+// own), N instances of a design, and optionally the built-in balancer. Used by
+// `npm run cluster` and the narrated demos (docs/instructor-guide.md); stops everything it
+// started on exit and Ctrl-C.
+
+import { mkdirSync, rmSync } from "node:fs";
+import path from "node:path";
+import { Design, isPhase1 } from "../designs";
+import { Balancer, Strategy } from "../processes/builtin-balancer";
+import { Parts, stopEverything } from "../processes/managed-process";
+import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from "../processes/redis";
+import { makeRunDir } from "../processes/run-dir";
+import { runSecret, serverEnvironment } from "../processes/server-env";
+import { ServerInstance } from "../processes/server-instance";
+
+export interface Stack {
+  instances: ServerInstance[];
+  redis?: RedisServer;
+  redisUrl?: string;
+  balancer?: Balancer;
+  balancerUrl?: string;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  design: Design;
+  instances: number;
+  balancer?: Strategy;
+  /** A port to try first for the balancer (easy to type in class); any free one if taken. */
+  balancerPort?: number;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const runDir = makeRunDir();
+  const parts = new Parts();
+  const stop = async () => {
+    await parts.stop();
+    rmSync(runDir, { recursive: true, force: true });
+  };
+  try {
+    let redis: RedisServer | undefined;
+    let redisUrl: string | undefined;
+    if (!isPhase1(options.design)) {
+      if (process.env.REDIS_URL) {
+        redisUrl = process.env.REDIS_URL;
+      } else {
+        if (!findRedisServer()) throw new Error(`${REDIS_MISSING_MESSAGE}, or set REDIS_URL to a Redis you run`);
+        mkdirSync(path.join(runDir, "redis"), { recursive: true });
+        redis = parts.add(await startRedis({ dir: path.join(runDir, "redis") }));
+        redisUrl = redis.url;
+      }
+    }
+    // Its own key prefix: a Redis at REDIS_URL may hold someone else's keys.
+    const env = serverEnvironment({ secret: runSecret(), dataDir: path.join(runDir, "data"), redisUrl, keyPrefix: `demo-${process.pid}:` });
+    const instances = Array.from({ length: options.instances }, (_, i) => parts.add(new ServerInstance({ design: options.design, serverId: `${options.design}-${i + 1}`, env, dir: runDir })));
+    await Promise.all(instances.map((instance) => instance.start()));
+    let balancer: Balancer | undefined;
+    let balancerUrl: string | undefined;
+    if (options.balancer) {
+      const lb = parts.add(new Balancer(instances.map((instance) => ({ id: instance.serverId, url: instance.url })), options.balancer));
+      const port = await lb.listen(options.balancerPort ?? 0).catch(() => lb.listen(0));
+      balancer = lb;
+      balancerUrl = `http://127.0.0.1:${port}`;
+    }
+    return { instances, redis, redisUrl, balancer, balancerUrl, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** On Ctrl-C or SIGTERM: stop every process this script started, then exit. */
+export function stopOnSignals(stack: () => Stack | undefined, say: (line: string) => void): void {
+  const handler = (signal: string) => {
+    say(`\n${signal}: stopping everything this script started`);
+    const stopping = stack()?.stop() ?? Promise.resolve();
+    void stopping.finally(() => void stopEverything().finally(() => process.exit(130)));
+  };
+  process.once("SIGINT", () => handler("SIGINT"));
+  process.once("SIGTERM", () => handler("SIGTERM"));
+}

@@ -1,0 +1,232 @@
+// How each design's client proves who it is: the one place in the harness that knows, per
+// design, how a user registers, logs in, proves who it is on each request (Basic,
+// X-Session-ID, the `sid` cookie or Bearer), reads its session view and logs out, and what
+// the design can do. The lab's workload, the bench, the demos and the cluster all go through
+// it; adding a design means one entry in CLIENTS plus its server (docs/concepts.md, "Goldfish
+// vs long memory"; docs/api-reference.md, "Headers").
+
+import { PHASE1_DESIGNS } from "../phase1-mockup/src/config";
+import { PHASE2_DESIGNS } from "../phase2-production/src/config";
+
+/** Every design, in the order of the matrix: the lists the servers themselves accept. */
+export const DESIGNS = [...PHASE1_DESIGNS, ...PHASE2_DESIGNS] as const;
+export type Design = (typeof DESIGNS)[number];
+
+/** How a request proves who it is. */
+type Proof = "basic" | "session-id" | "cookie" | "bearer";
+
+interface DesignClient {
+  phase: 1 | 2;
+  proof: Proof;
+  /** Where a user logs in; none where the credentials go with every request. */
+  loginPath?: string;
+  /** Where a user logs out; none where there is nothing to end. */
+  logoutPath?: string;
+  /** GET /api/session answers with the session view (the session designs). */
+  sessionView: boolean;
+  /** The lab logs a spare login out before the fault and checks after it that it stays refused. */
+  spareProbe: boolean;
+}
+
+const CLIENTS: Record<Design, DesignClient> = {
+  stateless: { phase: 1, proof: "basic", sessionView: false, spareProbe: false },
+  stateful: { phase: 1, proof: "session-id", loginPath: "/api/session/start", logoutPath: "/api/session/end", sessionView: true, spareProbe: false },
+  "memory-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
+  "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
+  "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
+  jwt: { phase: 2, proof: "bearer", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: false, spareProbe: true },
+};
+
+/** The name of phase 2's session cookie (express-session's `name`). */
+export const SESSION_COOKIE = "sid";
+
+export function isDesign(value: unknown): value is Design {
+  return DESIGNS.includes(value as Design);
+}
+
+export function isPhase1(design: Design): boolean {
+  return CLIENTS[design].phase === 1;
+}
+
+/** Whether a user logs in; where not (stateless), the credentials go with every request. */
+export function logsIn(design: Design): boolean {
+  return CLIENTS[design].loginPath !== undefined;
+}
+
+/** Designs with a session view (GET /api/session); stateless and jwt are sessionless. */
+export function hasSessionView(design: Design): boolean {
+  return CLIENTS[design].sessionView;
+}
+
+/** Designs whose users the lab gives a logged-out spare login to try again after the fault. */
+export function probesSpareLogin(design: Design): boolean {
+  return CLIENTS[design].spareProbe;
+}
+
+/** One request as a client of any transport sends it (the lab's retrying client, fetch, curl). */
+export interface DesignRequest {
+  method: "GET" | "POST";
+  path: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+}
+
+/** What a client needs of an answer to keep its credentials. */
+export interface DesignAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  setCookie?: string[];
+}
+
+/** A cookie jar: what a browser would keep of Set-Cookie headers (name and value only). */
+export class CookieJar {
+  private readonly cookies = new Map<string, string>();
+
+  store(setCookie: string[] | undefined): void {
+    for (const header of setCookie ?? []) {
+      const [pair, ...attributes] = header.split(";");
+      const eq = pair.indexOf("=");
+      if (eq < 0) continue;
+      const name = pair.slice(0, eq).trim();
+      const cleared = attributes.some((attribute) => /^\s*expires=Thu, 01 Jan 1970/i.test(attribute) || /^\s*max-age=0\b/i.test(attribute));
+      if (cleared) this.cookies.delete(name);
+      else this.cookies.set(name, pair.slice(eq + 1).trim());
+    }
+  }
+
+  header(): Record<string, string> {
+    return this.cookies.size ? { Cookie: [...this.cookies].map(([name, value]) => `${name}=${value}`).join("; ") } : {};
+  }
+
+  clear(name: string): void {
+    this.cookies.delete(name);
+  }
+
+  copy(): CookieJar {
+    const copy = new CookieJar();
+    for (const [name, value] of this.cookies) copy.cookies.set(name, value);
+    return copy;
+  }
+}
+
+/**
+ * What one user of one design holds to prove who it is: a cookie jar (the `sid` cookie, and a
+ * sticky balancer's cookie, for every design) and the header its design wants on each request.
+ */
+export class Credentials {
+  private jar = new CookieJar();
+  private proof: Record<string, string> = {};
+
+  constructor(
+    readonly design: Design,
+    readonly username: string,
+    readonly password: string,
+  ) {}
+
+  private get client(): DesignClient {
+    return CLIENTS[this.design];
+  }
+
+  /** POST /api/users: the same in every design. */
+  registerRequest(): DesignRequest {
+    return { method: "POST", path: "/api/users", body: { username: this.username, password: this.password } };
+  }
+
+  /** The login, or undefined where the credentials go with every request (call accept() then). */
+  loginRequest(headers?: Record<string, string>): DesignRequest | undefined {
+    const path = this.client.loginPath;
+    return path ? { method: "POST", path, headers, body: { username: this.username, password: this.password } } : undefined;
+  }
+
+  /** Keeps what proves who the user is from a login's answer (or, with no login, from the credentials). */
+  accept(login?: DesignAnswer): void {
+    this.keepCookies(login?.setCookie);
+    const body = login?.body ?? {};
+    switch (this.client.proof) {
+      case "basic":
+        this.proof = { Authorization: `Basic ${Buffer.from(`${this.username}:${this.password}`).toString("base64")}` };
+        break;
+      case "session-id":
+        this.proof = { "X-Session-ID": String(body.session_id) };
+        break;
+      case "bearer":
+        this.proof = { Authorization: `Bearer ${String(body.token)}` };
+        break;
+      case "cookie":
+        break; // the jar holds the sid cookie
+    }
+  }
+
+  /** Every answer's Set-Cookie, as a browser keeps them. */
+  keepCookies(setCookie: string[] | undefined): void {
+    this.jar.store(setCookie);
+  }
+
+  /** The headers that go with every request: the cookies and the design's proof. */
+  headers(): Record<string, string> {
+    return { ...this.jar.header(), ...this.proof };
+  }
+
+  /** After a 401: the session cookie is worthless; the next login sets a new one. */
+  forgetSession(): void {
+    this.jar.clear(SESSION_COOKIE);
+  }
+
+  /** A second login of the same user that keeps the balancer's cookie but not the session. */
+  spare(): Credentials {
+    const spare = new Credentials(this.design, this.username, this.password);
+    spare.jar = this.jar.copy();
+    spare.forgetSession();
+    return spare;
+  }
+
+  /** GET /api/session, where the design has a session view. */
+  sessionViewRequest(): DesignRequest | undefined {
+    return this.client.sessionView ? { method: "GET", path: "/api/session", headers: this.headers() } : undefined;
+  }
+
+  /** "Does the server know me?": the session view where there is one, else the file list. */
+  whoAmIRequest(): DesignRequest {
+    return this.sessionViewRequest() ?? { method: "GET", path: "/api/files", headers: this.headers() };
+  }
+
+  /** The logout, where the design has one. */
+  logoutRequest(): DesignRequest | undefined {
+    const path = this.client.logoutPath;
+    return path ? { method: "POST", path, headers: this.headers() } : undefined;
+  }
+}
+
+/** One request over fetch, for the bench and the demos (the lab's users retry: lab/http-client.ts). */
+export async function fetchAnswer(baseUrl: string, request: DesignRequest, timeoutMs = 5000): Promise<DesignAnswer & { servedBy: string | null }> {
+  const response = await fetch(baseUrl + request.path, {
+    method: request.method,
+    headers: { ...request.headers, ...(request.body === undefined ? {} : { "Content-Type": "application/json" }) },
+    body: request.body === undefined ? undefined : JSON.stringify(request.body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : {}, setCookie: response.headers.getSetCookie(), servedBy: response.headers.get("X-Served-By") };
+}
+
+/**
+ * The curl lines that log in as a design wants and ask "who am I?", for a person at a
+ * terminal (`npm run cluster`). The cookie jar also keeps a sticky balancer's cookie.
+ */
+export function curlLines(design: Design, url: string, username: string, password: string): string[] {
+  const jar = "-c jar.txt -b jar.txt";
+  const body = `-H 'Content-Type: application/json' -d '{"username":"${username}","password":"${password}"}'`;
+  const served = `-w '   <- %header{x-served-by}\\n'`; // which instance answered
+  const { loginPath, proof } = CLIENTS[design];
+  const whoAmI = hasSessionView(design) ? "/api/session" : "/api/files";
+  switch (proof) {
+    case "basic":
+      return [`curl -s ${jar} -u ${username}:${password} ${served} ${url}${whoAmI}`];
+    case "session-id":
+      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} -H 'X-Session-ID: <session_id from the line above>' ${served} ${url}${whoAmI}`];
+    case "bearer":
+      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} -H 'Authorization: Bearer <token from the line above>' ${served} ${url}${whoAmI}`];
+    case "cookie":
+      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} ${served} ${url}${whoAmI}`];
+  }
+}

@@ -1,0 +1,124 @@
+// One cell of the survival matrix: one design under one scenario. It starts everything the
+// cell needs (its own Redis, its instances, a balancer), runs the workload, lets the nemesis
+// strike, reads back what was acknowledged, stops everything it started, and judges
+// (docs/how-the-lab-works.md, "What one cell does").
+
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { Design, isPhase1, probesSpareLogin } from "../designs";
+import { Balancer } from "../processes/builtin-balancer";
+import { Parts } from "../processes/managed-process";
+import { RealBalancer, startRealBalancer } from "../processes/nginx-haproxy";
+import { findRedisServer, RedisServer, startRedis } from "../processes/redis";
+import { serverEnvironment } from "../processes/server-env";
+import { ServerInstance } from "../processes/server-instance";
+import { check, Judgement } from "./checker";
+import { History } from "./history";
+import { runFault } from "./nemesis";
+import { notApplicable, Scenario, SETUPS, Verdict } from "./scenarios";
+import { Workload } from "./workload";
+
+export interface CellOptions {
+  design: Design;
+  scenario: Scenario;
+  users: number;
+  seed: number;
+  runDir: string;
+  /** Unique per cell and repetition: names the cell's folder. */
+  tag: string;
+  /** A short number unique per cell and repetition: names its users and keys. */
+  cellNumber: number;
+  /** Which balancer the balancer scenarios use. */
+  lb?: "builtin" | RealBalancer;
+  /** The run's SESSION_SECRET, shared by every instance (processes/server-env.ts). */
+  secret: string;
+}
+
+export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
+  design: Design;
+  scenario: Scenario;
+  verdict: Verdict;
+  reason?: string;
+  /** The cell could not run because of the lab itself (not a missing redis-server). */
+  crashed?: boolean;
+  duration_ms: number;
+  /** The history, for the HTML timeline (not written to the JSON). */
+  history?: History;
+}
+
+export async function runCell(options: CellOptions): Promise<CellResult> {
+  const { design, scenario } = options;
+  const started = Date.now();
+  const na = notApplicable(design, scenario);
+  if (na) return { design, scenario, verdict: "n/a", reason: na, duration_ms: 0 };
+  if (!isPhase1(design) && !findRedisServer()) {
+    return { design, scenario, verdict: "skipped", reason: "redis-server is not installed (npm run setup installs it)", duration_ms: 0 };
+  }
+
+  const setup = SETUPS[scenario];
+  const cellDir = path.join(options.runDir, options.tag);
+  mkdirSync(cellDir, { recursive: true });
+  const parts = new Parts(); // everything this cell starts, stopped with one call at the end
+  let workload: Workload | undefined;
+  try {
+    let redis: RedisServer | undefined;
+    if (!isPhase1(design)) {
+      mkdirSync(path.join(cellDir, "redis"), { recursive: true });
+      redis = parts.add(await startRedis({ appendonly: setup.appendonly, dir: path.join(cellDir, "redis") }));
+    }
+    const env = serverEnvironment({ secret: options.secret, dataDir: path.join(cellDir, "data"), redisUrl: redis?.url });
+    const instances = Array.from({ length: setup.instances }, (_, i) => parts.add(new ServerInstance({ design, serverId: `${design}-${i + 1}`, env, dir: cellDir })));
+    await Promise.all(instances.map((instance) => instance.start()));
+    let url = instances[0].url;
+    if (setup.balancer !== "none") {
+      const backends = instances.map((instance) => ({ id: instance.serverId, url: instance.url }));
+      const lb = options.lb ?? "builtin";
+      if (lb === "builtin") {
+        const balancer = parts.add(new Balancer(backends, setup.balancer));
+        url = `http://127.0.0.1:${await balancer.listen()}`;
+      } else {
+        url = parts.add(await startRealBalancer(lb, backends, setup.balancer, path.join(cellDir, lb))).url;
+      }
+    }
+
+    const t0 = performance.now();
+    const clock = () => performance.now() - t0;
+    workload = new Workload({ design, url, users: options.users, seed: options.seed, concurrent: scenario === "concurrent", tag: String(options.cellNumber), clock });
+    const cap = Date.now() + setup.capSeconds * 1000;
+    const spareLogins = probesSpareLogin(design);
+    const active = workload;
+    active.start(async (user) => {
+      if (spareLogins) await user.prepareSpareLogin();
+    });
+
+    let fault: History["fault"];
+    if (setup.fault === "none") {
+      await active.waitForLoops(4, cap);
+    } else {
+      await active.waitForLoops(2, cap);
+      const faultStart = clock();
+      const description = await runFault(scenario, {
+        instances,
+        redis,
+        lastServedBy: () => active.users.map((user) => [...active.operations].reverse().find((op) => op.user === user.index && op.servedBy)?.servedBy),
+      });
+      fault = { start: faultStart, end: clock(), description };
+      // Loops started after the heal: one already under way when the fault healed does not count.
+      await active.waitForMoreLoops(active.loopsStarted(), 2, cap);
+    }
+    await active.stop();
+    if (spareLogins) await active.probeSpareLogins();
+    const live = instances.find((instance) => instance.running) ?? instances[0];
+    await active.readBack(live.url);
+    const history = active.history(design, scenario, clock(), fault);
+    if (!history.operations.some((op) => op.name === "register" && op.outcome === "ok")) {
+      const first = history.operations[0];
+      throw new Error(`no virtual user could register (first answer: ${first?.status ?? first?.attempts[0]?.error ?? "none"} ${first?.code ?? ""})`);
+    }
+    const judgement = check(history);
+    return { design, scenario, ...judgement, duration_ms: Date.now() - started, history };
+  } finally {
+    await workload?.stop().catch(() => undefined);
+    await parts.stop();
+  }
+}

@@ -1,0 +1,203 @@
+// The checker: judges a history after the run, like Jepsen's checkers. It knows nothing of
+// processes or designs' internals; it only reads what the users saw (docs/how-the-lab-works.md,
+// "The figures of a cell" and "The verdicts"). As Maelstrom keeps one checker per property,
+// each rule below is one function that opens with its definition; check() only composes them.
+// The verdict: failed if any rule found an anomaly; degraded if nothing was lost but some
+// operations failed after their retries; survived otherwise.
+
+import { History, Operation } from "./history";
+import { Verdict } from "./scenarios";
+
+export interface Anomaly {
+  time_ms: number;
+  user: number;
+  operation: string;
+  instance: string | null;
+  status: number | null;
+  expected: string;
+}
+
+export interface Figures {
+  ops: number;
+  ok: number;
+  errors: number;
+  retries: number;
+  sessions_broken: number;
+  session_state_lost: number;
+  writes_lost: number;
+  duplicate_writes: number;
+  revocations_lost: number;
+  availability: number;
+  recovery_ms: number;
+  p99_ms: number;
+  max_failed_attempt_ms: number;
+  /** Failed attempts that were not a 503 store_unavailable (no answer, another status, or another code). */
+  failed_attempts_not_503: number;
+  abandoned_attempts: number;
+  instances_seen: number;
+  first_anomaly: Anomaly | null;
+  /** The slowest failed attempt, for a store-outage cell that was not answered promptly. */
+  slowest_failed_attempt: { user: number; operation: string; start_ms: number; duration_ms: number; answer: string } | null;
+}
+
+export interface Judgement extends Figures {
+  verdict: Extract<Verdict, "survived" | "degraded" | "failed">;
+}
+
+function anomaly(operation: Operation, expected: string): Anomaly {
+  return {
+    time_ms: Math.round(operation.end),
+    user: operation.user,
+    operation: operation.name,
+    instance: operation.servedBy ?? null,
+    status: operation.status ?? null,
+    expected,
+  };
+}
+
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rules: one function per figure, each returning the anomalies it found (one per count).
+
+/** Acknowledged uploads: the workload's uploads that were answered 2xx with a file id. */
+function acknowledgedUploads(workload: Operation[]): Operation[] {
+  return workload.filter((op) => op.name === "upload" && op.outcome === "ok" && op.fileId);
+}
+
+/** sessions_broken: a 401 after a successful login, on anything but a login (the probe aside: it is not workload). */
+export function sessionsBroken(workload: Operation[]): Anomaly[] {
+  return workload
+    .filter((op) => op.status === 401 && op.name !== "login" && op.name !== "register" && op.epoch > 0)
+    .map((op) => anomaly(op, "the session (or credentials) the user logged in with to be accepted"));
+}
+
+/** session_state_lost: an acknowledged upload missing from a later session view of the same session (counted once per upload). */
+export function sessionStateLost(workload: Operation[]): Anomaly[] {
+  const acknowledged = acknowledgedUploads(workload);
+  const lost = new Map<string, Anomaly>();
+  for (const view of workload.filter((op) => op.name === "session" && op.outcome === "ok")) {
+    const listed = new Set(view.filesUploaded ?? []);
+    for (const upload of acknowledged) {
+      if (upload.user !== view.user || upload.epoch !== view.epoch || upload.end > view.start) continue;
+      const key = `${upload.user}:${upload.fileId}`;
+      if (!listed.has(upload.fileId as string) && !lost.has(key)) {
+        lost.set(key, anomaly(view, `the session view to list upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms)`));
+      }
+    }
+  }
+  return [...lost.values()];
+}
+
+/** writes_lost: an acknowledged upload not readable at the read-back. */
+export function writesLost(operations: Operation[]): Anomaly[] {
+  const readable = new Set(operations.filter((op) => op.name === "readback" && op.outcome === "ok").map((op) => `${op.user}:${op.fileId}`));
+  return acknowledgedUploads(operations.filter((op) => op.workload))
+    .filter((upload) => !readable.has(`${upload.user}:${upload.fileId}`))
+    .map((upload) => {
+      // The read that failed, or else the read-back login that was refused.
+      const read = operations.find((op) => op.user === upload.user && op.name === "readback" && op.fileId === upload.fileId);
+      const login = operations.find((op) => op.user === upload.user && op.name === "readback-login");
+      return anomaly(read ?? login ?? upload, `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms) to be readable at the read-back`);
+    });
+}
+
+/** duplicate_writes: a file name twice in a user's final list. */
+export function duplicateWrites(operations: Operation[]): Anomaly[] {
+  const found: Anomaly[] = [];
+  for (const list of operations.filter((op) => op.name === "readback-list" && op.outcome === "ok")) {
+    const seen = new Set<string>();
+    for (const name of list.filenames ?? []) {
+      if (seen.has(name)) found.push(anomaly(list, `one file named ${name}`));
+      seen.add(name);
+    }
+  }
+  return found;
+}
+
+/** revocations_lost (shown as `revived`): the logged-out spare login accepted. */
+export function revocationsLost(operations: Operation[]): Anomaly[] {
+  return operations.filter((op) => op.name === "probe" && op.outcome === "ok").map((probe) => anomaly(probe, "the logged-out token to be refused (401 token_revoked)"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the users saw of availability: not rules, the figures beside the verdict.
+
+type Service = Omit<Figures, "sessions_broken" | "session_state_lost" | "writes_lost" | "duplicate_writes" | "revocations_lost" | "first_anomaly">;
+
+/** ops, errors, retries, availability (first-try successes / ops), recovery (the longest gap without a success), latency and the failed attempts. */
+function service(workload: Operation[]): Service {
+  const ok = workload.filter((op) => op.outcome === "ok");
+  const firstTry = ok.filter((op) => op.attempts.length === 1).length;
+  const successes = ok.map((op) => op.end).sort((a, b) => a - b);
+  const begin = workload.length ? Math.min(...workload.map((op) => op.start)) : 0;
+  const finish = workload.length ? Math.max(...workload.map((op) => op.end)) : 0;
+  let recovery = 0;
+  let previous = begin;
+  for (const end of [...successes, finish]) {
+    recovery = Math.max(recovery, end - previous);
+    previous = Math.max(previous, end);
+  }
+  const failed = (attempt: Operation["attempts"][number]) => attempt.status === undefined || attempt.status < 200 || attempt.status >= 300;
+  const failedAttempts = workload.flatMap((op) => op.attempts.filter(failed));
+  let slowest: Figures["slowest_failed_attempt"] = null;
+  for (const op of workload) {
+    for (const attempt of op.attempts) {
+      if (!failed(attempt)) continue;
+      const duration = Math.round(attempt.end - attempt.start);
+      if (!slowest || duration > slowest.duration_ms) {
+        slowest = { user: op.user, operation: op.name, start_ms: Math.round(attempt.start), duration_ms: duration, answer: attempt.status ? String(attempt.status) : (attempt.error ?? "none") };
+      }
+    }
+  }
+  const perUser = new Map<number, Set<string>>();
+  for (const op of workload) {
+    if (!op.servedBy) continue;
+    if (!perUser.has(op.user)) perUser.set(op.user, new Set());
+    perUser.get(op.user)?.add(op.servedBy);
+  }
+  return {
+    ops: workload.length,
+    ok: ok.length,
+    errors: workload.filter((op) => op.outcome === "error").length,
+    retries: workload.reduce((sum, op) => sum + op.attempts.length - 1, 0),
+    availability: workload.length ? Math.round((firstTry / workload.length) * 10000) / 10000 : 1,
+    recovery_ms: Math.round(recovery),
+    p99_ms: Math.round(percentile(workload.map((op) => op.end - op.start), 99)),
+    max_failed_attempt_ms: Math.round(Math.max(0, ...failedAttempts.map((attempt) => attempt.end - attempt.start))),
+    failed_attempts_not_503: failedAttempts.filter((attempt) => attempt.status !== 503 || attempt.code !== "store_unavailable").length,
+    abandoned_attempts: failedAttempts.filter((attempt) => attempt.error === "abandoned").length,
+    instances_seen: perUser.size ? Math.min(...[...perUser.values()].map((set) => set.size)) : 0,
+    slowest_failed_attempt: slowest,
+  };
+}
+
+/** Judges a history: every rule, the figures, and the verdict with the first anomaly of a failed cell. */
+export function check(history: History): Judgement {
+  const operations = [...history.operations].sort((a, b) => a.start - b.start);
+  const workload = operations.filter((op) => op.workload);
+  const rules = {
+    sessions_broken: sessionsBroken(workload),
+    session_state_lost: sessionStateLost(workload),
+    writes_lost: writesLost(operations),
+    duplicate_writes: duplicateWrites(operations),
+    revocations_lost: revocationsLost(operations),
+  };
+  const figures = service(workload);
+  const anomalies = Object.values(rules).flat();
+  const verdict = anomalies.length > 0 ? "failed" : figures.errors > 0 ? "degraded" : "survived";
+  return {
+    verdict,
+    ...figures,
+    sessions_broken: rules.sessions_broken.length,
+    session_state_lost: rules.session_state_lost.length,
+    writes_lost: rules.writes_lost.length,
+    duplicate_writes: rules.duplicate_writes.length,
+    revocations_lost: rules.revocations_lost.length,
+    first_anomaly: verdict === "failed" ? (anomalies.sort((a, b) => a.time_ms - b.time_ms)[0] ?? null) : null,
+  };
+}

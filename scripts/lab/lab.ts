@@ -1,0 +1,160 @@
+// `npm run lab`: the survival matrix (docs/how-the-lab-works.md). Every design against every
+// scenario, each cell with its own processes, ports, Redis and data; a progress line per
+// cell on stderr, the matrix at the end, and reports in reports/. Exit code 0 when the matrix
+// was measured, whatever the verdicts; non-zero only when the lab itself could not run.
+
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseOrExit, readArgs, runProgram, readDesign, readInteger, refuseNativeWindows, UsageError } from "../cli";
+import { Design, DESIGNS, isPhase1 } from "../designs";
+import { stopEverything } from "../processes/managed-process";
+import { balancerVersion, findBalancer, RealBalancer } from "../processes/nginx-haproxy";
+import { REDIS_MISSING_MESSAGE, redisVersion } from "../processes/redis";
+import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "../processes/run-dir";
+import { runSecret } from "../processes/server-env";
+import { agreement } from "./agreement";
+import { CellResult, runCell } from "./cell";
+import { machine, markdownReport, RunInfo, textReport, toJson } from "./report";
+import { htmlReport } from "./report-html";
+import { Scenario, SCENARIOS } from "./scenarios";
+
+const USAGE = `usage: npm run lab -- [--design D] [--scenario S] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
+  designs:   ${DESIGNS.join(", ")}
+  scenarios: ${SCENARIOS.join(", ")}`;
+
+interface LabOptions {
+  designs: Design[];
+  scenarios: Scenario[];
+  jobs: number;
+  vus: number;
+  seed: number;
+  repeat: number;
+  lb: "builtin" | RealBalancer;
+  json: boolean;
+}
+
+export function readOptions(argv: string[]): LabOptions {
+  const values = readArgs(argv, ["design", "scenario", "jobs", "vus", "seed", "repeat", "lb"], ["json", "help"]);
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const design = readDesign(values.design, false);
+  if (values.scenario !== undefined && !SCENARIOS.includes(values.scenario as Scenario)) throw new UsageError(`unknown scenario ${JSON.stringify(values.scenario)}`);
+  const lb = values.lb ?? "builtin";
+  if (lb !== "builtin" && lb !== "nginx" && lb !== "haproxy") throw new UsageError(`--lb must be builtin, nginx or haproxy (got ${JSON.stringify(lb)})`);
+  return {
+    designs: design ? [design] : [...DESIGNS],
+    scenarios: values.scenario ? [values.scenario as Scenario] : [...SCENARIOS],
+    jobs: readInteger("jobs", values.jobs, Math.min(4, os.cpus().length), 1, 16),
+    vus: readInteger("vus", values.vus, 8, 1, 64),
+    seed: values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : readInteger("seed", values.seed, 0, 0, 2 ** 31),
+    repeat: readInteger("repeat", values.repeat, 1, 1, 20),
+    lb,
+    json: values.json ?? false,
+  };
+}
+
+/** Runs `tasks` with at most `jobs` at once, in order of submission. */
+async function pool<T>(tasks: Array<() => Promise<T>>, jobs: number): Promise<T[]> {
+  const results: T[] = new Array(tasks.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(jobs, tasks.length) }, async () => {
+      while (next < tasks.length) {
+        const index = next++;
+        results[index] = await tasks[index]();
+      }
+    }),
+  );
+  return results;
+}
+
+async function main(): Promise<number> {
+  const options = parseOrExit(USAGE, () => readOptions(process.argv.slice(2)));
+  refuseNativeWindows("The lab");
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const out = options.json ? log : (line: string) => process.stdout.write(`${line}\n`);
+
+  for (const line of cleanUpEarlierRuns()) log(`lab: ${line}`);
+  const runDir = makeRunDir();
+  const interrupted = (signal: string) => {
+    log(`\nlab: ${signal}: stopping every process this run started`);
+    void stopEverything().finally(() => {
+      rmSync(runDir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.once("SIGINT", () => interrupted("SIGINT"));
+  process.once("SIGTERM", () => interrupted("SIGTERM"));
+
+  if (options.lb !== "builtin" && !findBalancer(options.lb)) {
+    log(`lab: ${options.lb} not found: npm run setup installs it (or apt install ${options.lb}, brew install ${options.lb}); or use --lb builtin`);
+    return 1;
+  }
+  const redis = redisVersion();
+  if (!redis && options.designs.some((design) => !isPhase1(design))) {
+    log(`lab: ${REDIS_MISSING_MESSAGE}. The phase-2 designs are marked skipped.`);
+  }
+
+  const cells: Array<{ design: Design; scenario: Scenario; repetition: number }> = [];
+  for (const design of options.designs) for (const scenario of options.scenarios) for (let r = 1; r <= options.repeat; r += 1) cells.push({ design, scenario, repetition: r });
+  const started = Date.now();
+  const secret = runSecret(); // one SESSION_SECRET for every server of this run
+  let done = 0;
+  log(`lab: ${cells.length} cells, ${options.jobs} at a time, ${options.vus} virtual users each, seed ${options.seed}`);
+  let failure: unknown;
+  const results = await pool(
+    cells.map((cell, index) => async (): Promise<CellResult> => {
+      const tag = `${cell.design}--${cell.scenario}${options.repeat > 1 ? `--${cell.repetition}` : ""}`;
+      let result: CellResult;
+      try {
+        result = await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1, lb: options.lb, secret });
+      } catch (error) {
+        failure ??= error;
+        result = { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, crashed: true, duration_ms: 0 };
+      }
+      done += 1;
+      const { agrees } = agreement(result);
+      const figures = result.ops !== undefined ? ` (ops ${result.ops}, errors ${result.errors}, ${(result.duration_ms / 1000).toFixed(1)} s)` : result.reason ? ` (${result.reason})` : "";
+      log(`[${String(done).padStart(2)}/${cells.length}] ${cell.design} × ${cell.scenario}: ${result.verdict}${agrees ? "" : "  <- disagrees with the expected matrix"}${figures}`);
+      return result;
+    }),
+    options.jobs,
+  );
+
+  const info: RunInfo = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    node: process.versions.node,
+    redis,
+    seed: options.seed,
+    options: {
+      design: options.designs.length === 1 ? options.designs[0] : "all",
+      scenario: options.scenarios.length === 1 ? options.scenarios[0] : "all",
+      jobs: options.jobs,
+      vus: options.vus,
+      repeat: options.repeat,
+      lb: options.lb === "builtin" ? "builtin" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim(),
+    },
+    wall_s: Math.round((Date.now() - started) / 100) / 10,
+  };
+  const reports = reportsDir();
+  mkdirSync(reports, { recursive: true });
+  const json = toJson(info, results);
+  writeFileSync(path.join(reports, "survival.json"), `${JSON.stringify(json, null, 2)}\n`);
+  writeFileSync(path.join(reports, "survival.md"), markdownReport(info, results));
+  writeFileSync(path.join(reports, "survival.html"), htmlReport(info, results));
+  out(textReport(info, results));
+  out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shownPath(reports), name)).join(", ")} (open the HTML in a browser; it works offline).`);
+  if (options.json) process.stdout.write(`${JSON.stringify(json)}\n`);
+  rmSync(runDir, { recursive: true, force: true });
+  if (failure) {
+    log(`lab: a cell could not run: ${(failure as Error).message}`);
+    return 1;
+  }
+  return 0;
+}
+
+if (require.main === module) runProgram("lab", main);

@@ -1,0 +1,221 @@
+// The report: the survival matrix as a terminal table, Markdown and JSON, with where the run
+// disagrees with the expected matrix said in plain words (docs/how-the-lab-works.md, "Reading
+// the reports"). The HTML timeline is in report-html.ts.
+
+import os from "node:os";
+import { CellResult } from "./cell";
+import { DESIGNS } from "../designs";
+import { agreement } from "./agreement";
+import { expectation, SCENARIOS } from "./scenarios";
+
+export interface RunInfo {
+  date: string;
+  machine: { cores: number; platform: string; arch: string; cpu: string };
+  node: string;
+  redis: string | null;
+  seed: number;
+  options: Record<string, unknown>;
+  wall_s: number;
+}
+
+/** The command that runs the same cells with the same seed. */
+export function reproduce(info: RunInfo): string {
+  const options = info.options as { design?: string; scenario?: string; lb?: string; vus?: number };
+  const parts = ["npm run lab --", `--seed ${info.seed}`];
+  if (options.design && options.design !== "all") parts.push(`--design ${options.design}`);
+  if (options.scenario && options.scenario !== "all") parts.push(`--scenario ${options.scenario}`);
+  if (options.lb && options.lb !== "builtin") parts.push(`--lb ${options.lb.split(" ")[0]}`);
+  if (options.vus && options.vus !== 8) parts.push(`--vus ${options.vus}`);
+  return parts.join(" ");
+}
+
+export function machine(): RunInfo["machine"] {
+  return { cores: os.cpus().length, platform: process.platform, arch: process.arch, cpu: os.cpus()[0]?.model ?? "unknown" };
+}
+
+const FIGURES = [
+  "ops",
+  "ok",
+  "errors",
+  "retries",
+  "sessions_broken",
+  "session_state_lost",
+  "writes_lost",
+  "duplicate_writes",
+  "revocations_lost",
+  "availability",
+  "recovery_ms",
+  "p99_ms",
+  "max_failed_attempt_ms",
+  "failed_attempts_not_503",
+  "abandoned_attempts",
+  "instances_seen",
+  "first_anomaly",
+  "slowest_failed_attempt",
+] as const;
+
+/** The JSON object of `--json` and reports/survival.json: every cell, with every figure. */
+export function toJson(info: RunInfo, cells: CellResult[]): object {
+  return {
+    date: info.date,
+    machine: info.machine,
+    node: info.node,
+    redis: info.redis,
+    seed: info.seed,
+    options: info.options,
+    wall_s: info.wall_s,
+    cells: cells.map((cell) => {
+      const entry: Record<string, unknown> = { design: cell.design, scenario: cell.scenario, verdict: cell.verdict };
+      if (cell.reason) entry.reason = cell.reason;
+      const measured = cell.verdict !== "n/a" && cell.verdict !== "skipped";
+      for (const figure of FIGURES) {
+        const nullable = figure === "first_anomaly" || figure === "slowest_failed_attempt";
+        entry[figure] = measured ? (cell[figure] ?? (nullable ? null : 0)) : nullable ? null : 0;
+      }
+      const expected = expectation(cell.design, cell.scenario);
+      entry.expected = expected.verdict + (expected.dagger ? "†" : "");
+      const { agrees, note } = agreement(cell);
+      entry.agrees = agrees;
+      if (note) entry.note = note;
+      entry.duration_ms = cell.duration_ms;
+      return entry;
+    }),
+  };
+}
+
+const SHORT: Record<string, string> = { survived: "survived", degraded: "degraded", failed: "FAILED", "n/a": "n/a", skipped: "skipped" };
+
+/** Cells grouped by design and scenario; with --repeat, several per pair. */
+function byPair(cells: CellResult[]): Map<string, CellResult[]> {
+  const pairs = new Map<string, CellResult[]>();
+  for (const cell of cells) {
+    const key = `${cell.design}|${cell.scenario}`;
+    pairs.set(key, [...(pairs.get(key) ?? []), cell]);
+  }
+  return pairs;
+}
+
+function pad(text: string, width: number): string {
+  return text.length >= width ? text : text + " ".repeat(width - text.length);
+}
+
+/** The verdict matrix: designs down, scenarios across; `!` marks a cell that disagrees. */
+export function matrixTable(cells: CellResult[]): string {
+  const pairs = byPair(cells);
+  const designs = DESIGNS.filter((design) => cells.some((cell) => cell.design === design));
+  const scenarios = SCENARIOS.filter((scenario) => cells.some((cell) => cell.scenario === scenario));
+  const width = Math.max(10, ...scenarios.map((scenario) => scenario.length)) + 1;
+  const lines = [(pad("", 16) + scenarios.map((scenario) => pad(scenario, width)).join("")).trimEnd()];
+  for (const design of designs) {
+    let line = pad(design, 16);
+    for (const scenario of scenarios) {
+      const runs = pairs.get(`${design}|${scenario}`) ?? [];
+      const text = runs.length === 0 ? "" : runs.map((run) => SHORT[run.verdict]).filter((value, i, all) => all.indexOf(value) === i).join("/");
+      const mark = runs.some((run) => !agreement(run).agrees) ? "!" : expectation(design, scenario).dagger && runs.some((run) => run.verdict === "degraded") ? "†" : "";
+      line += pad(text + mark, width);
+    }
+    lines.push(line.trimEnd());
+  }
+  return lines.join("\n");
+}
+
+function percent(value: number | undefined): string {
+  return `${Math.round((value ?? 0) * 1000) / 10}%`;
+}
+
+/** One row per measured cell: the figures behind each verdict. */
+export function figuresTable(cells: CellResult[]): string {
+  const header = ["design", "scenario", "verdict", "ops", "errors", "broken", "state lost", "writes lost", "dupes", "revived", "availability", "recovery"];
+  const rows = cells
+    .filter((cell) => cell.verdict !== "n/a" && cell.verdict !== "skipped")
+    .map((cell) => [
+      cell.design,
+      cell.scenario,
+      cell.verdict,
+      String(cell.ops),
+      String(cell.errors),
+      String(cell.sessions_broken),
+      String(cell.session_state_lost),
+      String(cell.writes_lost),
+      String(cell.duplicate_writes),
+      String(cell.revocations_lost),
+      percent(cell.availability),
+      `${cell.recovery_ms} ms`,
+    ]);
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
+  return [header, ...rows].map((row) => row.map((value, i) => pad(value, widths[i] + 2)).join("").trimEnd()).join("\n");
+}
+
+/** Where the run disagrees with the expected matrix, and the † timing notes, in plain words. */
+export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: string[] } {
+  const lines: string[] = [];
+  let agrees = true;
+  for (const cell of cells) {
+    const result = agreement(cell);
+    if (!result.agrees) {
+      agrees = false;
+      const anomaly = cell.first_anomaly ? `; first anomaly at ${cell.first_anomaly.time_ms} ms: user ${cell.first_anomaly.user}, ${cell.first_anomaly.operation} on ${cell.first_anomaly.instance ?? "?"} answered ${cell.first_anomaly.status ?? "nothing"}, expected ${cell.first_anomaly.expected}` : "";
+      lines.push(`DISAGREES ${cell.design} × ${cell.scenario}: ${result.note}${anomaly}. Either a bug in the lab or a finding worth a paragraph in the docs.`);
+    } else if (result.note) {
+      lines.push(`note      ${cell.design} × ${cell.scenario}: ${result.note}`);
+    }
+    if (cell.verdict !== "n/a" && cell.verdict !== "skipped" && cell.instances_seen === 1 && ["round-robin", "sticky-failover", "rolling-deploy"].includes(cell.scenario)) {
+      const why = cell.scenario === "sticky-failover" ? " (expected with sticky sessions: users pinned to a surviving instance never move)" : "";
+      lines.push(`note      ${cell.design} × ${cell.scenario}: some user was served by one instance only, so this cell proves nothing about that user${why}`);
+    }
+  }
+  return { agrees, lines };
+}
+
+export function textReport(info: RunInfo, cells: CellResult[]): string {
+  const { agrees, lines } = agreementNotes(cells);
+  return [
+    `Survival matrix (${info.date}, ${info.machine.cores} cores, Node ${info.node}, Redis ${info.redis ?? "not installed"}, seed ${info.seed}, ${info.wall_s} s)`,
+    "",
+    matrixTable(cells),
+    "",
+    figuresTable(cells),
+    "",
+    ...lines,
+    agrees ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)." : "The run DISAGREES with the expected matrix: see the lines above.",
+  ].join("\n");
+}
+
+export function markdownReport(info: RunInfo, cells: CellResult[]): string {
+  const { agrees, lines } = agreementNotes(cells);
+  const designs = DESIGNS.filter((design) => cells.some((cell) => cell.design === design));
+  const scenarios = SCENARIOS.filter((scenario) => cells.some((cell) => cell.scenario === scenario));
+  const pairs = byPair(cells);
+  const matrix = [
+    `| design | ${scenarios.join(" | ")} |`,
+    `|---|${scenarios.map(() => "---").join("|")}|`,
+    ...designs.map(
+      (design) =>
+        `| ${design} | ${scenarios
+          .map((scenario) => {
+            const runs = pairs.get(`${design}|${scenario}`) ?? [];
+            const verdicts = [...new Set(runs.map((run) => run.verdict))].join("/");
+            if (runs.some((run) => !agreement(run).agrees)) return `**${verdicts}** (disagrees)`;
+            // Like the terminal: † marks a cell that may read either way and read degraded.
+            return expectation(design, scenario).dagger && runs.some((run) => run.verdict === "degraded") ? `${verdicts}†` : verdicts;
+          })
+          .join(" | ")} |`,
+    ),
+  ];
+  return [
+    "# Survival matrix",
+    "",
+    `Measured ${info.date} on ${info.machine.cores} cores (${info.machine.cpu}), ${info.machine.platform}/${info.machine.arch}, Node ${info.node}, Redis ${info.redis ?? "not installed"}; seed ${info.seed}; options ${JSON.stringify(info.options)}; ${info.wall_s} s. Reproduce with \`${reproduce(info)}\`.`,
+    "",
+    ...matrix,
+    "",
+    "```",
+    figuresTable(cells),
+    "```",
+    "",
+    ...lines.map((line) => `- ${line}`),
+    "",
+    agrees ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)." : "**The run disagrees with the expected matrix.**",
+    "",
+  ].join("\n");
+}

@@ -1,0 +1,83 @@
+// The lab's vocabulary, named exactly as the docs name it: the ten scenarios, their setups
+// and faults, and the expected survival matrix that a run must agree with
+// (docs/how-the-lab-works.md, "The scenarios" and "The expected matrix and the agreement
+// rule"). An instructor who wants another scenario starts here.
+
+import { Design, isPhase1 } from "../designs";
+
+export const SCENARIOS = [
+  "baseline",
+  "restart",
+  "crash",
+  "round-robin",
+  "sticky-failover",
+  "rolling-deploy",
+  "concurrent",
+  "store-restart",
+  "store-restart-aof",
+  "store-outage",
+] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export type Verdict = "survived" | "degraded" | "failed" | "n/a" | "skipped";
+
+export interface ScenarioSetup {
+  instances: 1 | 3;
+  balancer: "none" | "round-robin" | "sticky";
+  /** Redis flags beyond the defaults (`--save ""`): appendonly or not. */
+  appendonly: boolean;
+  /** Seconds from the users' start (fault and heal included) at which the run ends even if they have not finished. */
+  capSeconds: number;
+  /** The scenario's fault, or none. */
+  fault: "none" | "restart" | "crash" | "kill-busiest" | "rolling" | "store-restart" | "store-outage";
+  description: string;
+}
+
+export const SETUPS: Record<Scenario, ScenarioSetup> = {
+  baseline: { instances: 1, balancer: "none", appendonly: false, capSeconds: 10, fault: "none", description: "1 instance, no fault" },
+  restart: { instances: 1, balancer: "none", appendonly: false, capSeconds: 10, fault: "restart", description: "SIGTERM, then start again on the same port" },
+  crash: { instances: 1, balancer: "none", appendonly: false, capSeconds: 10, fault: "crash", description: "SIGKILL, then start again on the same port" },
+  "round-robin": { instances: 3, balancer: "round-robin", appendonly: false, capSeconds: 10, fault: "none", description: "3 instances behind a round-robin balancer" },
+  "sticky-failover": { instances: 3, balancer: "sticky", appendonly: false, capSeconds: 10, fault: "kill-busiest", description: "3 sticky instances; SIGKILL the one holding the most users" },
+  "rolling-deploy": { instances: 3, balancer: "round-robin", appendonly: false, capSeconds: 10, fault: "rolling", description: "restart each of 3 instances in turn" },
+  concurrent: { instances: 1, balancer: "none", appendonly: false, capSeconds: 10, fault: "none", description: "10 uploads at once per user on one session" },
+  "store-restart": { instances: 1, balancer: "none", appendonly: false, capSeconds: 10, fault: "store-restart", description: "restart Redis without persistence" },
+  "store-restart-aof": { instances: 1, balancer: "none", appendonly: true, capSeconds: 10, fault: "store-restart", description: "restart Redis with appendonly yes" },
+  "store-outage": { instances: 1, balancer: "none", appendonly: true, capSeconds: 15, fault: "store-outage", description: "Redis down for 3 s" },
+};
+
+export function isStoreScenario(scenario: Scenario): boolean {
+  return scenario.startsWith("store-");
+}
+
+/** Why a cell does not apply, or undefined when it does. */
+export function notApplicable(design: Design, scenario: Scenario): string | undefined {
+  if (isPhase1(design) && isStoreScenario(scenario)) return "phase-1 designs keep no data in Redis";
+  return undefined;
+}
+
+/** A cell's expectation: the verdict, and † where survived and degraded both agree. */
+export interface Expectation {
+  verdict: Exclude<Verdict, "skipped">;
+  dagger: boolean;
+}
+
+const S: Expectation = { verdict: "survived", dagger: false };
+const SD: Expectation = { verdict: "survived", dagger: true };
+const F: Expectation = { verdict: "failed", dagger: false };
+const D: Expectation = { verdict: "degraded", dagger: false };
+const NA: Expectation = { verdict: "n/a", dagger: false };
+
+/** The expected matrix (docs/how-the-lab-works.md), row by row in SCENARIOS order. */
+export const EXPECTED: Record<Design, Expectation[]> = {
+  stateless: [S, SD, SD, S, SD, SD, S, NA, NA, NA],
+  stateful: [S, F, F, F, F, F, S, NA, NA, NA],
+  "memory-session": [S, F, F, F, F, F, F, F, SD, D],
+  "redis-session": [S, SD, SD, S, SD, SD, F, F, SD, D],
+  "cached-session": [S, SD, SD, F, SD, F, F, F, SD, D],
+  jwt: [S, SD, SD, S, SD, SD, S, F, SD, D],
+};
+
+export function expectation(design: Design, scenario: Scenario): Expectation {
+  return EXPECTED[design][SCENARIOS.indexOf(scenario)];
+}

@@ -1,0 +1,285 @@
+// The workload: what the virtual users do (docs/how-the-lab-works.md, "The workload"). Each
+// registers, logs in (or, for stateless, just uses its credentials), then loops: upload a
+// file, read its session view (session designs), list its files. Every operation goes into
+// the history.
+
+import http from "node:http";
+import { Credentials, Design, DesignAnswer, DesignRequest } from "../designs";
+import { History, Operation, OperationName } from "./history";
+import { Outcome, seededRandom, send } from "./http-client";
+
+export interface WorkloadOptions {
+  design: Design;
+  url: string; // the balancer, or the one instance
+  users: number;
+  seed: number;
+  concurrent: boolean; // 10 uploads at once per loop, each on its own connection
+  tag: string; // short, unique per cell: user names (at most 32 characters) and idempotency keys
+  clock: () => number;
+}
+
+const PASSWORD = "lab-password-1";
+
+class VirtualUser {
+  readonly name: string;
+  loops = 0;
+  loopsStarted = 0;
+  stopped = false; // its login was refused: it cannot work any more
+  epoch = 0;
+  private readonly credentials: Credentials;
+  private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly random: () => number;
+  /** A second login of this user, logged out before the fault, tried again after it. */
+  private spare: Credentials | undefined;
+  private uploads = 0;
+
+  constructor(
+    readonly index: number,
+    private readonly options: WorkloadOptions,
+    private readonly history: Operation[],
+  ) {
+    this.name = `vu${options.tag}-${index}`;
+    this.random = seededRandom(options.seed * 1000 + index);
+    this.credentials = new Credentials(options.design, this.name, PASSWORD);
+  }
+
+  /** Runs one operation with retries and records it. */
+  async operation(
+    name: OperationName,
+    request: DesignRequest & { agent?: http.Agent | false; baseUrl?: string },
+    extra: Partial<Operation> = {},
+  ): Promise<{ operation: Operation; outcome: Outcome }> {
+    const start = this.options.clock();
+    const url = (request.baseUrl ?? this.options.url) + request.path;
+    const outcome = await send({ ...request, url, agent: request.agent ?? this.agent }, this.options.clock, this.random);
+    const answer = outcome.answer;
+    this.credentials.keepCookies(answer?.headers["set-cookie"]);
+    const last = outcome.attempts[outcome.attempts.length - 1];
+    const ok = answer !== undefined && answer.status >= 200 && answer.status < 300;
+    const operation: Operation = {
+      user: this.index,
+      name,
+      start,
+      end: this.options.clock(),
+      // 409 at registration after a retry means the first attempt worked: ok. A 401 is the design
+      // forgetting the user. Anything else that is not a 2xx is an error.
+      outcome: ok || (name === "register" && answer?.status === 409) ? "ok" : answer?.status === 401 ? "refused" : "error",
+      status: answer?.status,
+      code: typeof answer?.body.error === "string" ? answer.body.error : undefined,
+      attempts: outcome.attempts,
+      servedBy: last?.servedBy,
+      epoch: this.epoch,
+      workload: true,
+      ...extra,
+    };
+    this.history.push(operation);
+    return { operation, outcome };
+  }
+
+  async register(): Promise<boolean> {
+    const { operation } = await this.operation("register", this.credentials.registerRequest());
+    // 409 after a retried request whose first answer was lost: the user exists, which is what we wanted.
+    return operation.outcome === "ok";
+  }
+
+  /** Logs in as the design wants; false when the login was refused (the user then stops). */
+  async logIn(): Promise<boolean> {
+    const login = this.credentials.loginRequest();
+    this.epoch += 1;
+    if (!login) {
+      this.credentials.accept(); // stateless: the credentials go with every request
+      return true;
+    }
+    const { operation, outcome } = await this.operation("login", login);
+    if (operation.outcome === "ok") {
+      this.credentials.accept(answerOf(outcome));
+      return true;
+    }
+    this.epoch -= 1;
+    if (operation.outcome === "refused") this.stopped = true;
+    return false;
+  }
+
+  /** Logs in a second time and logs that spare login out; the probe tries it after the fault. */
+  async prepareSpareLogin(): Promise<void> {
+    const spare = this.credentials.spare();
+    // With the jar's cookies, so that a sticky balancer keeps this user on its instance.
+    const login = spare.loginRequest(spare.headers());
+    if (!login) return;
+    const { operation: loggedIn, outcome } = await this.operation("login", login, { spare: true });
+    if (loggedIn.outcome !== "ok") return;
+    spare.accept(answerOf(outcome));
+    const logout = spare.logoutRequest();
+    if (!logout) return;
+    const { operation } = await this.operation("logout", logout, { spare: true });
+    if (operation.outcome === "ok") this.spare = spare;
+  }
+
+  /** The logged-out spare login, tried once: it must be refused. */
+  async probeSpareLogin(): Promise<void> {
+    if (!this.spare) return;
+    await this.operation("probe", { method: "GET", path: "/api/files", headers: this.spare.headers() }, { workload: false });
+  }
+
+  private nextKey(): string {
+    this.uploads += 1;
+    return `${this.name}-${this.uploads}`;
+  }
+
+  private upload(agent?: false) {
+    const key = this.nextKey();
+    const filename = `${key}.txt`;
+    return this.operation(
+      "upload",
+      { method: "POST", path: "/api/upload", headers: { ...this.credentials.headers(), "Idempotency-Key": key }, body: { filename, content: `written by ${this.name}` }, agent },
+      { key, filename },
+    ).then(({ operation, outcome }) => {
+      if (operation.outcome === "ok") operation.fileId = String(outcome.answer?.body.file_id);
+      return operation;
+    });
+  }
+
+  /** One loop. A 401 means the design forgot us: log in again and go on with the loop. */
+  async loop(): Promise<void> {
+    this.loopsStarted += 1;
+    const uploads = this.options.concurrent
+      ? await Promise.all(Array.from({ length: 10 }, () => this.upload(false)))
+      : [await this.upload()];
+    if (uploads.some((upload) => upload.status === 401)) await this.relogin();
+    await this.pause();
+    const sessionView = this.credentials.sessionViewRequest();
+    if (sessionView) {
+      const { operation, outcome } = await this.operation("session", sessionView);
+      if (operation.outcome === "ok") operation.filesUploaded = (outcome.answer?.body.files_uploaded as string[]) ?? [];
+      if (operation.status === 401) await this.relogin();
+      await this.pause();
+    }
+    const { operation, outcome } = await this.operation("list", { method: "GET", path: "/api/files", headers: this.credentials.headers() });
+    if (operation.outcome === "ok") operation.filenames = ((outcome.answer?.body.files as Array<{ filename: string }>) ?? []).map((file) => file.filename);
+    if (operation.status === 401) await this.relogin();
+    await this.pause();
+    this.loops += 1;
+  }
+
+  /**
+   * The read-back, straight to one live instance: log in afresh there (or use Basic), read every
+   * upload this user saw acknowledged, and list the files (for duplicates).
+   */
+  async readBack(instanceUrl: string): Promise<void> {
+    const agent = new http.Agent({ keepAlive: true });
+    const common = { baseUrl: instanceUrl, agent };
+    const fresh = new Credentials(this.options.design, this.name, PASSWORD);
+    const login = fresh.loginRequest();
+    if (login) {
+      const { operation, outcome } = await this.operation("readback-login", { ...login, ...common }, { workload: false });
+      if (operation.outcome !== "ok") return agent.destroy(); // every acknowledged upload counts as lost
+      fresh.accept(answerOf(outcome));
+    } else {
+      fresh.accept();
+    }
+    const headers = fresh.headers();
+    const acknowledged = this.history.filter((op) => op.user === this.index && op.name === "upload" && op.outcome === "ok" && op.fileId);
+    for (const upload of acknowledged) {
+      await this.operation("readback", { ...common, method: "GET", path: `/api/files/${upload.fileId}`, headers }, { workload: false, fileId: upload.fileId, key: upload.key, filename: upload.filename });
+    }
+    const { operation, outcome } = await this.operation("readback-list", { ...common, method: "GET", path: "/api/files", headers }, { workload: false });
+    if (operation.outcome === "ok") operation.filenames = ((outcome.answer?.body.files as Array<{ filename: string }>) ?? []).map((file) => file.filename);
+    agent.destroy();
+  }
+
+  private async relogin(): Promise<void> {
+    this.credentials.forgetSession();
+    await this.logIn();
+  }
+
+  /** 0 to 5 ms, from the seed: users never march in step with the balancer's rotation. */
+  pause(): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, Math.floor(this.random() * 6)));
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export class Workload {
+  readonly operations: Operation[] = [];
+  readonly users: VirtualUser[];
+  private stopping = false;
+  private running: Promise<void>[] = [];
+
+  constructor(readonly options: WorkloadOptions) {
+    this.users = Array.from({ length: options.users }, (_, i) => new VirtualUser(i, options, this.operations));
+  }
+
+  /** Starts every user; each works until stop(). */
+  start(beforeLoops: (user: VirtualUser) => Promise<void> = async () => undefined): void {
+    this.running = this.users.map(async (user) => {
+      if (!(await user.register())) {
+        user.stopped = true;
+        return;
+      }
+      while (!this.stopping && !(await user.logIn())) {
+        if (user.stopped) return;
+      }
+      await beforeLoops(user);
+      while (!this.stopping && !user.stopped) {
+        if (user.epoch === 0 && !(await user.logIn())) continue;
+        await user.loop();
+      }
+    });
+  }
+
+  /** The users still able to work. */
+  active(): VirtualUser[] {
+    return this.users.filter((user) => !user.stopped);
+  }
+
+  /** Resolves when every active user has completed at least `loops` loops, or at `deadline`. */
+  async waitForLoops(loops: number, deadline: number): Promise<void> {
+    while (Date.now() < deadline && this.active().some((user) => user.loops < loops)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** How many loops each user has started so far. */
+  loopsStarted(): number[] {
+    return this.users.map((user) => user.loopsStarted);
+  }
+
+  /** Resolves when every active user has completed `more` loops beyond `counts`, or at `deadline`. */
+  async waitForMoreLoops(counts: number[], more: number, deadline: number): Promise<void> {
+    while (Date.now() < deadline && this.active().some((user) => user.loops < counts[user.index] + more)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  /** Lets each user finish its current operation, then stops. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.running);
+    for (const user of this.users) user.close();
+  }
+
+  /** Every user that registered reads back its acknowledged uploads from `instanceUrl`. */
+  async readBack(instanceUrl: string): Promise<void> {
+    const registered = new Set(this.operations.filter((op) => op.name === "register" && op.outcome === "ok").map((op) => op.user));
+    await Promise.all(this.users.filter((user) => registered.has(user.index)).map((user) => user.readBack(instanceUrl)));
+  }
+
+  /** Every user tries its logged-out spare login once. */
+  async probeSpareLogins(): Promise<void> {
+    await Promise.all(this.users.map((user) => user.probeSpareLogin()));
+  }
+
+  history(design: string, scenario: string, durationMs: number, fault?: History["fault"]): History {
+    return { design, scenario, users: this.users.length, operations: this.operations, fault, durationMs };
+  }
+}
+
+export type { VirtualUser };
+
+/** What Credentials needs of an operation's answer. */
+function answerOf(outcome: Outcome): DesignAnswer {
+  return { status: outcome.answer?.status ?? 0, body: outcome.answer?.body ?? {}, setCookie: outcome.answer?.headers["set-cookie"] };
+}

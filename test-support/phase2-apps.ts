@@ -1,0 +1,72 @@
+// Builds phase-2 apps in the test process against a real Redis, each under its own key
+// prefix, with the cheapest password hash and a high rate limit (these tests are not about
+// hashing or limits, except where they say so). Plumbing, not a lesson: the tests that use it
+// are cited in docs/concepts.md and docs/transition-to-phase2.md.
+
+import { stopAllServers } from "./server-process";
+import { stopEverything } from "../scripts/processes/managed-process";
+import { RedisServer, startRedis } from "../scripts/processes/redis";
+import { createApp, Phase2App, Phase2AppOptions } from "../phase2-production/src/app";
+import { Phase2Design } from "../phase2-production/src/config";
+
+export const TEST_SECRET = "test-secret-of-at-least-thirty-two-characters";
+let prefixes = 0;
+const opened: Phase2App[] = [];
+
+export function phase2App(design: Phase2Design, redisUrl: string, overrides: Partial<Phase2AppOptions> = {}): Phase2App {
+  prefixes += 1;
+  const app = createApp({
+    design,
+    serverId: `${design}-test`,
+    redisUrl,
+    keyPrefix: `t${process.pid}-${prefixes}:`,
+    sessionSecret: TEST_SECRET,
+    sessionTtlSeconds: 1800,
+    maxFileBytes: 1048576,
+    passwordHashCost: 4,
+    rateLimitPerMinute: 100000,
+    cookieSecure: false,
+    logLevel: "silent",
+    ...overrides,
+  });
+  opened.push(app);
+  return app;
+}
+
+/** Resolves once the app's Redis client is connected, so a test never races the first connect. */
+export async function connected(app: Phase2App): Promise<Phase2App> {
+  if (app.client.status !== "ready") await new Promise((resolve) => app.client.once("ready", resolve));
+  return app;
+}
+
+export async function closeAllApps(): Promise<void> {
+  await Promise.all(opened.splice(0).map((app) => app.close()));
+}
+
+/** The `sid=...` pair from a response's Set-Cookie, to send back as a Cookie header. */
+export function sessionCookie(setCookie: string | string[] | null | undefined): string {
+  const headers = Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [];
+  const pair = headers.map((header) => header.split(";")[0]).find((cookie) => cookie.startsWith("sid="));
+  if (!pair) throw new Error(`no sid cookie in ${JSON.stringify(setCookie)}`);
+  return pair;
+}
+
+/**
+ * One real redis-server for the whole test file, started before its tests; afterwards every
+ * app, server process and Redis the file started is stopped. Returns a getter for the Redis.
+ */
+export function useRedis(): () => RedisServer {
+  let redis: RedisServer | undefined;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await closeAllApps();
+    await stopAllServers();
+    await stopEverything();
+  });
+  return () => {
+    if (!redis) throw new Error("Redis is not started yet: call the getter inside a test");
+    return redis;
+  };
+}
