@@ -31,7 +31,7 @@ export function readDesign(value: string | undefined, required: boolean): Design
   return value;
 }
 
-/** An integer option from `min` to `max`, or `fallback` when absent. */
+/** `--name` as an integer, refused outside `min` to `max`. */
 export function readInteger(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
   if (text === undefined) return fallback;
   if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);

@@ -102,10 +102,13 @@ export class CookieJar {
     this.cookies.delete(name);
   }
 
-  copy(): CookieJar {
-    const copy = new CookieJar();
-    for (const [name, value] of this.cookies) copy.cookies.set(name, value);
-    return copy;
+  /** A copy of every cookie but `except`, with this jar's `except` cookie where it has one. */
+  mergedWith(other: CookieJar, except: string): CookieJar {
+    const merged = new CookieJar();
+    for (const [name, value] of other.cookies) if (name !== except) merged.cookies.set(name, value);
+    const own = this.cookies.get(except);
+    if (own !== undefined) merged.cookies.set(except, own);
+    return merged;
   }
 }
 
@@ -175,12 +178,16 @@ export class Credentials {
   /** A second login of the same user that keeps the balancer's cookie but not the session. */
   spare(): Credentials {
     const spare = new Credentials(this.design, this.username, this.password);
-    spare.jar = this.jar.copy();
-    spare.forgetSession();
+    spare.followBalancerOf(this);
     return spare;
   }
 
-  /** GET /api/session, where the design has a session view. */
+  /** Takes the balancer's cookies that `other` holds now (a sticky balancer may have moved it), keeping its own session cookie. */
+  followBalancerOf(other: Credentials): void {
+    this.jar = this.jar.mergedWith(other.jar, SESSION_COOKIE);
+  }
+
+  /** Undefined for a sessionless design: the lab's users then skip the session view. */
   sessionViewRequest(): DesignRequest | undefined {
     return this.client.sessionView ? { method: "GET", path: "/api/session", headers: this.headers() } : undefined;
   }
@@ -190,7 +197,7 @@ export class Credentials {
     return this.sessionViewRequest() ?? { method: "GET", path: "/api/files", headers: this.headers() };
   }
 
-  /** The logout, where the design has one. */
+  /** Undefined where there is nothing to end (stateless). */
   logoutRequest(): DesignRequest | undefined {
     const path = this.client.logoutPath;
     return path ? { method: "POST", path, headers: this.headers() } : undefined;

@@ -112,7 +112,7 @@ async function main(): Promise<number> {
   const env = serverEnvironment({ secret, dataDir, redisUrl: redis.url, logLevel: "info" });
   let instances = new Parts();
   const start = async (name: string, design: Design, args?: string[]) => {
-    const instance = instances.add(new ServerInstance({ design, serverId: name, env, dir: runDir, args }));
+    const instance = instances.add(new ServerInstance({ design, serverId: name, env, dir: runDir, args, graceful: true }));
     await instance.start();
     return instance;
   };
@@ -223,6 +223,7 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
       env: {},
       dir: runDir,
       args: [compiledScript("processes", "balancer-process.js"), "round-robin", backends.map((backend) => backend.url).join(",")],
+      graceful: true,
     }),
   );
   await builtin.start();

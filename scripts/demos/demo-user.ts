@@ -18,9 +18,10 @@ export class DemoUser {
     this.credentials = new Credentials(design, username, "demo-password-1");
   }
 
+  /** Every request carries the cookies the user holds (a sticky balancer's too) and its proof. */
   private async send(url: string, request: DesignRequest): Promise<Answer> {
     try {
-      const answer = await fetchAnswer(url, request);
+      const answer = await fetchAnswer(url, { ...request, headers: { ...this.credentials.headers(), ...request.headers } });
       this.credentials.keepCookies(answer.setCookie);
       return { status: answer.status, servedBy: answer.servedBy ?? "?", body: answer.body };
     } catch (error) {
@@ -31,7 +32,7 @@ export class DemoUser {
 
   /** Any request, with what proves who the user is. */
   request(url: string, method: DesignRequest["method"], path: string, body?: unknown): Promise<Answer> {
-    return this.send(url, { method, path, headers: this.credentials.headers(), body });
+    return this.send(url, { method, path, body });
   }
 
   register(url: string): Promise<Answer> {

@@ -52,7 +52,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     }
     // Its own key prefix: a Redis at REDIS_URL may hold someone else's keys.
     const env = serverEnvironment({ secret: runSecret(), dataDir: path.join(runDir, "data"), redisUrl, keyPrefix: `demo-${process.pid}:` });
-    const instances = Array.from({ length: options.instances }, (_, i) => parts.add(new ServerInstance({ design: options.design, serverId: `${options.design}-${i + 1}`, env, dir: runDir })));
+    const instances = Array.from({ length: options.instances }, (_, i) => parts.add(new ServerInstance({ design: options.design, serverId: `${options.design}-${i + 1}`, env, dir: runDir, graceful: true })));
     await Promise.all(instances.map((instance) => instance.start()));
     let balancer: Balancer | undefined;
     let balancerUrl: string | undefined;

@@ -58,7 +58,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   const setup = SETUPS[scenario];
   const cellDir = path.join(options.runDir, options.tag);
   mkdirSync(cellDir, { recursive: true });
-  const parts = new Parts(); // everything this cell starts, stopped with one call at the end
+  const parts = new Parts();
   let workload: Workload | undefined;
   try {
     let redis: RedisServer | undefined;

@@ -101,7 +101,7 @@ async function main(): Promise<number> {
   const cells: Array<{ design: Design; scenario: Scenario; repetition: number }> = [];
   for (const design of options.designs) for (const scenario of options.scenarios) for (let r = 1; r <= options.repeat; r += 1) cells.push({ design, scenario, repetition: r });
   const started = Date.now();
-  const secret = runSecret(); // one SESSION_SECRET for every server of this run
+  const secret = runSecret(); // every server of the run must agree on it; no two runs share it
   let done = 0;
   log(`lab: ${cells.length} cells, ${options.jobs} at a time, ${options.vus} virtual users each, seed ${options.seed}`);
   let failure: unknown;

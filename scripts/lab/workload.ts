@@ -118,6 +118,7 @@ class VirtualUser {
   /** The logged-out spare login, tried once: it must be refused. */
   async probeSpareLogin(): Promise<void> {
     if (!this.spare) return;
+    this.spare.followBalancerOf(this.credentials); // the user's cookie jar as it is now, like every request of the user
     await this.operation("probe", { method: "GET", path: "/api/files", headers: this.spare.headers() }, { workload: false });
   }
 

@@ -1,8 +1,8 @@
-// One lifecycle for everything the lab, the bench and the demos start (a server instance,
-// redis-server, nginx, HAProxy, the built-in balancer): start on a free loopback port (the same
-// port again after a stop), wait until ready, signal, stop (SIGTERM), kill (SIGKILL), its pid
-// logged once. A Parts list stops everything a run started with one call, last started first
-// (docs/how-the-lab-works.md, "Processes and clean-up").
+// One lifecycle for every process the lab, the bench and the demos start (a server instance,
+// redis-server, nginx, HAProxy): start on a free loopback port (the same port again after a
+// stop), wait until ready, signal, stop (SIGTERM), kill (SIGKILL), its pid logged once. A Parts
+// list stops everything a run started, the in-process built-in balancer too, with one call,
+// last started first (docs/how-the-lab-works.md, "Processes and clean-up").
 
 import { ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,7 +10,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
-const START_TIMEOUT_MS = 10_000;
+/** A server may take a while to listen, then a while for /ready (its Redis connection). */
+const START_TIMEOUT_MS = 20_000;
 /** A server drains for at most 10 s; past this it is killed. */
 const STOP_TIMEOUT_MS = 12_000;
 const PORT_ATTEMPTS = 20;
@@ -85,13 +86,12 @@ export abstract class ManagedProcess implements Part {
   port = 0;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
-  /** How end() stops it. */
-  protected readonly endSignal: NodeJS.Signals = "SIGKILL";
+  /** SIGKILL by default: at the end of a cell nothing is left to finish, and a kill is quickest. */
+  protected endSignal: NodeJS.Signals = "SIGKILL";
 
   constructor(
     readonly name: string,
-    /** Where its log and its pid file go. */
-    readonly dir: string,
+    readonly dir: string, // where its log and its pid file go
   ) {}
 
   protected abstract command(port: number): Command;
@@ -132,7 +132,6 @@ export abstract class ManagedProcess implements Part {
       const port = samePort ? this.port : randomPort();
       if (await this.launch(port)) {
         this.port = port;
-        this.logPid();
         return;
       }
       if (attempt >= PORT_ATTEMPTS) throw new Error(`${this.name} could not listen (port ${port} taken ${attempt} times)`);
@@ -150,6 +149,7 @@ export abstract class ManagedProcess implements Part {
     closeSync(log);
     this.child = child;
     live.add(this);
+    this.logPid(port); // at once: a run killed while this one starts must still find its pid
     let gone = false;
     this.exited = new Promise((resolve) =>
       child.once("exit", () => {
@@ -175,14 +175,14 @@ export abstract class ManagedProcess implements Part {
   }
 
   /**
-   * The pid, written once per start in its own folder (so that a later run can stop it if this
+   * The pid, written once per spawn in its own folder (so that a later run can stop it if this
    * run is killed) and, for the no-orphans tests, appended to LAB_PID_LOG as "pid port name".
    */
-  private logPid(): void {
+  private logPid(port: number): void {
     const pid = this.child?.pid;
     if (!pid) return;
     writeFileSync(path.join(this.dir, `${this.fileStem}.pid`), `${pid}\n`);
-    if (process.env.LAB_PID_LOG) appendFileSync(process.env.LAB_PID_LOG, `${pid} ${this.port} ${this.name}\n`);
+    if (process.env.LAB_PID_LOG) appendFileSync(process.env.LAB_PID_LOG, `${pid} ${port} ${this.name}\n`);
   }
 
   /** Sends `signal` and waits for the exit; a process still there after 12 s is killed. */

@@ -115,7 +115,7 @@ function runningAsRoot(): boolean {
 /** nginx or HAProxy in the foreground, with a configuration generated for its port in its own folder. */
 export class RealBalancerProcess extends ManagedProcess {
   /** SIGTERM, never SIGKILL: a killed nginx master leaves its worker behind, still listening. */
-  protected override readonly endSignal = "SIGTERM";
+  protected override endSignal: NodeJS.Signals = "SIGTERM";
 
   constructor(
     readonly kind: RealBalancer,
@@ -153,7 +153,6 @@ export class RealBalancerProcess extends ManagedProcess {
   }
 }
 
-/** Starts nginx or HAProxy in front of `backends`, in `dir`. */
 export async function startRealBalancer(kind: RealBalancer, backends: Backend[], strategy: Strategy, dir: string): Promise<RealBalancerProcess> {
   mkdirSync(dir, { recursive: true });
   const balancer = new RealBalancerProcess(kind, backends, strategy, dir);

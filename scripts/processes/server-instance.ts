@@ -35,6 +35,8 @@ export interface InstanceOptions {
   dir: string;
   /** The node arguments to run instead of the design's server (the benchmark's ceilings, the balancer). */
   args?: string[];
+  /** Ended with SIGTERM (it drains) rather than SIGKILL: for the demos and the bench, which are not about crashes. */
+  graceful?: boolean;
 }
 
 /** One server instance: a real process on a fixed port, that can be stopped and started again. */
@@ -43,6 +45,7 @@ export class ServerInstance extends ManagedProcess {
 
   constructor(readonly options: InstanceOptions) {
     super(options.serverId, options.dir);
+    if (options.graceful) this.endSignal = "SIGTERM";
   }
 
   get serverId(): string {
