@@ -35,6 +35,7 @@ const CLIENTS: Record<Design, DesignClient> = {
   "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
   "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
   jwt: { phase: 2, proof: "bearer", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: false, spareProbe: true },
+  "atomic-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
 };
 
 /** The name of phase 2's session cookie (express-session's `name`). */

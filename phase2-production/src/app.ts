@@ -1,6 +1,7 @@
-// The phase-2 application: phase 1's users-and-files API, grown up. One app, four designs:
+// The phase-2 application: phase 1's users-and-files API, grown up. One app, five designs:
 // memory-session, redis-session and cached-session differ only in their session store
-// (sessions/store-per-design.ts); jwt keeps no session at all. Users and files live in Redis
+// (sessions/store-per-design.ts); atomic-session is redis-session whose requests change the
+// session with atomic commands (sessions/atomic-session-routes.ts); jwt keeps no session at all. Users and files live in Redis
 // in every design, so every instance shares them. Explained in docs/transition-to-phase2.md.
 //
 // Redis down is an expected state, not a crash: the server listens anyway, /ready says 503,
@@ -24,6 +25,7 @@ import { createLoginRateLimit } from "./rate-limit";
 import { createRedisClient, isRedisReady, redisNotReadyReason } from "./redis-client";
 import { RedisDataStore } from "./redis-data-store";
 import { createSessionStore, withoutTouch } from "./sessions/store-per-design";
+import { atomicSession } from "./sessions/atomic-session-routes";
 import { rememberUpload, requireSession, saveBeforeAnswer, SESSION_COOKIE, sessionRoutes } from "./sessions/session-routes";
 
 export interface Phase2AppOptions {
@@ -129,8 +131,15 @@ export function createApp(options: Phase2AppOptions): Phase2App {
         next(error ? new StoreUnavailableError(`session store: ${(error as Error)?.message ?? String(error)}`, { cause: error }) : undefined);
       }),
     );
-    app.use(sessionRoutes({ users, ttlSeconds: options.sessionTtlSeconds, onSessionCreated: () => metrics.sessionsCreated.inc() }));
-    app.use(fileRoutes({ files, authenticate: requireSession, afterUpload: rememberUpload, beforeAnswer: saveBeforeAnswer }));
+    const onSessionCreated = () => metrics.sessionsCreated.inc();
+    if (design === "atomic-session") {
+      const atomic = atomicSession({ client, keyPrefix, ttlSeconds: options.sessionTtlSeconds, users, files, onSessionCreated });
+      app.use(atomic.router);
+      app.use(fileRoutes({ files, authenticate: atomic.requireSession, afterUpload: atomic.rememberUpload, beforeAnswer: atomic.recordRequest }));
+    } else {
+      app.use(sessionRoutes({ users, ttlSeconds: options.sessionTtlSeconds, onSessionCreated }));
+      app.use(fileRoutes({ files, authenticate: requireSession, afterUpload: rememberUpload, beforeAnswer: saveBeforeAnswer }));
+    }
   }
 
   const countStoreErrors: ErrorRequestHandler = (error, _req, _res, next) => {

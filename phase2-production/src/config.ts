@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { CommonConfig, ConfigError, Env, loadCommonConfig, readBoolean, readInteger, readString } from "../../phase1-mockup/src/config";
 
-export const PHASE2_DESIGNS = ["memory-session", "redis-session", "cached-session", "jwt"] as const;
+export const PHASE2_DESIGNS = ["memory-session", "redis-session", "cached-session", "jwt", "atomic-session"] as const;
 export type Phase2Design = (typeof PHASE2_DESIGNS)[number];
 export type SessionDesign = Exclude<Phase2Design, "jwt">;
 

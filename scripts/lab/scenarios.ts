@@ -76,6 +76,7 @@ export const EXPECTED: Record<Design, Expectation[]> = {
   "redis-session": [S, SD, SD, S, SD, SD, F, F, SD, D],
   "cached-session": [S, SD, SD, F, SD, F, F, F, SD, D],
   jwt: [S, SD, SD, S, SD, SD, S, F, SD, D],
+  "atomic-session": [S, SD, SD, S, SD, SD, S, F, SD, D],
 };
 
 export function expectation(design: Design, scenario: Scenario): Expectation {

@@ -98,7 +98,7 @@ describe("npm run lab", () => {
 
   it("gives one column with --scenario and one row with --design", async () => {
     const column = lastJson((await runLab(["--scenario", "baseline", "--json"])).stdout);
-    expect(column.cells.map((cell: { design: string }) => cell.design)).toEqual(["stateless", "stateful", "memory-session", "redis-session", "cached-session", "jwt"]);
+    expect(column.cells.map((cell: { design: string }) => cell.design)).toEqual(["stateless", "stateful", "memory-session", "redis-session", "cached-session", "jwt", "atomic-session"]);
     const row = lastJson((await runLab(["--design", "stateless", "--json"])).stdout);
     expect(row.cells).toHaveLength(10);
     expect(row.cells.filter((cell: { verdict: string }) => cell.verdict === "n/a").map((cell: { scenario: string }) => cell.scenario)).toEqual(["store-restart", "store-restart-aof", "store-outage"]);
@@ -121,7 +121,7 @@ describe("npm run lab", () => {
     const report = lastJson(stdout);
     expect(report.redis).toBeNull();
     const verdicts = Object.fromEntries(report.cells.map((cell: { design: string; verdict: string }) => [cell.design, cell.verdict]));
-    expect(verdicts).toEqual({ stateless: "survived", stateful: "survived", "memory-session": "skipped", "redis-session": "skipped", "cached-session": "skipped", jwt: "skipped" });
+    expect(verdicts).toEqual({ stateless: "survived", stateful: "survived", "memory-session": "skipped", "redis-session": "skipped", "cached-session": "skipped", jwt: "skipped", "atomic-session": "skipped" });
     expect(report.cells[2].reason).toContain("redis-server is not installed");
   }, 60_000);
 

@@ -46,16 +46,20 @@ export interface SessionRoutesOptions {
   onSessionCreated: () => void;
 }
 
-/** Validation: a signed cookie naming a session that the store still has. */
-export const requireSession: RequestHandler = (req, res, next) => {
-  if (!req.session?.username) {
-    // express-session ignores a cookie it cannot verify or whose session the store lacks,
-    // and hands out an empty session: so "no user" with a cookie sent means an unknown session.
-    if (HAS_SESSION_COOKIE.test(req.headers.cookie ?? "")) {
-      throw new ApiError(401, "session_not_found", "this session is unknown here (logged out, expired, or never stored); log in again");
-    }
-    throw new ApiError(401, "missing_session", "log in with POST /api/login; the session cookie sid must come with every request");
+/** Validation: a signed cookie naming a session that the store still has, or a 401. */
+export function refuseWithoutSession(req: Request): void {
+  if (req.session?.username) return;
+  // express-session ignores a cookie it cannot verify or whose session the store lacks,
+  // and hands out an empty session: so "no user" with a cookie sent means an unknown session.
+  if (HAS_SESSION_COOKIE.test(req.headers.cookie ?? "")) {
+    throw new ApiError(401, "session_not_found", "this session is unknown here (logged out, expired, or never stored); log in again");
   }
+  throw new ApiError(401, "missing_session", "log in with POST /api/login; the session cookie sid must come with every request");
+}
+
+/** Validation, then this request's activity, in the session object that the save will write whole. */
+export const requireSession: RequestHandler = (req, res, next) => {
+  refuseWithoutSession(req);
   req.session.request_count = (req.session.request_count ?? 0) + 1;
   req.session.last_activity = new Date().toISOString();
   // rolling: true renews the cookie only when express-session saves at the very end; our save
@@ -71,24 +75,34 @@ export function saveBeforeAnswer(req: Request, _res: Response): Promise<void> {
   return saveSession(req);
 }
 
+/** A new session under a new id, holding `fields`, saved to the store. */
+export async function startSession(req: Request, fields: Partial<LabSession>): Promise<void> {
+  // A new session id at login, so an id planted before login is worthless after it (no fixation).
+  await call("start a session", (callback) => req.session.regenerate(callback));
+  Object.assign(req.session, fields);
+  await saveSession(req);
+}
+
+/** Deletes the session from the store and clears the cookie. */
+export async function endSession(req: Request, res: Response): Promise<void> {
+  const { path, httpOnly, sameSite, secure } = req.session.cookie; // the cookie's own flags, for the clearing one too
+  await call("end the session", (callback) => req.session.destroy(callback));
+  res.clearCookie(SESSION_COOKIE, { path, httpOnly, sameSite, secure: Boolean(secure) });
+}
+
 export function sessionRoutes({ users, ttlSeconds, onSessionCreated }: SessionRoutesOptions): Router {
   const router = Router();
 
   router.post("/api/login", async (req, res) => {
     const username = await users.login(req.body);
-    // A new session id at login, so an id planted before login is worthless after it (no fixation).
-    await call("start a session", (callback) => req.session.regenerate(callback));
     const now = new Date().toISOString();
-    Object.assign(req.session, { username, created_at: now, last_activity: now, request_count: 0, files_uploaded: [] });
-    await saveSession(req);
+    await startSession(req, { username, created_at: now, last_activity: now, request_count: 0, files_uploaded: [] });
     onSessionCreated();
     res.json({ username, expires_in: ttlSeconds });
   });
 
   router.post("/api/logout", requireSession, async (req, res) => {
-    const { path, httpOnly, sameSite, secure } = req.session.cookie; // the cookie's own flags, for the clearing one too
-    await call("end the session", (callback) => req.session.destroy(callback));
-    res.clearCookie(SESSION_COOKIE, { path, httpOnly, sameSite, secure: Boolean(secure) });
+    await endSession(req, res);
     res.json({ message: "logged out" });
   });
 

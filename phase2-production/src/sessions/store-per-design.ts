@@ -16,6 +16,7 @@ export function createSessionStore(design: SessionDesign, client: Redis, keyPref
       // every other instance (phase 1's lesson, with a library's name on it).
       return new session.MemoryStore();
     case "redis-session":
+    case "atomic-session": // the login record only: what requests change lives beside it (atomic-session-routes.ts)
       // THE line of phase 2: the same sessions, kept in Redis, where every instance finds them.
       return new RedisStore({ client, prefix: keyPrefix + "sess:" });
     case "cached-session":
