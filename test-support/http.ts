@@ -19,3 +19,19 @@ export async function fetchJson(url: string, init: RequestInit & { json?: unknow
   const text = await response.text();
   return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined };
 }
+
+/**
+ * `count` uploads at once in one session, each on its own connection (`Connection: close`): a
+ * single keep-alive socket would send them one after the other and hide the session race.
+ */
+export function parallelUploads(url: string, cookie: string, count: number, prefix: string): Promise<JsonResponse[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      fetchJson(`${url}/api/upload`, {
+        method: "POST",
+        headers: { Cookie: cookie, Connection: "close", "Idempotency-Key": `${prefix}-${i}` },
+        json: { filename: `${prefix}-${i}.txt`, content: `upload ${i}` },
+      }),
+    ),
+  );
+}

@@ -7,7 +7,7 @@ import http from "node:http";
 import { AddressInfo } from "node:net";
 import Redis from "ioredis";
 import { Phase2Design } from "../src/config";
-import { fetchJson } from "../../test-support/http";
+import { fetchJson, parallelUploads } from "../../test-support/http";
 import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
 
 const redis = useRedis();
@@ -33,18 +33,9 @@ async function loggedIn(design: Phase2Design, username: string) {
   return { url, cookie: sessionCookie(login.headers.getSetCookie()), sid: decodeURIComponent(sessionCookie(login.headers.getSetCookie())).slice("sid=s:".length).split(".")[0] };
 }
 
-/** 50 uploads at once, each on its own connection: one keep-alive socket would serialize them and hide the race. */
+/** 50 uploads at once, each on its own connection. */
 async function fiftyAtOnce(url: string, cookie: string): Promise<number[]> {
-  const uploads = await Promise.all(
-    Array.from({ length: 50 }, (_, i) =>
-      fetchJson(`${url}/api/upload`, {
-        method: "POST",
-        headers: { Cookie: cookie, Connection: "close", "Idempotency-Key": `fifty-${i}` },
-        json: { filename: `fifty-${i}.txt`, content: `upload ${i}` },
-      }),
-    ),
-  );
-  return uploads.map((upload) => upload.status);
+  return (await parallelUploads(url, cookie, 50, "fifty")).map((upload) => upload.status);
 }
 
 describe("50 parallel uploads in one session", () => {

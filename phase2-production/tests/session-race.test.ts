@@ -11,7 +11,7 @@ import http from "node:http";
 import { AddressInfo } from "node:net";
 import { stopEverything } from "../../scripts/processes/managed-process";
 import { RedisServer, startRedis } from "../../scripts/processes/redis";
-import { fetchJson } from "../../test-support/http";
+import { fetchJson, parallelUploads } from "../../test-support/http";
 import { closeAllApps, connected, phase2App, sessionCookie } from "../../test-support/phase2-apps";
 
 let redis: RedisServer;
@@ -41,16 +41,7 @@ describe.each(["redis-session", "cached-session"] as const)("10 parallel uploads
     const login = await fetch(`${url}/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(credentials) });
     const cookie = sessionCookie(login.headers.getSetCookie());
 
-    // Each on its own connection: a single keep-alive socket would serialize them and hide the race.
-    const uploads = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        fetchJson(`${url}/api/upload`, {
-          method: "POST",
-          headers: { Cookie: cookie, Connection: "close", "Idempotency-Key": `race-${i}` },
-          json: { filename: `race-${i}.txt`, content: `upload ${i}` },
-        }),
-      ),
-    );
+    const uploads = await parallelUploads(url, cookie, 10, "race");
     expect(uploads.map((upload) => upload.status)).toEqual(Array(10).fill(201));
 
     const files = await fetchJson(`${url}/api/files`, { headers: { Cookie: cookie } });
