@@ -18,7 +18,7 @@ export function phase2App(design: Phase2Design, redisUrl: string, overrides: Par
   const app = createApp({
     design,
     serverId: `${design}-test`,
-    redisUrl,
+    redis: { url: redisUrl, masterName: "lab", failoverDetector: false, waitReplicas: 0, waitMs: 100 },
     keyPrefix: `t${process.pid}-${prefixes}:`,
     sessionSecret: TEST_SECRET,
     sessionTtlSeconds: 1800,

@@ -17,21 +17,21 @@ import { FileService } from "../../phase1-mockup/src/domain/files";
 import { UserService } from "../../phase1-mockup/src/domain/users";
 import { createBaseApp, finishApp, Lifecycle, newLifecycle } from "../../phase1-mockup/src/http/app-basics";
 import { fileRoutes } from "../../phase1-mockup/src/http/file-routes";
-import { Phase2Design } from "./config";
+import { Phase2Design, RedisConnection } from "./config";
 import { bearerAuthentication, jwtRoutes, revocationChecked } from "./jwt/jwt-routes";
 import { TokenService } from "./jwt/tokens";
 import { createLogger, LabMetrics, requestLogging } from "./observability";
 import { createLoginRateLimit } from "./rate-limit";
-import { createRedisClient, isRedisReady, redisNotReadyReason } from "./redis-client";
+import { createRedisClient, isRedisReady, redisNotReadyReason, replicaConfirmation } from "./redis-client";
 import { RedisDataStore } from "./redis-data-store";
-import { createSessionStore, withoutTouch } from "./sessions/store-per-design";
+import { confirmingWrites, createSessionStore, withoutTouch } from "./sessions/store-per-design";
 import { atomicSession } from "./sessions/atomic-session-routes";
 import { rememberUpload, requireSession, saveBeforeAnswer, SESSION_COOKIE, sessionRoutes } from "./sessions/session-routes";
 
 export interface Phase2AppOptions {
   design: Phase2Design;
   serverId: string;
-  redisUrl: string;
+  redis: RedisConnection;
   keyPrefix: string;
   sessionSecret: string;
   sessionTtlSeconds: number;
@@ -55,14 +55,24 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   const { design, keyPrefix } = options;
   const logger = createLogger(options.logLevel, { design, server_id: options.serverId });
   const metrics = new LabMetrics(design, options.serverId);
-  const client = createRedisClient(options.redisUrl, {
+  const sentinelList = (options.redis.sentinels ?? []).map((sentinel) => `${sentinel.host}:${sentinel.port}`).join(",");
+  let sentinelTrouble: string | undefined;
+  const client = createRedisClient(options.redis, {
     onCommand: (name, seconds, ok) => metrics.observeRedisCommand(name, seconds, ok),
-    onError: (error) => logger.debug({ err: error.message }, "redis connection error"),
+    onError: (error) => {
+      logger.debug({ err: error.message }, "redis connection error");
+      // Sentinel mode: say once, at warn, why no primary is known (a REDIS_MASTER_NAME the
+      // Sentinels do not monitor, Sentinels that do not answer), not once per retry.
+      const cause = /All sentinels are unreachable.*Last error: (.*)$/.exec(error.message)?.[1];
+      if (cause && cause !== sentinelTrouble) logger.warn({ err: cause }, `no primary named "${options.redis.masterName}" from the Sentinels ${sentinelList}: ${cause}`);
+      sentinelTrouble = cause ?? sentinelTrouble;
+    },
   });
   // One line when Redis goes away and one when it is back, not one per reconnection attempt.
   let redisState: "ready" | "closed" | undefined;
   client.on("ready", () => {
     redisState = "ready";
+    sentinelTrouble = undefined;
     logger.info("redis ready");
   });
   client.on("close", () => {
@@ -70,7 +80,8 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     redisState = "closed";
   });
 
-  const store = new RedisDataStore(client, keyPrefix);
+  const confirmWrite = replicaConfirmation(client, options.redis.waitReplicas, options.redis.waitMs);
+  const store = new RedisDataStore(client, keyPrefix, confirmWrite);
   const users = new UserService(store, options.passwordHashCost);
   const files = new FileService(store, { maxFileBytes: options.maxFileBytes, idSecret: options.sessionSecret });
 
@@ -82,6 +93,15 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     notReadyReason: () => redisNotReadyReason(client),
     middleware: [requestLogging(logger), metrics.middleware()],
   });
+  if (options.redis.sentinels) {
+    // Replicated Redis: which node this instance talks to, so that a client (the lab's checker)
+    // can tell which primary acknowledged a write that was later lost.
+    app.use((_req, res, next) => {
+      const stream = (client as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
+      if (isRedisReady(client) && stream?.remotePort) res.set("X-Store-Node", `${stream.remoteAddress}:${stream.remotePort}`);
+      next();
+    });
+  }
   // Behind the lab's balancer (on loopback), req.ip and req.secure come from X-Forwarded-*.
   app.set("trust proxy", "loopback");
 
@@ -104,14 +124,17 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   });
 
   if (design === "jwt") {
-    const tokens = new TokenService(options.sessionSecret, options.sessionTtlSeconds, client, keyPrefix);
+    const tokens = new TokenService(options.sessionSecret, options.sessionTtlSeconds, client, keyPrefix, confirmWrite);
     app.use(jwtRoutes(users, tokens, options.sessionTtlSeconds, () => metrics.sessionsCreated.inc()));
     app.use(fileRoutes({ files, authenticate: bearerAuthentication(tokens), beforeAnswer: revocationChecked }));
   } else {
+    const store = withoutTouch(createSessionStore(design, client, keyPrefix));
+    // MemoryStore writes nothing to Redis: there is nothing for a replica to confirm.
+    const sessionStore = design === "memory-session" ? store : confirmingWrites(store, confirmWrite);
     const sessions = session({
       name: SESSION_COOKIE,
       secret: options.sessionSecret,
-      store: withoutTouch(createSessionStore(design, client, keyPrefix)), // our explicit saves renew the expiry
+      store: sessionStore, // our explicit saves renew the expiry
       resave: false, // don't save a session that did not change (we save explicitly anyway)
       saveUninitialized: false, // don't store a session until someone logs in: probes and floods create nothing
       rolling: true, // every answer renews the cookie's expiry, so the cookie, the store's TTL and the idle rule agree
@@ -133,7 +156,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     );
     const onSessionCreated = () => metrics.sessionsCreated.inc();
     if (design === "atomic-session") {
-      const atomic = atomicSession({ client, keyPrefix, ttlSeconds: options.sessionTtlSeconds, users, files, onSessionCreated });
+      const atomic = atomicSession({ client, confirmWrite, keyPrefix, ttlSeconds: options.sessionTtlSeconds, users, files, onSessionCreated });
       app.use(atomic.router);
       app.use(fileRoutes({ files, authenticate: atomic.requireSession, afterUpload: atomic.rememberUpload, beforeAnswer: atomic.recordRequest }));
     } else {

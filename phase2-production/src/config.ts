@@ -1,6 +1,6 @@
-// Phase 2's configuration: phase 1's variables plus Redis, the key prefix, the rate limit and
-// the cookie's Secure flag (docs/api-reference.md, "Environment variables"), and the design to
-// run, from `--design D`.
+// Phase 2's configuration: phase 1's variables plus Redis (one, or replicated behind Sentinel),
+// the key prefix, the rate limit and the cookie's Secure flag (docs/api-reference.md,
+// "Environment variables"), and the design to run, from `--design D`.
 
 import { parseArgs } from "node:util";
 import { CommonConfig, ConfigError, Env, loadCommonConfig, readBoolean, readInteger, readString } from "../../phase1-mockup/src/config";
@@ -9,9 +9,25 @@ export const PHASE2_DESIGNS = ["memory-session", "redis-session", "cached-sessio
 export type Phase2Design = (typeof PHASE2_DESIGNS)[number];
 export type SessionDesign = Exclude<Phase2Design, "jwt">;
 
+/** Where Redis is: one server at `url`, or the primary that Sentinels name. */
+export interface RedisConnection {
+  /** REDIS_URL: one Redis (ignored when `sentinels` is set). */
+  url: string;
+  /** REDIS_SENTINELS: when set, the server asks these Sentinels for the primary (ioredis Sentinel mode). */
+  sentinels?: Array<{ host: string; port: number }>;
+  /** REDIS_MASTER_NAME: the name the Sentinels monitor. */
+  masterName: string;
+  /** REDIS_FAILOVER_DETECTOR: move to a new primary as soon as the Sentinels announce it. */
+  failoverDetector: boolean;
+  /** REDIS_WAIT_REPLICAS: after every acknowledged write, WAIT for this many replicas (0: never). */
+  waitReplicas: number;
+  /** REDIS_WAIT_MS: how long that WAIT may take. */
+  waitMs: number;
+}
+
 export interface Phase2Config extends CommonConfig {
   design: Phase2Design;
-  redisUrl: string;
+  redis: RedisConnection;
   keyPrefix: string;
   rateLimitPerMinute: number;
   cookieSecure: boolean;
@@ -33,11 +49,38 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
   return {
     ...loadCommonConfig(env, design, 4000),
     design,
-    redisUrl,
+    redis: {
+      url: redisUrl,
+      sentinels: readSentinels(env),
+      masterName: readMasterName(env),
+      failoverDetector: readBoolean(env, "REDIS_FAILOVER_DETECTOR", false),
+      waitReplicas: readInteger(env, "REDIS_WAIT_REPLICAS", 0, 0, 16),
+      waitMs: readInteger(env, "REDIS_WAIT_MS", 100, 1, 60_000),
+    },
     keyPrefix,
     rateLimitPerMinute: readInteger(env, "RATE_LIMIT_PER_MINUTE", 30, 1, 1_000_000),
     cookieSecure: readBoolean(env, "COOKIE_SECURE", false),
   };
+}
+
+/** REDIS_SENTINELS: `host:port,host:port`, or undefined when unset (then REDIS_URL is used). */
+function readSentinels(env: Env): RedisConnection["sentinels"] {
+  const text = env.REDIS_SENTINELS;
+  if (text === undefined) return undefined;
+  const problem = "must be a comma-separated list of host:port (for example 127.0.0.1:26379,127.0.0.1:26380)";
+  if (text.trim() === "") throw new ConfigError("REDIS_SENTINELS", problem, text);
+  return text.split(",").map((entry) => {
+    const match = /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry.trim());
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) throw new ConfigError("REDIS_SENTINELS", `${problem}; ${JSON.stringify(entry)} is not`, text);
+    return { host: match[1], port };
+  });
+}
+
+function readMasterName(env: Env): string {
+  const name = readString(env, "REDIS_MASTER_NAME", "lab");
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new ConfigError("REDIS_MASTER_NAME", "must be 1 to 64 characters of A-Z, a-z, 0-9, . _ and -", name);
+  return name;
 }
 
 /** Reads `--design D` from the command line; a missing or unknown design is a ConfigError. */

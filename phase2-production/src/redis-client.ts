@@ -2,10 +2,12 @@
 // 73 s while Redis is down: a student would see a hung server, not a lesson. With these
 // settings a command fails at once while Redis is away, a frozen Redis fails each command after
 // 1 s, and the client reconnects on its own forever (docs/transition-to-phase2.md, "The ioredis
-// options, one by one").
+// options, one by one"). With REDIS_SENTINELS it asks the Sentinels for the primary, and with
+// REDIS_WAIT_REPLICAS an acknowledged write means that a replica has it too.
 
-import Redis from "ioredis";
+import Redis, { RedisOptions } from "ioredis";
 import { StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
+import type { RedisConnection } from "./config";
 
 export interface RedisClientHooks {
   /** Called after every command with its name, its duration and whether it succeeded. */
@@ -13,8 +15,8 @@ export interface RedisClientHooks {
   onError?: (error: Error) => void;
 }
 
-export function createRedisClient(url: string, hooks: RedisClientHooks = {}): Redis {
-  const client = new Redis(url, {
+export function createRedisClient(connection: string | RedisConnection, hooks: RedisClientHooks = {}): Redis {
+  const options: RedisOptions = {
     enableOfflineQueue: false, // while disconnected, fail a command at once instead of queueing it
     // Commands already sent when the connection drops fail at once too. With 1 (the usual
     // advice) ioredis keeps them until the next reconnection, and a request hangs for up to
@@ -26,7 +28,24 @@ export function createRedisClient(url: string, hooks: RedisClientHooks = {}): Re
     lazyConnect: false, // connect now, in the background: the server listens even while Redis is down
     disableClientInfo: true, // no CLIENT SETINFO at connect: Redis before 7.2 refuses it, and /metrics counted an error
     enableAutoPipelining: true, // commands issued in the same tick by many requests go out in one write
-  });
+  };
+  const sentinels = typeof connection === "string" ? undefined : connection.sentinels;
+  const client =
+    typeof connection === "string" || !sentinels
+      ? new Redis(typeof connection === "string" ? connection : connection.url, options)
+      : new Redis({
+          ...options,
+          sentinels,
+          name: connection.masterName,
+          role: "master",
+          // Never give up asking the Sentinels (ioredis's default gives up with "All sentinels are unreachable").
+          sentinelRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+          // true: move to the new primary as soon as the Sentinels announce +switch-master, not
+          // only when the old one fails a command (it may be frozen, or back and still accepting).
+          failoverDetector: connection.failoverDetector,
+          // A demoted primary answers writes with READONLY: reconnect, and ask the Sentinels again.
+          reconnectOnError: (error) => error.message.startsWith("READONLY"),
+        });
   // Without an error listener ioredis prints every failed reconnection as an unhandled error.
   client.on("error", (error) => hooks.onError?.(error));
   if (hooks.onCommand) {
@@ -46,6 +65,25 @@ export function createRedisClient(url: string, hooks: RedisClientHooks = {}): Re
   return client;
 }
 
+/**
+ * After an acknowledged write: WAIT until `replicas` replicas have it, on the same connection
+ * (WAIT counts the writes of its own connection; on a new one it would confirm nothing, so a
+ * reconnection in between is a failure). Fewer replicas than asked is a store error, a 503,
+ * never an acknowledgement. A no-op with 0 replicas.
+ */
+export function replicaConfirmation(client: Redis, replicas: number, timeoutMs: number): () => Promise<void> {
+  if (replicas === 0) return async () => undefined;
+  let connections = 0;
+  client.on("connect", () => (connections += 1));
+  return () =>
+    guardRedis("confirm the write on a replica", async () => {
+      const before = connections;
+      const confirmed = Number(await client.call("WAIT", replicas, timeoutMs));
+      if (connections !== before) throw new Error("the connection changed between the write and its WAIT");
+      if (confirmed < replicas) throw new Error(`${confirmed} of ${replicas} replica(s) confirmed the write within ${timeoutMs} ms`);
+    });
+}
+
 /** True while the client has a working connection. */
 export function isRedisReady(client: Redis): boolean {
   return client.status === "ready";
@@ -53,6 +91,11 @@ export function isRedisReady(client: Redis): boolean {
 
 /** Why Redis cannot serve right now, or undefined when a PING is answered within `timeoutMs`. */
 export async function redisNotReadyReason(client: Redis, timeoutMs = 500): Promise<string | undefined> {
+  const sentinels = client.options.sentinels;
+  if (!isRedisReady(client) && sentinels?.length) {
+    const list = sentinels.map((sentinel) => `${sentinel.host}:${sentinel.port}`).join(",");
+    return `Redis is not connected (${client.status}): waiting for the Sentinels at ${list} to name the primary of "${client.options.name}"`;
+  }
   if (!isRedisReady(client)) return `Redis is not connected (${client.status})`;
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -18,6 +18,8 @@ export class RedisDataStore implements DataStore {
   constructor(
     private readonly client: Redis,
     private readonly prefix: string,
+    /** After every write: REDIS_WAIT_REPLICAS's WAIT (redis-client.ts, replicaConfirmation). */
+    private readonly confirmWrite: () => Promise<void> = async () => undefined,
   ) {}
 
   private userKey(username: string): string {
@@ -33,7 +35,11 @@ export class RedisDataStore implements DataStore {
   }
 
   createUser(user: UserRecord): Promise<boolean> {
-    return guardRedis("create a user", async () => (await this.client.set(this.userKey(user.username), JSON.stringify(user), "NX")) === "OK");
+    return guardRedis("create a user", async () => {
+      const created = (await this.client.set(this.userKey(user.username), JSON.stringify(user), "NX")) === "OK";
+      if (created) await this.confirmWrite();
+      return created;
+    });
   }
 
   getUser(username: string): Promise<UserRecord | null> {
@@ -56,6 +62,7 @@ export class RedisDataStore implements DataStore {
       if (setError || getError) throw setError ?? getError;
       const first = parse<FileRecord>(stored as string | null);
       if (!first) throw new Error("the file record vanished right after it was stored");
+      await this.confirmWrite(); // a replay too: the first write may not have reached a replica
       return { created: setReply === "OK", file: first };
     });
   }
@@ -83,6 +90,7 @@ export class RedisDataStore implements DataStore {
       if (!results) throw new Error("the transaction was discarded");
       const [[error, deleted]] = results;
       if (error) throw error;
+      await this.confirmWrite();
       return deleted === 1;
     });
   }

@@ -1,5 +1,5 @@
 // Starts one phase-2 server: `npm run server:phase2 -- --design redis-session` (or
-// memory-session, cached-session, jwt), on REDIS_URL. It listens even while Redis is down,
+// memory-session, cached-session, jwt, atomic-session), on REDIS_URL (or REDIS_SENTINELS). It listens even while Redis is down,
 // reports not ready on /ready, and becomes ready by itself when Redis appears
 // (docs/transition-to-phase2.md, "What phase 2 adds for operations").
 

@@ -18,6 +18,15 @@ describe("starting the phase-2 server with bad configuration", () => {
     ["a REDIS_URL that is not a URL", ["--design", "jwt"], { REDIS_URL: "localhost:6379" }, "REDIS_URL"],
     ["a bad RATE_LIMIT_PER_MINUTE", ["--design", "jwt"], { RATE_LIMIT_PER_MINUTE: "lots" }, "RATE_LIMIT_PER_MINUTE"],
     ["a bad COOKIE_SECURE", ["--design", "redis-session"], { COOKIE_SECURE: "yes" }, "COOKIE_SECURE"],
+    ["an empty REDIS_SENTINELS", ["--design", "redis-session"], { REDIS_SENTINELS: "" }, "REDIS_SENTINELS"],
+    ["a REDIS_SENTINELS entry with no port", ["--design", "redis-session"], { REDIS_SENTINELS: "127.0.0.1" }, "REDIS_SENTINELS"],
+    ["a REDIS_SENTINELS entry with three parts", ["--design", "redis-session"], { REDIS_SENTINELS: "127.0.0.1:26379:x" }, "REDIS_SENTINELS"],
+    ["a REDIS_SENTINELS port 0", ["--design", "redis-session"], { REDIS_SENTINELS: "127.0.0.1:0" }, "REDIS_SENTINELS"],
+    ["a REDIS_SENTINELS port 70000", ["--design", "redis-session"], { REDIS_SENTINELS: "127.0.0.1:26379,127.0.0.1:70000" }, "REDIS_SENTINELS"],
+    ["a REDIS_MASTER_NAME with a space", ["--design", "redis-session"], { REDIS_MASTER_NAME: "my lab" }, "REDIS_MASTER_NAME"],
+    ["a bad REDIS_FAILOVER_DETECTOR", ["--design", "redis-session"], { REDIS_FAILOVER_DETECTOR: "maybe" }, "REDIS_FAILOVER_DETECTOR"],
+    ["a negative REDIS_WAIT_REPLICAS", ["--design", "redis-session"], { REDIS_WAIT_REPLICAS: "-1" }, "REDIS_WAIT_REPLICAS"],
+    ["a REDIS_WAIT_MS of 0", ["--design", "redis-session"], { REDIS_WAIT_MS: "0" }, "REDIS_WAIT_MS"],
   ])("stops with exit code 1 and one line, given %s", async (_what, args, env, expected) => {
     const result = await runScript(script, args, { PORT: "0", ...env });
     expect(result.code).toBe(1);

@@ -4,7 +4,7 @@
 // disagreement (docs/how-the-lab-works.md, "The expected matrix and the agreement rule").
 
 import { CellResult } from "./cell";
-import { expectation } from "./scenarios";
+import { expectation, isDaggerSwap } from "./scenarios";
 
 export interface Agreement {
   agrees: boolean;
@@ -17,7 +17,7 @@ export function agreement(cell: CellResult): Agreement {
   const got = cell.verdict;
   if (got === "skipped" && cell.crashed) return { agrees: false, note: cell.reason ?? "the lab could not run this cell" };
   if (got === "skipped") return { agrees: true, note: `skipped: ${cell.reason ?? "could not run here"}` };
-  if (expected.verdict === "degraded") {
+  if (expected.verdict === "degraded" && !expected.dagger) {
     if (got !== "degraded") return { agrees: false, note: `expected degraded, got ${got}` };
     const slow = (cell.max_failed_attempt_ms ?? 0) >= 500;
     const other = cell.failed_attempts_not_503 ?? 0;
@@ -38,8 +38,14 @@ export function agreement(cell: CellResult): Agreement {
     return { agrees: true };
   }
   if (got === expected.verdict) return { agrees: true };
-  if (expected.dagger && got === "degraded") {
-    return { agrees: true, note: `timing note: degraded where survived is expected (†): ${cell.errors} operations failed after their retries during the fault` };
+  if (isDaggerSwap(expected, got)) {
+    return {
+      agrees: true,
+      note:
+        got === "degraded"
+          ? `timing note: degraded where survived is expected (†): ${cell.errors} operations failed after their retries during the fault`
+          : "timing note: survived where degraded is expected (†): every operation succeeded within its retries, the fault's gap included",
+    };
   }
-  return { agrees: false, note: `expected ${expected.verdict}${expected.dagger ? " (or degraded)" : ""}, got ${got}` };
+  return { agrees: false, note: `expected ${expected.verdict}${expected.dagger ? (expected.verdict === "survived" ? " (or degraded)" : " (or survived)") : ""}, got ${got}` };
 }

@@ -10,6 +10,7 @@ import { Balancer } from "../processes/builtin-balancer";
 import { Parts } from "../processes/managed-process";
 import { RealBalancer, startRealBalancer } from "../processes/nginx-haproxy";
 import { findRedisServer, RedisServer, startRedis } from "../processes/redis";
+import { ReplicatedRedis, startReplicatedRedis } from "../processes/replicated-redis";
 import { serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
 import { check, Judgement } from "./checker";
@@ -62,11 +63,20 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   let workload: Workload | undefined;
   try {
     let redis: RedisServer | undefined;
-    if (!isPhase1(design)) {
+    let replicated: ReplicatedRedis | undefined;
+    if (!isPhase1(design) && setup.store === "single") {
       mkdirSync(path.join(cellDir, "redis"), { recursive: true });
       redis = parts.add(await startRedis({ appendonly: setup.appendonly, dir: path.join(cellDir, "redis") }));
+    } else if (!isPhase1(design)) {
+      replicated = parts.add(await startReplicatedRedis({ dir: cellDir, safe: setup.store === "replicated-safe" }));
     }
-    const env = serverEnvironment({ secret: options.secret, dataDir: path.join(cellDir, "data"), redisUrl: redis?.url });
+    const env = serverEnvironment({
+      secret: options.secret,
+      dataDir: path.join(cellDir, "data"),
+      redisUrl: redis?.url,
+      sentinels: replicated?.sentinelList,
+      safeReplication: setup.store === "replicated-safe",
+    });
     const instances = Array.from({ length: setup.instances }, (_, i) => parts.add(new ServerInstance({ design, serverId: `${design}-${i + 1}`, env, dir: cellDir })));
     await Promise.all(instances.map((instance) => instance.start()));
     let url = instances[0].url;
@@ -100,6 +110,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       const description = await runFault(scenario, {
         instances,
         redis,
+        replicated,
         lastServedBy: () => active.users.map((user) => [...active.operations].reverse().find((op) => op.user === user.index && op.servedBy)?.servedBy),
       });
       fault = { start: faultStart, end: clock(), description };
@@ -108,8 +119,15 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
     }
     await active.stop();
     if (spareLogins) await active.probeSpareLogins();
-    const live = instances.find((instance) => instance.running) ?? instances[0];
-    await active.readBack(live.url);
+    let reader = instances.find((instance) => instance.running) ?? instances[0];
+    if (replicated) {
+      // Through the Sentinels to the primary they name now, on a connection made after the
+      // fault: the instances may still hold one to a primary that lost its post (a frozen one
+      // comes back believing it leads, until a Sentinel notices, about 10 s later).
+      reader = parts.add(new ServerInstance({ design, serverId: `${design}-readback`, env, dir: cellDir }));
+      await reader.start();
+    }
+    await active.readBack(reader.url);
     const history = active.history(design, scenario, clock(), fault);
     if (!history.operations.some((op) => op.name === "register" && op.outcome === "ok")) {
       const first = history.operations[0];

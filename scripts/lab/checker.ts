@@ -102,7 +102,8 @@ export function writesLost(operations: Operation[]): Anomaly[] {
       // The read that failed, or else the read-back login that was refused.
       const read = operations.find((op) => op.user === upload.user && op.name === "readback" && op.fileId === upload.fileId);
       const login = operations.find((op) => op.user === upload.user && op.name === "readback-login");
-      return anomaly(read ?? login ?? upload, `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms) to be readable at the read-back`);
+      const by = upload.storeNode ? ` by the Redis node on port ${upload.storeNode.split(":").pop()}` : "";
+      return anomaly(read ?? login ?? upload, `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms${by}) to be readable at the read-back`);
     });
 }
 

@@ -22,6 +22,8 @@ export interface Attempt {
   code?: string; // the JSON `error` code of the answer, if any
   error?: string; // network error code, or "abandoned" at the operation's deadline
   servedBy?: string;
+  /** Replicated Redis: the node the server was connected to (X-Store-Node). */
+  storeNode?: string;
 }
 
 export interface Operation {
@@ -35,6 +37,8 @@ export interface Operation {
   code?: string; // the JSON `error` code of a refusal
   attempts: Attempt[];
   servedBy?: string;
+  /** Replicated Redis: the Redis node that acknowledged it (the last attempt's X-Store-Node). */
+  storeNode?: string;
   /** Which login of this user the operation belongs to (0 before the first). */
   epoch: number;
   /** upload and readback: the idempotency key, the file id and the file name. */

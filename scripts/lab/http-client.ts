@@ -82,8 +82,9 @@ export async function send(request: Request, clock: () => number, random: () => 
     try {
       answer = await attempt(request, deadline);
       const servedBy = answer.headers["x-served-by"];
+      const storeNode = answer.headers["x-store-node"];
       const code = typeof answer.body.error === "string" ? answer.body.error : undefined;
-      attempts.push({ start, end: clock(), status: answer.status, code, servedBy: typeof servedBy === "string" ? servedBy : undefined });
+      attempts.push({ start, end: clock(), status: answer.status, code, servedBy: typeof servedBy === "string" ? servedBy : undefined, storeNode: typeof storeNode === "string" ? storeNode : undefined });
       if (!retryable(answer.status)) return { answer, attempts };
     } catch (error) {
       attempts.push({ start, end: clock(), error: (error as NodeJS.ErrnoException).code ?? (error as Error).message });

@@ -5,17 +5,21 @@
 
 import { isReady, sleep } from "../processes/managed-process";
 import { RedisServer } from "../processes/redis";
+import { ReplicatedRedis } from "../processes/replicated-redis";
 import { ServerInstance } from "../processes/server-instance";
 import { Scenario, SETUPS } from "./scenarios";
 
 export interface Target {
   instances: ServerInstance[];
   redis?: RedisServer;
+  /** The store scenarios on replicated Redis: a primary, two replicas, three Sentinels. */
+  replicated?: ReplicatedRedis;
   /** For sticky-failover: the instance each user was last served by. */
   lastServedBy: () => Array<string | undefined>;
 }
 
 const STORE_OUTAGE_MS = 3000;
+const FREEZE_MS = 5000;
 
 /** Waits until every running instance answers /ready again (after Redis came back). */
 async function instancesReady(instances: ServerInstance[]): Promise<void> {
@@ -23,6 +27,15 @@ async function instancesReady(instances: ServerInstance[]): Promise<void> {
   for (const instance of instances.filter((candidate) => candidate.running)) {
     while (!(await isReady(instance.url)) && Date.now() < deadline) await sleep(20);
   }
+}
+
+/** The replicated store and its current primary, as every Sentinel names it. */
+async function primaryOf(target: Target): Promise<{ replicated: ReplicatedRedis; old: RedisServer }> {
+  const replicated = target.replicated;
+  if (!replicated) throw new Error("replicated-store scenario without a replicated Redis");
+  const old = await replicated.agreedPrimary();
+  if (!old) throw new Error("the Sentinels do not agree on a primary before the fault");
+  return { replicated, old };
 }
 
 /** Does the scenario's fault; resolves with what was done, once it has healed. */
@@ -65,5 +78,24 @@ export async function runFault(scenario: Scenario, target: Target): Promise<stri
       await target.redis.start();
       await instancesReady(target.instances);
       return `SIGTERM Redis, down ${STORE_OUTAGE_MS / 1000} s, started again on port ${target.redis.port}`;
+    case "kill-primary": {
+      // Healed when every Sentinel names the same new primary and it says it is the master.
+      const { replicated, old } = await primaryOf(target);
+      await old.kill();
+      const next = await replicated.waitForNewPrimary(old);
+      await instancesReady(target.instances);
+      return `SIGKILL the Redis primary on port ${old.port}; the Sentinels promoted ${next.port}; the old one stays down`;
+    }
+    case "freeze-primary": {
+      // The old primary comes back still a primary, for the clients still connected to it, until a
+      // Sentinel's periodic INFO sees it (about 10 s): the heal does not wait for that.
+      const { replicated, old } = await primaryOf(target);
+      old.freeze();
+      await sleep(FREEZE_MS);
+      old.resume();
+      const next = await replicated.waitForNewPrimary(old);
+      await instancesReady(target.instances);
+      return `SIGSTOP the Redis primary on port ${old.port} for ${FREEZE_MS / 1000} s, then SIGCONT; the Sentinels promoted ${next.port}`;
+    }
   }
 }

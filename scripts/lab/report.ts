@@ -6,7 +6,7 @@ import os from "node:os";
 import { CellResult } from "./cell";
 import { DESIGNS } from "../designs";
 import { agreement } from "./agreement";
-import { expectation, SCENARIOS } from "./scenarios";
+import { expectation, isDaggerSwap, SCENARIOS } from "./scenarios";
 
 export interface RunInfo {
   date: string;
@@ -111,7 +111,7 @@ export function matrixTable(cells: CellResult[]): string {
     for (const scenario of scenarios) {
       const runs = pairs.get(`${design}|${scenario}`) ?? [];
       const text = runs.length === 0 ? "" : runs.map((run) => SHORT[run.verdict]).filter((value, i, all) => all.indexOf(value) === i).join("/");
-      const mark = runs.some((run) => !agreement(run).agrees) ? "!" : expectation(design, scenario).dagger && runs.some((run) => run.verdict === "degraded") ? "†" : "";
+      const mark = runs.some((run) => !agreement(run).agrees) ? "!" : runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict)) ? "†" : "";
       line += pad(text + mark, width);
     }
     lines.push(line.trimEnd());
@@ -197,7 +197,7 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
             const verdicts = [...new Set(runs.map((run) => run.verdict))].join("/");
             if (runs.some((run) => !agreement(run).agrees)) return `**${verdicts}** (disagrees)`;
             // Like the terminal: † marks a cell that may read either way and read degraded.
-            return expectation(design, scenario).dagger && runs.some((run) => run.verdict === "degraded") ? `${verdicts}†` : verdicts;
+            return runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict)) ? `${verdicts}†` : verdicts;
           })
           .join(" | ")} |`,
     ),

@@ -68,6 +68,7 @@ class VirtualUser {
       code: typeof answer?.body.error === "string" ? answer.body.error : undefined,
       attempts: outcome.attempts,
       servedBy: last?.servedBy,
+      storeNode: last?.storeNode,
       epoch: this.epoch,
       workload: true,
       ...extra,

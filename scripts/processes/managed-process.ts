@@ -199,6 +199,16 @@ export abstract class ManagedProcess implements Part {
     }
   }
 
+  /** SIGSTOP: the process stalls where it is, its sockets open (Jepsen's "pause"); resume() undoes it. */
+  freeze(): void {
+    if (this.running && this.child?.pid) process.kill(this.child.pid, "SIGSTOP");
+  }
+
+  /** SIGCONT: a frozen process goes on as if nothing had happened. */
+  resume(): void {
+    if (this.running && this.child?.pid) process.kill(this.child.pid, "SIGCONT");
+  }
+
   /** SIGTERM: it finishes what it was doing and exits. */
   stop(): Promise<void> {
     return this.signal("SIGTERM");

@@ -60,6 +60,10 @@ export interface RedisOptions {
   appendonly?: boolean;
   /** Its directory (data, log, pid file); by default a throw-away one that stopEverything() removes. */
   dir?: string;
+  /** The name of its log and pid files (a replicated set has several in one run). */
+  name?: string;
+  /** What its role adds: `--replicaof`, replication settings (replicated-redis.ts). */
+  args?: string[];
 }
 
 /** One redis-server: stop() is SIGTERM (it finishes its log), kill() SIGKILL, start() again on the same port and directory. */
@@ -67,8 +71,10 @@ export class RedisServer extends ManagedProcess {
   constructor(
     dir: string,
     private readonly appendonly: boolean,
+    name = "redis-server",
+    private readonly args: string[] = [],
   ) {
-    super("redis-server", dir);
+    super(name, dir);
   }
 
   get url(): string {
@@ -79,7 +85,7 @@ export class RedisServer extends ManagedProcess {
     const binary = findRedisServer();
     if (!binary) throw new Error(REDIS_MISSING_MESSAGE);
     // Loopback only, no snapshots; the scenario decides on the append-only log.
-    const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", this.dir, "--save", "", "--appendonly", this.appendonly ? "yes" : "no"];
+    const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", this.dir, "--save", "", "--appendonly", this.appendonly ? "yes" : "no", ...this.args];
     return { file: binary, args };
   }
 
@@ -93,7 +99,7 @@ export class RedisServer extends ManagedProcess {
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
-  const redis = new RedisServer(options.dir ?? throwAwayDir("lab-redis-"), options.appendonly ?? false);
+  const redis = new RedisServer(options.dir ?? throwAwayDir("lab-redis-"), options.appendonly ?? false, options.name, options.args);
   await redis.start();
   return redis;
 }

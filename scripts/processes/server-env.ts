@@ -5,6 +5,7 @@
 // (docs/api-reference.md, "Environment variables").
 
 import { randomBytes } from "node:crypto";
+import { MASTER_NAME } from "./replicated-redis";
 
 /** A fresh secret for one run: 64 hex characters (HS256 keys need at least 32, RFC 7518 section 3.2). */
 export function runSecret(): string {
@@ -18,6 +19,10 @@ export interface ServerEnvironment {
   dataDir: string;
   /** Phase 2's Redis, where there is one. */
   redisUrl?: string;
+  /** Replicated Redis: the Sentinels' addresses (then REDIS_URL is not used). */
+  sentinels?: string;
+  /** The settings that close a frozen primary's window: move on +switch-master, and WAIT for a replica after every write. */
+  safeReplication?: boolean;
   keyPrefix?: string;
   /** warn: the lab and the demos read the users' answers, not the servers' request logs. */
   logLevel?: string;
@@ -30,6 +35,8 @@ export function serverEnvironment(options: ServerEnvironment): Record<string, st
     SESSION_SECRET: options.secret,
     DATA_DIR: options.dataDir,
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
+    ...(options.sentinels ? { REDIS_SENTINELS: options.sentinels, REDIS_MASTER_NAME: MASTER_NAME } : {}),
+    ...(options.safeReplication ? { REDIS_FAILOVER_DETECTOR: "true", REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "100" } : {}),
     KEY_PREFIX: options.keyPrefix ?? "lab:",
     PASSWORD_HASH_COST: String(options.passwordHashCost ?? 10),
     RATE_LIMIT_PER_MINUTE: "1000000", // many virtual users log in from one loopback address

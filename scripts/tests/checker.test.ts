@@ -75,6 +75,13 @@ describe("the checker", () => {
     expect(result.first_anomaly?.expected).toContain("k0.txt");
   });
 
+  it("names the Redis node that acknowledged a lost write, where the server said (replicated Redis)", () => {
+    const operations = cleanUser(0).map((operation) =>
+      operation.name === "upload" ? { ...operation, storeNode: "127.0.0.1:25509" } : operation.name === "readback" ? { ...operation, outcome: "refused" as const, status: 404 } : operation,
+    );
+    expect(check(history(operations)).first_anomaly?.expected).toContain("by the Redis node on port 25509");
+  });
+
   it("counts every acknowledged upload as lost when the read-back login is refused", () => {
     const operations = cleanUser(0)
       .filter((operation) => operation.name !== "readback")
@@ -169,6 +176,14 @@ describe("the agreement with the expected matrix", () => {
 
   it("calls degraded in an unmarked cell a disagreement", () => {
     expect(agreement(cell("redis-session", "baseline", "degraded")).agrees).toBe(false);
+  });
+
+  it("lets a replicated-store cell marked degraded† read degraded or survived, whatever its failed attempts were", () => {
+    const timedOut = { max_failed_attempt_ms: 1000, failed_attempts_not_503: 5, abandoned_attempts: 5 }; // a frozen primary: timeouts, not prompt 503s
+    expect(agreement(cell("redis-session", "store-failover", "degraded", timedOut))).toEqual({ agrees: true });
+    expect(agreement(cell("redis-session", "store-freeze-safe", "survived"))).toEqual({ agrees: true, note: expect.stringMatching(/^timing note: survived where degraded is expected/) });
+    expect(agreement(cell("redis-session", "store-freeze", "degraded")).agrees).toBe(false); // a freeze must lose acknowledged writes
+    expect(agreement(cell("redis-session", "store-failover", "failed")).note).toBe("expected degraded (or survived), got failed");
   });
 
   it("accepts a store-outage only when every failed attempt was a prompt 503, and names the rule that was broken", () => {

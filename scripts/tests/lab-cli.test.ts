@@ -100,8 +100,8 @@ describe("npm run lab", () => {
     const column = lastJson((await runLab(["--scenario", "baseline", "--json"])).stdout);
     expect(column.cells.map((cell: { design: string }) => cell.design)).toEqual(["stateless", "stateful", "memory-session", "redis-session", "cached-session", "jwt", "atomic-session"]);
     const row = lastJson((await runLab(["--design", "stateless", "--json"])).stdout);
-    expect(row.cells).toHaveLength(10);
-    expect(row.cells.filter((cell: { verdict: string }) => cell.verdict === "n/a").map((cell: { scenario: string }) => cell.scenario)).toEqual(["store-restart", "store-restart-aof", "store-outage"]);
+    expect(row.cells).toHaveLength(13);
+    expect(row.cells.filter((cell: { verdict: string }) => cell.verdict === "n/a").map((cell: { scenario: string }) => cell.scenario)).toEqual(["store-restart", "store-restart-aof", "store-outage", "store-failover", "store-freeze", "store-freeze-safe"]);
     expect(row.cells.find((cell: { verdict: string }) => cell.verdict === "n/a").reason).toEqual(expect.any(String));
   }, 120_000);
 
@@ -149,6 +149,26 @@ describe("npm run lab", () => {
     const run = await done;
     expect(run.code).toBe(130);
     expect(run.stderr).toContain("SIGINT: stopping every process this run started");
+    await expectNothingLeft(pidLog);
+  }, 60_000);
+
+  it("stops all six processes of a replicated Redis, the frozen primary too, when interrupted with SIGINT during a freeze", async () => {
+    const pidLog = path.join(scratch, "sigint-freeze.pids");
+    const { child, done } = startLab(["--design", "redis-session", "--scenario", "store-freeze"], pidLog);
+    // A frozen process is in state T (stopped) in /proc/<pid>/stat.
+    const state = (pid: number) => {
+      try {
+        return /^\d+ \(.*\) (\w) /.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1];
+      } catch {
+        return undefined; // gone meanwhile
+      }
+    };
+    const frozen = () => started(pidLog).some((p) => state(p.pid) === "T");
+    await waitFor(frozen, 30_000);
+    child.kill("SIGINT");
+    const run = await done;
+    expect(run.code).toBe(130);
+    expect(started(pidLog).filter((p) => /^(redis|sentinel)-\d$/.test(p.name)).length).toBeGreaterThanOrEqual(6);
     await expectNothingLeft(pidLog);
   }, 60_000);
 

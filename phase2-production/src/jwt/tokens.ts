@@ -28,6 +28,8 @@ export class TokenService {
     private readonly ttlSeconds: number,
     private readonly client: Redis,
     private readonly prefix: string,
+    /** After the deny-list entry is written: REDIS_WAIT_REPLICAS's WAIT. */
+    private readonly confirmWrite: () => Promise<void> = async () => undefined,
   ) {
     this.key = new TextEncoder().encode(secret); // at least 32 characters: 256 bits for HS256
   }
@@ -84,6 +86,7 @@ export class TokenService {
   async revoke(token: VerifiedToken): Promise<void> {
     const remaining = Math.max(1, token.expiresAt - Math.floor(Date.now() / 1000));
     await guardRedis("revoke a token", () => this.client.set(this.revokedKey(token.jti), "1", "EX", remaining));
+    await this.confirmWrite();
   }
 
   private revokedKey(jti: string): string {

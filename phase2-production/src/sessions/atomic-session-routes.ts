@@ -20,6 +20,8 @@ import { endSession, refuseWithoutSession, startSession } from "./session-routes
 
 export interface AtomicSessionOptions {
   client: Redis;
+  /** After every write: REDIS_WAIT_REPLICAS's WAIT. */
+  confirmWrite: () => Promise<void>;
   keyPrefix: string;
   ttlSeconds: number;
   users: UserService;
@@ -27,7 +29,7 @@ export interface AtomicSessionOptions {
   onSessionCreated: () => void;
 }
 
-export function atomicSession({ client, keyPrefix, ttlSeconds, users, files, onSessionCreated }: AtomicSessionOptions) {
+export function atomicSession({ client, confirmWrite, keyPrefix, ttlSeconds, users, files, onSessionCreated }: AtomicSessionOptions) {
   const fieldsKey = (sid: string) => `${keyPrefix}sessfields:${sid}`;
   const filesKey = (sid: string) => `${keyPrefix}sessfiles:${sid}`;
   const recordKey = (sid: string) => `${keyPrefix}sess:${sid}`; // connect-redis's key, as store-per-design.ts names it
@@ -61,6 +63,7 @@ export function atomicSession({ client, keyPrefix, ttlSeconds, users, files, onS
       const results = await multi.exec();
       const failed = results?.find(([error]) => error);
       if (!results || failed) throw failed?.[0] ?? new Error("the transaction was discarded");
+      await confirmWrite();
     });
   }
 
@@ -76,7 +79,10 @@ export function atomicSession({ client, keyPrefix, ttlSeconds, users, files, onS
 
   router.post("/api/logout", requireSession, async (req, res) => {
     const sid = req.sessionID;
-    await guardRedis("end the session", () => client.del(fieldsKey(sid), filesKey(sid)));
+    await guardRedis("end the session", async () => {
+      await client.del(fieldsKey(sid), filesKey(sid));
+      await confirmWrite();
+    });
     await endSession(req, res);
     res.json({ message: "logged out" });
   });

@@ -26,6 +26,23 @@ export function createSessionStore(design: SessionDesign, client: Redis, keyPref
 }
 
 /**
+ * Every save and every destroy of the store confirmed on replicas (REDIS_WAIT_REPLICAS) before
+ * express-session hears that it worked: the explicit save before an answer then fails with a
+ * 503 instead of acknowledging a session that only the primary has.
+ */
+export function confirmingWrites<S extends session.Store>(store: S, confirmWrite: () => Promise<void>): S {
+  const set = store.set.bind(store);
+  const destroy = store.destroy.bind(store);
+  const confirmed = (callback?: (error?: unknown) => void) => (error?: unknown) => {
+    if (error) return callback?.(error);
+    confirmWrite().then(() => callback?.(), (failure: unknown) => callback?.(failure));
+  };
+  store.set = (sid, data, callback) => set(sid, data, confirmed(callback));
+  store.destroy = (sid, callback) => destroy(sid, confirmed(callback));
+  return store;
+}
+
+/**
  * Hides a store's `touch` from express-session, which otherwise calls it after every answer
  * that did not save the session. Here every authenticated request has already saved its
  * session, with the renewed expiry, before answering (session-routes.ts), so that touch only

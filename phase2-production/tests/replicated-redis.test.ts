@@ -1,0 +1,126 @@
+// Phase 2 on replicated Redis: a primary, two replicas and three Sentinels, all real processes.
+// The server finds the primary through the Sentinels (REDIS_SENTINELS), moves on after a
+// failover without a restart, answers a clear 503 while no primary is known, and with
+// REDIS_WAIT_REPLICAS acknowledges a write only when a replica has it
+// (docs/concepts.md, "6. Distributed sessions"; docs/api-reference.md, "Environment variables").
+
+import { stopEverything, throwAwayDir } from "../../scripts/processes/managed-process";
+import { startReplicatedRedis } from "../../scripts/processes/replicated-redis";
+import { fetchJson } from "../../test-support/http";
+import { sessionCookie } from "../../test-support/phase2-apps";
+import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
+
+afterAll(async () => {
+  await stopAllServers();
+  await stopEverything();
+});
+
+async function onSentinels(sentinels: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  return startServer("redis-session", { env: { REDIS_SENTINELS: sentinels, KEY_PREFIX: "replicated:", LOG_LEVEL: "info", ...env } });
+}
+
+async function untilReady(server: ServerProcess, timeoutMs = 15_000): Promise<number> {
+  const started = Date.now();
+  while ((await fetchJson(`${server.url}/ready`)).status !== 200) {
+    if (Date.now() - started > timeoutMs) throw new Error(`${server.serverId} was not ready within ${timeoutMs} ms:\n${server.output().slice(-2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return Date.now() - started;
+}
+
+async function loggedIn(server: ServerProcess, username: string): Promise<string> {
+  const credentials = { username, password: "password-ok" };
+  expect((await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials })).status).toBe(201);
+  const login = await fetch(`${server.url}/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(credentials) });
+  expect(login.status).toBe(200);
+  return sessionCookie(login.headers.getSetCookie());
+}
+
+function upload(server: ServerProcess, cookie: string, name: string) {
+  return fetchJson(`${server.url}/api/upload`, { method: "POST", headers: { Cookie: cookie, "Idempotency-Key": name }, json: { filename: `${name}.txt`, content: name } });
+}
+
+describe("a phase-2 server on replicated Redis", () => {
+  it("keeps a session and an upload across a SIGKILL of the primary, without a restart", async () => {
+    const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
+    const server = await onSentinels(redis.sentinelList);
+    await untilReady(server);
+    const cookie = await loggedIn(server, "survivor");
+    const before = await upload(server, cookie, "before");
+    expect(before.status).toBe(201);
+    expect(before.headers.get("X-Store-Node")).toMatch(/^127\.0\.0\.1:\d+$/);
+
+    const old = await redis.agreedPrimary();
+    await old?.kill();
+    const promoted = await redis.waitForNewPrimary(old!);
+    await untilReady(server);
+
+    const view = await fetchJson(`${server.url}/api/session`, { headers: { Cookie: cookie } });
+    expect(view.status).toBe(200);
+    expect(view.body.files_uploaded).toEqual([before.body.file_id]);
+    const after = await upload(server, cookie, "after");
+    expect(after.status).toBe(201);
+    expect(after.headers.get("X-Store-Node")).toBe(`127.0.0.1:${promoted.port}`);
+  }, 60_000);
+
+  it("elects a new primary with one Sentinel of three gone: a quorum of 2 still holds", async () => {
+    const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
+    await redis.sentinels[0].kill();
+    const old = await redis.agreedPrimary();
+    await old?.kill();
+    const promoted = await redis.waitForNewPrimary(old!);
+    expect(promoted).not.toBe(old);
+  }, 60_000);
+
+  it("keeps serving writes when a replica dies", async () => {
+    const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
+    const server = await onSentinels(redis.sentinelList);
+    await untilReady(server);
+    const cookie = await loggedIn(server, "replica-gone");
+    await redis.nodes[1].kill();
+    expect((await upload(server, cookie, "one-replica-left")).status).toBe(201);
+  }, 60_000);
+
+  it("with REDIS_WAIT_REPLICAS=1, answers 503 and acknowledges nothing once no replica is left", async () => {
+    const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
+    const server = await onSentinels(redis.sentinelList, { REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "100" });
+    await untilReady(server);
+    const cookie = await loggedIn(server, "waiter");
+    expect((await upload(server, cookie, "confirmed")).status).toBe(201);
+    await Promise.all(redis.nodes.slice(1).map((replica) => replica.kill()));
+    const started = Date.now();
+    const refused = await upload(server, cookie, "unconfirmed");
+    expect(refused.status).toBe(503);
+    expect(refused.body.error).toBe("store_unavailable");
+    expect(Date.now() - started).toBeLessThan(1000);
+    // The client hears only "unavailable"; the server's log says why.
+    for (let waited = 0; !server.output().includes("replica(s) confirmed the write") && waited < 2000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.output()).toContain("0 of 1 replica(s) confirmed the write within 100 ms");
+  }, 60_000);
+});
+
+describe("a phase-2 server that cannot find a primary", () => {
+  it("answers 503 store_unavailable at once, never 401, when the Sentinels monitor no such name; /ready and the log say which name", async () => {
+    const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
+    const server = await onSentinels(redis.sentinelList, { REDIS_MASTER_NAME: "nosuch" });
+    const started = Date.now();
+    const login = await fetchJson(`${server.url}/api/login`, { method: "POST", json: { username: "nobody", password: "password-ok" } });
+    expect(login.status).toBe(503);
+    expect(login.body.error).toBe("store_unavailable");
+    expect(Date.now() - started).toBeLessThan(1000);
+    const ready = await fetchJson(`${server.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect(ready.body.message).toContain('the primary of "nosuch"');
+    for (let waited = 0; !server.output().includes('no primary named \\"nosuch\\"') && waited < 5000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.output()).toContain("No such master with that name");
+  }, 60_000);
+
+  it("answers 503 store_unavailable at once when no Sentinel answers", async () => {
+    const server = await onSentinels("127.0.0.1:1,127.0.0.1:2");
+    const started = Date.now();
+    const register = await fetchJson(`${server.url}/api/users`, { method: "POST", json: { username: "nobody", password: "password-ok" } });
+    expect(register.status).toBe(503);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect((await fetchJson(`${server.url}/ready`)).body.message).toContain("waiting for the Sentinels at 127.0.0.1:1,127.0.0.1:2");
+  }, 30_000);
+});

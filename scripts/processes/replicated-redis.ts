@@ -1,0 +1,173 @@
+// Replicated Redis, as production runs it: one primary, two replicas, and three Sentinels that
+// watch the primary and promote a replica when it stops answering (quorum 2,
+// down-after-milliseconds 1000). Six processes, each with the lifecycle of every other, each on
+// its own loopback port and in its own folder (Sentinel rewrites its configuration file). The
+// lab's store-failover, store-freeze and store-freeze-safe scenarios break it
+// (docs/how-the-lab-works.md, "The scenarios").
+
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import Redis from "ioredis";
+import { Command, Part, sleep } from "./managed-process";
+import { answersPing, findRedisServer, REDIS_MISSING_MESSAGE, RedisServer } from "./redis";
+
+export const MASTER_NAME = "lab";
+const SETTLE_TIMEOUT_MS = 20_000;
+
+/** One command to one node, on a connection of its own that gives up quickly (a frozen node never answers). */
+export async function ask(port: number, ...args: Array<string | number>): Promise<unknown> {
+  const client = new Redis({ host: "127.0.0.1", port, lazyConnect: true, connectTimeout: 500, commandTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on("error", () => undefined); // a node that is down is an answer here, not a crash
+  try {
+    await client.connect();
+    return await client.call(String(args[0]), ...args.slice(1));
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A Sentinel: `redis-server <conf> --sentinel`, with a configuration of its own that it may rewrite. */
+class SentinelServer extends RedisServer {
+  constructor(
+    dir: string,
+    name: string,
+    private readonly primaryPort: () => number,
+  ) {
+    super(dir, false, name);
+  }
+
+  protected override command(port: number): Command {
+    const binary = findRedisServer();
+    if (!binary) throw new Error(REDIS_MISSING_MESSAGE);
+    const conf = path.join(this.dir, "sentinel.conf");
+    writeFileSync(
+      conf,
+      [
+        `port ${port}`,
+        "bind 127.0.0.1",
+        `dir ${this.dir}`,
+        `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${this.primaryPort()} 2`, // quorum 2 of 3
+        `sentinel down-after-milliseconds ${MASTER_NAME} 1000`, // a primary silent for 1 s is down
+        `sentinel failover-timeout ${MASTER_NAME} 4000`,
+        "",
+      ].join("\n"),
+    );
+    return { file: binary, args: [conf, "--sentinel"] };
+  }
+}
+
+export interface ReplicatedOptions {
+  /** The folder of the cell or stack: each node gets a folder of its own in it. */
+  dir: string;
+  /** The safe settings: a primary refuses writes without a replica that acknowledged within 2 s. */
+  safe?: boolean;
+}
+
+/** One primary, two replicas and three Sentinels, started together and stopped together. */
+export class ReplicatedRedis implements Part {
+  readonly name = "replicated-redis";
+  readonly pid = undefined;
+  readonly nodes: RedisServer[] = [];
+  readonly sentinels: SentinelServer[] = [];
+
+  constructor(private readonly options: ReplicatedOptions) {}
+
+  get running(): boolean {
+    return [...this.nodes, ...this.sentinels].some((part) => part.running);
+  }
+
+  /** REDIS_SENTINELS for the servers. */
+  get sentinelList(): string {
+    return this.sentinels.map((sentinel) => `127.0.0.1:${sentinel.port}`).join(",");
+  }
+
+  private folder(name: string): string {
+    const dir = path.join(this.options.dir, name);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  async start(): Promise<void> {
+    // repl-diskless-sync-delay is 5 s by default: replicas would wait 5 s for their first sync.
+    const replication = ["--repl-diskless-sync-delay", "0", ...(this.options.safe ? ["--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"] : [])];
+    const primary = new RedisServer(this.folder("redis-1"), false, "redis-1", replication);
+    this.nodes.push(primary);
+    await primary.start();
+    for (const name of ["redis-2", "redis-3"]) this.nodes.push(new RedisServer(this.folder(name), false, name, [...replication, "--replicaof", "127.0.0.1", String(primary.port)]));
+    await Promise.all(this.nodes.slice(1).map((replica) => replica.start()));
+    for (const name of ["sentinel-1", "sentinel-2", "sentinel-3"]) this.sentinels.push(new SentinelServer(this.folder(name), name, () => primary.port));
+    await Promise.all(this.sentinels.map((sentinel) => sentinel.start()));
+    await this.settled(primary.port);
+  }
+
+  /** Waits until the replicas are in sync and every Sentinel knows the primary, both replicas and the other two Sentinels. */
+  private async settled(primaryPort: number): Promise<void> {
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const checks = await Promise.all([
+        ...this.nodes.slice(1).map(async (replica) => /master_link_status:up/.test(String(await ask(replica.port, "INFO", "replication").catch(() => "")))),
+        ...this.sentinels.map(async (sentinel) => {
+          try {
+            const [, port] = (await ask(sentinel.port, "SENTINEL", "get-master-addr-by-name", MASTER_NAME)) as string[];
+            const replicas = (await ask(sentinel.port, "SENTINEL", "replicas", MASTER_NAME)) as unknown[];
+            const others = (await ask(sentinel.port, "SENTINEL", "sentinels", MASTER_NAME)) as unknown[];
+            return Number(port) === primaryPort && replicas.length === 2 && others.length === 2;
+          } catch {
+            return false;
+          }
+        }),
+      ]);
+      if (checks.every(Boolean)) return;
+      await sleep(100);
+    }
+    throw new Error(`the replicated Redis did not settle within ${SETTLE_TIMEOUT_MS / 1000} s (see the logs in ${this.options.dir})`);
+  }
+
+  /** The node every Sentinel names as the primary, or undefined while they disagree or cannot tell. */
+  async agreedPrimary(): Promise<RedisServer | undefined> {
+    const named = await Promise.all(
+      this.sentinels.filter((sentinel) => sentinel.running).map((sentinel) => ask(sentinel.port, "SENTINEL", "get-master-addr-by-name", MASTER_NAME).catch(() => null)),
+    );
+    const ports = new Set(named.map((answer) => (Array.isArray(answer) ? Number(answer[1]) : NaN)));
+    if (ports.size !== 1) return undefined;
+    const [port] = ports;
+    return this.nodes.find((node) => node.port === port);
+  }
+
+  /** Waits until every Sentinel names a primary other than `old` and that node says it is the master. */
+  async waitForNewPrimary(old: RedisServer, timeoutMs = 30_000): Promise<RedisServer> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const primary = await this.agreedPrimary();
+      if (primary && primary !== old) {
+        const role = (await ask(primary.port, "ROLE").catch(() => null)) as unknown[] | null;
+        if (role?.[0] === "master") return primary;
+      }
+      await sleep(50);
+    }
+    throw new Error(`the Sentinels did not agree on a new primary within ${timeoutMs / 1000} s`);
+  }
+
+  /** Whether a node answers at all (a frozen or killed one does not). */
+  static answers(node: RedisServer): Promise<boolean> {
+    return answersPing(node.port);
+  }
+
+  /** Sentinels first (so that they do not fail over while the data nodes go), then the data nodes. */
+  async end(): Promise<void> {
+    await Promise.all(this.sentinels.map((sentinel) => sentinel.end()));
+    await Promise.all(this.nodes.map((node) => node.end()));
+  }
+}
+
+/** Starts a replicated Redis in `dir`. */
+export async function startReplicatedRedis(options: ReplicatedOptions): Promise<ReplicatedRedis> {
+  const replicated = new ReplicatedRedis(options);
+  try {
+    await replicated.start();
+  } catch (error) {
+    await replicated.end();
+    throw error;
+  }
+  return replicated;
+}
