@@ -206,7 +206,7 @@ export class Credentials {
 }
 
 /** One request over fetch, for the bench and the demos (the lab's users retry: lab/http-client.ts). */
-export async function fetchAnswer(baseUrl: string, request: DesignRequest, timeoutMs = 5000): Promise<DesignAnswer & { servedBy: string | null }> {
+export async function fetchAnswer(baseUrl: string, request: DesignRequest, timeoutMs = 5000): Promise<DesignAnswer & { servedBy: string | null; headers: Headers }> {
   const response = await fetch(baseUrl + request.path, {
     method: request.method,
     headers: { ...request.headers, ...(request.body === undefined ? {} : { "Content-Type": "application/json" }) },
@@ -214,7 +214,7 @@ export async function fetchAnswer(baseUrl: string, request: DesignRequest, timeo
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {}, setCookie: response.headers.getSetCookie(), servedBy: response.headers.get("X-Served-By") };
+  return { status: response.status, body: text ? JSON.parse(text) : {}, setCookie: response.headers.getSetCookie(), servedBy: response.headers.get("X-Served-By"), headers: response.headers };
 }
 
 /**

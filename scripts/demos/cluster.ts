@@ -1,19 +1,23 @@
-// `npm run cluster -- --design D --instances N --lb round-robin|sticky`: Redis, N instances and
-// the built-in balancer, left running so that an instructor can kill an instance by hand and
-// a class can watch what happens. Ctrl-C stops everything. Step by step in
+// `npm run cluster -- --design D --instances N --lb round-robin|sticky [--store single|sentinel]`:
+// Redis (one, or a primary, two replicas and three Sentinels), N instances and the built-in
+// balancer, left running so that an instructor can kill an instance, or the Redis primary, by
+// hand and a class can watch what happens. Ctrl-C stops everything. Step by step in
 // docs/instructor-guide.md and docs/labs/02-load-balancer-and-sticky-sessions.md.
 
-import { parseOrExit, readArgs, readDesign, readInteger, readStrategy, refuseNativeWindows } from "../cli";
+import { parseOrExit, readArgs, readDesign, readInteger, readStrategy, refuseNativeWindows, UsageError } from "../cli";
 import { curlLines, DESIGNS } from "../designs";
+import { MASTER_NAME } from "../processes/replicated-redis";
 import { startStack, Stack, stopOnSignals } from "./stack";
 
-const USAGE = `usage: npm run cluster -- --design D [--instances N] [--lb round-robin|sticky]
+const USAGE = `usage: npm run cluster -- --design D [--instances N] [--lb round-robin|sticky] [--store single|sentinel]
   designs: ${DESIGNS.join(", ")}`;
 
 async function main(): Promise<void> {
-  const { design, instances, lb } = parseOrExit(USAGE, () => {
-    const values = readArgs(process.argv.slice(2), ["design", "instances", "lb"]);
-    return { design: readDesign(values.design, true), instances: readInteger("instances", values.instances, 3, 1, 9), lb: readStrategy(values.lb) };
+  const { design, instances, lb, store } = parseOrExit(USAGE, () => {
+    const values = readArgs(process.argv.slice(2), ["design", "instances", "lb", "store"]);
+    const store = values.store ?? "single";
+    if (store !== "single" && store !== "sentinel") throw new UsageError(`--store must be single or sentinel (got ${JSON.stringify(store)})`);
+    return { design: readDesign(values.design, true), instances: readInteger("instances", values.instances, 3, 1, 9), lb: readStrategy(values.lb), store: store as "single" | "sentinel" };
   });
   refuseNativeWindows("cluster");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
@@ -21,18 +25,30 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => (closing = true));
   process.on("SIGTERM", () => (closing = true));
   stopOnSignals(() => running.stack, (line) => console.log(line));
-  const stack = await startStack({ design, instances, balancer: lb, balancerPort: 8080 });
+  const stack = await startStack({ design, instances, balancer: lb, balancerPort: 8080, store });
   running.stack = stack;
   console.log(`cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : ""}`);
   console.log(`  balancer         ${stack.balancerUrl}`);
   console.log(`  balancer status  ${stack.balancerUrl}/__lb/status`);
   for (const instance of stack.instances) console.log(`  ${instance.serverId.padEnd(16)} ${instance.url}  (pid ${instance.pid})`);
+  const replicated = stack.replicated;
+  if (replicated) {
+    const primary = await replicated.agreedPrimary();
+    for (const node of replicated.nodes) console.log(`  ${node.name.padEnd(16)} redis://127.0.0.1:${node.port}  (pid ${node.pid})${node === primary ? "  the primary" : "  a replica"}`);
+    console.log(`  Sentinels        ${replicated.sentinelList}   (redis-cli -p ${replicated.sentinels[0].port} sentinel get-master-addr-by-name ${MASTER_NAME})`);
+  }
   console.log("\nTry it:");
   console.log(`  curl -s -X POST ${stack.balancerUrl}/api/users -H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`);
   for (const line of curlLines(design, stack.balancerUrl ?? stack.instances[0].url, "alice", "password123")) console.log(`  ${line}`);
   console.log("Kill an instance by hand, then ask the balancer again:");
   console.log(`  kill -9 ${stack.instances[0].pid}      # crash ${stack.instances[0].serverId}`);
   console.log(`  kill -TERM ${stack.instances[0].pid}   # or stop it gracefully`);
+  if (replicated) {
+    const primary = await replicated.agreedPrimary();
+    console.log("Crash the Redis primary, or freeze it, and watch the Sentinels promote a replica:");
+    console.log(`  kill -9 ${primary?.pid}      # SIGKILL the primary`);
+    console.log(`  kill -STOP ${primary?.pid}   # freeze it; kill -CONT ${primary?.pid} to wake it`);
+  }
   console.log("Ctrl-C stops everything.");
   for (const instance of stack.instances) {
     const watch = async () => {

@@ -7,6 +7,10 @@ import { Credentials, Design, DesignRequest, fetchAnswer } from "../designs";
 export interface Answer {
   status: number;
   servedBy: string;
+  /** Replicated Redis: the node the server was connected to (X-Store-Node). */
+  storeNode?: string;
+  /** How long the request took, in milliseconds. */
+  ms?: number;
   body: Record<string, unknown>;
   error?: string;
 }
@@ -20,10 +24,12 @@ export class DemoUser {
 
   /** Every request carries the cookies the user holds (a sticky balancer's too) and its proof. */
   private async send(url: string, request: DesignRequest): Promise<Answer> {
+    const started = performance.now();
     try {
       const answer = await fetchAnswer(url, { ...request, headers: { ...this.credentials.headers(), ...request.headers } });
       this.credentials.keepCookies(answer.setCookie);
-      return { status: answer.status, servedBy: answer.servedBy ?? "?", body: answer.body };
+      const ms = Math.round(performance.now() - started);
+      return { status: answer.status, servedBy: answer.servedBy ?? "?", storeNode: answer.headers.get("X-Store-Node") ?? undefined, body: answer.body, ms };
     } catch (error) {
       const code = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       return { status: 0, servedBy: "-", body: {}, error: code };

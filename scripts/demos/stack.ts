@@ -1,5 +1,6 @@
 // Starts a small stack for a person to look at: Redis (the one at REDIS_URL if set, else our
-// own), N instances of a design, and optionally the built-in balancer. Used by
+// own; or a replicated one, a primary, two replicas and three Sentinels), N instances of a
+// design, and optionally the built-in balancer. Used by
 // `npm run cluster` and the narrated demos (docs/instructor-guide.md); stops everything it
 // started on exit and Ctrl-C.
 
@@ -9,6 +10,7 @@ import { Design, isPhase1 } from "../designs";
 import { Balancer, Strategy } from "../processes/builtin-balancer";
 import { Parts, stopEverything } from "../processes/managed-process";
 import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from "../processes/redis";
+import { ReplicatedRedis, startReplicatedRedis } from "../processes/replicated-redis";
 import { makeRunDir } from "../processes/run-dir";
 import { runSecret, serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
@@ -17,6 +19,7 @@ export interface Stack {
   instances: ServerInstance[];
   redis?: RedisServer;
   redisUrl?: string;
+  replicated?: ReplicatedRedis;
   balancer?: Balancer;
   balancerUrl?: string;
   stop(): Promise<void>;
@@ -28,6 +31,8 @@ export interface StackOptions {
   balancer?: Strategy;
   /** A port to try first for the balancer (easy to type in class); any free one if taken. */
   balancerPort?: number;
+  /** One Redis, or replicated with Sentinel; "sentinel-safe" adds the settings that close a frozen primary's window. */
+  store?: "single" | "sentinel" | "sentinel-safe";
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -40,7 +45,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     let redis: RedisServer | undefined;
     let redisUrl: string | undefined;
-    if (!isPhase1(options.design)) {
+    let replicated: ReplicatedRedis | undefined;
+    const store = options.store ?? "single";
+    if (!isPhase1(options.design) && store !== "single") {
+      if (!findRedisServer()) throw new Error(REDIS_MISSING_MESSAGE);
+      replicated = parts.add(await startReplicatedRedis({ dir: runDir, safe: store === "sentinel-safe" }));
+    } else if (!isPhase1(options.design)) {
       if (process.env.REDIS_URL) {
         redisUrl = process.env.REDIS_URL;
       } else {
@@ -51,7 +61,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       }
     }
     // Its own key prefix: a Redis at REDIS_URL may hold someone else's keys.
-    const env = serverEnvironment({ secret: runSecret(), dataDir: path.join(runDir, "data"), redisUrl, keyPrefix: `demo-${process.pid}:` });
+    const env = serverEnvironment({
+      secret: runSecret(),
+      dataDir: path.join(runDir, "data"),
+      redisUrl,
+      sentinels: replicated?.sentinelList,
+      safeReplication: store === "sentinel-safe",
+      keyPrefix: `demo-${process.pid}:`,
+    });
     const instances = Array.from({ length: options.instances }, (_, i) => parts.add(new ServerInstance({ design: options.design, serverId: `${options.design}-${i + 1}`, env, dir: runDir, graceful: true })));
     await Promise.all(instances.map((instance) => instance.start()));
     let balancer: Balancer | undefined;
@@ -62,7 +79,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       balancer = lb;
       balancerUrl = `http://127.0.0.1:${port}`;
     }
-    return { instances, redis, redisUrl, balancer, balancerUrl, stop };
+    return { instances, redis, redisUrl, replicated, balancer, balancerUrl, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -17,9 +17,9 @@ import { agreement } from "./agreement";
 import { CellResult, runCell } from "./cell";
 import { machine, markdownReport, RunInfo, textReport, toJson } from "./report";
 import { htmlReport } from "./report-html";
-import { Scenario, SCENARIOS } from "./scenarios";
+import { notApplicable, Scenario, SCENARIOS, SETUPS } from "./scenarios";
 
-const USAGE = `usage: npm run lab -- [--design D] [--scenario S] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
+const USAGE = `usage: npm run lab -- [--design D[,D...]] [--scenario S[,S...]] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
   designs:   ${DESIGNS.join(", ")}
   scenarios: ${SCENARIOS.join(", ")}`;
 
@@ -40,13 +40,17 @@ export function readOptions(argv: string[]): LabOptions {
     console.log(USAGE);
     process.exit(0);
   }
-  const design = readDesign(values.design, false);
-  if (values.scenario !== undefined && !SCENARIOS.includes(values.scenario as Scenario)) throw new UsageError(`unknown scenario ${JSON.stringify(values.scenario)}`);
+  // Each takes one name or a comma-separated list.
+  const designs = values.design?.split(",").map((name) => readDesign(name.trim(), true));
+  const scenarios = values.scenario?.split(",").map((name) => {
+    if (!SCENARIOS.includes(name.trim() as Scenario)) throw new UsageError(`unknown scenario ${JSON.stringify(name)}`);
+    return name.trim() as Scenario;
+  });
   const lb = values.lb ?? "builtin";
   if (lb !== "builtin" && lb !== "nginx" && lb !== "haproxy") throw new UsageError(`--lb must be builtin, nginx or haproxy (got ${JSON.stringify(lb)})`);
   return {
-    designs: design ? [design] : [...DESIGNS],
-    scenarios: values.scenario ? [values.scenario as Scenario] : [...SCENARIOS],
+    designs: designs ? DESIGNS.filter((design) => designs.includes(design)) : [...DESIGNS],
+    scenarios: scenarios ? SCENARIOS.filter((scenario) => scenarios.includes(scenario)) : [...SCENARIOS],
     jobs: readInteger("jobs", values.jobs, Math.min(4, os.cpus().length), 1, 16),
     vus: readInteger("vus", values.vus, 8, 1, 64),
     seed: values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : readInteger("seed", values.seed, 0, 0, 2 ** 31),
@@ -56,14 +60,18 @@ export function readOptions(argv: string[]): LabOptions {
   };
 }
 
-/** Runs `tasks` with at most `jobs` at once, in order of submission. */
-async function pool<T>(tasks: Array<() => Promise<T>>, jobs: number): Promise<T[]> {
+/**
+ * Runs `tasks` with at most `jobs` at once, the longest first (`seconds`: what each usually
+ * takes), so that no long cell is left to run alone at the end; results in submission order.
+ */
+async function pool<T>(tasks: Array<() => Promise<T>>, jobs: number, seconds: (index: number) => number): Promise<T[]> {
   const results: T[] = new Array(tasks.length);
+  const order = tasks.map((_, index) => index).sort((a, b) => seconds(b) - seconds(a) || a - b);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(jobs, tasks.length) }, async () => {
-      while (next < tasks.length) {
-        const index = next++;
+      while (next < order.length) {
+        const index = order[next++];
         results[index] = await tasks[index]();
       }
     }),
@@ -122,6 +130,7 @@ async function main(): Promise<number> {
       return result;
     }),
     options.jobs,
+    (index) => (notApplicable(cells[index].design, cells[index].scenario) ? 0 : SETUPS[cells[index].scenario].typicalSeconds),
   );
 
   const info: RunInfo = {
@@ -131,8 +140,8 @@ async function main(): Promise<number> {
     redis,
     seed: options.seed,
     options: {
-      design: options.designs.length === 1 ? options.designs[0] : "all",
-      scenario: options.scenarios.length === 1 ? options.scenarios[0] : "all",
+      design: options.designs.length === DESIGNS.length ? "all" : options.designs.join(","),
+      scenario: options.scenarios.length === SCENARIOS.length ? "all" : options.scenarios.join(","),
       jobs: options.jobs,
       vus: options.vus,
       repeat: options.repeat,

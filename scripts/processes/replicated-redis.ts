@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import Redis from "ioredis";
 import { Command, Part, sleep } from "./managed-process";
-import { answersPing, findRedisServer, REDIS_MISSING_MESSAGE, RedisServer } from "./redis";
+import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer } from "./redis";
 
 export const MASTER_NAME = "lab";
 const SETTLE_TIMEOUT_MS = 20_000;
@@ -97,30 +97,37 @@ export class ReplicatedRedis implements Part {
     await Promise.all(this.nodes.slice(1).map((replica) => replica.start()));
     for (const name of ["sentinel-1", "sentinel-2", "sentinel-3"]) this.sentinels.push(new SentinelServer(this.folder(name), name, () => primary.port));
     await Promise.all(this.sentinels.map((sentinel) => sentinel.start()));
-    await this.settled(primary.port);
+    await this.settled();
   }
 
-  /** Waits until the replicas are in sync and every Sentinel knows the primary, both replicas and the other two Sentinels. */
-  private async settled(primaryPort: number): Promise<void> {
+  /**
+   * Waits until every Sentinel names one primary, that primary has both replicas connected, and
+   * every Sentinel knows both replicas and the other two Sentinels. Not necessarily the node
+   * started as the primary: on a busy machine a Sentinel may find it silent for 1 s and fail
+   * over before the cell begins, and that is a healthy set too.
+   */
+  private async settled(): Promise<void> {
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    let waitingFor = "the Sentinels to agree on a primary";
     while (Date.now() < deadline) {
-      const checks = await Promise.all([
-        ...this.nodes.slice(1).map(async (replica) => /master_link_status:up/.test(String(await ask(replica.port, "INFO", "replication").catch(() => "")))),
-        ...this.sentinels.map(async (sentinel) => {
-          try {
-            const [, port] = (await ask(sentinel.port, "SENTINEL", "get-master-addr-by-name", MASTER_NAME)) as string[];
-            const replicas = (await ask(sentinel.port, "SENTINEL", "replicas", MASTER_NAME)) as unknown[];
-            const others = (await ask(sentinel.port, "SENTINEL", "sentinels", MASTER_NAME)) as unknown[];
-            return Number(port) === primaryPort && replicas.length === 2 && others.length === 2;
-          } catch {
-            return false;
-          }
-        }),
-      ]);
-      if (checks.every(Boolean)) return;
+      const primary = await this.agreedPrimary();
+      const role = primary ? ((await ask(primary.port, "ROLE").catch(() => null)) as unknown[] | null) : null;
+      if (!primary) waitingFor = "the Sentinels to agree on a primary";
+      else if (role?.[0] !== "master" || !Array.isArray(role[2]) || role[2].length !== 2) waitingFor = `both replicas to connect to the primary ${primary.port} (ROLE: ${JSON.stringify(role)})`;
+      else {
+        const known = await Promise.all(
+          this.sentinels.map(async (sentinel) => {
+            const replicas = (await ask(sentinel.port, "SENTINEL", "replicas", MASTER_NAME).catch(() => [])) as unknown[];
+            const others = (await ask(sentinel.port, "SENTINEL", "sentinels", MASTER_NAME).catch(() => [])) as unknown[];
+            return replicas.length === 2 && others.length === 2;
+          }),
+        );
+        if (known.every(Boolean)) return;
+        waitingFor = "every Sentinel to know both replicas and the other two Sentinels";
+      }
       await sleep(100);
     }
-    throw new Error(`the replicated Redis did not settle within ${SETTLE_TIMEOUT_MS / 1000} s (see the logs in ${this.options.dir})`);
+    throw new Error(`the replicated Redis did not settle within ${SETTLE_TIMEOUT_MS / 1000} s, waiting for ${waitingFor} (see the logs in ${this.options.dir})`);
   }
 
   /** The node every Sentinel names as the primary, or undefined while they disagree or cannot tell. */
@@ -146,11 +153,6 @@ export class ReplicatedRedis implements Part {
       await sleep(50);
     }
     throw new Error(`the Sentinels did not agree on a new primary within ${timeoutMs / 1000} s`);
-  }
-
-  /** Whether a node answers at all (a frozen or killed one does not). */
-  static answers(node: RedisServer): Promise<boolean> {
-    return answersPing(node.port);
   }
 
   /** Sentinels first (so that they do not fail over while the data nodes go), then the data nodes. */

@@ -30,6 +30,11 @@ function start(script: string, args: string[], pidLog: string) {
   return { child, done, output: () => stdout };
 }
 
+/** The names of the processes a run logged ("pid port name" lines). */
+function startedNames(pidLog: string): string[] {
+  return existsSync(pidLog) ? readFileSync(pidLog, "utf8").trim().split("\n").filter(Boolean).map((line) => line.split(" ")[2]) : [];
+}
+
 function nothingAlive(pidLog: string): number[] {
   if (!existsSync(pidLog)) return [];
   const pids = readFileSync(pidLog, "utf8").trim().split("\n").filter(Boolean).map((line) => Number(line.split(" ")[0]));
@@ -70,6 +75,28 @@ describe("the demos", () => {
     expect(run.stdout.trim().split("\n").pop()).toMatch(verdict);
     expect(nothingAlive(pidLog)).toEqual([]);
   }, 30_000);
+
+  it("demo:failover keeps a session through a crash of the primary, loses an acknowledged upload to a freeze, and not with the safe settings", async () => {
+    const pidLog = path.join(scratch, "failover.pids");
+    const run = await start("demos/failover.js", ["--design", "atomic-session"], pidLog).done;
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/A crash: writes stopped for \d+\.\d s, and nothing acknowledged was lost\./);
+    expect(run.stdout).toMatch(/upload after-the-freeze\.txt: 201 from atomic-session-1, acknowledged by 127\.0\.0\.1:\d+, the primary we froze/);
+    expect(run.stdout).toMatch(/read the acknowledged upload [0-9a-f]+: 404 from atomic-session-1: not_found/);
+    expect(run.stdout).toContain("read it back: 200 from atomic-session-1");
+    expect(run.stdout.trim().split("\n").pop()).toBe(
+      "Verdict: replication kept atomic-session's data through a crash; a pause lost an acknowledged write; with the safe settings nothing acknowledged was lost.",
+    );
+    expect(startedNames(pidLog).filter((name) => /^(redis|sentinel)-\d$/.test(name))).toHaveLength(12); // two replicated sets of six
+    expect(nothingAlive(pidLog)).toEqual([]);
+  }, 90_000);
+
+  it("demo:failover refuses a phase-1 design, which keeps nothing in Redis", async () => {
+    const run = await start("demos/failover.js", ["--design", "stateful"], path.join(scratch, "failover-bad.pids")).done;
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--design must be a phase-2 design: stateful keeps nothing in Redis");
+  });
 
   it("demo:tcp shows a second TCP connection finding an empty memory, and the token remembered", async () => {
     const run = await start("demos/tcp.js", [], path.join(scratch, "tcp.pids")).done;

@@ -105,6 +105,13 @@ describe("npm run lab", () => {
     expect(row.cells.find((cell: { verdict: string }) => cell.verdict === "n/a").reason).toEqual(expect.any(String));
   }, 120_000);
 
+  it("takes comma-separated lists for --design and --scenario, and keeps the matrix's order", async () => {
+    const run = lastJson((await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--json"])).stdout);
+    expect(run.cells.map((cell: { design: string; scenario: string }) => `${cell.design} ${cell.scenario}`)).toEqual(["stateless baseline", "stateless crash", "stateful baseline", "stateful crash"]);
+    expect(run.options).toMatchObject({ design: "stateless,stateful", scenario: "baseline,crash" });
+    expect((await runLab(["--scenario", "baseline,teleport"])).stderr).toContain('unknown scenario "teleport"');
+  }, 60_000);
+
   it("runs the phase-1 designs and marks the others skipped when redis-server is not installed", async () => {
     const child = spawn(process.execPath, [LAB, "--scenario", "baseline", "--json"], {
       env: { ...process.env, REDIS_SERVER_BIN: path.join(scratch, "no-such-redis-server") },
