@@ -23,9 +23,10 @@ import { Ceiling, CEILINGS } from "./ceilings";
 import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./load";
 import { measureMemory } from "./memory";
 import { Profile, profileDesign } from "./profile";
+import { measureReplication } from "./replication";
 import { benchMarkdown, evaluateGoals, Goal } from "./report";
 
-const USAGE = "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer]";
+const USAGE = "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer] [--no-replication]";
 
 interface BenchOptions {
   duration: number;
@@ -35,11 +36,12 @@ interface BenchOptions {
   memorySteps: number[];
   memory: boolean;
   balancer: boolean;
+  replication: boolean;
   quick: boolean;
 }
 
 function readOptions(argv: string[]): BenchOptions {
-  const values = readArgs(argv, ["duration", "rounds", "design"], ["quick", "no-memory", "no-balancer"]);
+  const values = readArgs(argv, ["duration", "rounds", "design"], ["quick", "no-memory", "no-balancer", "no-replication"]);
   const quick = values.quick ?? false;
   const number = (name: string, text: string | undefined, fallback: number) => {
     if (text === undefined) return fallback;
@@ -55,6 +57,7 @@ function readOptions(argv: string[]): BenchOptions {
     memorySteps: quick ? [1000, 5000] : [1000, 5000, 20000],
     memory: !values["no-memory"],
     balancer: !values["no-balancer"],
+    replication: !values["no-replication"],
     quick,
   };
 }
@@ -174,6 +177,7 @@ async function main(): Promise<number> {
     const memory = options.memory ? await measureMemory({ ...options, secret }, runDir, redis.url, admin, say) : [];
     const balancer = options.balancer ? await measureBalancers(options, runDir, env, phase2Users, say) : [];
     const store = measureRedis(redis.port);
+    const replication = options.replication ? await measureReplication(options, runDir, secret, say) : null;
 
     const info = {
       date: new Date().toISOString(),
@@ -183,7 +187,7 @@ async function main(): Promise<number> {
       options: { duration_s: options.duration, rounds: options.rounds, users: options.users, connections: CONNECTIONS, quick: options.quick, designs: options.designs },
       wall_s: Math.round((Date.now() - started) / 1000),
     };
-    const report = { ...info, ceilings, designs, memory, balancer, store, goals: [] as Goal[], profiles: [] as Profile[] };
+    const report = { ...info, ceilings, designs, memory, balancer, store, replication, goals: [] as Goal[], profiles: [] as Profile[] };
     report.goals = evaluateGoals(report);
     // Where a design's read misses its goal, say where the time goes.
     for (const goal of report.goals.filter((g) => g.met === false && / read \//.test(g.figure))) {

@@ -4,6 +4,7 @@
 
 import { CONNECTIONS } from "./load";
 import { Profile } from "./profile";
+import type { ReplicationFigures } from "./replication";
 
 export interface Goal {
   figure: string;
@@ -75,6 +76,7 @@ export type BenchReport = {
   memory: Array<{ design: string; sessions: number; server_rss_bytes: number; server_heap_bytes: number | null; server_bytes_per_session: number; server_heap_bytes_per_session: number | null; redis_bytes_per_session: number | null }>;
   balancer: Array<{ name: string; req_s: number; p50_ms: number; ratio_to_direct: number | null; p50_added_ms: number }>;
   store: { get_req_s?: number | null; set_req_s?: number | null; note?: string };
+  replication?: ReplicationFigures | null;
   goals?: Goal[];
   profiles?: Profile[];
 };
@@ -128,6 +130,22 @@ export function benchMarkdown(report: BenchReport): string {
   if (report.balancer.length) {
     lines.push("", "## The balancer's cost (redis-session read, 3 instances)", "", "| through | req/s | vs direct | p50 ms | p50 added ms |", "|---|---|---|---|---|");
     lines.push(...report.balancer.map((b) => `| ${b.name} | ${b.req_s} | ${b.ratio_to_direct} | ${b.p50_ms} | ${b.p50_added_ms} |`));
+  }
+  if (report.replication) {
+    const r = report.replication;
+    lines.push(
+      "",
+      "## The price of safe replication (redis-session write, replicated Redis)",
+      "",
+      "A primary, two replicas and three Sentinels; the same uploads with and without `REDIS_WAIT_REPLICAS=1` (a `WAIT` for one replica after every acknowledged write).",
+      "",
+      "| | req/s | p50 ms | p99 ms |",
+      "|---|---|---|---|",
+      `| without WAIT | ${r.without_wait.req_s} | ${r.without_wait.p50_ms} | ${r.without_wait.p99_ms} |`,
+      `| with WAIT 1 | ${r.with_wait.req_s} | ${r.with_wait.p50_ms} | ${r.with_wait.p99_ms} |`,
+      "",
+      r.ratio === null ? `No ratio: ${r.errors} errors or non-2xx answers.` : `With WAIT / without: ${r.ratio} of the requests per second.`,
+    );
   }
   lines.push("", "## Redis's own limit", "", report.store.note ?? `redis-benchmark, 50 clients: GET ${report.store.get_req_s} req/s, SET ${report.store.set_req_s} req/s.`, "");
   for (const profile of report.profiles ?? []) {

@@ -9,7 +9,7 @@ import { Attempt } from "./history";
 
 export const OPERATION_DEADLINE_MS = 1000;
 const MAX_BACKOFF_MS = 100;
-const MIN_ATTEMPT_MS = 25;
+const MIN_ATTEMPT_MS = 100; // a 503 under load can take tens of milliseconds: never start an attempt the deadline would cut
 
 export interface Request {
   method: string;

@@ -10,7 +10,7 @@ import path from "node:path";
 import { REPO_ROOT, reportsDir } from "../processes/run-dir";
 
 describe("npm run bench, short", () => {
-  it("writes reports/bench.json and bench.md with ceilings, designs, balancer and store, without errors", () => {
+  it("writes reports/bench.json and bench.md with ceilings, designs, balancer, store and replication, without errors", () => {
     const run = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "scripts", "bench", "bench.js"), "--quick", "--duration", "1", "--design", "stateful", "--no-memory"], {
       encoding: "utf8",
       timeout: 240_000,
@@ -18,7 +18,7 @@ describe("npm run bench, short", () => {
     expect(run.stderr).not.toContain("Error");
     expect(run.status).toBe(0);
     const report = JSON.parse(readFileSync(path.join(reportsDir(), "bench.json"), "utf8"));
-    expect(Object.keys(report)).toEqual(expect.arrayContaining(["date", "machine", "node", "redis", "options", "ceilings", "designs", "memory", "balancer", "store", "goals", "profiles"]));
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(["date", "machine", "node", "redis", "options", "ceilings", "designs", "memory", "balancer", "store", "replication", "goals", "profiles"]));
     expect(report.goals.length).toBeGreaterThanOrEqual(8);
     expect(report.ceilings.map((c: { name: string }) => c.name)).toEqual(["node:http", "express", "express+data_dir", "express+redis"]);
     for (const ceiling of report.ceilings) {
@@ -34,7 +34,12 @@ describe("npm run bench, short", () => {
     expect(report.balancer.map((b: { name: string }) => b.name)).toEqual(expect.arrayContaining(["direct", "builtin"]));
     for (const balancer of report.balancer) expect(balancer.errors).toBe(0);
     expect(report.store.get_req_s).toBeGreaterThan(0);
-    expect(readFileSync(path.join(reportsDir(), "bench.md"), "utf8")).toContain("| stateful | read |");
+    expect(report.replication).toMatchObject({ design: "redis-session", kind: "write", errors: 0 });
+    expect(report.replication.with_wait.req_s).toBeGreaterThan(0);
+    expect(report.replication.ratio).toBeGreaterThan(0); // with WAIT / without, measured in the same run
+    const markdown = readFileSync(path.join(reportsDir(), "bench.md"), "utf8");
+    expect(markdown).toContain("| stateful | read |");
+    expect(markdown).toContain("## The price of safe replication");
   }, 300_000);
 });
 
