@@ -103,6 +103,7 @@ async function main(): Promise<void> {
   const plainMs = await uploadMs(user, server.url, 20, "plain");
 
   await talk.next("Crash the primary (SIGKILL)", "The Sentinels wait 1 s of silence, agree, and promote a replica. Does the session survive?");
+  await replicated.sentinelsConnected();
   const crashed = (await replicated.agreedPrimary()) as RedisServer;
   await crashed.kill();
   const { ms: gap, answer: after } = await untilServed(user, server.url);

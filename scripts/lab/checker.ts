@@ -34,6 +34,10 @@ export interface Figures {
   /** Failed attempts that were not a 503 store_unavailable (no answer, another status, or another code). */
   failed_attempts_not_503: number;
   abandoned_attempts: number;
+  /** The count of each workload operation: register, login, upload, session, list, logout. */
+  ops_by_operation: Record<string, number>;
+  /** Uploads answered 2xx: what writes_lost is out of. */
+  acknowledged_uploads: number;
   instances_seen: number;
   first_anomaly: Anomaly | null;
   /** The slowest failed attempt, for a store-outage cell that was not answered promptly. */
@@ -172,6 +176,8 @@ function service(workload: Operation[]): Service {
     max_failed_attempt_ms: Math.round(Math.max(0, ...failedAttempts.map((attempt) => attempt.end - attempt.start))),
     failed_attempts_not_503: failedAttempts.filter((attempt) => attempt.status !== 503 || attempt.code !== "store_unavailable").length,
     abandoned_attempts: failedAttempts.filter((attempt) => attempt.error === "abandoned").length,
+    ops_by_operation: Object.fromEntries(["register", "login", "upload", "session", "list", "logout"].map((name) => [name, workload.filter((op) => op.name === name).length])),
+    acknowledged_uploads: acknowledgedUploads(workload).length,
     instances_seen: perUser.size ? Math.min(...[...perUser.values()].map((set) => set.size)) : 0,
     slowest_failed_attempt: slowest,
   };

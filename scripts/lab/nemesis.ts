@@ -33,6 +33,7 @@ async function instancesReady(instances: ServerInstance[]): Promise<void> {
 async function primaryOf(target: Target): Promise<{ replicated: ReplicatedRedis; old: RedisServer }> {
   const replicated = target.replicated;
   if (!replicated) throw new Error("replicated-store scenario without a replicated Redis");
+  await replicated.sentinelsConnected();
   const old = await replicated.agreedPrimary();
   if (!old) throw new Error("the Sentinels do not agree on a primary before the fault");
   return { replicated, old };

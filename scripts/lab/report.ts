@@ -49,6 +49,8 @@ const FIGURES = [
   "max_failed_attempt_ms",
   "failed_attempts_not_503",
   "abandoned_attempts",
+  "ops_by_operation",
+  "acknowledged_uploads",
   "instances_seen",
   "first_anomaly",
   "slowest_failed_attempt",
@@ -70,7 +72,8 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
       const measured = cell.verdict !== "n/a" && cell.verdict !== "skipped";
       for (const figure of FIGURES) {
         const nullable = figure === "first_anomaly" || figure === "slowest_failed_attempt";
-        entry[figure] = measured ? (cell[figure] ?? (nullable ? null : 0)) : nullable ? null : 0;
+        const none = nullable ? null : figure === "ops_by_operation" ? { register: 0, login: 0, upload: 0, session: 0, list: 0, logout: 0 } : 0;
+        entry[figure] = measured ? (cell[figure] ?? none) : none;
       }
       const expected = expectation(cell.design, cell.scenario);
       entry.expected = expected.verdict + (expected.dagger ? "†" : "");

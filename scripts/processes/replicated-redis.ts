@@ -5,10 +5,11 @@
 // lab's store-failover, store-freeze and store-freeze-safe scenarios break it
 // (docs/how-the-lab-works.md, "The scenarios").
 
+import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import Redis from "ioredis";
-import { Command, Part, sleep } from "./managed-process";
+import { Command, Part, randomPort, sleep } from "./managed-process";
 import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer } from "./redis";
 
 export const MASTER_NAME = "lab";
@@ -26,12 +27,28 @@ export async function ask(port: number, ...args: Array<string | number>): Promis
   }
 }
 
+/** What a Sentinel is told at start, so that it need not discover it (hello messages come every 2 s). */
+interface SentinelView {
+  primaryPort: number;
+  replicaPorts: number[];
+  /** The other two Sentinels: port and id. */
+  peers: Array<{ port: number; myid: string }>;
+}
+
+/** SENTINEL replicas/sentinels answer a list of flat [name, value, name, value, ...] arrays. */
+function fieldsOf(answer: unknown): Array<Record<string, string>> {
+  if (!Array.isArray(answer)) return [];
+  return answer.map((entry: string[]) => Object.fromEntries(entry.flatMap((value, i) => (i % 2 ? [] : [[value, entry[i + 1]]]))));
+}
+
 /** A Sentinel: `redis-server <conf> --sentinel`, with a configuration of its own that it may rewrite. */
 class SentinelServer extends RedisServer {
+  readonly myid = randomBytes(20).toString("hex");
+
   constructor(
     dir: string,
     name: string,
-    private readonly primaryPort: () => number,
+    private readonly view: () => SentinelView,
   ) {
     super(dir, false, name);
   }
@@ -40,15 +57,21 @@ class SentinelServer extends RedisServer {
     const binary = findRedisServer();
     if (!binary) throw new Error(REDIS_MISSING_MESSAGE);
     const conf = path.join(this.dir, "sentinel.conf");
+    const { primaryPort, replicaPorts, peers } = this.view();
     writeFileSync(
       conf,
       [
         `port ${port}`,
         "bind 127.0.0.1",
         `dir ${this.dir}`,
-        `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${this.primaryPort()} 2`, // quorum 2 of 3
+        `sentinel myid ${this.myid}`,
+        `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primaryPort} 2`, // quorum 2 of 3
         `sentinel down-after-milliseconds ${MASTER_NAME} 1000`, // a primary silent for 1 s is down
         `sentinel failover-timeout ${MASTER_NAME} 4000`,
+        // Known from the start: the cell begins in a few hundred milliseconds, not after the
+        // Sentinels have found each other through the primary (a hello every 2 s).
+        ...replicaPorts.map((replica) => `sentinel known-replica ${MASTER_NAME} 127.0.0.1 ${replica}`),
+        ...peers.map((peer) => `sentinel known-sentinel ${MASTER_NAME} 127.0.0.1 ${peer.port} ${peer.myid}`),
         "",
       ].join("\n"),
     );
@@ -95,7 +118,18 @@ export class ReplicatedRedis implements Part {
     await primary.start();
     for (const name of ["redis-2", "redis-3"]) this.nodes.push(new RedisServer(this.folder(name), false, name, [...replication, "--replicaof", "127.0.0.1", String(primary.port)]));
     await Promise.all(this.nodes.slice(1).map((replica) => replica.start()));
-    for (const name of ["sentinel-1", "sentinel-2", "sentinel-3"]) this.sentinels.push(new SentinelServer(this.folder(name), name, () => primary.port));
+    const view = (self: SentinelServer): SentinelView => ({
+      primaryPort: primary.port,
+      replicaPorts: this.nodes.slice(1).map((replica) => replica.port),
+      peers: this.sentinels.filter((sentinel) => sentinel !== self).map((sentinel) => ({ port: sentinel.port, myid: sentinel.myid })),
+    });
+    for (const name of ["sentinel-1", "sentinel-2", "sentinel-3"]) {
+      const sentinel: SentinelServer = new SentinelServer(this.folder(name), name, () => view(sentinel));
+      // Their ports are chosen before any starts, so that each can be told the others'.
+      do sentinel.port = randomPort();
+      while (this.sentinels.some((other) => other.port === sentinel.port) || this.nodes.some((node) => node.port === sentinel.port));
+      this.sentinels.push(sentinel);
+    }
     await Promise.all(this.sentinels.map((sentinel) => sentinel.start()));
     await this.settled();
   }
@@ -117,17 +151,39 @@ export class ReplicatedRedis implements Part {
       else {
         const known = await Promise.all(
           this.sentinels.map(async (sentinel) => {
-            const replicas = (await ask(sentinel.port, "SENTINEL", "replicas", MASTER_NAME).catch(() => [])) as unknown[];
-            const others = (await ask(sentinel.port, "SENTINEL", "sentinels", MASTER_NAME).catch(() => [])) as unknown[];
-            return replicas.length === 2 && others.length === 2;
+            const replicas = fieldsOf(await ask(sentinel.port, "SENTINEL", "replicas", MASTER_NAME).catch(() => []));
+            const others = fieldsOf(await ask(sentinel.port, "SENTINEL", "sentinels", MASTER_NAME).catch(() => []));
+            // Connected to both replicas, which report their link to the primary up: before that,
+            // a failover takes a second longer. (The Sentinels connect to each other meanwhile.)
+            const replicasSeen = replicas.length === 2 && replicas.every((replica) => replica.flags === "slave" && replica["master-link-status"] === "ok");
+            return replicasSeen && others.length === 2;
           }),
         );
         if (known.every(Boolean)) return;
-        waitingFor = "every Sentinel to know both replicas and the other two Sentinels";
+        waitingFor = "every Sentinel to be connected to both replicas and the other two Sentinels";
       }
       await sleep(100);
     }
     throw new Error(`the replicated Redis did not settle within ${SETTLE_TIMEOUT_MS / 1000} s, waiting for ${waitingFor} (see the logs in ${this.options.dir})`);
+  }
+
+  /**
+   * Waits (at most 3 s) until every Sentinel is connected to the other two. They are by the time
+   * the users have worked a little; a fault before that would make the failover slower than it
+   * is, since the votes travel over those connections.
+   */
+  async sentinelsConnected(): Promise<void> {
+    const deadline = Date.now() + 3000;
+    while (Date.now() < deadline) {
+      const connected = await Promise.all(
+        this.sentinels.map(async (sentinel) => {
+          const others = fieldsOf(await ask(sentinel.port, "SENTINEL", "sentinels", MASTER_NAME).catch(() => []));
+          return others.length === 2 && others.every((other) => !other.flags?.includes("disconnected"));
+        }),
+      );
+      if (connected.every(Boolean)) return;
+      await sleep(50);
+    }
   }
 
   /** The node every Sentinel names as the primary, or undefined while they disagree or cannot tell. */

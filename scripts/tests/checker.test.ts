@@ -56,6 +56,13 @@ describe("the checker", () => {
     expect(result).toMatchObject({ ops: 10, ok: 10, errors: 0, sessions_broken: 0, session_state_lost: 0, writes_lost: 0, duplicate_writes: 0, revocations_lost: 0, availability: 1, first_anomaly: null });
   });
 
+  it("counts each operation of the workload, and the acknowledged uploads a lost write is out of", () => {
+    const operations = [...cleanUser(0), ...cleanUser(1).map((operation) => (operation.name === "upload" ? { ...operation, outcome: "error" as const, status: 503 } : operation))];
+    const result = check(history(operations));
+    expect(result.ops_by_operation).toEqual({ register: 2, login: 2, upload: 2, session: 2, list: 2, logout: 0 });
+    expect(result.acknowledged_uploads).toBe(1); // the read-back is not part of the workload
+  });
+
   it("reads errors without any loss as degraded", () => {
     const operations = cleanUser(0);
     operations.splice(4, 0, op({ name: "list", outcome: "error", status: 503, attempts: [{ start: 1, end: 2, status: 503 }, { start: 3, end: 4, status: 503 }] }));
