@@ -98,7 +98,7 @@ export function sessionStateLost(workload: Operation[]): Anomaly[] {
 }
 
 /** writes_lost: an acknowledged upload not readable at the read-back. */
-export function writesLost(operations: Operation[]): Anomaly[] {
+export function writesLost(operations: Operation[], fault?: History["fault"]): Anomaly[] {
   const readable = new Set(operations.filter((op) => op.name === "readback" && op.outcome === "ok").map((op) => `${op.user}:${op.fileId}`));
   return acknowledgedUploads(operations.filter((op) => op.workload))
     .filter((upload) => !readable.has(`${upload.user}:${upload.fileId}`))
@@ -106,7 +106,10 @@ export function writesLost(operations: Operation[]): Anomaly[] {
       // The read that failed, or else the read-back login that was refused.
       const read = operations.find((op) => op.user === upload.user && op.name === "readback" && op.fileId === upload.fileId);
       const login = operations.find((op) => op.user === upload.user && op.name === "readback-login");
-      const by = upload.storeNode ? ` by the Redis node on port ${upload.storeNode.split(":").pop()}` : "";
+      // Replicated Redis: which node acknowledged it, and whether that was the primary the fault struck.
+      const port = upload.storeNode?.split(":").pop();
+      const struck = port !== undefined && fault?.description.includes(`primary on port ${port}`);
+      const by = port ? ` by ${struck ? "the old primary" : "the Redis node"} on port ${port}` : "";
       return anomaly(read ?? login ?? upload, `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms${by}) to be readable at the read-back`);
     });
 }
@@ -190,7 +193,7 @@ export function check(history: History): Judgement {
   const rules = {
     sessions_broken: sessionsBroken(workload),
     session_state_lost: sessionStateLost(workload),
-    writes_lost: writesLost(operations),
+    writes_lost: writesLost(operations, history.fault),
     duplicate_writes: duplicateWrites(operations),
     revocations_lost: revocationsLost(operations),
   };

@@ -87,6 +87,8 @@ describe("the checker", () => {
       operation.name === "upload" ? { ...operation, storeNode: "127.0.0.1:25509" } : operation.name === "readback" ? { ...operation, outcome: "refused" as const, status: 404 } : operation,
     );
     expect(check(history(operations)).first_anomaly?.expected).toContain("by the Redis node on port 25509");
+    const frozen = { ...history(operations), fault: { start: 0, end: 5000, description: "SIGSTOP the Redis primary on port 25509 for 5 s, then SIGCONT; the Sentinels promoted 26000" } };
+    expect(check(frozen).first_anomaly?.expected).toContain("by the old primary on port 25509");
   });
 
   it("counts every acknowledged upload as lost when the read-back login is refused", () => {
