@@ -160,7 +160,7 @@ export class ReplicatedRedis implements Part {
           }),
         );
         if (known.every(Boolean)) return;
-        waitingFor = "every Sentinel to be connected to both replicas and the other two Sentinels";
+        waitingFor = "every Sentinel to be connected to both replicas, and to know the other two Sentinels";
       }
       await sleep(100);
     }
