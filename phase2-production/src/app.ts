@@ -80,8 +80,8 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     redisState = "closed";
   });
 
-  const confirmWrite = replicaConfirmation(client, options.redis.waitReplicas, options.redis.waitMs);
-  const store = new RedisDataStore(client, keyPrefix, confirmWrite);
+  const confirmed = replicaConfirmation(client, options.redis.waitReplicas, options.redis.waitMs);
+  const store = new RedisDataStore(client, keyPrefix, confirmed);
   const users = new UserService(store, options.passwordHashCost);
   const files = new FileService(store, { maxFileBytes: options.maxFileBytes, idSecret: options.sessionSecret });
 
@@ -124,13 +124,13 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   });
 
   if (design === "jwt") {
-    const tokens = new TokenService(options.sessionSecret, options.sessionTtlSeconds, client, keyPrefix, confirmWrite);
+    const tokens = new TokenService(options.sessionSecret, options.sessionTtlSeconds, client, keyPrefix, confirmed);
     app.use(jwtRoutes(users, tokens, options.sessionTtlSeconds, () => metrics.sessionsCreated.inc()));
     app.use(fileRoutes({ files, authenticate: bearerAuthentication(tokens), beforeAnswer: revocationChecked }));
   } else {
     const store = withoutTouch(createSessionStore(design, client, keyPrefix));
     // MemoryStore writes nothing to Redis: there is nothing for a replica to confirm.
-    const sessionStore = design === "memory-session" ? store : confirmingWrites(store, confirmWrite);
+    const sessionStore = design === "memory-session" ? store : confirmingWrites(store, confirmed);
     const sessions = session({
       name: SESSION_COOKIE,
       secret: options.sessionSecret,
@@ -156,7 +156,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     );
     const onSessionCreated = () => metrics.sessionsCreated.inc();
     if (design === "atomic-session") {
-      const atomic = atomicSession({ client, confirmWrite, keyPrefix, ttlSeconds: options.sessionTtlSeconds, users, files, onSessionCreated });
+      const atomic = atomicSession({ client, confirmed, keyPrefix, ttlSeconds: options.sessionTtlSeconds, users, files, onSessionCreated });
       app.use(atomic.router);
       app.use(fileRoutes({ files, authenticate: atomic.requireSession, afterUpload: atomic.rememberUpload, beforeAnswer: atomic.recordRequest }));
     } else {

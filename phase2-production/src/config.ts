@@ -55,7 +55,7 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
       masterName: readMasterName(env),
       failoverDetector: readBoolean(env, "REDIS_FAILOVER_DETECTOR", false),
       waitReplicas: readInteger(env, "REDIS_WAIT_REPLICAS", 0, 0, 16),
-      waitMs: readInteger(env, "REDIS_WAIT_MS", 100, 1, 60_000),
+      waitMs: readInteger(env, "REDIS_WAIT_MS", 100, 1, 900), // below the 1 s command timeout, which would cut it
     },
     keyPrefix,
     rateLimitPerMinute: readInteger(env, "RATE_LIMIT_PER_MINUTE", 30, 1, 1_000_000),

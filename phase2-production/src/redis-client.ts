@@ -65,23 +65,30 @@ export function createRedisClient(connection: string | RedisConnection, hooks: R
   return client;
 }
 
+/** Runs a write and, with REDIS_WAIT_REPLICAS, confirms it on replicas before it counts as done. */
+export type ConfirmedWrite = <T>(write: () => Promise<T>) => Promise<T>;
+
 /**
- * After an acknowledged write: WAIT until `replicas` replicas have it, on the same connection
- * (WAIT counts the writes of its own connection; on a new one it would confirm nothing, so a
- * reconnection in between is a failure). Fewer replicas than asked is a store error, a 503,
- * never an acknowledgement. A no-op with 0 replicas.
+ * After a write: WAIT until `replicas` replicas have it, on the same connection (WAIT counts
+ * the writes of its own connection; on a new one it would confirm nothing, so a reconnection
+ * between the write and its WAIT is a failure, noticed by counting connections from before the
+ * write). Fewer replicas than asked is a store error, a 503, never an acknowledgement. With 0
+ * replicas, just the write.
  */
-export function replicaConfirmation(client: Redis, replicas: number, timeoutMs: number): () => Promise<void> {
-  if (replicas === 0) return async () => undefined;
+export function replicaConfirmation(client: Redis, replicas: number, timeoutMs: number): ConfirmedWrite {
+  if (replicas === 0) return (write) => write();
   let connections = 0;
   client.on("connect", () => (connections += 1));
-  return () =>
-    guardRedis("confirm the write on a replica", async () => {
-      const before = connections;
+  return async (write) => {
+    const before = connections;
+    const result = await write();
+    await guardRedis("confirm the write on a replica", async () => {
       const confirmed = Number(await client.call("WAIT", replicas, timeoutMs));
       if (connections !== before) throw new Error("the connection changed between the write and its WAIT");
       if (confirmed < replicas) throw new Error(`${confirmed} of ${replicas} replica(s) confirmed the write within ${timeoutMs} ms`);
     });
+    return result;
+  };
 }
 
 /** True while the client has a working connection. */

@@ -12,14 +12,14 @@
 
 import type Redis from "ioredis";
 import { compareFiles, DataStore, FileRecord, FileSummary, UserRecord } from "../../phase1-mockup/src/domain/data-store";
-import { guardRedis } from "./redis-client";
+import { ConfirmedWrite, guardRedis } from "./redis-client";
 
 export class RedisDataStore implements DataStore {
   constructor(
     private readonly client: Redis,
     private readonly prefix: string,
-    /** After every write: REDIS_WAIT_REPLICAS's WAIT (redis-client.ts, replicaConfirmation). */
-    private readonly confirmWrite: () => Promise<void> = async () => undefined,
+    /** Every write goes through it: REDIS_WAIT_REPLICAS's WAIT (redis-client.ts, replicaConfirmation). */
+    private readonly confirmed: ConfirmedWrite = (write) => write(),
   ) {}
 
   private userKey(username: string): string {
@@ -35,11 +35,7 @@ export class RedisDataStore implements DataStore {
   }
 
   createUser(user: UserRecord): Promise<boolean> {
-    return guardRedis("create a user", async () => {
-      const created = (await this.client.set(this.userKey(user.username), JSON.stringify(user), "NX")) === "OK";
-      if (created) await this.confirmWrite();
-      return created;
-    });
+    return guardRedis("create a user", async () => (await this.confirmed(() => this.client.set(this.userKey(user.username), JSON.stringify(user), "NX"))) === "OK");
   }
 
   getUser(username: string): Promise<UserRecord | null> {
@@ -51,18 +47,13 @@ export class RedisDataStore implements DataStore {
       const key = this.fileKey(file.owner, file.file_id);
       // Every command of a MULTI runs whatever the one before it answered, so the guard is the
       // SET NX of the record itself: a replay's transaction changes nothing (the SADD is a no-op).
-      const results = await this.client
-        .multi()
-        .set(key, JSON.stringify(file), "NX")
-        .sadd(this.fileSetKey(file.owner), file.file_id)
-        .get(key)
-        .exec();
+      // Confirmed on replicas whether or not it stored anything: a replay's first write may not have reached one.
+      const results = await this.confirmed(() => this.client.multi().set(key, JSON.stringify(file), "NX").sadd(this.fileSetKey(file.owner), file.file_id).get(key).exec());
       if (!results) throw new Error("the transaction was discarded");
       const [[setError, setReply], , [getError, stored]] = results;
       if (setError || getError) throw setError ?? getError;
       const first = parse<FileRecord>(stored as string | null);
       if (!first) throw new Error("the file record vanished right after it was stored");
-      await this.confirmWrite(); // a replay too: the first write may not have reached a replica
       return { created: setReply === "OK", file: first };
     });
   }
@@ -86,11 +77,10 @@ export class RedisDataStore implements DataStore {
 
   deleteFile(owner: string, fileId: string): Promise<boolean> {
     return guardRedis("delete a file", async () => {
-      const results = await this.client.multi().del(this.fileKey(owner, fileId)).srem(this.fileSetKey(owner), fileId).exec();
+      const results = await this.confirmed(() => this.client.multi().del(this.fileKey(owner, fileId)).srem(this.fileSetKey(owner), fileId).exec());
       if (!results) throw new Error("the transaction was discarded");
       const [[error, deleted]] = results;
       if (error) throw error;
-      await this.confirmWrite();
       return deleted === 1;
     });
   }

@@ -34,7 +34,8 @@ export async function measureReplication(
   try {
     const replicated = parts.add(await startReplicatedRedis({ dir: path.join(runDir, "replicated") }));
     const primary = await replicated.agreedPrimary();
-    const admin = new Redis(`redis://127.0.0.1:${primary?.port}`);
+    if (!primary) throw new Error("the Sentinels do not agree on a primary");
+    const admin = new Redis(`redis://127.0.0.1:${primary.port}`);
     const writers = await seedUsers(new RedisDataStore(admin, "lab:"), "replicated", Math.min(options.users, 200), 10, secret).finally(() => admin.disconnect());
     const base = serverEnvironment({ secret, dataDir: path.join(runDir, "data"), sentinels: replicated.sentinelList, logLevel: "info" });
     const servers = {

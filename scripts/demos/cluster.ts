@@ -4,6 +4,7 @@
 // hand and a class can watch what happens. Ctrl-C stops everything. Step by step in
 // docs/instructor-guide.md and docs/labs/02-load-balancer-and-sticky-sessions.md.
 
+import { stopEverything } from "../processes/managed-process";
 import { parseOrExit, readArgs, readDesign, readInteger, readStrategy, refuseNativeWindows, UsageError } from "../cli";
 import { curlLines, DESIGNS } from "../designs";
 import { MASTER_NAME } from "../processes/replicated-redis";
@@ -61,5 +62,5 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   console.error(`cluster: ${(error as Error).message}`);
-  process.exit(1);
+  void stopEverything().finally(() => process.exit(1)); // nothing it started may outlive it
 });

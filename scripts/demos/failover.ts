@@ -6,7 +6,7 @@
 
 import { parseOrExit, readArgs, readDesign, refuseNativeWindows, UsageError } from "../cli";
 import { isPhase1 } from "../designs";
-import { sleep } from "../processes/managed-process";
+import { sleep, stopEverything } from "../processes/managed-process";
 import { RedisServer } from "../processes/redis";
 import { ask, ReplicatedRedis } from "../processes/replicated-redis";
 import { Answer, DemoUser } from "./demo-user";
@@ -58,9 +58,17 @@ async function untilDemoted(old: RedisServer, timeoutMs = 30_000): Promise<numbe
   throw new Error(`the old primary was not demoted within ${timeoutMs / 1000} s`);
 }
 
+/** The node every Sentinel names as the primary; an error while they disagree. */
+async function primaryNow(replicated: ReplicatedRedis): Promise<RedisServer> {
+  const primary = await replicated.agreedPrimary();
+  if (!primary) throw new Error("the Sentinels do not agree on a primary");
+  return primary;
+}
+
 /** Freezes the primary for 5 s, uploads as soon as it is back, and says who acknowledged it. */
 async function freezeAndUpload(replicated: ReplicatedRedis, user: DemoUser, url: string, filename: string) {
-  const old = (await replicated.agreedPrimary()) as RedisServer;
+  await replicated.sentinelsConnected();
+  const old = await primaryNow(replicated);
   old.freeze();
   console.log(`   SIGSTOP the primary ${node(old)}: it stalls, its connections stay open`);
   console.log(`   a request during the freeze: ${describe(await user.whoAmI(url))}`);
@@ -104,7 +112,7 @@ async function main(): Promise<void> {
 
   await talk.next("Crash the primary (SIGKILL)", "The Sentinels wait 1 s of silence, agree, and promote a replica. Does the session survive?");
   await replicated.sentinelsConnected();
-  const crashed = (await replicated.agreedPrimary()) as RedisServer;
+  const crashed = await primaryNow(replicated);
   await crashed.kill();
   const { ms: gap, answer: after } = await untilServed(user, server.url);
   console.log(`   ${node(crashed)} is gone; the server answered again after ${seconds(gap)}, from the primary ${node(await replicated.agreedPrimary())}`);
@@ -143,7 +151,13 @@ async function main(): Promise<void> {
   await talk.next("What it cost", "WAIT holds every answer until a replica has the write: one more round trip per write, to the replica and back.");
   console.log(`   median of 20 uploads one after the other: ${plainMs} ms without the safe settings, ${safeMs} ms with them`);
   console.log("   (on loopback, one user at a time, the replica answers within a millisecond; under load the difference grows)");
-  const verdict = read === undefined || read.status === 200 ? "nothing acknowledged was lost" : "an acknowledged upload was lost even so";
+  // Said as measured: a refused upload was never acknowledged; a 401 means the session itself was lost.
+  const verdict =
+    safe.upload.status === 401
+      ? `the session was lost even so (${String(safe.upload.body.error)})`
+      : read === undefined || read.status === 200
+        ? "nothing acknowledged was lost"
+        : "an acknowledged upload was lost even so";
   const pauseVerdict = lost.status === 404 ? "a pause lost an acknowledged write" : "a pause lost nothing this time";
   console.log(`\n${bold(`Verdict: replication kept ${design}'s data through a crash; ${pauseVerdict}; with the safe settings ${verdict}.`)}`);
   await stack.stop();
@@ -151,5 +165,5 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   console.error(`demo:failover: ${(error as Error).message}`);
-  process.exit(1);
+  void stopEverything().finally(() => process.exit(1)); // nothing it started may outlive it
 });

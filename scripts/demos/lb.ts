@@ -4,6 +4,7 @@
 // the design served the user from every instance. What to say at each step:
 // docs/instructor-guide.md.
 
+import { stopEverything } from "../processes/managed-process";
 import { parseOrExit, readArgs, readDesign, readStrategy, refuseNativeWindows } from "../cli";
 import { DemoUser } from "./demo-user";
 import { bold, describe, Narration } from "./narration";
@@ -57,5 +58,5 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   console.error(`demo:lb: ${(error as Error).message}`);
-  process.exit(1);
+  void stopEverything().finally(() => process.exit(1)); // nothing it started may outlive it
 });

@@ -4,6 +4,7 @@
 // end says whether the design kept the session. What to say at each step:
 // docs/instructor-guide.md.
 
+import { stopEverything } from "../processes/managed-process";
 import { parseOrExit, readArgs, readDesign, refuseNativeWindows } from "../cli";
 import { isPhase1, logsIn } from "../designs";
 import { DemoUser } from "./demo-user";
@@ -58,5 +59,5 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   console.error(`demo:restart: ${(error as Error).message}`);
-  process.exit(1);
+  void stopEverything().finally(() => process.exit(1)); // nothing it started may outlive it
 });

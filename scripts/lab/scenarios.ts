@@ -51,9 +51,9 @@ export const SETUPS: Record<Scenario, ScenarioSetup> = {
   "store-restart": { instances: 1, balancer: "none", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 1.2, fault: "store-restart", description: "restart Redis without persistence" },
   "store-restart-aof": { instances: 1, balancer: "none", appendonly: true, store: "single", capSeconds: 10, typicalSeconds: 1.3, fault: "store-restart", description: "restart Redis with appendonly yes" },
   "store-outage": { instances: 1, balancer: "none", appendonly: true, store: "single", capSeconds: 15, typicalSeconds: 4.5, fault: "store-outage", description: "Redis down for 3 s" },
-  "store-failover": { instances: 1, balancer: "none", appendonly: false, store: "replicated", capSeconds: 20, typicalSeconds: 5.8, fault: "kill-primary", description: "SIGKILL the Redis primary; the Sentinels promote a replica" },
-  "store-freeze": { instances: 1, balancer: "none", appendonly: false, store: "replicated", capSeconds: 20, typicalSeconds: 8.4, fault: "freeze-primary", description: "SIGSTOP the Redis primary for 5 s; the Sentinels promote a replica meanwhile" },
-  "store-freeze-safe": { instances: 1, balancer: "none", appendonly: false, store: "replicated-safe", capSeconds: 20, typicalSeconds: 8.6, fault: "freeze-primary", description: "the same freeze, with the safe replication settings" },
+  "store-failover": { instances: 1, balancer: "none", appendonly: false, store: "replicated", capSeconds: 15, typicalSeconds: 5.8, fault: "kill-primary", description: "SIGKILL the Redis primary; the Sentinels promote a replica" },
+  "store-freeze": { instances: 1, balancer: "none", appendonly: false, store: "replicated", capSeconds: 15, typicalSeconds: 8.4, fault: "freeze-primary", description: "SIGSTOP the Redis primary for 5 s; the Sentinels promote a replica meanwhile" },
+  "store-freeze-safe": { instances: 1, balancer: "none", appendonly: false, store: "replicated-safe", capSeconds: 15, typicalSeconds: 8.6, fault: "freeze-primary", description: "the same freeze, with the safe replication settings" },
 };
 
 export function isStoreScenario(scenario: Scenario): boolean {

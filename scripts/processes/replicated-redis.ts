@@ -35,6 +35,16 @@ interface SentinelView {
   peers: Array<{ port: number; myid: string }>;
 }
 
+/**
+ * Starts them all and waits for every one, even when one fails: a stop that came while a
+ * sibling was still starting would miss it, and leave it running.
+ */
+async function allStarted(servers: RedisServer[]): Promise<void> {
+  const outcomes = await Promise.allSettled(servers.map((server) => server.start()));
+  const failed = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 /** SENTINEL replicas/sentinels answer a list of flat [name, value, name, value, ...] arrays. */
 function fieldsOf(answer: unknown): Array<Record<string, string>> {
   if (!Array.isArray(answer)) return [];
@@ -117,7 +127,7 @@ export class ReplicatedRedis implements Part {
     this.nodes.push(primary);
     await primary.start();
     for (const name of ["redis-2", "redis-3"]) this.nodes.push(new RedisServer(this.folder(name), false, name, [...replication, "--replicaof", "127.0.0.1", String(primary.port)]));
-    await Promise.all(this.nodes.slice(1).map((replica) => replica.start()));
+    await allStarted(this.nodes.slice(1));
     const view = (self: SentinelServer): SentinelView => ({
       primaryPort: primary.port,
       replicaPorts: this.nodes.slice(1).map((replica) => replica.port),
@@ -130,7 +140,7 @@ export class ReplicatedRedis implements Part {
       while (this.sentinels.some((other) => other.port === sentinel.port) || this.nodes.some((node) => node.port === sentinel.port));
       this.sentinels.push(sentinel);
     }
-    await Promise.all(this.sentinels.map((sentinel) => sentinel.start()));
+    await allStarted(this.sentinels);
     await this.settled();
   }
 

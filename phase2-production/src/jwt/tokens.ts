@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import type Redis from "ioredis";
 import { errors, jwtVerify, SignJWT } from "jose";
 import { ApiError } from "../../../phase1-mockup/src/domain/errors";
-import { guardRedis } from "../redis-client";
+import { ConfirmedWrite, guardRedis } from "../redis-client";
 
 export interface VerifiedToken {
   username: string;
@@ -28,8 +28,8 @@ export class TokenService {
     private readonly ttlSeconds: number,
     private readonly client: Redis,
     private readonly prefix: string,
-    /** After the deny-list entry is written: REDIS_WAIT_REPLICAS's WAIT. */
-    private readonly confirmWrite: () => Promise<void> = async () => undefined,
+    /** The deny-list entry's write goes through it: REDIS_WAIT_REPLICAS's WAIT. */
+    private readonly confirmed: ConfirmedWrite = (write) => write(),
   ) {
     this.key = new TextEncoder().encode(secret); // at least 32 characters: 256 bits for HS256
   }
@@ -85,8 +85,7 @@ export class TokenService {
   /** Logout: deny the token until it would have expired anyway, then Redis forgets it. */
   async revoke(token: VerifiedToken): Promise<void> {
     const remaining = Math.max(1, token.expiresAt - Math.floor(Date.now() / 1000));
-    await guardRedis("revoke a token", () => this.client.set(this.revokedKey(token.jti), "1", "EX", remaining));
-    await this.confirmWrite();
+    await guardRedis("revoke a token", () => this.confirmed(() => this.client.set(this.revokedKey(token.jti), "1", "EX", remaining)));
   }
 
   private revokedKey(jti: string): string {

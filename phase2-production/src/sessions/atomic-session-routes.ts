@@ -15,13 +15,13 @@ import { Request, RequestHandler, Response, Router } from "express";
 import type Redis from "ioredis";
 import { FileService } from "../../../phase1-mockup/src/domain/files";
 import { UserService } from "../../../phase1-mockup/src/domain/users";
-import { guardRedis } from "../redis-client";
+import { ConfirmedWrite, guardRedis } from "../redis-client";
 import { endSession, refuseWithoutSession, startSession } from "./session-routes";
 
 export interface AtomicSessionOptions {
   client: Redis;
-  /** After every write: REDIS_WAIT_REPLICAS's WAIT. */
-  confirmWrite: () => Promise<void>;
+  /** Every write goes through it: REDIS_WAIT_REPLICAS's WAIT. */
+  confirmed: ConfirmedWrite;
   keyPrefix: string;
   ttlSeconds: number;
   users: UserService;
@@ -29,7 +29,7 @@ export interface AtomicSessionOptions {
   onSessionCreated: () => void;
 }
 
-export function atomicSession({ client, confirmWrite, keyPrefix, ttlSeconds, users, files, onSessionCreated }: AtomicSessionOptions) {
+export function atomicSession({ client, confirmed, keyPrefix, ttlSeconds, users, files, onSessionCreated }: AtomicSessionOptions) {
   const fieldsKey = (sid: string) => `${keyPrefix}sessfields:${sid}`;
   const filesKey = (sid: string) => `${keyPrefix}sessfiles:${sid}`;
   const recordKey = (sid: string) => `${keyPrefix}sess:${sid}`; // connect-redis's key, as store-per-design.ts names it
@@ -60,10 +60,9 @@ export function atomicSession({ client, confirmWrite, keyPrefix, ttlSeconds, use
       const multi = client.multi().hincrby(fieldsKey(sid), "request_count", 1).hset(fieldsKey(sid), "last_activity", new Date().toISOString());
       if (uploaded.length) multi.sadd(filesKey(sid), ...uploaded);
       for (const key of [recordKey(sid), fieldsKey(sid), filesKey(sid)]) multi.expire(key, ttlSeconds);
-      const results = await multi.exec();
+      const results = await confirmed(() => multi.exec());
       const failed = results?.find(([error]) => error);
       if (!results || failed) throw failed?.[0] ?? new Error("the transaction was discarded");
-      await confirmWrite();
     });
   }
 
@@ -79,10 +78,7 @@ export function atomicSession({ client, confirmWrite, keyPrefix, ttlSeconds, use
 
   router.post("/api/logout", requireSession, async (req, res) => {
     const sid = req.sessionID;
-    await guardRedis("end the session", async () => {
-      await client.del(fieldsKey(sid), filesKey(sid));
-      await confirmWrite();
-    });
+    await guardRedis("end the session", () => confirmed(() => client.del(fieldsKey(sid), filesKey(sid))));
     await endSession(req, res);
     res.json({ message: "logged out" });
   });

@@ -7,6 +7,7 @@ import { RedisStore } from "connect-redis";
 import session from "express-session";
 import type Redis from "ioredis";
 import { SessionDesign } from "../config";
+import type { ConfirmedWrite } from "../redis-client";
 import { CachedRedisStore } from "./cached-redis-store";
 
 export function createSessionStore(design: SessionDesign, client: Redis, keyPrefix: string): session.Store {
@@ -30,15 +31,12 @@ export function createSessionStore(design: SessionDesign, client: Redis, keyPref
  * express-session hears that it worked: the explicit save before an answer then fails with a
  * 503 instead of acknowledging a session that only the primary has.
  */
-export function confirmingWrites<S extends session.Store>(store: S, confirmWrite: () => Promise<void>): S {
+export function confirmingWrites<S extends session.Store>(store: S, confirmed: ConfirmedWrite): S {
   const set = store.set.bind(store);
   const destroy = store.destroy.bind(store);
-  const confirmed = (callback?: (error?: unknown) => void) => (error?: unknown) => {
-    if (error) return callback?.(error);
-    confirmWrite().then(() => callback?.(), (failure: unknown) => callback?.(failure));
-  };
-  store.set = (sid, data, callback) => set(sid, data, confirmed(callback));
-  store.destroy = (sid, callback) => destroy(sid, confirmed(callback));
+  const promised = (call: (done: (error?: unknown) => void) => void) => () => new Promise<void>((resolve, reject) => call((error) => (error ? reject(error) : resolve())));
+  store.set = (sid, data, callback) => void confirmed(promised((done) => set(sid, data, done))).then(() => callback?.(), (error: unknown) => callback?.(error));
+  store.destroy = (sid, callback) => void confirmed(promised((done) => destroy(sid, done))).then(() => callback?.(), (error: unknown) => callback?.(error));
   return store;
 }
 
