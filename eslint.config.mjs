@@ -15,4 +15,6 @@ export default tseslint.config(
     },
   },
   { files: ["**/*.js", "**/*.cjs"], rules: { "@typescript-eslint/no-require-imports": "off" } },
+  // The live view's page script runs in the browser.
+  { files: ["scripts/dashboard/page/**/*.js"], languageOptions: { globals: { ...globals.browser } } },
 );

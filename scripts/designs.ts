@@ -26,16 +26,21 @@ interface DesignClient {
   sessionView: boolean;
   /** The lab logs a spare login out before the fault and checks after it that it stays refused. */
   spareProbe: boolean;
+  /** Where a logged-in user's session lives (the live view says it on each user's row). */
+  sessionsLive: SessionHome;
 }
 
+/** none: credentials on every request; memory: the instance that made it; redis; cached: Redis, with a copy in each instance; token: the token itself. */
+export type SessionHome = "none" | "memory" | "redis" | "cached" | "token";
+
 const CLIENTS: Record<Design, DesignClient> = {
-  stateless: { phase: 1, proof: "basic", sessionView: false, spareProbe: false },
-  stateful: { phase: 1, proof: "session-id", loginPath: "/api/session/start", logoutPath: "/api/session/end", sessionView: true, spareProbe: false },
-  "memory-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
-  "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
-  "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
-  jwt: { phase: 2, proof: "bearer", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: false, spareProbe: true },
-  "atomic-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false },
+  stateless: { phase: 1, proof: "basic", sessionView: false, spareProbe: false, sessionsLive: "none" },
+  stateful: { phase: 1, proof: "session-id", loginPath: "/api/session/start", logoutPath: "/api/session/end", sessionView: true, spareProbe: false, sessionsLive: "memory" },
+  "memory-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false, sessionsLive: "memory" },
+  "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false, sessionsLive: "redis" },
+  "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false, sessionsLive: "cached" },
+  jwt: { phase: 2, proof: "bearer", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: false, spareProbe: true, sessionsLive: "token" },
+  "atomic-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false, sessionsLive: "redis" },
 };
 
 /** The name of phase 2's session cookie (express-session's `name`). */
@@ -62,6 +67,11 @@ export function hasSessionView(design: Design): boolean {
 /** Designs whose users the lab gives a logged-out spare login to try again after the fault. */
 export function probesSpareLogin(design: Design): boolean {
   return CLIENTS[design].spareProbe;
+}
+
+/** Where a logged-in user's session lives. */
+export function sessionHome(design: Design): SessionHome {
+  return CLIENTS[design].sessionsLive;
 }
 
 /** One request as a client of any transport sends it (the lab's retrying client, fetch, curl). */

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # The lab's one set-up step (npm run setup): the npm dependencies, the build, and the system
-# programs the lab starts (redis-server, nginx, haproxy). Safe to run twice: it installs only
-# what is missing and says what it did. CI runs exactly this (.ci/run).
+# programs the lab starts (redis-server, nginx, haproxy). `npm run setup -- --browser` adds a
+# Chromium for the live view's browser tests (students do not need it: the dashboard opens in
+# their own browser). Safe to run twice: it installs only what is missing and says what it
+# did. CI runs exactly this, with --browser (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
+
+browser=no
+for arg in "$@"; do
+  case "$arg" in
+    --browser) browser=yes ;;
+    *) say "unknown option $arg (the one option is --browser)"; exit 2 ;;
+  esac
+done
 
 # --- npm dependencies and the build -------------------------------------------------------
 say "installing npm dependencies (npm ci)"
@@ -27,6 +37,23 @@ for entry in "${programs[@]}"; do
     missing_brew+=("$brew_package")
   fi
 done
+
+# --browser: a Chromium that playwright-core drives in the tests (no browser download, which fails offline).
+if [[ $browser == yes ]]; then
+  found=""
+  for candidate in chromium chromium-browser google-chrome; do
+    if command -v "$candidate" >/dev/null 2>&1; then found=$(command -v "$candidate"); break; fi
+  done
+  if [[ -z $found && -x "/Applications/Chromium.app/Contents/MacOS/Chromium" ]]; then found="/Applications/Chromium.app/Contents/MacOS/Chromium"; fi
+  if [[ -n $found ]]; then
+    say "chromium: found ($found)"
+  elif [[ "$(uname -s)" == "Darwin" ]]; then
+    say "no Chromium: install it with: brew install --cask chromium (the browser tests are skipped until then)"
+  else
+    missing_apt+=("chromium")
+    missing_brew+=("chromium")
+  fi
+fi
 
 if ((${#missing_apt[@]} == 0)); then
   say "every system program is installed"

@@ -16,6 +16,12 @@ export interface WorkloadOptions {
   concurrent: boolean; // 10 uploads at once per loop, each on its own connection
   tag: string; // short, unique per cell: user names (at most 32 characters) and idempotency keys
   clock: () => number;
+  /** The live view's users: a pause of this many ms between operations, at a pace a class can follow (the lab's is 0). */
+  paceMs?: number;
+  /** The live view's pause button: each loop waits on it before it starts. */
+  gate?: () => Promise<void>;
+  /** The live view: a user whose login is refused (its account gone) registers again and goes on. */
+  reregister?: boolean;
 }
 
 const PASSWORD = "lab-password-1";
@@ -141,8 +147,22 @@ class VirtualUser {
     });
   }
 
+  /**
+   * The live view's `concurrent` burst: ten uploads at once, each on its own connection, then
+   * the session view, which shows which of them the session kept.
+   */
+  async burst(): Promise<{ uploads: Operation[]; view?: Operation }> {
+    const uploads = await Promise.all(Array.from({ length: 10 }, () => this.upload(false)));
+    const sessionView = this.credentials.sessionViewRequest();
+    if (!sessionView) return { uploads };
+    const { operation, outcome } = await this.operation("session", sessionView);
+    if (operation.outcome === "ok") operation.filesUploaded = (outcome.answer?.body.files_uploaded as string[]) ?? [];
+    return { uploads, view: operation };
+  }
+
   /** One loop. A 401 means the design forgot us: log in again and go on with the loop. */
   async loop(): Promise<void> {
+    await this.options.gate?.();
     this.loopsStarted += 1;
     const uploads = this.options.concurrent
       ? await Promise.all(Array.from({ length: 10 }, () => this.upload(false)))
@@ -194,9 +214,10 @@ class VirtualUser {
     await this.logIn();
   }
 
-  /** 0 to 5 ms, from the seed: users never march in step with the balancer's rotation. */
+  /** 0 to 5 ms (plus the live view's pace), from the seed: users never march in step with the balancer's rotation. */
   pause(): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, Math.floor(this.random() * 6)));
+    const pace = this.options.paceMs ?? 0;
+    return new Promise((resolve) => setTimeout(resolve, pace + Math.floor(this.random() * (pace > 0 ? pace / 2 : 6))));
   }
 
   close(): void {
@@ -216,7 +237,7 @@ export class Workload {
 
   /** Starts every user; each works until stop(). */
   start(beforeLoops: (user: VirtualUser) => Promise<void> = async () => undefined): void {
-    this.running = this.users.map(async (user) => {
+    const work = async (user: VirtualUser) => {
       if (!(await user.register())) {
         user.stopped = true;
         return;
@@ -228,6 +249,16 @@ export class Workload {
       while (!this.stopping && !user.stopped) {
         if (user.epoch === 0 && !(await user.logIn())) continue;
         await user.loop();
+      }
+    };
+    this.running = this.users.map(async (user) => {
+      await work(user);
+      // The live view: a user whose account is gone (Redis restarted empty) registers again after a second.
+      while (this.options.reregister && !this.stopping) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        if (this.stopping) return;
+        user.stopped = false;
+        await work(user);
       }
     });
   }

@@ -3,11 +3,11 @@
 // running. The demos are walked through in docs/instructor-guide.md.
 
 import { ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { isAlive } from "../processes/managed-process";
 import { REPO_ROOT } from "../processes/run-dir";
+import { killSurvivors, loggedProcesses } from "../../test-support/pid-log";
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), "demos-"));
 const children: ChildProcess[] = [];
@@ -30,25 +30,6 @@ function start(script: string, args: string[], pidLog: string) {
   return { child, done, output: () => stdout };
 }
 
-/** The names of the processes a run logged ("pid port name" lines). */
-function startedNames(pidLog: string): string[] {
-  return existsSync(pidLog) ? readFileSync(pidLog, "utf8").trim().split("\n").filter(Boolean).map((line) => line.split(" ")[2]) : [];
-}
-
-function nothingAlive(pidLog: string): number[] {
-  if (!existsSync(pidLog)) return [];
-  const pids = readFileSync(pidLog, "utf8").trim().split("\n").filter(Boolean).map((line) => Number(line.split(" ")[0]));
-  return pids.filter((pid) => {
-    if (!isAlive(pid)) return false;
-    try {
-      process.kill(pid, "SIGKILL"); // never leave it, even when the test fails
-      return true;
-    } catch {
-      return false; // it ended in between
-    }
-  });
-}
-
 describe("the demos", () => {
   it.each([
     [["--design", "stateful"], "Verdict: stateful lost the user's session across a restart: session_not_found."],
@@ -60,7 +41,7 @@ describe("the demos", () => {
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split("\n").pop()).toBe(verdict);
     expect(run.stdout.includes("\u001b[")).toBe(false); // no colour when the output is not a terminal
-    expect(nothingAlive(pidLog)).toEqual([]);
+    expect(killSurvivors(pidLog)).toEqual([]);
   }, 30_000);
 
   it.each([
@@ -73,7 +54,7 @@ describe("the demos", () => {
     const run = await start("demos/lb.js", args, pidLog).done;
     expect(run.code).toBe(0);
     expect(run.stdout.trim().split("\n").pop()).toMatch(verdict);
-    expect(nothingAlive(pidLog)).toEqual([]);
+    expect(killSurvivors(pidLog)).toEqual([]);
   }, 30_000);
 
   it("demo:failover keeps a session through a crash of the primary, loses an acknowledged upload to a freeze, and not with the safe settings", async () => {
@@ -87,8 +68,8 @@ describe("the demos", () => {
     // With the safe settings, whatever was acknowledged reads back (an upload refused with 503 was never acknowledged).
     if (/upload after-the-safe-freeze\.txt: 201/.test(run.stdout)) expect(run.stdout).toContain("read it back: 200 from atomic-session-1");
     expect(run.stdout.trim().split("\n").pop()).toMatch(/^Verdict: replication kept atomic-session's data through a crash; a pause lost an acknowledged write; with the safe settings /);
-    expect(startedNames(pidLog).filter((name) => /^(redis|sentinel)-\d$/.test(name))).toHaveLength(12); // two replicated sets of six
-    expect(nothingAlive(pidLog)).toEqual([]);
+    expect(loggedProcesses(pidLog).map((logged) => logged.name).filter((name) => /^(redis|sentinel)-\d$/.test(name))).toHaveLength(12); // two replicated sets of six
+    expect(killSurvivors(pidLog)).toEqual([]);
   }, 90_000);
 
   it("demo:failover refuses a phase-1 design, which keeps nothing in Redis", async () => {
@@ -129,6 +110,6 @@ describe("npm run cluster", () => {
     cluster.child.kill("SIGINT");
     const run = await cluster.done;
     expect(run.code).toBe(130);
-    expect(nothingAlive(pidLog)).toEqual([]);
+    expect(killSurvivors(pidLog)).toEqual([]);
   }, 40_000);
 });

@@ -1,0 +1,152 @@
+// What the live view's page is sent, apart from the processes' states: each request lit in the
+// lane of the instance that served it, each user's row, the checker's running figures, the
+// sentences and the timeline's marks, each numbered so that a page (or a page that reconnects)
+// gets each one once (docs/instructor-guide.md, "The 10-minute demo").
+
+import { Design } from "../designs";
+import { Operation } from "../lab/history";
+import { Workload } from "../lab/workload";
+import { Found, LiveCheck, Rule } from "./live-check";
+import { sessionPlace } from "./narrator";
+
+/** One request, lit in its instance's lane (the lane "none" when no instance answered). */
+export interface Lit {
+  seq: number;
+  at: number;
+  lane: string;
+  user: number;
+  operation: string;
+  status: number | null;
+  ok: boolean;
+}
+
+export interface Narrated {
+  seq: number;
+  at: number;
+  text: string;
+  tone: "fault" | "bad" | "good" | "info";
+}
+
+/** A fault or an action, marked on the timeline. */
+export interface Mark {
+  seq: number;
+  at: number;
+  label: string;
+}
+
+export interface UserRow {
+  user: number;
+  name: string;
+  state: "working" | "broken" | "state-lost" | "write-lost" | "revived" | "waiting" | "gone" | "paused" | "starting";
+  session: string;
+  last: string;
+  counts: Record<Rule, number>;
+}
+
+const WINDOW_MS = 60_000;
+/** How long a user's row shows what went wrong before it reads "working" again. */
+const HOLD_MS = 5000;
+/** The live history kept for the rules: about 10 minutes at the default pace. */
+const MAX_OPERATIONS = 6000;
+const STATE_OF: Record<Rule, UserRow["state"]> = { sessions_broken: "broken", session_state_lost: "state-lost", writes_lost: "write-lost", revived: "revived" };
+
+export class LiveFeed {
+  live = new LiveCheck();
+  totals = { ops: 0, ok: 0, errors: 0 };
+  private lit: Lit[] = [];
+  private narration: Narrated[] = [];
+  private marks: Mark[] = [];
+  private seq = 0;
+  private cursor = 0;
+
+  say(at: number, text: string, tone: Narrated["tone"]): void {
+    this.narration.push({ seq: ++this.seq, at, text: text.charAt(0).toUpperCase() + text.slice(1), tone });
+    if (this.narration.length > 200) this.narration.splice(0, 100);
+  }
+
+  mark(at: number, label: string): void {
+    this.marks.push({ seq: ++this.seq, at, label });
+  }
+
+  /** New users: the history starts again from its first operation. */
+  followNewUsers(): void {
+    this.cursor = 0;
+  }
+
+  /** Reset: the lanes, the marks and every figure back to nothing (the sentences stay). */
+  forget(): void {
+    this.live = new LiveCheck();
+    this.totals = { ops: 0, ok: 0, errors: 0 };
+    this.lit = [];
+    this.marks = [];
+  }
+
+  /**
+   * Takes in the operations finished since the last call: the lanes, the totals, and the
+   * rules' new anomalies, each group of them handed to `explain` for one sentence.
+   */
+  take(operations: Operation[], now: number, explain: (found: Found, sorted: Operation[]) => string): void {
+    for (const op of operations.slice(this.cursor)) {
+      if (op.workload) {
+        this.totals.ops += 1;
+        if (op.outcome === "ok") this.totals.ok += 1;
+        if (op.outcome === "error") this.totals.errors += 1;
+      }
+      for (const attempt of op.attempts) {
+        const ok = attempt.status !== undefined && attempt.status >= 200 && attempt.status < 300;
+        this.lit.push({ seq: ++this.seq, at: attempt.end, lane: attempt.servedBy ?? "none", user: op.user, operation: op.name, status: attempt.status ?? null, ok: ok || (op.name === "register" && attempt.status === 409) });
+      }
+    }
+    this.cursor = operations.length;
+    if (operations.length > MAX_OPERATIONS) {
+      operations.splice(0, operations.length - MAX_OPERATIONS / 2); // the workload's own array: it goes on pushing to it
+      this.cursor = operations.length;
+    }
+    const cutoff = now - WINDOW_MS;
+    while (this.lit.length && this.lit[0].at < cutoff) this.lit.shift();
+    while (this.marks.length && this.marks[0].at < cutoff) this.marks.shift();
+    const sorted = [...operations].sort((a, b) => a.start - b.start);
+    // One sentence per user and rule at a time: a burst that lost six uploads is one event, not six.
+    const groups = new Map<string, Found[]>();
+    for (const found of this.live.run(sorted)) {
+      const key = `${found.rule}|${found.anomaly.user}`;
+      groups.set(key, [...(groups.get(key) ?? []), found]);
+    }
+    for (const group of groups.values()) {
+      const more = group.length > 1 ? ` (and ${group.length - 1} more like it)` : "";
+      this.say(now, explain(group[0], sorted).replace(/\.$/, `${more}.`), "bad");
+    }
+  }
+
+  /** The lit requests, sentences and marks numbered after `seq` (the last minute of them for a new page), and the number to ask from next. */
+  since(seq: number): { lit: Lit[]; narration: Narrated[]; marks: Mark[]; seq: number } {
+    return { lit: this.lit.filter((entry) => entry.seq > seq), narration: this.narration.filter((entry) => entry.seq > seq).slice(-30), marks: this.marks.filter((entry) => entry.seq > seq), seq: this.seq };
+  }
+
+  /** One row per user: what went wrong lately (held for 5 s), or how it is doing now. */
+  rows(workload: Workload | undefined, design: Design, paused: boolean, now: number): UserRow[] {
+    if (!workload) return [];
+    const operations = workload.operations;
+    return workload.users.map((user) => {
+      let last: Operation | undefined;
+      let login: Operation | undefined;
+      for (let i = operations.length - 1; i >= 0 && (!last || !login); i -= 1) {
+        const op = operations[i];
+        if (op.user !== user.index || !op.workload) continue;
+        last ??= op;
+        if (op.name === "login" && op.outcome === "ok") login ??= op;
+      }
+      const recorded = this.live.perUser.get(user.index);
+      const counts = { sessions_broken: recorded?.sessions_broken ?? 0, session_state_lost: recorded?.session_state_lost ?? 0, writes_lost: recorded?.writes_lost ?? 0, revived: recorded?.revived ?? 0 };
+      const recent = recorded?.lastRule && now - recorded.lastAt < HOLD_MS ? recorded.lastRule : undefined;
+      let state: UserRow["state"] = "working";
+      if (recent) state = STATE_OF[recent];
+      else if (!last) state = "starting";
+      else if (user.stopped) state = "gone";
+      else if (last.outcome === "error") state = "waiting";
+      else if (paused) state = "paused";
+      const lastText = last ? `${last.name} ${last.status ?? "no answer"}${last.code ? ` ${last.code}` : ""}` : "";
+      return { user: user.index, name: user.name, state, session: sessionPlace(design, login?.servedBy), last: lastText, counts };
+    });
+  }
+}

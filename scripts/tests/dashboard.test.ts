@@ -1,0 +1,275 @@
+// The live classroom view (npm run dashboard; LAB-SPEC section 9), run as an instructor runs
+// it: the compiled program as a real process, its cluster real processes, and the page in a
+// real Chromium driven by playwright-core (no browser download: the Chromium that
+// `npm run setup -- --browser` installs). Without a Chromium the browser tests say so in one
+// line and are skipped; the HTTP tests run everywhere. Two screenshots land in
+// reports/screenshots/ for docs/instructor-guide.md.
+
+import { ChildProcess, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { Browser, chromium, Page } from "playwright-core";
+import { LiveCheck, withReadBacks } from "../dashboard/live-check";
+import { Operation } from "../lab/history";
+import { isAlive, sleep } from "../processes/managed-process";
+import { REPO_ROOT } from "../processes/run-dir";
+import { killSurvivors, loggedProcesses } from "../../test-support/pid-log";
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), "dashboard-"));
+const SCREENSHOTS = path.join(REPO_ROOT, "reports", "screenshots");
+const children: ChildProcess[] = [];
+
+/** The installed Chromium: CHROMIUM_PATH, or the usual names on Debian, Ubuntu and macOS. */
+function findChromium(): string | undefined {
+  const candidates = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/Applications/Chromium.app/Contents/MacOS/Chromium", "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"];
+  return candidates.find((candidate): candidate is string => typeof candidate === "string" && candidate !== "" && existsSync(candidate));
+}
+const CHROMIUM = findChromium();
+const inBrowser = CHROMIUM ? describe : describe.skip;
+if (!CHROMIUM) console.warn("dashboard: the browser tests are skipped: no Chromium installed (npm run setup -- --browser installs it)");
+
+interface Dashboard {
+  child: ChildProcess;
+  url: string;
+  token: string;
+  pidLog: string;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `npm run dashboard`'s program on a free port; resolves once it prints the page's URL. */
+async function startDashboard(args: string[], name: string, wrap = false): Promise<Dashboard & { pid: number }> {
+  const pidLog = path.join(scratch, `${name}.pids`);
+  const program = [path.join(REPO_ROOT, "dist", "scripts", "dashboard", "dashboard.js"), "--port", "0", ...args];
+  // wrap: through a shell that we can kill, to lose the dashboard's parent.
+  const child = wrap
+    ? spawn("bash", ["-c", `"${process.execPath}" ${program.map((arg) => `'${arg}'`).join(" ")} & echo "pid $!"; wait`], { env: { ...process.env, LAB_PID_LOG: pidLog, REDIS_URL: "" }, stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(process.execPath, program, { env: { ...process.env, LAB_PID_LOG: pidLog, REDIS_URL: "" }, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let stdout = "";
+  child.stdout?.on("data", (chunk) => (stdout += chunk));
+  child.stderr?.on("data", (chunk) => (stdout += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const deadline = Date.now() + 40_000;
+  let url: RegExpExecArray | null = null;
+  while (!(url = /Open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)) && Date.now() < deadline && child.exitCode === null) await sleep(50);
+  if (!url) throw new Error(`the dashboard did not print its URL:\n${stdout}`);
+  const page = await (await fetch(url[1])).text();
+  const token = /name="dashboard-token" content="([0-9a-f]+)"/.exec(page)?.[1] ?? "";
+  const pid = wrap ? Number(/pid (\d+)/.exec(stdout)?.[1]) : (child.pid as number);
+  return { child, url: url[1], token, pidLog, output: () => stdout, exited, pid };
+}
+
+async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await sleep(50);
+  }
+  return check();
+}
+
+/** Stops a dashboard as Ctrl-C does; resolves with its exit code. */
+async function interrupt(dashboard: Dashboard): Promise<number | null> {
+  dashboard.child.kill("SIGINT");
+  return dashboard.exited;
+}
+
+function post(dashboard: Dashboard, action: string, headers: Record<string, string>, body = "{}") {
+  return fetch(`${dashboard.url}actions/${action}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body }).then(async (response) => ({ status: response.status, type: response.headers.get("content-type"), body: (await response.json()) as Record<string, unknown> }));
+}
+
+let browser: Browser | undefined;
+afterAll(async () => {
+  await browser?.close();
+  // A test that failed halfway: stop its dashboard as Ctrl-C would, then anything still logged.
+  await Promise.all(children.filter((child) => child.exitCode === null && child.signalCode === null).map((child) => new Promise((resolve) => child.once("exit", resolve).kill("SIGINT"))));
+  for (const log of readdirSync(scratch).filter((name) => name.endsWith(".pids"))) killSurvivors(path.join(scratch, log));
+  rmSync(scratch, { recursive: true, force: true });
+}, 30_000);
+
+async function openPage(dashboard: Dashboard, requests: string[] = []): Promise<Page> {
+  browser ??= await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on("request", (request) => void requests.push(request.url()));
+  await page.goto(dashboard.url);
+  return page;
+}
+
+/** When the burst on the page was fired ("" before the first). */
+const burstAt = (page: Page) => page.evaluate('document.querySelector("#burst")?.dataset.at ?? ""') as Promise<string>;
+/** The text of an element now, or "" when there is none (a locator would wait for it). */
+const textOf = (page: Page, selector: string) => page.locator(selector).allTextContents().then((texts) => texts.join(""));
+const usersWorking = (page: Page) => page.locator('#users tbody tr[data-state="working"]').count();
+const figure = async (page: Page, name: string) => Number(((await page.locator(`[data-figure="${name}"] .value`).textContent()) ?? "").replace(/\D/g, ""));
+
+describe("the live checker", () => {
+  const op = (fields: Partial<Operation>): Operation => ({ user: 0, name: "upload", start: 0, end: 1, outcome: "ok", attempts: [], epoch: 1, workload: true, ...fields });
+  const upload = (n: number, start: number) => op({ name: "upload", start, end: start + 1, fileId: `f${n}`, filename: `u-${n}.txt`, key: `u-${n}` });
+  const list = (start: number, filenames: string[]) => op({ name: "list", start, end: start + 1, filenames });
+
+  it("judges an upload by the user's latest listing that began after it, and not before there is one", () => {
+    const history = [upload(1, 0), upload(2, 10), list(20, ["u-1.txt"]), upload(3, 30)];
+    const judged = withReadBacks(history);
+    expect(judged.filter((each) => each.name === "readback").map((each) => [each.fileId, each.outcome])).toEqual([
+      ["f1", "ok"],
+      ["f2", "refused"],
+    ]);
+    expect(judged.some((each) => each.fileId === "f3")).toBe(false); // not yet listed: not judged
+  });
+
+  it("counts each anomaly once, however many later listings still miss the upload", () => {
+    const live = new LiveCheck();
+    const history = [upload(1, 0), upload(2, 10), list(20, ["u-1.txt"])];
+    expect(live.run(history).map((found) => found.rule)).toEqual(["writes_lost"]);
+    history.push(list(40, ["u-1.txt"]), op({ name: "session", start: 50, end: 51, filesUploaded: ["f1"] }));
+    expect(live.run(history).map((found) => found.rule)).toEqual(["session_state_lost"]); // f2, missing from the session view
+    expect(live.counts).toEqual({ sessions_broken: 0, session_state_lost: 1, writes_lost: 1, revived: 0 });
+    history.push(op({ name: "list", start: 60, end: 61, status: 401, outcome: "refused" }));
+    expect(live.run(history).map((found) => found.rule)).toEqual(["sessions_broken"]);
+    expect(live.perUser.get(0)).toMatchObject({ sessions_broken: 1, session_state_lost: 1, writes_lost: 1, lastRule: "sessions_broken" });
+  });
+});
+
+describe("the dashboard's controls, over HTTP", () => {
+  let dashboard: Dashboard;
+  beforeAll(async () => {
+    dashboard = await startDashboard(["--design", "redis-session"], "http");
+  }, 60_000);
+  afterAll(async () => {
+    if (dashboard) await interrupt(dashboard);
+  });
+
+  it("refuses a control without the token, with a wrong one, or from another site's page: 403 JSON, and nothing changes", async () => {
+    const refused = [
+      await post(dashboard, "kill", {}, JSON.stringify({ instance: "redis-session-1" })),
+      await post(dashboard, "kill", { "X-Dashboard-Token": "0".repeat(48) }, JSON.stringify({ instance: "redis-session-1" })),
+      await post(dashboard, "kill", { "X-Dashboard-Token": dashboard.token, Origin: "http://evil.example" }, JSON.stringify({ instance: "redis-session-1" })),
+      await post(dashboard, "reset", { "X-Dashboard-Token": dashboard.token, Origin: "http://127.0.0.1:1" }),
+    ];
+    for (const answer of refused) {
+      expect(answer.status).toBe(403);
+      expect(answer.type).toMatch(/^application\/json/);
+      expect(answer.body.error).toBe("forbidden");
+    }
+    await sleep(500);
+    const health = await fetch(`${dashboard.output().match(/redis-session-1 +(http:\/\/127\.0\.0\.1:\d+)/)?.[1]}/health`);
+    expect(health.status).toBe(200); // still running: the refused kill did nothing
+  });
+
+  it("answers an unknown action 404, a bad body 400, an unknown instance 400, a GET on a control 405, and another Host 403, all in JSON", async () => {
+    const auth = { "X-Dashboard-Token": dashboard.token };
+    expect(await post(dashboard, "explode", auth)).toMatchObject({ status: 404, body: { error: "unknown_action" } });
+    expect(await post(dashboard, "kill", auth, "{not json")).toMatchObject({ status: 400, body: { error: "invalid_body" } });
+    expect(await post(dashboard, "kill", auth, "[1,2]")).toMatchObject({ status: 400, body: { error: "invalid_body" } });
+    expect(await post(dashboard, "kill", auth, JSON.stringify({ instance: "nobody-9" }))).toMatchObject({ status: 400, body: { error: "unknown_instance" } });
+    expect(await post(dashboard, "design", auth, JSON.stringify({ design: "mainframe" }))).toMatchObject({ status: 400, body: { error: "unknown_design" } });
+    expect(await post(dashboard, "kill", auth, JSON.stringify({ instance: "x".repeat(5000) }))).toMatchObject({ status: 400, body: { error: "invalid_body" } });
+    const get = await fetch(`${dashboard.url}actions/kill`);
+    expect(get.status).toBe(405);
+    const port = new URL(dashboard.url).port;
+    const rebound = await new Promise<number>((resolve, reject) => {
+      // fetch will not send a Host of our choosing: a raw request as a DNS-rebinding page's would arrive.
+      const socket = net.connect(Number(port), "127.0.0.1", () => socket.write(`GET / HTTP/1.1\r\nHost: attacker.example:${port}\r\nConnection: close\r\n\r\n`));
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk));
+      socket.on("end", () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1])));
+      socket.on("error", reject);
+    });
+    expect(rebound).toBe(403);
+  });
+
+  it("stops everything it started on Ctrl-C", async () => {
+    expect(await interrupt(dashboard)).toBe(130);
+    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+    expect(dashboard.output()).toContain("dashboard: stopped");
+  }, 30_000);
+});
+
+inBrowser("the dashboard in Chromium", () => {
+  it("memory-session: the page loads from its own origin only, 3 live instances, rows within 5 s; killing the instance that holds user 0's session breaks it, said in one sentence, within 3 s", async () => {
+    const dashboard = await startDashboard(["--design", "memory-session"], "memory");
+    const requests: string[] = [];
+    const page = await openPage(dashboard, requests);
+    expect(await waitUntil(async () => (await usersWorking(page)) === 4, 5000)).toBe(true);
+    expect(await page.locator('.lane[data-state="up"]').count()).toBe(3);
+    expect(requests.length).toBeGreaterThanOrEqual(3); // the page, its style sheet and script, the stream
+    expect(requests.filter((url) => !url.startsWith(dashboard.url))).toEqual([]);
+
+    // sticky: user 0 always reaches the instance that made its session, until that one dies.
+    const home = ((await page.locator('#users tr[data-user="0"] td').nth(2).textContent()) ?? "").trim();
+    expect(home).toMatch(/^memory-session-[123]$/);
+    const clicked = Date.now();
+    await page.locator(`.lane[data-instance="${home}"] [data-action="kill"]`).click();
+    const sentence = `User 0's session lived in ${home}'s memory; ${home} was killed: 401 session_not_found.`;
+    expect(await waitUntil(async () => (await textOf(page, "#narration")).includes(sentence), 3000)).toBe(true);
+    const shown = Date.now() - clicked;
+    expect(await page.locator('#users tr[data-user="0"]').getAttribute("data-state")).toBe("broken");
+    expect(await figure(page, "sessions_broken")).toBeGreaterThanOrEqual(1);
+    expect(await page.locator(`.lane[data-instance="${home}"]`).getAttribute("data-state")).toBe("down");
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SCREENSHOTS, "dashboard-memory-session-kill.png") });
+    console.log(`dashboard: from the click on kill to the broken session on the page: ${shown} ms`);
+
+    await page.close(); // a closed page must not slow or stop anything
+    await sleep(300);
+    expect(await interrupt(dashboard)).toBe(130);
+    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+  }, 90_000);
+
+  it("redis-session: the same kill breaks no session; a concurrent burst shows uploads the session view lost", async () => {
+    const dashboard = await startDashboard(["--design", "redis-session"], "redis");
+    const page = await openPage(dashboard);
+    expect(await waitUntil(async () => (await usersWorking(page)) === 4, 5000)).toBe(true);
+    await page.locator('.lane[data-instance="redis-session-2"] [data-action="kill"]').click();
+    expect(await waitUntil(async () => (await page.locator('.lane[data-instance="redis-session-2"]').getAttribute("data-state")) === "down", 3000)).toBe(true);
+    await sleep(3000); // every user has made several requests since
+    expect(await figure(page, "sessions_broken")).toBe(0);
+    expect(await page.locator('#users tr[data-state="broken"]').count()).toBe(0);
+
+    // The race loses an upload nearly every time; three bursts at most, with the key this time.
+    let lost = 0;
+    for (let burst = 1; burst <= 3 && lost === 0; burst += 1) {
+      const before = await burstAt(page);
+      await page.keyboard.press("c");
+      expect(await waitUntil(async () => (await burstAt(page)) !== before, 5000)).toBe(true);
+      lost = await page.locator('#burst .box[data-kept="false"]').count();
+    }
+    expect(lost).toBeGreaterThan(0);
+    expect(await textOf(page, "#burst-sentence")).toMatch(/the session view lists only \d+: .* the later saves overwrote \d+\.$/);
+    await page.screenshot({ path: path.join(SCREENSHOTS, "dashboard-redis-session-burst.png") });
+    expect(await interrupt(dashboard)).toBe(130);
+    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+  }, 90_000);
+
+  it("atomic-session: the burst loses no upload", async () => {
+    const dashboard = await startDashboard(["--design", "atomic-session"], "atomic");
+    const page = await openPage(dashboard);
+    expect(await waitUntil(async () => (await usersWorking(page)) === 4, 5000)).toBe(true);
+    for (let burst = 1; burst <= 2; burst += 1) {
+      const before = await burstAt(page);
+      await page.locator('[data-action="burst"]').click();
+      expect(await waitUntil(async () => (await burstAt(page)) !== before, 5000)).toBe(true);
+      expect(await page.locator('#burst .box[data-kept="false"]').count()).toBe(0);
+      expect(await page.locator('#burst .box[data-kept="true"]').count()).toBe(10);
+    }
+    expect(await figure(page, "session_state_lost")).toBe(0);
+    expect(await interrupt(dashboard)).toBe(130);
+    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+  }, 90_000);
+});
+
+describe("the dashboard without its parent", () => {
+  it("stops everything it started when the process that ran it dies", async () => {
+    const dashboard = await startDashboard(["--design", "stateful"], "orphan", true);
+    expect(isAlive(dashboard.pid)).toBe(true);
+    dashboard.child.kill("SIGKILL"); // the shell that started it: the dashboard is adopted by another process
+    expect(await waitUntil(() => !isAlive(dashboard.pid), 15_000)).toBe(true);
+    const logged = () => loggedProcesses(dashboard.pidLog).map((each) => each.pid);
+    expect(logged().length).toBeGreaterThanOrEqual(3); // its three instances (stateful has no Redis)
+    expect(await waitUntil(() => logged().every((pid) => !isAlive(pid)), 5000)).toBe(true);
+    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+  }, 60_000);
+});
