@@ -213,6 +213,17 @@ inBrowser("the dashboard in Chromium", () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, "dashboard-memory-session-kill.png") });
     console.log(`dashboard: from the click on kill to the broken session on the page: ${shown} ms`);
 
+    // The stream goes silent (the dashboard frozen for 4 s): the page says so, then reconnects by itself.
+    const sentences = await page.locator(".sentence").count();
+    process.kill(dashboard.child.pid as number, "SIGSTOP");
+    const lost = await waitUntil(async () => (await textOf(page, "#stream")).includes("stream lost: reconnecting"), 6000);
+    process.kill(dashboard.child.pid as number, "SIGCONT");
+    expect(lost).toBe(true);
+    expect(await waitUntil(async () => (await textOf(page, "#stream")).includes("live"), 6000)).toBe(true);
+    const texts = await page.locator(".sentence").allTextContents();
+    expect(new Set(texts).size).toBe(texts.length); // the reconnection's replay replaced, it did not add twice
+    expect(texts.length).toBeGreaterThanOrEqual(Math.min(sentences, 4));
+
     await page.close(); // a closed page must not slow or stop anything
     await sleep(300);
     expect(await interrupt(dashboard)).toBe(130);

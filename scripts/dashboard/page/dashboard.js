@@ -33,12 +33,30 @@ function element(tag, attributes = {}, ...children) {
 // ---------------------------------------------------------------------------------------------
 // The stream.
 
+// The server sends four messages a second. A stream that errors is reconnected by the browser;
+// one that merely goes silent (a frozen server, a laptop that slept) is not, so after 3 s of
+// silence the page says so and opens a new one itself.
+const SILENCE_MS = 3000;
+let stream;
+let lastMessage = Date.now();
+
 function connect() {
-  const events = new EventSource("/events");
-  events.addEventListener("open", () => setStream(true));
-  events.addEventListener("error", () => setStream(false));
-  events.addEventListener("tick", (event) => receive(JSON.parse(event.data)));
+  stream?.close();
+  stream = new EventSource("/events");
+  lastMessage = Date.now();
+  stream.addEventListener("error", () => setStream(false));
+  stream.addEventListener("tick", (event) => {
+    lastMessage = Date.now();
+    setStream(true);
+    receive(JSON.parse(event.data));
+  });
 }
+
+setInterval(() => {
+  if (Date.now() - lastMessage < SILENCE_MS) return;
+  setStream(false);
+  connect();
+}, 1000);
 
 function setStream(up) {
   const pill = $("#stream");
@@ -51,7 +69,9 @@ function receive(message) {
   state.snapshot = message.snapshot;
   // The server's clock (ms since it started) against ours, for the timeline.
   state.offset = Date.now() - message.snapshot.t;
-  if (message.hello || (previous && previous.design !== message.snapshot.design)) state.lit = [];
+  // A (re)connected stream starts with the last minute again: replace, never add twice.
+  if (message.hello) Object.assign(state, { lit: [], marks: [], narration: [] });
+  if (previous && previous.design !== message.snapshot.design) state.lit = [];
   state.lit.push(...message.lit);
   state.marks.push(...message.marks);
   state.narration.push(...message.narration);
