@@ -237,7 +237,7 @@ export class Classroom {
     }
     const target = replicated ? await replicated.agreedPrimary() : stack.redis;
     if (!target || !target.running) return this.say(replicated ? "The Sentinels do not agree on a primary yet: try again in a moment." : "Redis is not running: start it first.", "info");
-    const name = replicated ? `the Redis primary (${target.name})` : "Redis";
+    const name = replicated ? `The Redis primary (${target.name})` : "Redis"; // each sentence opens with it
     if (action === "redis-freeze") {
       if (this.frozen.has(target)) return this.say(`${name} is already frozen.`, "info");
       target.freeze();

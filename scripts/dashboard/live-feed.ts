@@ -60,7 +60,7 @@ export class LiveFeed {
   private cursor = 0;
 
   say(at: number, text: string, tone: Narrated["tone"]): void {
-    this.narration.push({ seq: ++this.seq, at, text: text.charAt(0).toUpperCase() + text.slice(1), tone });
+    this.narration.push({ seq: ++this.seq, at, text, tone });
     if (this.narration.length > 200) this.narration.splice(0, 100);
   }
 
