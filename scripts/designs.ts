@@ -24,7 +24,7 @@ interface DesignClient {
   logoutPath?: string;
   /** GET /api/session answers with the session view (the session designs). */
   sessionView: boolean;
-  /** The lab logs a spare login out before the fault and checks after it that it stays refused. */
+  /** The lab logs a spare login out before the fault and checks after it that it stays refused (every design that can log out). */
   spareProbe: boolean;
   /** Where a logged-in user's session lives (the live view says it on each user's row). */
   sessionsLive: SessionHome;
@@ -35,12 +35,12 @@ export type SessionHome = "none" | "memory" | "redis" | "cached" | "token";
 
 const CLIENTS: Record<Design, DesignClient> = {
   stateless: { phase: 1, proof: "basic", sessionView: false, spareProbe: false, sessionsLive: "none" },
-  stateful: { phase: 1, proof: "session-id", loginPath: "/api/session/start", logoutPath: "/api/session/end", sessionView: true, spareProbe: false, sessionsLive: "memory" },
-  "memory-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false, sessionsLive: "memory" },
-  "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false, sessionsLive: "redis" },
-  "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false, sessionsLive: "cached" },
+  stateful: { phase: 1, proof: "session-id", loginPath: "/api/session/start", logoutPath: "/api/session/end", sessionView: true, spareProbe: true, sessionsLive: "memory" },
+  "memory-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "memory" },
+  "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "redis" },
+  "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "cached" },
   jwt: { phase: 2, proof: "bearer", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: false, spareProbe: true, sessionsLive: "token" },
-  "atomic-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: false, sessionsLive: "redis" },
+  "atomic-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "redis" },
 };
 
 /** The name of phase 2's session cookie (express-session's `name`). */

@@ -13,13 +13,14 @@ export const TEST_SECRET = "test-secret-of-at-least-thirty-two-characters";
 let prefixes = 0;
 const opened: Phase2App[] = [];
 
-export function phase2App(design: Phase2Design, redisUrl: string, overrides: Partial<Phase2AppOptions> = {}): Phase2App {
+export function phase2App(design: Phase2Design, redisUrl: string, overrides: Partial<Phase2AppOptions> = {}): Phase2App & { keyPrefix: string } {
   prefixes += 1;
+  const keyPrefix = `t${process.pid}-${prefixes}:`;
   const app = createApp({
     design,
     serverId: `${design}-test`,
     redis: { url: redisUrl, masterName: "lab", failoverDetector: false, waitReplicas: 0, waitMs: 100 },
-    keyPrefix: `t${process.pid}-${prefixes}:`,
+    keyPrefix,
     sessionSecret: TEST_SECRET,
     sessionTtlSeconds: 1800,
     maxFileBytes: 1048576,
@@ -30,11 +31,11 @@ export function phase2App(design: Phase2Design, redisUrl: string, overrides: Par
     ...overrides,
   });
   opened.push(app);
-  return app;
+  return { ...app, keyPrefix };
 }
 
 /** Resolves once the app's Redis client is connected, so a test never races the first connect. */
-export async function connected(app: Phase2App): Promise<Phase2App> {
+export async function connected<T extends Phase2App>(app: T): Promise<T> {
   if (app.client.status !== "ready") await new Promise((resolve) => app.client.once("ready", resolve));
   return app;
 }

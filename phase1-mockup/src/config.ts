@@ -61,6 +61,9 @@ export interface CommonConfig {
   usingDevelopmentSecret: boolean;
   sessionTtlSeconds: number;
   maxFileBytes: number;
+  /** MAX_FILES_PER_USER and MAX_BYTES_PER_USER: what one user may hold (413 quota_exceeded beyond). */
+  maxFilesPerUser: number;
+  maxBytesPerUser: number;
   passwordHashCost: number;
   logLevel: LogLevel;
 }
@@ -83,6 +86,8 @@ export function loadCommonConfig(env: Env, design: string, defaultPort: number):
     usingDevelopmentSecret: !secret,
     sessionTtlSeconds: readInteger(env, "SESSION_TTL_SECONDS", 1800, 1, 31 * 24 * 3600),
     maxFileBytes: readInteger(env, "MAX_FILE_BYTES", 1048576, 1, 64 * 1048576),
+    maxFilesPerUser: readInteger(env, "MAX_FILES_PER_USER", 1000, 1, 1_000_000),
+    maxBytesPerUser: readInteger(env, "MAX_BYTES_PER_USER", 64 * 1048576, 1, 2 ** 40),
     passwordHashCost: readInteger(env, "PASSWORD_HASH_COST", 14, 4, 14),
     logLevel: readChoice(env, "LOG_LEVEL", "info", LOG_LEVELS),
   };

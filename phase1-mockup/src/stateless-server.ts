@@ -7,7 +7,7 @@
 
 import { Express, RequestHandler } from "express";
 import { ConfigError, loadPhase1Config, Phase1Config } from "./config";
-import { DataStore } from "./domain/data-store";
+import { DataStore, Quota } from "./domain/data-store";
 import { ApiError } from "./domain/errors";
 import { FileDataStore } from "./domain/file-data-store";
 import { FileService } from "./domain/files";
@@ -23,6 +23,8 @@ export interface Phase1AppOptions {
   maxFileBytes: number;
   /** Keys the HMAC that turns an Idempotency-Key into a file id; every instance shares it. */
   idSecret: string;
+  /** What one user may hold (MAX_FILES_PER_USER, MAX_BYTES_PER_USER); the defaults when absent. */
+  quota?: Quota;
   lifecycle?: Lifecycle;
 }
 
@@ -41,7 +43,7 @@ export function parseBasicAuthorization(header: string): { username: string; pas
 
 export function createApp(options: Phase1AppOptions): Express {
   const users = new UserService(options.store, options.passwordHashCost);
-  const files = new FileService(options.store, { maxFileBytes: options.maxFileBytes, idSecret: options.idSecret });
+  const files = new FileService(options.store, { maxFileBytes: options.maxFileBytes, idSecret: options.idSecret, quota: options.quota });
   const app = createBaseApp({
     design: "stateless",
     serverId: options.serverId,
@@ -60,7 +62,9 @@ export function createApp(options: Phase1AppOptions): Express {
       throw new ApiError(401, "invalid_credentials", "the Authorization header is not Basic base64(username:password)", CHALLENGE);
     }
     try {
-      res.locals.username = await users.authenticate(credentials.username, credentials.password);
+      const identity = await users.authenticate(credentials.username, credentials.password);
+      res.locals.username = identity.username;
+      res.locals.userId = identity.userId;
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) throw new ApiError(401, error.code, error.message, CHALLENGE);
       throw error;
@@ -87,6 +91,7 @@ export function optionsFromConfig(config: Phase1Config, lifecycle: Lifecycle): P
     passwordHashCost: config.passwordHashCost,
     maxFileBytes: config.maxFileBytes,
     idSecret: config.sessionSecret,
+    quota: { maxFiles: config.maxFilesPerUser, maxBytes: config.maxBytesPerUser },
     lifecycle,
   };
 }

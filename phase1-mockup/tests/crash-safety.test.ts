@@ -27,7 +27,7 @@ function startWriter(dataDir: string): ChildProcess {
     (async () => {
       for (let i = 0; ; i += 1) {
         await store.putFileIfAbsent({ file_id: id(i), owner: "writer",
-          filename: "f" + i + ".txt", content, size: content.length, created_at: new Date().toISOString() });
+          filename: "f" + i + ".txt", content, size: content.length, created_at: new Date().toISOString() }, { maxFiles: 1000, maxBytes: 2 ** 40 });
         await store.createUser({ username: "user-" + i, password_hash: content, created_at: new Date().toISOString() });
         if (i === 0) process.send("writing");
         if (i >= 2) { // keep the disk small: only the newest records stay
@@ -53,7 +53,7 @@ describe("a writer killed in the middle of its writes", () => {
     // to show. A half-written record would fail to parse, and the store would throw.
     const seen = new Set<string>();
     const readEverything = async () => {
-      for (const name of readdirSync(path.join(dataDir, "files", "writer"))) {
+      for (const name of readdirSync(path.join(dataDir, "files", "writer")).filter((each) => each.endsWith(".json"))) {
         if (seen.has(`file:${name}`)) continue;
         const file = await reader.getFile("writer", name.replace(/\.json$/, ""));
         if (file) expect(file.content.length).toBe(CONTENT_BYTES); // null: the writer deleted it meanwhile

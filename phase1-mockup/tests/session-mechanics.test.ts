@@ -22,7 +22,7 @@ function clock(start = Date.parse("2026-01-01T00:00:00Z")) {
 describe("the Map session store", () => {
   it("creates sessions with distinct, unguessable ids", () => {
     const store = new MapSessionStore(60);
-    const ids = new Set(Array.from({ length: 1000 }, () => store.create("dave").sessionId));
+    const ids = new Set(Array.from({ length: 1000 }, () => store.create({ username: "dave", userId: "id-dave" }).sessionId));
     expect(ids.size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
@@ -30,7 +30,7 @@ describe("the Map session store", () => {
   it("counts every access as activity and slides the idle timeout", () => {
     const time = clock();
     const store = new MapSessionStore(60, time.now);
-    const { sessionId } = store.create("dave");
+    const { sessionId } = store.create({ username: "dave", userId: "id-dave" });
     for (let i = 1; i <= 5; i += 1) {
       time.advance(59_000); // just inside the TTL each time: the session stays alive
       const lookup = store.touch(sessionId);
@@ -42,7 +42,7 @@ describe("the Map session store", () => {
   it("expires a session idle for the TTL, lazily, on the next access", () => {
     const time = clock();
     const store = new MapSessionStore(60, time.now);
-    const { sessionId } = store.create("dave");
+    const { sessionId } = store.create({ username: "dave", userId: "id-dave" });
     time.advance(60_000);
     expect(store.touch(sessionId)).toEqual({ status: "expired" });
     expect(store.size).toBe(0); // the session itself is gone from the Map at once
@@ -52,7 +52,7 @@ describe("the Map session store", () => {
   it("remembers an expired id for one more TTL, then forgets it", () => {
     const time = clock();
     const store = new MapSessionStore(60, time.now);
-    const { sessionId } = store.create("dave");
+    const { sessionId } = store.create({ username: "dave", userId: "id-dave" });
     time.advance(61_000);
     expect(store.sweep()).toBe(1);
     expect(store.touch(sessionId)).toEqual({ status: "expired" }); // swept, and still "expired"
@@ -64,9 +64,9 @@ describe("the Map session store", () => {
   it("sweeps away expired sessions and keeps active ones", () => {
     const time = clock();
     const store = new MapSessionStore(60, time.now);
-    const old = store.create("erin").sessionId;
+    const old = store.create({ username: "erin", userId: "id-erin" }).sessionId;
     time.advance(30_000);
-    const recent = store.create("frank").sessionId;
+    const recent = store.create({ username: "frank", userId: "id-frank" }).sessionId;
     time.advance(30_000);
     expect(store.sweep()).toBe(1);
     expect(store.size).toBe(1);
@@ -79,7 +79,7 @@ describe("the Map session store", () => {
     try {
       const time = clock();
       const store = new MapSessionStore(60, time.now);
-      store.create("gina");
+      store.create({ username: "gina", userId: "id-gina" });
       store.startSweeper(1000);
       time.advance(61_000);
       expect(store.size).toBe(1);
@@ -93,7 +93,7 @@ describe("the Map session store", () => {
 
   it("never keeps a process alive with its sweep timer", () => {
     const script = `const { MapSessionStore } = require(${JSON.stringify(compiled("sessions/map-session-store.js"))});
-      const store = new MapSessionStore(3600); store.create("henry"); store.startSweeper(50);
+      const store = new MapSessionStore(3600); store.create({ username: "henry", userId: "id-henry" }); store.startSweeper(50);
       setTimeout(() => console.log("done"), 200);`;
     const result = spawnSync(process.execPath, ["-e", script], { timeout: 10_000, encoding: "utf8" });
     expect(result.error).toBeUndefined(); // a kept-alive process would be killed by the timeout
@@ -118,7 +118,7 @@ describe("the Map session store", () => {
 
   it("ends a session on destroy", () => {
     const store = new MapSessionStore(60);
-    const { sessionId } = store.create("ivy");
+    const { sessionId } = store.create({ username: "ivy", userId: "id-ivy" });
     expect(store.destroy(sessionId)).toBe(true);
     expect(store.destroy(sessionId)).toBe(false);
     expect(store.touch(sessionId).status).toBe("not_found");

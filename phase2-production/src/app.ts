@@ -12,7 +12,8 @@ import { ErrorRequestHandler, Express, RequestHandler } from "express";
 import session from "express-session";
 import type Redis from "ioredis";
 import { LogLevel } from "../../phase1-mockup/src/config";
-import { StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
+import { ApiError, StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
+import { Quota } from "../../phase1-mockup/src/domain/data-store";
 import { FileService } from "../../phase1-mockup/src/domain/files";
 import { UserService } from "../../phase1-mockup/src/domain/users";
 import { createBaseApp, finishApp, Lifecycle, newLifecycle } from "../../phase1-mockup/src/http/app-basics";
@@ -36,9 +37,12 @@ export interface Phase2AppOptions {
   sessionSecret: string;
   sessionTtlSeconds: number;
   maxFileBytes: number;
+  /** What one user may hold (MAX_FILES_PER_USER, MAX_BYTES_PER_USER); the defaults when absent. */
+  quota?: Quota;
   passwordHashCost: number;
   rateLimitPerMinute: number;
-  cookieSecure: boolean;
+  /** true or false forces the cookie's Secure flag; "auto" follows the request (req.secure, behind trust proxy). */
+  cookieSecure: boolean | "auto";
   logLevel: LogLevel;
   lifecycle?: Lifecycle;
 }
@@ -83,7 +87,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   const confirmed = replicaConfirmation(client, options.redis.waitReplicas, options.redis.waitMs);
   const store = new RedisDataStore(client, keyPrefix, confirmed);
   const users = new UserService(store, options.passwordHashCost);
-  const files = new FileService(store, { maxFileBytes: options.maxFileBytes, idSecret: options.sessionSecret });
+  const files = new FileService(store, { maxFileBytes: options.maxFileBytes, idSecret: options.sessionSecret, quota: options.quota });
 
   const app = createBaseApp({
     design,
@@ -141,7 +145,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
       cookie: {
         httpOnly: true, // page scripts cannot read the session id
         sameSite: "lax", // not sent on cross-site POSTs
-        secure: options.cookieSecure, // COOKIE_SECURE=true: sent over HTTPS only
+        secure: options.cookieSecure, // "auto": Secure when the request came over HTTPS (X-Forwarded-Proto behind the balancer)
         maxAge: options.sessionTtlSeconds * 1000, // milliseconds; connect-redis turns it into the key's TTL
       },
     });
@@ -154,6 +158,12 @@ export function createApp(options: Phase2AppOptions): Phase2App {
         next(error ? new StoreUnavailableError(`session store: ${(error as Error)?.message ?? String(error)}`, { cause: error }) : undefined);
       }),
     );
+    if (options.cookieSecure === true) {
+      // express-session would answer 200 and silently leave the cookie out: say why instead.
+      app.post("/api/login", (req, _res, next) =>
+        next(req.secure ? undefined : new ApiError(400, "validation_error", "COOKIE_SECURE=true sends the session cookie over HTTPS only, and this login came over plain HTTP: log in over HTTPS (or through a proxy that sets X-Forwarded-Proto: https)")),
+      );
+    }
     const onSessionCreated = () => metrics.sessionsCreated.inc();
     if (design === "atomic-session") {
       const atomic = atomicSession({ client, confirmed, keyPrefix, ttlSeconds: options.sessionTtlSeconds, users, files, onSessionCreated });

@@ -30,7 +30,8 @@ export interface Phase2Config extends CommonConfig {
   redis: RedisConnection;
   keyPrefix: string;
   rateLimitPerMinute: number;
-  cookieSecure: boolean;
+  /** COOKIE_SECURE: true or false forces the Secure flag; unset, it follows the request ("auto", behind trust proxy). */
+  cookieSecure: boolean | "auto";
 }
 
 export function isPhase2Design(value: unknown): value is Phase2Design {
@@ -46,8 +47,13 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(keyPrefix)) {
     throw new ConfigError("KEY_PREFIX", "must be 1 to 64 characters of A-Z, a-z, 0-9, : _ . and -", keyPrefix);
   }
+  const common = loadCommonConfig(env, design, 4000);
+  if (design === "jwt" && common.usingDevelopmentSecret) {
+    // A token signed with a secret printed in the README is a password anyone can forge.
+    throw new ConfigError("SESSION_SECRET", "is required for jwt (a token signed with the public development value can be forged by anyone); make one with: export SESSION_SECRET=$(openssl rand -hex 32)", "");
+  }
   return {
-    ...loadCommonConfig(env, design, 4000),
+    ...common,
     design,
     redis: {
       url: redisUrl,
@@ -59,7 +65,7 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
     },
     keyPrefix,
     rateLimitPerMinute: readInteger(env, "RATE_LIMIT_PER_MINUTE", 30, 1, 1_000_000),
-    cookieSecure: readBoolean(env, "COOKIE_SECURE", false),
+    cookieSecure: env.COOKIE_SECURE === undefined || env.COOKIE_SECURE === "" ? "auto" : readBoolean(env, "COOKIE_SECURE", false),
   };
 }
 

@@ -1,11 +1,15 @@
 // Rate limiting of logins and user creations (429 too_many_requests; docs/api-reference.md,
-// "Rate limit"), counted in Redis so that the limit holds across instances: with a counter in
-// each process, three instances behind a balancer would allow three times the limit.
+// "Rate limit"), per client address and per account name, counted in Redis so that the limit
+// holds across instances: with a counter in each process, three instances behind a balancer
+// would allow three times the limit.
 
 import type Redis from "ioredis";
-import { rateLimit, RateLimitRequestHandler } from "express-rate-limit";
+import { isIP } from "node:net";
+import type { RequestHandler } from "express";
+import { ipKeyGenerator, Options, rateLimit } from "express-rate-limit";
 import { RedisReply, RedisStore } from "rate-limit-redis";
 import { ApiError, StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
+import { isValidUsername } from "../../phase1-mockup/src/domain/validation";
 
 /**
  * rate-limit-redis loads its Lua script when the limiter is created and keeps the promise. At
@@ -33,21 +37,38 @@ class RecoveringRedisStore extends RedisStore {
   }
 }
 
-export function createLoginRateLimit(client: Redis, keyPrefix: string, limitPerMinute: number): RateLimitRequestHandler {
-  const store = new RecoveringRedisStore({
-    sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply>,
-    prefix: `${keyPrefix}ratelimit:`,
+/**
+ * Two limits, each `limitPerMinute`: per client address, and per account name. Behind a
+ * balancer the address comes from X-Forwarded-For, which a client on the balancer's side can
+ * rotate at will; the account's limit holds whatever the address says, so guessing one user's
+ * password stays at `limitPerMinute` tries a minute. An address that is not an IP address
+ * counts as the connection's own.
+ */
+export function createLoginRateLimit(client: Redis, keyPrefix: string, limitPerMinute: number): RequestHandler[] {
+  const limiter = (prefix: string, options: Partial<Options>) =>
+    rateLimit({
+      windowMs: 60_000,
+      limit: limitPerMinute,
+      standardHeaders: "draft-7", // RateLimit and RateLimit-Policy headers tell a client where it stands
+      legacyHeaders: false,
+      store: new RecoveringRedisStore({
+        sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply>,
+        prefix: `${keyPrefix}${prefix}`,
+      }),
+      handler: (req, _res, next) => {
+        const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
+        const seconds = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
+        next(new ApiError(429, "too_many_requests", `at most ${limitPerMinute} logins and sign-ups a minute; try again in ${seconds} s`, { "Retry-After": String(seconds) }));
+      },
+      ...options,
+    });
+  const byAddress = limiter("ratelimit:", {
+    keyGenerator: (req) => ipKeyGenerator(isIP(req.ip ?? "") ? (req.ip as string) : (req.socket.remoteAddress ?? "unknown")),
   });
-  return rateLimit({
-    windowMs: 60_000,
-    limit: limitPerMinute,
-    standardHeaders: "draft-7", // RateLimit and RateLimit-Policy headers tell a client where it stands
-    legacyHeaders: false,
-    store,
-    handler: (req, res, next) => {
-      const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
-      const seconds = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
-      next(new ApiError(429, "too_many_requests", `at most ${limitPerMinute} logins and sign-ups a minute; try again in ${seconds} s`, { "Retry-After": String(seconds) }));
-    },
+  const byAccount = limiter("ratelimit-account:", {
+    // Only names that could exist: anything else is refused by validation, and never becomes a key.
+    skip: (req) => !isValidUsername(req.body?.username),
+    keyGenerator: (req) => String(req.body.username),
   });
+  return [byAddress, byAccount];
 }

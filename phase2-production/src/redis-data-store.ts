@@ -2,17 +2,49 @@
 // instance of a run shares the users and the files (docs/transition-to-phase2.md, "The
 // one-line store change").
 //
-//   <prefix>user:<name>               the user record, one JSON string, created with SET NX
-//   <prefix>file:<user>:<file_id>     one file record, one JSON string
-//   <prefix>files:<user>              a set of the user's file ids
+//   <prefix>user:<name>                  the user record, one JSON string, created with SET NX
+//   <prefix>file:<user id>:<file_id>     one file's metadata, one JSON string
+//   <prefix>content:<user id>:<file_id>  its content, apart: a listing never reads it
+//   <prefix>files:<user id>              a set of the user's file ids
+//   <prefix>usage:<user id>              a hash: the bytes the user holds (for the quota)
 //
-// Sets and SET NX, never a read-modify-write JSON array: two instances writing at once can
-// never overwrite each other here. (Sessions are another story: docs/transition-to-phase2.md,
-// "The race that no store fixes".)
+// Files are kept under the user's immutable id, not the name: after a store wipe, a session
+// from before names an id that nobody has any more. An upload and a delete are each one Lua
+// script, so the quota is counted and the file published in one step; never a read-modify-write
+// JSON array: two instances writing at once can never overwrite each other here. (Sessions are
+// another story: docs/transition-to-phase2.md, "The race that no store fixes".)
 
 import type Redis from "ioredis";
-import { compareFiles, DataStore, FileRecord, FileSummary, UserRecord } from "../../phase1-mockup/src/domain/data-store";
+import { compareFiles, DataStore, FileRecord, FileSummary, PutResult, Quota, UserRecord } from "../../phase1-mockup/src/domain/data-store";
 import { ConfirmedWrite, guardRedis } from "./redis-client";
+
+// KEYS: metadata, content, the set of ids, usage. ARGV: metadata JSON, content, file id, size, max files, max bytes.
+// Answers {1, metadata} when stored, {0, the first metadata} on a replay, {-1, files, bytes} over the quota.
+const PUT_FILE = `
+local first = redis.call('GET', KEYS[1])
+if first then return {0, first} end
+local files = redis.call('SCARD', KEYS[3])
+local bytes = tonumber(redis.call('HGET', KEYS[4], 'bytes') or '0')
+if files + 1 > tonumber(ARGV[5]) or bytes + tonumber(ARGV[4]) > tonumber(ARGV[6]) then return {-1, files, bytes} end
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[3])
+redis.call('HINCRBY', KEYS[4], 'bytes', ARGV[4])
+return {1, ARGV[1]}`;
+
+// KEYS: metadata, content, the set of ids, usage. ARGV: file id. Answers 1 when a file was deleted.
+const DELETE_FILE = `
+local metadata = redis.call('GET', KEYS[1])
+if not metadata then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+redis.call('HINCRBY', KEYS[4], 'bytes', -(cjson.decode(metadata).size or 0))
+return 1`;
+
+type ScriptClient = Redis & {
+  labPutFile(...args: Array<string | number>): Promise<[number, string | number, number?]>;
+  labDeleteFile(...args: string[]): Promise<number>;
+};
 
 export class RedisDataStore implements DataStore {
   constructor(
@@ -20,7 +52,25 @@ export class RedisDataStore implements DataStore {
     private readonly prefix: string,
     /** Every write goes through it: REDIS_WAIT_REPLICAS's WAIT (redis-client.ts, replicaConfirmation). */
     private readonly confirmed: ConfirmedWrite = (write) => write(),
-  ) {}
+  ) {
+    // EVALSHA, loaded again by ioredis when Redis restarted empty (NOSCRIPT).
+    if (!("labPutFile" in client)) {
+      client.defineCommand("labPutFile", { numberOfKeys: 4, lua: PUT_FILE });
+      client.defineCommand("labDeleteFile", { numberOfKeys: 4, lua: DELETE_FILE });
+    }
+  }
+
+  private get scripts(): ScriptClient {
+    return this.client as ScriptClient;
+  }
+
+  private contentKey(owner: string, fileId: string): string {
+    return `${this.prefix}content:${owner}:${fileId}`;
+  }
+
+  private usageKey(owner: string): string {
+    return `${this.prefix}usage:${owner}`;
+  }
 
   private userKey(username: string): string {
     return `${this.prefix}user:${username}`;
@@ -42,19 +92,18 @@ export class RedisDataStore implements DataStore {
     return guardRedis("read a user", async () => parse<UserRecord>(await this.client.get(this.userKey(username))));
   }
 
-  putFileIfAbsent(file: FileRecord): Promise<{ created: boolean; file: FileRecord }> {
+  putFileIfAbsent(file: FileRecord, quota: Quota): Promise<PutResult> {
     return guardRedis("store a file", async () => {
-      const key = this.fileKey(file.owner, file.file_id);
-      // Every command of a MULTI runs whatever the one before it answered, so the guard is the
-      // SET NX of the record itself: a replay's transaction changes nothing (the SADD is a no-op).
+      const { content, ...metadata } = file;
+      const keys = [this.fileKey(file.owner, file.file_id), this.contentKey(file.owner, file.file_id), this.fileSetKey(file.owner), this.usageKey(file.owner)];
       // Confirmed on replicas whether or not it stored anything: a replay's first write may not have reached one.
-      const results = await this.confirmed(() => this.client.multi().set(key, JSON.stringify(file), "NX").sadd(this.fileSetKey(file.owner), file.file_id).get(key).exec());
-      if (!results) throw new Error("the transaction was discarded");
-      const [[setError, setReply], , [getError, stored]] = results;
-      if (setError || getError) throw setError ?? getError;
-      const first = parse<FileRecord>(stored as string | null);
-      if (!first) throw new Error("the file record vanished right after it was stored");
-      return { created: setReply === "OK", file: first };
+      const [outcome, first, bytes] = await this.confirmed(() => this.scripts.labPutFile(...keys, JSON.stringify(metadata), content, file.file_id, file.size, quota.maxFiles, quota.maxBytes));
+      if (outcome === -1) return { quotaExceeded: { files: Number(first), bytes: Number(bytes) } };
+      if (outcome === 1) return { created: true, file };
+      const stored = parse<FileRecord>(String(first));
+      if (!stored) throw new Error("the file record vanished right after it was stored");
+      const full = await this.getFile(file.owner, file.file_id);
+      return { created: false, file: full ?? { ...stored, content: stored.content ?? "" } };
     });
   }
 
@@ -72,16 +121,19 @@ export class RedisDataStore implements DataStore {
   }
 
   getFile(owner: string, fileId: string): Promise<FileRecord | null> {
-    return guardRedis("read a file", async () => parse<FileRecord>(await this.client.get(this.fileKey(owner, fileId))));
+    return guardRedis("read a file", async () => {
+      const [metadata, content] = await this.client.mget(this.fileKey(owner, fileId), this.contentKey(owner, fileId));
+      const record = parse<FileRecord>(metadata);
+      if (!record) return null;
+      // A record written before content was kept apart still holds its content.
+      return { ...record, content: content ?? record.content ?? "" };
+    });
   }
 
   deleteFile(owner: string, fileId: string): Promise<boolean> {
     return guardRedis("delete a file", async () => {
-      const results = await this.confirmed(() => this.client.multi().del(this.fileKey(owner, fileId)).srem(this.fileSetKey(owner), fileId).exec());
-      if (!results) throw new Error("the transaction was discarded");
-      const [[error, deleted]] = results;
-      if (error) throw error;
-      return deleted === 1;
+      const keys = [this.fileKey(owner, fileId), this.contentKey(owner, fileId), this.fileSetKey(owner), this.usageKey(owner)];
+      return (await this.confirmed(() => this.scripts.labDeleteFile(...keys, fileId))) === 1;
     });
   }
 

@@ -13,7 +13,7 @@ if (require.main === module) {
     design,
     loadConfig: (env) => loadPhase2Config(env, design),
     createApp: (config, lifecycle) => {
-      const { app, close } = createApp({ ...config, lifecycle });
+      const { app, close } = createApp({ ...config, quota: { maxFiles: config.maxFilesPerUser, maxBytes: config.maxBytesPerUser }, lifecycle });
       return { app, close };
     },
   });

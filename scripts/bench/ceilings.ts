@@ -16,6 +16,7 @@
 import http from "node:http";
 import { AddressInfo } from "node:net";
 import express from "express";
+import { DataStore } from "../../phase1-mockup/src/domain/data-store";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
 import { createRedisClient } from "../../phase2-production/src/redis-client";
 import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
@@ -34,7 +35,13 @@ function handler(kind: Ceiling): http.RequestListener {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
-  // No authentication: whoever the header names (a ceiling is not a server to copy).
+  // No authentication: whoever the header names (a ceiling is not a server to copy). Files are
+  // kept under the user's id, read once per user from its record (a design has it in its session).
+  const ids = new Map<string, Promise<string>>();
+  const idOf = (store: DataStore, name: string) => {
+    if (!ids.has(name)) ids.set(name, store.getUser(name).then((user) => user?.user_id ?? name));
+    return ids.get(name) as Promise<string>;
+  };
   const user = (req: express.Request) => req.get("X-Bench-User") ?? "bench-0";
   if (kind === "express") {
     app.get("/ready", (_req, res) => void res.json({ status: "ready" }));
@@ -42,12 +49,12 @@ function handler(kind: Ceiling): http.RequestListener {
   } else if (kind === "express+data_dir") {
     const store = new FileDataStore(process.env.DATA_DIR ?? "data/bench");
     app.get("/ready", (_req, res) => void res.json({ status: "ready" }));
-    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(user(req)) }));
+    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(await idOf(store, user(req))) }));
   } else {
     const client = createRedisClient(process.env.REDIS_URL ?? "");
     const store = new RedisDataStore(client, process.env.KEY_PREFIX ?? "lab:");
     app.get("/ready", (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }));
-    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(user(req)) }));
+    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(await idOf(store, user(req))) }));
   }
   return app;
 }

@@ -37,7 +37,8 @@ export async function seedUsers(store: DataStore, prefix: string, count: number,
     await Promise.all(
       names.slice(i, i + 50).map(async (username) => {
         await users.register({ username, password: PASSWORD });
-        await files.upload(username, { filename: "notes.txt", content: "x".repeat(200) }, "seed");
+        const userId = (await store.getUser(username))?.user_id ?? username; // files are kept under the user's id
+        await files.upload(userId, { filename: "notes.txt", content: "x".repeat(200) }, "seed");
       }),
     );
   }

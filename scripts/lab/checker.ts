@@ -127,9 +127,9 @@ export function duplicateWrites(operations: Operation[]): Anomaly[] {
   return found;
 }
 
-/** revocations_lost (shown as `revived`): the logged-out spare login accepted. */
+/** revocations_lost (shown as `revived`): the logged-out spare login (a session or a token) accepted. */
 export function revocationsLost(operations: Operation[]): Anomaly[] {
-  return operations.filter((op) => op.name === "probe" && op.outcome === "ok").map((probe) => anomaly(probe, "the logged-out token to be refused (401 token_revoked)"));
+  return operations.filter((op) => op.name === "probe" && op.outcome === "ok").map((probe) => anomaly(probe, "the logged-out spare login to be refused (401)"));
 }
 
 // ---------------------------------------------------------------------------------------------

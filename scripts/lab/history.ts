@@ -10,7 +10,7 @@ export type OperationName =
   | "session"
   | "list"
   | "logout"
-  | "probe" // jwt: the logged-out spare token, tried once at the end
+  | "probe" // the logged-out spare session or token, tried once after the fault
   | "readback-login"
   | "readback"
   | "readback-list";
@@ -51,7 +51,7 @@ export interface Operation {
   filenames?: string[];
   /** Part of the workload (counted in ops), or the read-back and the probe (not counted). */
   workload: boolean;
-  /** jwt: the spare token's login and logout, which the probe checks later. */
+  /** The spare login's login and logout, which the probe checks later. */
   spare?: boolean;
 }
 

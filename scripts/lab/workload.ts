@@ -59,7 +59,8 @@ class VirtualUser {
     const url = (request.baseUrl ?? this.options.url) + request.path;
     const outcome = await send({ ...request, url, agent: request.agent ?? this.agent }, this.options.clock, this.random);
     const answer = outcome.answer;
-    this.credentials.keepCookies(answer?.headers["set-cookie"]);
+    // The spare login's cookies are the spare's own (prepareSpareLogin keeps them): never the user's.
+    if (!extra.spare) this.credentials.keepCookies(answer?.headers["set-cookie"]);
     const last = outcome.attempts[outcome.attempts.length - 1];
     const ok = answer !== undefined && answer.status >= 200 && answer.status < 300;
     const operation: Operation = {
@@ -122,11 +123,18 @@ class VirtualUser {
     if (operation.outcome === "ok") this.spare = spare;
   }
 
-  /** The logged-out spare login, tried once: it must be refused. */
+  /**
+   * The logged-out spare login, tried up to three times (behind round robin, most likely on
+   * each instance once), stopping at the first try accepted: every try must be refused. A
+   * logout that holds on one instance only is still a logout that does not hold.
+   */
   async probeSpareLogin(): Promise<void> {
     if (!this.spare) return;
     this.spare.followBalancerOf(this.credentials); // the user's cookie jar as it is now, like every request of the user
-    await this.operation("probe", { method: "GET", path: "/api/files", headers: this.spare.headers() }, { workload: false });
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      const { operation } = await this.operation("probe", { method: "GET", path: "/api/files", headers: this.spare.headers() }, { workload: false, spare: true });
+      if (operation.outcome === "ok") return;
+    }
   }
 
   private nextKey(): string {

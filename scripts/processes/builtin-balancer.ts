@@ -110,6 +110,10 @@ export class Balancer implements Part {
       res.end(JSON.stringify({ error: "payload_too_large", message: (error as Error).message }));
       return;
     }
+    // The body is buffered whole: send it with its length, never chunked (a bodiless POST would
+    // otherwise reach the backend as an empty chunked body, which it refuses as not JSON).
+    delete req.headers["transfer-encoding"];
+    req.headers["content-length"] = String(body.length);
     for (const backend of this.candidates(req)) {
       const outcome = await this.forward(req, res, backend, body);
       if (outcome === "answered") return;

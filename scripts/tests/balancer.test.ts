@@ -24,7 +24,8 @@ async function backend(id: string): Promise<{ id: string; url: string; server: h
     req.on("data", (chunk) => (body += chunk));
     req.on("end", () => {
       res.setHeader("Set-Cookie", "sid=from-backend; Path=/");
-      res.writeHead(200, { "Content-Type": "application/json", "X-Served-By": id }).end(JSON.stringify({ id, body }));
+      const framing = { length: req.headers["content-length"] ?? null, chunked: req.headers["transfer-encoding"] === "chunked" };
+      res.writeHead(200, { "Content-Type": "application/json", "X-Served-By": id }).end(JSON.stringify({ id, body, framing }));
     });
   });
   servers.push(server);
@@ -88,7 +89,7 @@ describe("the built-in balancer", () => {
     for (let i = 0; i < 4; i += 1) {
       const answer = await ask(`${url}/upload`, { method: "POST", headers: { "Content-Type": "application/json" }, body: `{"n":${i}}` });
       expect(answer.status).toBe(200);
-      expect(answer.body).toEqual({ id: "alive", body: `{"n":${i}}` });
+      expect(answer.body).toMatchObject({ id: "alive", body: `{"n":${i}}` });
     }
     const status = balancer.status();
     expect(status.backends).toEqual([
@@ -97,6 +98,22 @@ describe("the built-in balancer", () => {
     ]);
     const overHttp = await ask(`${url}/__lb/status`);
     expect(overHttp.body.backends[0]).toMatchObject({ id: "dead", up: false });
+  });
+
+  it("sends a POST with no body on as Content-Length: 0, never as an empty chunked body (which a server refuses as not JSON)", async () => {
+    const one = await backend("one");
+    const { url } = await start([one], "round-robin");
+    const answer = await new Promise<{ framing: unknown }>((resolve, reject) => {
+      // A logout as curl and the lab's users send it: POST, no body, no Content-Length.
+      const req = http.request(`${url}/api/logout`, { method: "POST" }, (res) => {
+        let text = "";
+        res.on("data", (chunk) => (text += chunk));
+        res.on("end", () => resolve(JSON.parse(text)));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(answer.framing).toEqual({ length: "0", chunked: false });
   });
 
   it("re-pins a sticky client whose backend died, with a new cookie", async () => {
@@ -109,7 +126,7 @@ describe("the built-in balancer", () => {
     await new Promise((resolve) => victim.server.close(resolve));
     const moved = await ask(`${url}/x`, { method: "POST", body: "keep me", headers: { Cookie: stickyCookie(first.cookies) as string } });
     expect(moved.status).toBe(200);
-    expect(moved.body).toEqual({ id: pinned === "a" ? "b" : "a", body: "keep me" });
+    expect(moved.body).toMatchObject({ id: pinned === "a" ? "b" : "a", body: "keep me" });
     expect(stickyCookie(moved.cookies)).toBe(`${STICKY_COOKIE}=${moved.body.id}`);
   });
 

@@ -31,6 +31,7 @@ const SPEC_ERRORS: [status: number, code: string][] = [
   [404, "not_found"],
   [409, "user_exists"],
   [413, "payload_too_large"],
+  [413, "quota_exceeded"],
   [415, "unsupported_media_type"],
   [429, "too_many_requests"],
   [503, "store_unavailable"],

@@ -32,6 +32,7 @@ interface Cell {
   max_failed_attempt_ms: number;
   failed_attempts_not_503: number;
   abandoned_attempts: number;
+  revocations_lost: number;
   first_anomaly: unknown;
   slowest_failed_attempt: unknown;
 }
@@ -82,4 +83,12 @@ describe("the survival matrix, measured", () => {
       expect({ cell: `${design} × ${cell.scenario}`, disagreement: disagreement(again) ?? null }).toEqual({ cell: `${design} × ${cell.scenario}`, disagreement: null });
     }
   }, 120_000);
+
+  it("counts a logout that does not hold as revived: cached-session behind round robin (another instance's cache brings the session back), jwt after store-restart (the deny-list is gone)", () => {
+    const revived = (design: string, scenario: string) => cells.find((cell) => cell.design === design && cell.scenario === scenario)?.revocations_lost ?? 0;
+    expect(revived("cached-session", "round-robin")).toBeGreaterThan(0);
+    expect(revived("jwt", "store-restart")).toBeGreaterThan(0);
+    // Every design that can log out tries its spare login; none revives it in the baseline.
+    for (const design of Object.keys(EXPECTED)) expect({ design, revived: revived(design, "baseline") }).toEqual({ design, revived: 0 });
+  });
 });

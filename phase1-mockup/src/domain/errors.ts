@@ -17,6 +17,7 @@ export type ErrorCode =
   | "not_found"
   | "user_exists"
   | "payload_too_large"
+  | "quota_exceeded"
   | "unsupported_media_type"
   | "too_many_requests"
   | "store_unavailable"

@@ -4,7 +4,7 @@
 // the same id and the store publishes the record only once.
 
 import { createHmac, randomBytes } from "node:crypto";
-import { DataStore, FileRecord, FileSummary } from "./data-store";
+import { DataStore, DEFAULT_QUOTA, FileRecord, FileSummary, Quota } from "./data-store";
 import { ApiError, notFound } from "./errors";
 import { requireObject, validateContent, validateFilename, validateIdempotencyKey } from "./validation";
 
@@ -18,8 +18,16 @@ export interface UploadResult {
 export class FileService {
   constructor(
     private readonly store: DataStore,
-    private readonly options: { maxFileBytes: number; idSecret: string },
+    private readonly options: { maxFileBytes: number; idSecret: string; quota?: Quota },
   ) {}
+
+  get maxFileBytes(): number {
+    return this.options.maxFileBytes;
+  }
+
+  private get quota(): Quota {
+    return this.options.quota ?? DEFAULT_QUOTA;
+  }
 
   async upload(owner: string, body: unknown, idempotencyKey: string | undefined): Promise<UploadResult> {
     const input = requireObject(body);
@@ -38,7 +46,13 @@ export class FileService {
       size,
       created_at: new Date().toISOString(),
     };
-    return this.store.putFileIfAbsent(file);
+    const stored = await this.store.putFileIfAbsent(file, this.quota);
+    if ("quotaExceeded" in stored) {
+      const { files, bytes } = stored.quotaExceeded;
+      const { maxFiles, maxBytes } = this.quota;
+      throw new ApiError(413, "quota_exceeded", `you hold ${files} files and ${bytes} bytes; a user may hold at most ${maxFiles} files and ${maxBytes} bytes: delete some first`);
+    }
+    return stored;
   }
 
   list(owner: string): Promise<FileSummary[]> {

@@ -2,18 +2,29 @@
 // designs is only how often authenticate() runs: on every request (stateless), or once per
 // session (stateful, and phase 2's logins). See docs/concepts.md, "Stateless trade-offs".
 
+import { randomBytes } from "node:crypto";
 import { DataStore, UserRecord } from "./data-store";
 import { ApiError } from "./errors";
 import { hashPassword, verifyPassword } from "./passwords";
 import { isValidUsername, requireObject, validatePassword, validateUsername } from "./validation";
 
+/** Who a request is: the name it logged in with, and the immutable id its data is kept under. */
+export interface Identity {
+  username: string;
+  userId: string;
+}
+
 export class UserService {
-  private dummyHash: Promise<string> | undefined;
+  private readonly dummyHash: Promise<string>;
 
   constructor(
     private readonly store: DataStore,
     private readonly passwordHashCost: number,
-  ) {}
+  ) {
+    // Made now, at start: made on first use, the first unknown-user login would be slower than
+    // the others, and that difference would tell an attacker the name is unknown.
+    this.dummyHash = hashPassword("not-a-real-password", passwordHashCost);
+  }
 
   /** Validates and stores a new user; 409 `user_exists` when the name is taken. */
   async register(body: unknown): Promise<{ username: string }> {
@@ -21,6 +32,7 @@ export class UserService {
     const username = validateUsername(input.username);
     const password = validatePassword(input.password);
     const user: UserRecord = {
+      user_id: randomBytes(16).toString("hex"),
       username,
       password_hash: await hashPassword(password, this.passwordHashCost),
       created_at: new Date().toISOString(),
@@ -32,25 +44,20 @@ export class UserService {
   }
 
   /** Validates a login body, then authenticates it; 401 `invalid_credentials` on a mismatch. */
-  async login(body: unknown): Promise<string> {
+  async login(body: unknown): Promise<Identity> {
     const input = requireObject(body);
     validateUsername(input.username);
     validatePassword(input.password);
     return this.authenticate(input.username as string, input.password as string);
   }
 
-  /** The username when the password matches; otherwise 401 `invalid_credentials`. */
-  async authenticate(username: string, password: string): Promise<string> {
+  /** The user's identity when the password matches; otherwise 401 `invalid_credentials`. */
+  async authenticate(username: string, password: string): Promise<Identity> {
     const user = isValidUsername(username) ? await this.store.getUser(username) : null;
     // An unknown user still costs one hash, so the answer's timing does not reveal which names exist.
-    const hash = user?.password_hash ?? (await this.getDummyHash());
+    const hash = user?.password_hash ?? (await this.dummyHash);
     const matches = await verifyPassword(password, hash);
     if (!user || !matches) throw new ApiError(401, "invalid_credentials", "username or password is wrong");
-    return user.username;
-  }
-
-  private getDummyHash(): Promise<string> {
-    this.dummyHash ??= hashPassword("not-a-real-password", this.passwordHashCost);
-    return this.dummyHash;
+    return { username: user.username, userId: user.user_id ?? user.username };
   }
 }

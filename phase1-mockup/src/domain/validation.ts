@@ -8,6 +8,8 @@ const USERNAME = /^[a-z0-9_-]{3,32}$/;
 // C0 and C1 control characters, DEL included: none may appear in a filename.
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+// Unicode bidirectional controls: "invoice\u202Efdp.exe" would show as "invoiceexe.pdf".
+const BIDI_CONTROLS = /[\u202a-\u202e\u2066-\u2069]/;
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export const PASSWORD_MIN_LENGTH = 8;
@@ -54,6 +56,9 @@ export function validateFilename(value: unknown): string {
   }
   if (CONTROL_CHARACTERS.test(value)) {
     throw validationError("filename", "must not contain control characters (NUL, newline, ...)");
+  }
+  if (BIDI_CONTROLS.test(value)) {
+    throw validationError("filename", "must not contain Unicode bidirectional controls (U+202A to U+202E, U+2066 to U+2069)");
   }
   if (value === "." || value === "..") throw validationError("filename", "must not be . or ..");
   return value;

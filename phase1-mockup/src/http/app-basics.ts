@@ -43,11 +43,17 @@ export function createBaseApp(options: BaseAppOptions): Express {
   app.use((req, res, next) => {
     const requestId = req.get("X-Request-ID");
     res.set("X-Served-By", serverId);
+    // No browser guesses a file's type from its content, and no cache keeps an answer that
+    // was meant for one user (a file, a session view) for the next.
+    res.set("X-Content-Type-Options", "nosniff");
+    if (req.path.startsWith("/api/")) res.set("Cache-Control", "no-store");
     res.set("X-Request-ID", requestId && SANE_REQUEST_ID.test(requestId) ? requestId : randomUUID());
     // While draining, every answer closes its connection, so keep-alive clients reconnect to
     // the next instance instead of holding this one open (docs/transition-to-phase2.md,
     // "Graceful shutdown").
     if (lifecycle.draining) res.set("Connection", "close");
+    // HTTP/1.1 requires Host; Node's own refusal would be a bare 400 (serve.ts turns it off).
+    if (!req.headers.host && req.httpVersion !== "1.0") return next(new ApiError(400, "validation_error", "the Host header is required"));
     next();
   });
   for (const handler of options.middleware ?? []) app.use(handler);
@@ -75,7 +81,10 @@ export function createBaseApp(options: BaseAppOptions): Express {
     }
   });
 
-  app.use(jsonBody(options.maxFileBytes));
+  // Every body but an upload's is small and read before authentication; an upload's is read
+  // only once the request has proved who it is (file-routes.ts), so that nobody unauthenticated
+  // can make a server read megabytes.
+  app.use((req, res, next) => (req.method === "POST" && req.path === "/api/upload" ? next() : smallBody(req, res, next)));
   // No CORS here: an OPTIONS request gets the JSON 404 of finishApp(), not Express's plain text.
   app.options(/.*/, (req, _res, next) => next(new ApiError(404, "not_found", `no route for OPTIONS ${req.path}`)));
   return app;
@@ -93,13 +102,43 @@ function logToStderr(message: string, error: unknown): void {
   console.error(message, error instanceof Error && !(error instanceof StoreUnavailableError) ? error : "");
 }
 
+/** Routes other than an upload take at most this much JSON. */
+export const SMALL_BODY_BYTES = 16 * 1024;
+/** Deeper nesting than this is refused before it is parsed (a deep body costs the parser dearly). */
+export const MAX_JSON_DEPTH = 32;
+
+const smallBody = jsonBody(SMALL_BODY_BYTES);
+
+/** The upload route's parser: big enough for any file within MAX_FILE_BYTES (see jsonBody). */
+export function uploadBody(maxFileBytes: number): RequestHandler {
+  return jsonBody(maxFileBytes * 6 + 64 * 1024);
+}
+
+/** Counts the nesting of a JSON text, strings aside; throws past MAX_JSON_DEPTH. */
+function refuseDeepNesting(_req: unknown, _res: unknown, buffer: Buffer): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < buffer.length; i += 1) {
+    const byte = buffer[i];
+    if (inString) {
+      if (byte === 0x5c) i += 1; // a backslash: skip the escaped character
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) inString = true;
+    else if (byte === 0x7b || byte === 0x5b) {
+      depth += 1;
+      if (depth > MAX_JSON_DEPTH) throw Object.assign(new Error(`the JSON is nested deeper than ${MAX_JSON_DEPTH} levels`), { status: 400, type: "entity.verify.failed" });
+    } else if (byte === 0x7d || byte === 0x5d) depth -= 1;
+  }
+}
+
 /**
- * Parses `application/json` bodies and refuses every other body with 415. The parser's limit
- * leaves room for the worst JSON escaping (6 bytes for one, as \u0000), so a file within
- * MAX_FILE_BYTES always parses, and an oversized one gets the upload route's clean 413.
+ * Parses `application/json` bodies of at most `limit` bytes, nested at most 32 levels, and
+ * refuses every other body with 415. The upload's limit leaves room for the worst JSON
+ * escaping (6 bytes for one, as \u0000), so a file within MAX_FILE_BYTES always parses, and an
+ * oversized one gets the upload route's clean 413.
  */
-function jsonBody(maxFileBytes: number): RequestHandler {
-  const parse = express.json({ limit: maxFileBytes * 6 + 64 * 1024, strict: true });
+function jsonBody(limit: number): RequestHandler {
+  const parse = express.json({ limit, strict: true, verify: refuseDeepNesting });
   return (req, res, next) => {
     const length = Number(req.headers["content-length"] ?? 0);
     const hasBody = req.headers["transfer-encoding"] !== undefined || length > 0;
@@ -116,6 +155,8 @@ function fromBodyParser(error: { type?: unknown }): ApiError | undefined {
   switch (error.type) {
     case "entity.parse.failed":
       return new ApiError(400, "invalid_json", "the body is not valid JSON");
+    case "entity.verify.failed":
+      return new ApiError(400, "invalid_json", (error as { message?: string }).message ?? "the body is not acceptable JSON");
     case "entity.too.large":
       return new ApiError(413, "payload_too_large", "the request body is too large");
     case "charset.unsupported":

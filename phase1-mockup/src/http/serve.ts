@@ -53,7 +53,12 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
   const config = loadConfigOrExit(options.design, options.loadConfig);
   const lifecycle = newLifecycle();
   const inFlight = new Set<http.ServerResponse>();
-  const server = http.createServer();
+  // Host is checked by the app, so that its absence gets the JSON 400 of every other malformed request.
+  // The timeouts below are checked every second (Node's default: every 30 s).
+  const server = http.createServer({ requireHostHeader: false, connectionsCheckingInterval: 1000 });
+  // A slow client gets 10 s for its headers and 30 s for the whole request (Node: 60 s and 300 s).
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
   let running: RunningApp | undefined;
 
   server.on("error", (error: NodeJS.ErrnoException) => {
@@ -117,7 +122,8 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
   // lies): still a JSON error that names the instance.
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
-    const [status, text] = error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : [400, "Bad Request"];
+    const [status, text] =
+      error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "Request Timeout"] : [400, "Bad Request"];
     const body = JSON.stringify({ error: "validation_error", message: `malformed request: ${error.code ?? error.message}` });
     const serverId = process.env.SERVER_ID || `${options.design}-${(server.address() as AddressInfo | null)?.port ?? config.port}`;
     socket.end(

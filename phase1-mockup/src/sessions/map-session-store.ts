@@ -4,6 +4,7 @@
 // process alive.
 
 import { randomBytes } from "node:crypto";
+import type { Identity } from "../domain/users";
 import { SessionData, SessionLookup, SessionStore } from "./session-store";
 
 /** A session id is 256 random bits, base64url: 43 characters. */
@@ -28,11 +29,12 @@ export class MapSessionStore implements SessionStore {
     private readonly now: () => number = Date.now, // tests pass a clock they can move
   ) {}
 
-  create(username: string): { sessionId: string; data: SessionData } {
+  create({ username, userId }: Identity): { sessionId: string; data: SessionData } {
     const sessionId = randomBytes(32).toString("base64url"); // unguessable, from a CSPRNG
     const at = this.now();
     const data: SessionData = {
       username,
+      user_id: userId,
       created_at: new Date(at).toISOString(),
       last_activity: new Date(at).toISOString(),
       request_count: 0,

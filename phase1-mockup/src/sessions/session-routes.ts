@@ -25,6 +25,7 @@ export function requireSession(sessions: SessionStore): RequestHandler {
       throw new ApiError(401, "session_not_found", "this server knows no such session (it ended, or the server restarted); start a new one");
     }
     res.locals.username = lookup.data.username;
+    res.locals.userId = lookup.data.user_id;
     res.locals.session = lookup.data;
     res.locals.sessionId = sessionId;
     next();
@@ -42,13 +43,12 @@ export function sessionRoutes({ users, sessions }: SessionRoutesOptions): Router
 
   // Creation: the only request that carries the password.
   router.post("/api/session/start", async (req, res) => {
-    const username = await users.login(req.body);
-    const { sessionId } = sessions.create(username);
+    const { sessionId } = sessions.create(await users.login(req.body));
     res.status(201).json({ session_id: sessionId, expires_in: sessions.ttlSeconds });
   });
 
   router.get("/api/session", check, (_req, res) => {
-    const session: SessionData = res.locals.session;
+    const { user_id: _id, ...session }: SessionData = res.locals.session;
     res.json({ ...session, files_uploaded: [...session.files_uploaded] });
   });
 

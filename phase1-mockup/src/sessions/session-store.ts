@@ -3,8 +3,12 @@
 // responsibility (creation, validation, idle timeout, clean-up, end), not something a
 // library hands you (docs/concepts.md, "The session layer is a design responsibility, not a library").
 
+import type { Identity } from "../domain/users";
+
 export interface SessionData {
   username: string;
+  /** The user's immutable id, under which its files are kept; not part of the session view. */
+  user_id: string;
   created_at: string; // ISO 8601
   last_activity: string;
   request_count: number; // authenticated requests made with this session
@@ -18,7 +22,7 @@ export type SessionLookup =
 
 export interface SessionStore {
   /** Starts a session for a user who has just proved who they are; returns its new id. */
-  create(username: string): { sessionId: string; data: SessionData };
+  create(identity: Identity): { sessionId: string; data: SessionData };
   /** Finds a session and, when it is active, records this request as activity on it. */
   touch(sessionId: string): SessionLookup;
   /** Ends a session; false when there was none to end. */

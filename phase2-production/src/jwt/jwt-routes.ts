@@ -11,6 +11,7 @@ export function bearerAuthentication(tokens: TokenService): RequestHandler {
   return async (req, res, next) => {
     const token = await tokens.verifySignature(req.get("Authorization"));
     res.locals.username = token.username;
+    res.locals.userId = token.userId;
     res.locals.token = token;
     const revocation = tokens.checkNotRevoked(token);
     if (req.method === "GET") {
@@ -35,8 +36,7 @@ export function jwtRoutes(users: UserService, tokens: TokenService, ttlSeconds: 
   const authenticate = bearerAuthentication(tokens);
 
   router.post("/api/login", async (req, res) => {
-    const username = await users.login(req.body);
-    const token = await tokens.issue(username);
+    const token = await tokens.issue(await users.login(req.body));
     onTokenIssued();
     res.json({ token, expires_in: ttlSeconds });
   });

@@ -10,9 +10,13 @@ import { randomBytes } from "node:crypto";
 import type Redis from "ioredis";
 import { errors, jwtVerify, SignJWT } from "jose";
 import { ApiError } from "../../../phase1-mockup/src/domain/errors";
+import type { Identity } from "../../../phase1-mockup/src/domain/users";
 import { ConfirmedWrite, guardRedis } from "../redis-client";
 
 export interface VerifiedToken {
+  /** `sub`: the user's immutable id, under which its files are kept. */
+  userId: string;
+  /** `name`: the name the user logged in with (for people reading the token). */
   username: string;
   jti: string;
   expiresAt: number; // seconds since the epoch
@@ -35,10 +39,12 @@ export class TokenService {
   }
 
   /** Signs a token for a user who has just proved who they are; its lifetime is fixed now. */
-  async issue(username: string): Promise<string> {
-    return new SignJWT({})
+  async issue({ username, userId }: Identity): Promise<string> {
+    // The subject is the immutable id, not the name: after a store wipe someone else may
+    // register the name, and this token must not reach their files.
+    return new SignJWT({ name: username })
       .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-      .setSubject(username)
+      .setSubject(userId)
       .setJti(randomBytes(16).toString("hex"))
       .setIssuedAt()
       .setExpirationTime(`${this.ttlSeconds}s`)
@@ -66,7 +72,7 @@ export class TokenService {
       if (typeof payload.sub !== "string" || typeof payload.jti !== "string" || typeof payload.exp !== "number") {
         throw new ApiError(401, "invalid_token", "the token lacks sub, jti or exp");
       }
-      verified = { username: payload.sub, jti: payload.jti, expiresAt: payload.exp };
+      verified = { userId: payload.sub, username: typeof payload.name === "string" ? payload.name : payload.sub, jti: payload.jti, expiresAt: payload.exp };
     } catch (error) {
       if (error instanceof ApiError) throw error;
       if (error instanceof errors.JWTExpired) throw new ApiError(401, "token_expired", "the token has expired; log in again");

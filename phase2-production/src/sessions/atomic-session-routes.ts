@@ -39,6 +39,7 @@ export function atomicSession({ client, confirmed, keyPrefix, ttlSeconds, users,
     refuseWithoutSession(req);
     req.session.touch(); // the cookie's expiry only: not part of the stored record, so nothing is saved
     res.locals.username = req.session.username;
+    res.locals.userId = req.session.user_id ?? req.session.username;
     res.locals.uploaded = [];
     next();
   };
@@ -69,9 +70,9 @@ export function atomicSession({ client, confirmed, keyPrefix, ttlSeconds, users,
   const router = Router();
 
   router.post("/api/login", async (req, res) => {
-    const username = await users.login(req.body);
+    const { username, userId } = await users.login(req.body);
     // The record connect-redis keeps: written once, never changed by a request.
-    await startSession(req, { username, created_at: new Date().toISOString() });
+    await startSession(req, { username, user_id: userId, created_at: new Date().toISOString() });
     onSessionCreated();
     res.json({ username, expires_in: ttlSeconds });
   });
@@ -89,7 +90,7 @@ export function atomicSession({ client, confirmed, keyPrefix, ttlSeconds, users,
     const [fields, ids, owned] = await Promise.all([
       guardRedis("read the session", () => client.hgetall(fieldsKey(sid))),
       guardRedis("read the session", () => client.smembers(filesKey(sid))),
-      files.list(req.session.username as string),
+      files.list(res.locals.userId as string),
     ]);
     // A set has no order: list the uploads as they were made, by the files' created_at.
     const createdAt = new Map(owned.map((file) => [file.file_id, file.created_at]));

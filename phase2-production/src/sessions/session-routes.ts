@@ -67,6 +67,7 @@ export const requireSession: RequestHandler = (req, res, next) => {
   // login time + TTL and an active session would die mid-use.
   req.session.touch();
   res.locals.username = req.session.username;
+  res.locals.userId = req.session.user_id ?? req.session.username; // a session from before ids existed
   next();
 };
 
@@ -94,9 +95,9 @@ export function sessionRoutes({ users, ttlSeconds, onSessionCreated }: SessionRo
   const router = Router();
 
   router.post("/api/login", async (req, res) => {
-    const username = await users.login(req.body);
+    const { username, userId } = await users.login(req.body);
     const now = new Date().toISOString();
-    await startSession(req, { username, created_at: now, last_activity: now, request_count: 0, files_uploaded: [] });
+    await startSession(req, { username, user_id: userId, created_at: now, last_activity: now, request_count: 0, files_uploaded: [] });
     onSessionCreated();
     res.json({ username, expires_in: ttlSeconds });
   });

@@ -1,0 +1,81 @@
+// Phase 1's share of what the servers defend against (LAB-SPEC section 10; docs/api-reference.md,
+// "What the servers defend against"): a session from before a wipe of DATA_DIR never reaches
+// the files of whoever registers the same name later, a listing reads no file's content, the
+// per-user quota, and filenames that would display as another name.
+
+import { readdirSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+import request from "supertest";
+import { FileDataStore } from "../src/domain/file-data-store";
+import { basic, phase1Options, statefulApp, statelessApp } from "../../test-support/phase1-apps";
+import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
+
+afterAll(removeTempDirs);
+
+const alice = { username: "alice", password: "password-one" };
+
+describe("the stateful design after its DATA_DIR is wiped", () => {
+  it("keeps the old session (it lives in memory), which never reaches the files of a new alice", async () => {
+    const dataDir = makeTempDir("wiped");
+    const { app } = statefulApp({ store: new FileDataStore(dataDir) });
+    await request(app).post("/api/users").send(alice).expect(201);
+    const old = { "X-Session-ID": (await request(app).post("/api/session/start").send(alice)).body.session_id };
+    await request(app).post("/api/upload").set(old).send({ filename: "old.txt", content: "first alice" }).expect(201);
+
+    for (const entry of readdirSync(dataDir)) rmSync(path.join(dataDir, entry), { recursive: true, force: true });
+    new FileDataStore(dataDir); // the folders again, empty, as a fresh start would make them
+    const second = { username: "alice", password: "another-password" };
+    await request(app).post("/api/users").send(second).expect(201);
+    const fresh = { "X-Session-ID": (await request(app).post("/api/session/start").send(second)).body.session_id };
+    await request(app).post("/api/upload").set(fresh).send({ filename: "secret.txt", content: "second alice" }).expect(201);
+
+    const listed = await request(app).get("/api/files").set(old);
+    expect(listed.status).toBe(200);
+    expect(listed.body.files).toEqual([]);
+    expect((await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename)).toEqual(["secret.txt"]);
+  });
+});
+
+describe("phase 1's files", () => {
+  it("are listed from their metadata alone: a listing of 40 files of 1 MiB reads 40 small records", async () => {
+    const dataDir = makeTempDir("listing");
+    const app = statelessApp({ store: new FileDataStore(dataDir) });
+    await request(app).post("/api/users").send(alice).expect(201);
+    const auth = { Authorization: basic(alice.username, alice.password) };
+    const content = "x".repeat(1048576);
+    for (let i = 0; i < 40; i += 1) await request(app).post("/api/upload").set(auth).send({ filename: `big-${i}.bin`, content }).expect(201);
+    const listing = await request(app).get("/api/files").set(auth).expect(200);
+    expect(listing.body.files).toHaveLength(40);
+    expect(listing.text.length).toBeLessThan(10_000);
+    // What a listing reads: the .json records, each a few hundred bytes (before: each held its 1 MiB).
+    const [owner] = readdirSync(path.join(dataDir, "files"));
+    const records = readdirSync(path.join(dataDir, "files", owner)).filter((name) => name.endsWith(".json"));
+    expect(records).toHaveLength(40);
+    for (const record of records) expect(statSync(path.join(dataDir, "files", owner, record)).size).toBeLessThan(1024);
+    const one = await request(app).get(`/api/files/${listing.body.files[0].file_id}`).set(auth).expect(200);
+    expect(one.body.content).toHaveLength(1048576); // the content, read apart, still whole
+  }, 60_000);
+
+  it("obey the quota: 413 quota_exceeded past the files or bytes a user may hold; a replay answers 200; a delete makes room", async () => {
+    const app = statelessApp({ ...phase1Options(), quota: { maxFiles: 2, maxBytes: 50 } });
+    await request(app).post("/api/users").send(alice).expect(201);
+    const auth = { Authorization: basic(alice.username, alice.password) };
+    const upload = (key: string, content: string) => request(app).post("/api/upload").set(auth).set("Idempotency-Key", key).send({ filename: `${key}.txt`, content });
+    const first = await upload("a", "x".repeat(20)).expect(201);
+    const tooBig = await upload("big", "x".repeat(31));
+    expect({ status: tooBig.status, error: tooBig.body.error }).toEqual({ status: 413, error: "quota_exceeded" });
+    await upload("b", "x".repeat(20)).expect(201);
+    const third = await upload("c", "x");
+    expect({ status: third.status, error: third.body.error }).toEqual({ status: 413, error: "quota_exceeded" });
+    expect((await upload("a", "x".repeat(20))).status).toBe(200);
+    await request(app).delete(`/api/files/${first.body.file_id}`).set(auth).expect(200);
+    await upload("c", "x").expect(201);
+  });
+
+  it("refuse a filename with a Unicode bidirectional control with 400", async () => {
+    const app = statelessApp();
+    await request(app).post("/api/users").send(alice).expect(201);
+    const answer = await request(app).post("/api/upload").set("Authorization", basic(alice.username, alice.password)).send({ filename: "invoice\u202Efdp.exe", content: "x" });
+    expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 400, error: "validation_error" });
+  });
+});

@@ -1,0 +1,240 @@
+// What the servers defend against, each finding of a probe of the running servers turned into
+// the exact requests that showed it and the answer they get now (LAB-SPEC section 10;
+// docs/api-reference.md, "What the servers defend against"). Real Redis, real HTTP.
+
+import net from "node:net";
+import Redis from "ioredis";
+import request from "supertest";
+import * as passwords from "../../phase1-mockup/src/domain/passwords";
+import { UserService } from "../../phase1-mockup/src/domain/users";
+import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
+import { startServer } from "../../test-support/server-process";
+
+const redisProcess = useRedis();
+const alice = { username: "alice", password: "password-one" };
+
+/** Everything under one app's key prefix gone, as after a restart of Redis without persistence. */
+async function wipe(prefix: string): Promise<void> {
+  const admin = new Redis(redisProcess().url);
+  const keys = await admin.keys(`${prefix}*`);
+  if (keys.length) await admin.del(...keys);
+  admin.disconnect();
+}
+
+describe("a session or token from before a store wipe", () => {
+  it.each(["jwt", "memory-session"] as const)("%s: may still be accepted, but never reaches the files of whoever registers the same name later", async (design) => {
+    const built = await connected(phase2App(design, redisProcess().url));
+    const { app } = built;
+    const proof = (login: request.Response): Record<string, string> => (design === "jwt" ? { Authorization: `Bearer ${login.body.token}` } : { Cookie: sessionCookie(login.headers["set-cookie"]) });
+    await request(app).post("/api/users").send(alice).expect(201);
+    const old = proof(await request(app).post("/api/login").send(alice).expect(200));
+    await request(app).post("/api/upload").set(old).send({ filename: "old.txt", content: "the first alice" }).expect(201);
+
+    await wipe(built.keyPrefix);
+    const second = { username: "alice", password: "another-password" };
+    await request(app).post("/api/users").send(second).expect(201);
+    const fresh = proof(await request(app).post("/api/login").send(second).expect(200));
+    await request(app).post("/api/upload").set(fresh).send({ filename: "secret.txt", content: "the second alice" }).expect(201);
+
+    // The old credential is still accepted (the store-restart lesson), and sees nothing of hers.
+    const listed = await request(app).get("/api/files").set(old);
+    expect(listed.status).toBe(200);
+    expect(listed.body.files).toEqual([]);
+    const written = await request(app).post("/api/upload").set(old).send({ filename: "planted.txt", content: "x" });
+    expect(written.status).toBe(201);
+    expect((await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename)).toEqual(["secret.txt"]);
+    expect((await request(app).get(`/api/files/${written.body.file_id}`).set(fresh)).status).toBe(404);
+  });
+});
+
+describe("the login rate limit", () => {
+  it("holds per account when a client rotates X-Forwarded-For: of 40 wrong passwords for one account, the 11 past the limit answered 429", async () => {
+    const { app } = await connected(phase2App("redis-session", redisProcess().url, { rateLimitPerMinute: 30 }));
+    await request(app).post("/api/users").set("X-Forwarded-For", "198.51.100.1").send(alice).expect(201);
+    const statuses: number[] = [];
+    for (let i = 1; i <= 40; i += 1) {
+      const answer = await request(app).post("/api/login").set("X-Forwarded-For", `203.0.113.${i}`).send({ username: "alice", password: "wrong-pass" });
+      statuses.push(answer.status);
+    }
+    // Before: forty 401s (each address had its own counter). Now the account's counter stops it
+    // at 30 a minute, the registration included: 29 wrong passwords, then 429.
+    expect(statuses.filter((status) => status === 429)).toHaveLength(11);
+    expect(statuses.slice(0, 29).every((status) => status === 401)).toBe(true);
+  });
+
+  it("never turns an X-Forwarded-For that is not an address into a counter key", async () => {
+    const built = await connected(phase2App("redis-session", redisProcess().url, { rateLimitPerMinute: 1000 }));
+    for (const junk of ["not-an-ip", "x".repeat(200), "1.2.3.4.5", "{}"]) {
+      await request(built.app).post("/api/login").set("X-Forwarded-For", junk).send({ username: "nobody", password: "wrong-pass" }).expect(401);
+    }
+    const admin = new Redis(redisProcess().url);
+    const keys = await admin.keys(`${built.keyPrefix}ratelimit:*`);
+    admin.disconnect();
+    expect(keys.length).toBe(1); // the connection's own address, once
+    expect(keys[0]).not.toMatch(/not-an-ip|xxxx|1\.2\.3\.4\.5|\{\}/);
+  });
+});
+
+describe("a listing", () => {
+  it("reads metadata only: 40 files of 1 MiB, 10 parallel listings all 200 within 500 ms, and a user with no files served meanwhile", async () => {
+    const { app } = await connected(phase2App("redis-session", redisProcess().url));
+    const heavy = { username: "hoarder", password: "password-ok" };
+    const light = { username: "minimal", password: "password-ok" };
+    await request(app).post("/api/users").send(heavy).expect(201);
+    await request(app).post("/api/users").send(light).expect(201);
+    const heavyCookie = sessionCookie((await request(app).post("/api/login").send(heavy)).headers["set-cookie"]);
+    const lightCookie = sessionCookie((await request(app).post("/api/login").send(light)).headers["set-cookie"]);
+    const content = "x".repeat(1048576);
+    for (let i = 0; i < 40; i += 1) await request(app).post("/api/upload").set("Cookie", heavyCookie).send({ filename: `big-${i}.bin`, content }).expect(201);
+
+    const timed = async (cookie: string) => {
+      const started = Date.now();
+      const answer = await request(app).get("/api/files").set("Cookie", cookie);
+      return { status: answer.status, ms: Date.now() - started, count: answer.body.files?.length, bytes: answer.text.length };
+    };
+    const [listings, other] = await Promise.all([Promise.all(Array.from({ length: 10 }, () => timed(heavyCookie))), timed(lightCookie)]);
+    for (const listing of listings) {
+      expect(listing).toMatchObject({ status: 200, count: 40 });
+      expect(listing.bytes).toBeLessThan(10_000); // metadata: about 5 KB, never the 40 MiB
+      expect(listing.ms).toBeLessThan(500); // before: 202 ms alone, 503s after 1 s with 10 at once
+    }
+    expect(other).toMatchObject({ status: 200, count: 0 });
+  }, 60_000);
+});
+
+describe("the quota", () => {
+  it("answers 413 quota_exceeded past MAX_FILES_PER_USER or MAX_BYTES_PER_USER; a replay still answers 200, and a delete makes room", async () => {
+    const { app } = await connected(phase2App("jwt", redisProcess().url, { quota: { maxFiles: 3, maxBytes: 100 } }));
+    await request(app).post("/api/users").send(alice).expect(201);
+    const auth = { Authorization: `Bearer ${(await request(app).post("/api/login").send(alice)).body.token}` };
+    const upload = (key: string, content: string) => request(app).post("/api/upload").set(auth).set("Idempotency-Key", key).send({ filename: `${key}.txt`, content });
+    await upload("a", "x".repeat(10)).expect(201);
+    await upload("b", "x".repeat(10)).expect(201);
+    const tooBig = await upload("big", "x".repeat(81)); // 20 + 81 > 100 bytes
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.body.error).toBe("quota_exceeded");
+    const third = await upload("c", "x".repeat(10)).expect(201);
+    const fourth = await upload("d", "x");
+    expect({ status: fourth.status, error: fourth.body.error }).toEqual({ status: 413, error: "quota_exceeded" });
+    expect(fourth.body.message).toContain("at most 3 files and 100 bytes");
+    expect((await upload("c", "x".repeat(10))).status).toBe(200); // a replay at the limit is not a new file
+    await request(app).delete(`/api/files/${third.body.file_id}`).set(auth).expect(200);
+    await upload("d", "x").expect(201);
+    expect((await request(app).get("/api/files").set(auth)).body.files).toHaveLength(3);
+  });
+});
+
+describe("bodies", () => {
+  const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
+
+  it("are read for an upload only after authentication: a 2 MB body with no credentials is refused 401", async () => {
+    const { app } = await connected(phase2App("redis-session", redisProcess().url, { maxFileBytes: 1048576 }));
+    const answer = await request(app).post("/api/upload").set("Content-Type", "application/json").send(nested(200_000));
+    expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 401, error: "missing_session" });
+  });
+
+  it("take at most 16 KiB and 32 levels of nesting on every other route", async () => {
+    const { app } = await connected(phase2App("redis-session", redisProcess().url));
+    const big = await request(app).post("/api/login").send({ username: "alice", password: "x".repeat(17 * 1024) });
+    expect({ status: big.status, error: big.body.error }).toEqual({ status: 413, error: "payload_too_large" });
+    const deep = await request(app).post("/api/users").set("Content-Type", "application/json").send(nested(33));
+    expect({ status: deep.status, error: deep.body.error }).toEqual({ status: 400, error: "invalid_json" });
+    expect(deep.body.message).toContain("nested deeper than 32 levels");
+    const fine = await request(app).post("/api/users").set("Content-Type", "application/json").send(`{"x":${nested(30)},"username":"deep-ok","password":"password-ok"}`);
+    expect(fine.status).toBe(201); // 31 levels: accepted
+  });
+
+  it("cannot stall /health: ten 2 MB nested bodies without credentials, and /health still answers at once", async () => {
+    const { app } = await connected(phase2App("redis-session", redisProcess().url, { maxFileBytes: 1048576 }));
+    const server = app.listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    const body = nested(1_000_000);
+    const floods = Array.from({ length: 10 }, (_, i) => fetch(`${url}${i % 2 ? "/api/upload" : "/api/login"}`, { method: "POST", headers: { "Content-Type": "application/json" }, body }).then((answer) => answer.status).catch(() => 0));
+    const started = Date.now();
+    const health = await fetch(`${url}/health`);
+    const healthMs = Date.now() - started;
+    const statuses = await Promise.all(floods);
+    server.closeAllConnections();
+    server.close();
+    expect(health.status).toBe(200);
+    expect(healthMs).toBeLessThan(1000); // before: 3.1 to 3.6 s
+    for (const status of statuses) expect([0, 401, 413]).toContain(status); // 0: the server closed the connection mid-body
+  }, 30_000);
+});
+
+describe("the session cookie", () => {
+  it("is Secure behind an HTTPS proxy (X-Forwarded-Proto: https from the balancer), and not over plain HTTP", async () => {
+    const { app } = await connected(phase2App("redis-session", redisProcess().url, { cookieSecure: "auto" }));
+    await request(app).post("/api/users").send(alice).expect(201);
+    const proxied = await request(app).post("/api/login").set("X-Forwarded-Proto", "https").send(alice).expect(200);
+    expect(String(proxied.headers["set-cookie"])).toMatch(/; Secure/i);
+    const plain = await request(app).post("/api/login").send(alice).expect(200);
+    expect(String(plain.headers["set-cookie"])).not.toMatch(/; Secure/i);
+  });
+
+  it("with COOKIE_SECURE=true, a login over plain HTTP answers 400 with a reason, never a 200 without a cookie", async () => {
+    const { app } = await connected(phase2App("memory-session", redisProcess().url, { cookieSecure: true }));
+    await request(app).post("/api/users").send(alice).expect(201);
+    const plain = await request(app).post("/api/login").send(alice);
+    expect({ status: plain.status, error: plain.body.error }).toEqual({ status: 400, error: "validation_error" });
+    expect(plain.body.message).toContain("HTTPS");
+    expect(plain.headers["set-cookie"]).toBeUndefined();
+    const proxied = await request(app).post("/api/login").set("X-Forwarded-Proto", "https").send(alice).expect(200);
+    expect(String(proxied.headers["set-cookie"])).toMatch(/; Secure/i);
+  });
+});
+
+describe("small things a probe found", () => {
+  it("makes the dummy password hash at start, so that the first unknown-user login costs what every other does", () => {
+    const spy = jest.spyOn(passwords, "hashPassword");
+    new UserService({} as never, 4);
+    expect(spy).toHaveBeenCalledTimes(1); // before: 0 until the first unknown-user login
+    spy.mockRestore();
+  });
+
+  it("answers a file read with Cache-Control: no-store and X-Content-Type-Options: nosniff", async () => {
+    const { app } = await connected(phase2App("jwt", redisProcess().url));
+    await request(app).post("/api/users").send(alice).expect(201);
+    const auth = { Authorization: `Bearer ${(await request(app).post("/api/login").send(alice)).body.token}` };
+    const { body } = await request(app).post("/api/upload").set(auth).send({ filename: "page.html", content: "<script>alert(1)</script>" }).expect(201);
+    const read = await request(app).get(`/api/files/${body.file_id}`).set(auth).expect(200);
+    expect(read.headers["cache-control"]).toBe("no-store");
+    expect(read.headers["x-content-type-options"]).toBe("nosniff");
+    expect(read.headers["content-type"]).toMatch(/^application\/json/);
+  });
+
+  it("refuses a filename with a Unicode bidirectional control (U+202E) with 400", async () => {
+    const { app } = await connected(phase2App("jwt", redisProcess().url));
+    await request(app).post("/api/users").send(alice).expect(201);
+    const auth = { Authorization: `Bearer ${(await request(app).post("/api/login").send(alice)).body.token}` };
+    for (const filename of ["invoice\u202Efdp.exe", "a\u2066b.txt"]) {
+      const answer = await request(app).post("/api/upload").set(auth).send({ filename, content: "x" });
+      expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 400, error: "validation_error" });
+      expect(answer.body.message).toContain("bidirectional");
+    }
+  });
+
+  it("answers a request without Host with the JSON 400 of every malformed request, and closes a slow client's connection after 10 s of headers", async () => {
+    const server = await startServer("redis-session", { env: { REDIS_URL: redisProcess().url, KEY_PREFIX: "nohost:" } });
+    const raw = (text: string) =>
+      new Promise<string>((resolve) => {
+        const socket = net.connect(server.port, "127.0.0.1", () => socket.write(text));
+        let answer = "";
+        socket.on("data", (chunk) => (answer += chunk));
+        socket.on("close", () => resolve(answer));
+        socket.on("error", () => resolve(answer));
+      });
+    const noHost = await raw("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n");
+    expect(noHost).toMatch(/^HTTP\/1\.1 400/);
+    expect(JSON.parse(noHost.slice(noHost.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "validation_error", message: expect.stringContaining("Host") });
+
+    const started = Date.now();
+    const slow = await raw("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "); // headers that never end
+    const heldMs = Date.now() - started;
+    expect(heldMs).toBeGreaterThanOrEqual(9_000);
+    expect(heldMs).toBeLessThan(13_000); // before: 60 s
+    expect(slow).toMatch(/^HTTP\/1\.1 408 /);
+    expect(slow).toContain('"error":"validation_error"');
+  }, 30_000);
+});
