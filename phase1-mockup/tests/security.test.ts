@@ -72,6 +72,23 @@ describe("phase 1's files", () => {
     await upload("c", "x").expect(201);
   });
 
+  it("keep the first upload's content when two uploads with one key race, and leave no second content file behind", async () => {
+    const dataDir = makeTempDir("race");
+    const app = statelessApp({ store: new FileDataStore(dataDir) });
+    await request(app).post("/api/users").send(alice).expect(201);
+    const auth = { Authorization: basic(alice.username, alice.password) };
+    for (let round = 0; round < 5; round += 1) {
+      const key = `same-${round}`;
+      const answers = await Promise.all(["A", "B"].map((letter) => request(app).post("/api/upload").set(auth).set("Idempotency-Key", key).send({ filename: "race.txt", content: letter.repeat(1000) })));
+      expect(answers.map((answer) => answer.status).sort()).toEqual([200, 201]);
+      const winner = answers.findIndex((answer) => answer.status === 201);
+      const read = await request(app).get(`/api/files/${answers[0].body.file_id}`).set(auth).expect(200);
+      expect(read.body.content).toBe(["A", "B"][winner].repeat(1000)); // the acknowledged first upload's, never the loser's
+    }
+    const [owner] = readdirSync(path.join(dataDir, "files"));
+    expect(readdirSync(path.join(dataDir, "files", owner)).filter((name) => name.endsWith(".content"))).toHaveLength(5);
+  });
+
   it("refuse a filename with a Unicode bidirectional control with 400", async () => {
     const app = statelessApp();
     await request(app).post("/api/users").send(alice).expect(201);

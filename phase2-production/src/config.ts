@@ -3,7 +3,7 @@
 // "Environment variables"), and the design to run, from `--design D`.
 
 import { parseArgs } from "node:util";
-import { CommonConfig, ConfigError, Env, loadCommonConfig, readBoolean, readInteger, readString } from "../../phase1-mockup/src/config";
+import { CommonConfig, ConfigError, DEVELOPMENT_SECRET, Env, loadCommonConfig, readBoolean, readInteger, readString } from "../../phase1-mockup/src/config";
 
 export const PHASE2_DESIGNS = ["memory-session", "redis-session", "cached-session", "jwt", "atomic-session"] as const;
 export type Phase2Design = (typeof PHASE2_DESIGNS)[number];
@@ -48,7 +48,7 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
     throw new ConfigError("KEY_PREFIX", "must be 1 to 64 characters of A-Z, a-z, 0-9, : _ . and -", keyPrefix);
   }
   const common = loadCommonConfig(env, design, 4000);
-  if (design === "jwt" && common.usingDevelopmentSecret) {
+  if (design === "jwt" && (common.usingDevelopmentSecret || common.sessionSecret === DEVELOPMENT_SECRET)) {
     // A token signed with a secret printed in the README is a password anyone can forge.
     throw new ConfigError("SESSION_SECRET", "is required for jwt (a token signed with the public development value can be forged by anyone); make one with: export SESSION_SECRET=$(openssl rand -hex 32)", "");
   }

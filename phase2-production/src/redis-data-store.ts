@@ -33,12 +33,17 @@ redis.call('HINCRBY', KEYS[4], 'bytes', ARGV[4])
 return {1, ARGV[1]}`;
 
 // KEYS: metadata, content, the set of ids, usage. ARGV: file id. Answers 1 when a file was deleted.
+// A record from before content was kept apart (its content inside) was never counted: not uncounted either.
 const DELETE_FILE = `
 local metadata = redis.call('GET', KEYS[1])
 if not metadata then return 0 end
+local counted = redis.call('EXISTS', KEYS[2]) == 1
 redis.call('DEL', KEYS[1], KEYS[2])
 redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('HINCRBY', KEYS[4], 'bytes', -(cjson.decode(metadata).size or 0))
+if counted then
+  local left = redis.call('HINCRBY', KEYS[4], 'bytes', -(cjson.decode(metadata).size or 0))
+  if left < 0 then redis.call('HSET', KEYS[4], 'bytes', 0) end
+end
 return 1`;
 
 type ScriptClient = Redis & {

@@ -9,6 +9,7 @@ import * as passwords from "../../phase1-mockup/src/domain/passwords";
 import { UserService } from "../../phase1-mockup/src/domain/users";
 import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
 import { startServer } from "../../test-support/server-process";
+import { loadPhase2Config } from "../src/config";
 
 const redisProcess = useRedis();
 const alice = { username: "alice", password: "password-one" };
@@ -77,7 +78,8 @@ describe("the login rate limit", () => {
 
 describe("a listing", () => {
   it("reads metadata only: 40 files of 1 MiB, 10 parallel listings all 200 within 500 ms, and a user with no files served meanwhile", async () => {
-    const { app } = await connected(phase2App("redis-session", redisProcess().url));
+    const built = await connected(phase2App("redis-session", redisProcess().url));
+    const { app } = built;
     const heavy = { username: "hoarder", password: "password-ok" };
     const light = { username: "minimal", password: "password-ok" };
     await request(app).post("/api/users").send(heavy).expect(201);
@@ -86,6 +88,14 @@ describe("a listing", () => {
     const lightCookie = sessionCookie((await request(app).post("/api/login").send(light)).headers["set-cookie"]);
     const content = "x".repeat(1048576);
     for (let i = 0; i < 40; i += 1) await request(app).post("/api/upload").set("Cookie", heavyCookie).send({ filename: `big-${i}.bin`, content }).expect(201);
+    // What a listing reads: 40 records of metadata, each a few hundred bytes (before: each held its 1 MiB).
+    const admin = new Redis(redisProcess().url);
+    const { user_id: id } = JSON.parse((await admin.get(`${built.keyPrefix}user:hoarder`)) as string);
+    const ids = await admin.smembers(`${built.keyPrefix}files:${id}`);
+    const lengths = await Promise.all(ids.map((fileId) => admin.strlen(`${built.keyPrefix}file:${id}:${fileId}`)));
+    admin.disconnect();
+    expect(lengths).toHaveLength(40);
+    for (const length of lengths) expect(length).toBeLessThan(1024);
 
     const timed = async (cookie: string) => {
       const started = Date.now();
@@ -127,10 +137,17 @@ describe("the quota", () => {
 describe("bodies", () => {
   const nested = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
 
-  it("are read for an upload only after authentication: a 2 MB body with no credentials is refused 401", async () => {
+  it("are read for an upload only after authentication: a broken 1 MB body with no credentials is refused 401, never parsed", async () => {
     const { app } = await connected(phase2App("redis-session", redisProcess().url, { maxFileBytes: 1048576 }));
-    const answer = await request(app).post("/api/upload").set("Content-Type", "application/json").send(nested(200_000));
+    // Not JSON at all: parsed first, it would be a 400 invalid_json (as it was before).
+    const answer = await request(app).post("/api/upload").set("Content-Type", "application/json").send(`${nested(100_000)}}}}not json`);
     expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 401, error: "missing_session" });
+  });
+
+  it("are UTF-8 only: a body in another charset is refused 415 before the nesting scan could be fooled", async () => {
+    const { app } = await connected(phase2App("redis-session", redisProcess().url));
+    const answer = await request(app).post("/api/users").set("Content-Type", "application/json; charset=utf-16le").send(Buffer.from('{"username":"u16"}', "utf16le"));
+    expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 415, error: "unsupported_media_type" });
   });
 
   it("take at most 16 KiB and 32 levels of nesting on every other route", async () => {
@@ -164,8 +181,10 @@ describe("bodies", () => {
 });
 
 describe("the session cookie", () => {
-  it("is Secure behind an HTTPS proxy (X-Forwarded-Proto: https from the balancer), and not over plain HTTP", async () => {
-    const { app } = await connected(phase2App("redis-session", redisProcess().url, { cookieSecure: "auto" }));
+  it("is Secure behind an HTTPS proxy (X-Forwarded-Proto: https from the balancer), and not over plain HTTP, when COOKIE_SECURE is not set", async () => {
+    const config = loadPhase2Config({ SESSION_SECRET: "x".repeat(32) }, "redis-session");
+    expect(config.cookieSecure).toBe("auto"); // before: false, never Secure
+    const { app } = await connected(phase2App("redis-session", redisProcess().url, { cookieSecure: config.cookieSecure }));
     await request(app).post("/api/users").send(alice).expect(201);
     const proxied = await request(app).post("/api/login").set("X-Forwarded-Proto", "https").send(alice).expect(200);
     expect(String(proxied.headers["set-cookie"])).toMatch(/; Secure/i);

@@ -18,6 +18,7 @@ describe("starting the phase-2 server with bad configuration", () => {
     ["a REDIS_URL that is not a URL", ["--design", "jwt"], { REDIS_URL: "localhost:6379" }, "REDIS_URL"],
     ["a bad RATE_LIMIT_PER_MINUTE", ["--design", "redis-session"], { RATE_LIMIT_PER_MINUTE: "lots" }, "RATE_LIMIT_PER_MINUTE"],
     ["jwt with no SESSION_SECRET (the public development value would sign forgeable tokens)", ["--design", "jwt"], { SESSION_SECRET: "" }, "SESSION_SECRET is required for jwt"],
+    ["jwt with the public development value given as SESSION_SECRET", ["--design", "jwt"], { SESSION_SECRET: "lab-development-secret-change-me-in-production" }, "SESSION_SECRET is required for jwt"],
     ["a bad MAX_FILES_PER_USER", ["--design", "redis-session"], { MAX_FILES_PER_USER: "0" }, "MAX_FILES_PER_USER"],
     ["a bad MAX_BYTES_PER_USER", ["--design", "redis-session"], { MAX_BYTES_PER_USER: "lots" }, "MAX_BYTES_PER_USER"],
     ["a bad COOKIE_SECURE", ["--design", "redis-session"], { COOKIE_SECURE: "yes" }, "COOKIE_SECURE"],

@@ -39,7 +39,11 @@ function handler(kind: Ceiling): http.RequestListener {
   // kept under the user's id, read once per user from its record (a design has it in its session).
   const ids = new Map<string, Promise<string>>();
   const idOf = (store: DataStore, name: string) => {
-    if (!ids.has(name)) ids.set(name, store.getUser(name).then((user) => user?.user_id ?? name));
+    if (!ids.has(name)) {
+      const lookup = store.getUser(name).then((user) => user?.user_id ?? name);
+      lookup.catch(() => ids.delete(name)); // a failed lookup is tried again next time
+      ids.set(name, lookup);
+    }
     return ids.get(name) as Promise<string>;
   };
   const user = (req: express.Request) => req.get("X-Bench-User") ?? "bench-0";

@@ -10,7 +10,7 @@ export type OperationName =
   | "session"
   | "list"
   | "logout"
-  | "probe" // the logged-out spare session or token, tried once after the fault
+  | "probe" // the logged-out spare session or token, tried after the fault (up to three times)
   | "readback-login"
   | "readback"
   | "readback-list";

@@ -1,5 +1,6 @@
 // Phase 1's data store: one JSON file per record under DATA_DIR (users/<name>.json,
-// files/<user id>/<file_id>.json for a file's metadata, <file_id>.content for its content),
+// files/<user id>/<file_id>.json for a file's metadata, and its content apart, in
+// <file_id>.<random>.<size>.content, the name the metadata records),
 // shared safely by several server processes. Each record is written whole to DATA_DIR/tmp/ and
 // published with link(2): no reader ever sees half a record (docs/concepts.md, "what both
 // servers do the same way"). A listing reads metadata only, never a file's content.
@@ -18,6 +19,9 @@ function storeError(action: string, error: unknown): StoreUnavailableError {
   const reason = error instanceof Error ? error.message : String(error);
   return new StoreUnavailableError(`data directory: could not ${action}: ${reason}`, { cause: error });
 }
+
+/** A file's metadata as it is kept on disk: the content's own file named, the content itself not there. */
+type StoredFile = Omit<FileRecord, "content"> & { content?: string; content_file?: string };
 
 export class FileDataStore implements DataStore {
   private readonly usersDir: string;
@@ -55,22 +59,28 @@ export class FileDataStore implements DataStore {
     // no transaction to count and publish in one step (phase 2 has: redis-data-store.ts).
     const usage = await this.usage(ownerDir);
     if (usage.files + 1 > quota.maxFiles || usage.bytes + file.size > quota.maxBytes) return { quotaExceeded: usage };
-    const { content, ...metadata } = file;
-    // The content first, then the metadata: a listing never names a file whose content is not there yet.
-    await this.replaceWith(this.contentPath(file.owner, file.file_id, file.size), content);
-    if (await this.publishIfAbsent(target, metadata)) return { created: true, file };
+    const { content, ...fields } = file;
+    // The content first, under a name of its own, then the metadata naming it: a listing never
+    // names a file whose content is not there, and two uploads at once never share a content file.
+    const contentFile = `${file.file_id}.${randomBytes(8).toString("hex")}.${file.size}.content`;
+    try {
+      await fs.writeFile(path.join(ownerDir, contentFile), content, { flag: "wx" });
+    } catch (error) {
+      throw storeError("write a file", error);
+    }
+    if (await this.publishIfAbsent(target, { ...fields, content_file: contentFile })) return { created: true, file };
+    await fs.unlink(path.join(ownerDir, contentFile)).catch(() => undefined); // another upload with this key won
     const winner = await this.getFile(file.owner, file.file_id);
     // Deleted between our failed publish and this read: publish ours again.
     if (!winner) return this.putFileIfAbsent(file, quota);
     return { created: false, file: winner };
   }
 
-  /** `<file_id>.<size>.content`: the size in the name, so that the quota needs no read. */
-  private contentPath(owner: string, fileId: string, size: number): string {
-    return path.join(this.filesDir, owner, `${fileId}.${size}.content`);
-  }
-
-  /** The owner's file count and bytes, from the content files' names. */
+  /**
+   * The owner's file count and bytes, from the directory's names alone: a content file's name
+   * carries its size, and it counts when its file's metadata is there (a crash between the two
+   * writes leaves a content file that counts for nothing).
+   */
   private async usage(ownerDir: string): Promise<{ files: number; bytes: number }> {
     let names: string[];
     try {
@@ -78,8 +88,16 @@ export class FileDataStore implements DataStore {
     } catch (error) {
       throw storeError("list files", error);
     }
-    const sizes = names.map((name) => /^[0-9a-f]{32}\.(\d+)\.content$/.exec(name)?.[1]).filter((size): size is string => size !== undefined);
-    return { files: sizes.length, bytes: sizes.reduce((sum, size) => sum + Number(size), 0) };
+    const present = new Set(names);
+    let files = 0;
+    let bytes = 0;
+    for (const name of names) {
+      const match = /^([0-9a-f]{32})\.[0-9a-f]{16}\.(\d+)\.content$/.exec(name);
+      if (!match || !present.has(`${match[1]}.json`)) continue;
+      files += 1;
+      bytes += Number(match[2]);
+    }
+    return { files, bytes };
   }
 
   async listFiles(owner: string): Promise<FileSummary[]> {
@@ -101,11 +119,12 @@ export class FileDataStore implements DataStore {
   }
 
   async getFile(owner: string, fileId: string): Promise<FileRecord | null> {
-    const metadata = await this.readRecord<FileRecord>(path.join(this.filesDir, owner, `${fileId}.json`));
-    if (!metadata) return null;
-    if (typeof metadata.content === "string") return metadata; // written before content was kept apart
+    const stored = await this.readRecord<StoredFile>(path.join(this.filesDir, owner, `${fileId}.json`));
+    if (!stored) return null;
+    const { content_file: contentFile, ...record } = stored;
+    if (!contentFile) return record.content === undefined ? null : (record as FileRecord); // written before content was kept apart
     try {
-      return { ...metadata, content: await fs.readFile(this.contentPath(owner, fileId, metadata.size), "utf8") };
+      return { ...record, content: await fs.readFile(path.join(this.filesDir, owner, contentFile), "utf8") };
     } catch (error) {
       if (errorCode(error) === "ENOENT") return null; // deleted while we read
       throw storeError("read a file", error);
@@ -113,31 +132,20 @@ export class FileDataStore implements DataStore {
   }
 
   async deleteFile(owner: string, fileId: string): Promise<boolean> {
-    const metadata = await this.readRecord<FileRecord>(path.join(this.filesDir, owner, `${fileId}.json`));
+    const stored = await this.readRecord<StoredFile>(path.join(this.filesDir, owner, `${fileId}.json`));
     try {
       await fs.unlink(path.join(this.filesDir, owner, `${fileId}.json`));
-      if (metadata) await fs.unlink(this.contentPath(owner, fileId, metadata.size)).catch(() => undefined);
-      return true;
     } catch (error) {
       if (errorCode(error) === "ENOENT") return false;
       throw storeError("delete a file", error);
     }
+    // Exactly the content this metadata named: a replay that publishes again meanwhile has its own.
+    if (stored?.content_file) await fs.unlink(path.join(this.filesDir, owner, stored.content_file)).catch(() => undefined);
+    return true;
   }
 
   async close(): Promise<void> {
     // Nothing stays open between calls: every call opens and closes its own files.
-  }
-
-  /** Writes `text` whole to tmp/, then renames it over `target`: readers see the old file or the new one, never half. */
-  private async replaceWith(target: string, text: string): Promise<void> {
-    const temp = path.join(this.tmpDir, `${randomBytes(12).toString("hex")}.content`);
-    try {
-      await fs.writeFile(temp, text, { flag: "wx" });
-      await fs.rename(temp, target);
-    } catch (error) {
-      await fs.unlink(temp).catch(() => undefined);
-      throw storeError("write a file", error);
-    }
   }
 
   /**

@@ -84,7 +84,8 @@ export function createBaseApp(options: BaseAppOptions): Express {
   // Every body but an upload's is small and read before authentication; an upload's is read
   // only once the request has proved who it is (file-routes.ts), so that nobody unauthenticated
   // can make a server read megabytes.
-  app.use((req, res, next) => (req.method === "POST" && req.path === "/api/upload" ? next() : smallBody(req, res, next)));
+  // (Express routes /api/upload/ and /API/UPLOAD there too: so does this test.)
+  app.use((req, res, next) => (req.method === "POST" && req.path.replace(/\/+$/, "").toLowerCase() === "/api/upload" ? next() : smallBody(req, res, next)));
   // No CORS here: an OPTIONS request gets the JSON 404 of finishApp(), not Express's plain text.
   app.options(/.*/, (req, _res, next) => next(new ApiError(404, "not_found", `no route for OPTIONS ${req.path}`)));
   return app;
@@ -145,6 +146,11 @@ function jsonBody(limit: number): RequestHandler {
     if (!hasBody) return next();
     if (!req.is("application/json")) {
       return next(new ApiError(415, "unsupported_media_type", "send the body as Content-Type: application/json"));
+    }
+    // UTF-8 only: the nesting scan reads bytes, and in UTF-16 a quote's byte hides inside other characters.
+    const charset = /;\s*charset="?([^";]+)/i.exec(req.headers["content-type"] ?? "")?.[1].toLowerCase();
+    if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+      return next(new ApiError(415, "unsupported_media_type", "send the body as UTF-8 JSON"));
     }
     parse(req, res, next);
   };

@@ -121,7 +121,9 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
   // Requests Node rejects before Express sees them (headers over 16 KB, a Content-Length that
   // lies): still a JSON error that names the instance.
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return socket.destroy();
+    // An answer already on its way (a 401 sent while the client still trickles its body): no second one.
+    const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (!socket.writable || answering?.headersSent) return socket.destroy();
     const [status, text] =
       error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "Request Timeout"] : [400, "Bad Request"];
     const body = JSON.stringify({ error: "validation_error", message: `malformed request: ${error.code ?? error.message}` });
