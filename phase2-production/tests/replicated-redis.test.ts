@@ -49,6 +49,9 @@ describe("a phase-2 server on replicated Redis", () => {
     const before = await upload(server, cookie, "before");
     expect(before.status).toBe(201);
     expect(before.headers.get("X-Store-Node")).toMatch(/^127\.0\.0\.1:\d+$/);
+    // What a crash keeps is what reached a replica: wait for them (asynchronous replication
+    // usually takes well under a millisecond; on a busy machine a write can still be in flight).
+    expect(await redis.replicasCaughtUp()).toBe(true);
 
     const old = await redis.agreedPrimary();
     await old?.kill();

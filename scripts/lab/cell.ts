@@ -4,7 +4,9 @@
 // (docs/how-the-lab-works.md, "What one cell does").
 
 import { mkdirSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Design, isPhase1, probesSpareLogin } from "../designs";
 import { Balancer } from "../processes/builtin-balancer";
 import { Parts } from "../processes/managed-process";
@@ -45,6 +47,30 @@ export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
   duration_ms: number;
   /** The history, for the HTML timeline (not written to the JSON). */
   history?: History;
+  /** How busy the machine was while the cell ran: printed beside a disagreement or a † swap. */
+  load?: MachineLoad;
+  /** A cell that disagreed and was run again alone: its first run (LAB-SPEC section 4, the rerun rule). */
+  first_run?: { verdict: Verdict; note: string; load?: MachineLoad };
+}
+
+/** The machine's 1-minute load average at the cell's end, and the lab's own event-loop delay during it (its 99th percentile). */
+export interface MachineLoad {
+  load_average: number;
+  event_loop_delay_ms: number;
+}
+
+/** Measures the lab's event-loop delay from now until the first call of the function it returns (later calls answer the same). */
+function watchLoad(): () => MachineLoad {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  delay.enable();
+  let measured: MachineLoad | undefined;
+  return () => {
+    if (!measured) {
+      delay.disable();
+      measured = { load_average: Math.round(os.loadavg()[0] * 100) / 100, event_loop_delay_ms: Math.round(delay.percentile(99) / 1e5) / 10 };
+    }
+    return measured;
+  };
 }
 
 export async function runCell(options: CellOptions): Promise<CellResult> {
@@ -57,6 +83,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   }
 
   const setup = SETUPS[scenario];
+  const load = watchLoad();
   const cellDir = path.join(options.runDir, options.tag);
   mkdirSync(cellDir, { recursive: true });
   const parts = new Parts();
@@ -134,8 +161,9 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       throw new Error(`no virtual user could register (first answer: ${first?.status ?? first?.attempts[0]?.error ?? "none"} ${first?.code ?? ""})`);
     }
     const judgement = check(history);
-    return { design, scenario, ...judgement, duration_ms: Date.now() - started, history };
+    return { design, scenario, ...judgement, duration_ms: Date.now() - started, history, load: load() };
   } finally {
+    load(); // stops the measurement, whatever happened
     await workload?.stop().catch(() => undefined);
     await parts.stop();
   }

@@ -1,7 +1,10 @@
 // `npm run lab`: the survival matrix (docs/how-the-lab-works.md). Every design against every
 // scenario, each cell with its own processes, ports, Redis and data; a progress line per
-// cell on stderr, the matrix at the end, and reports in reports/. Exit code 0 when the matrix
-// was measured, whatever the verdicts; non-zero only when the lab itself could not run.
+// cell on stderr, the matrix at the end, and reports in reports/. A cell that disagrees with
+// the expected matrix is run once more, alone, and counts as agreeing only if that run agrees
+// (both runs reported, with the machine's load). Exit codes, as Maelstrom's: 0 when the run
+// agrees (failed verdicts are expected, not errors), 1 when it disagrees, 2 when the lab itself
+// could not run.
 
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -15,7 +18,7 @@ import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "../proces
 import { runSecret } from "../processes/server-env";
 import { agreement } from "./agreement";
 import { CellResult, runCell } from "./cell";
-import { machine, markdownReport, RunInfo, textReport, toJson } from "./report";
+import { loadText, machine, markdownReport, plural, RunInfo, textReport, toJson } from "./report";
 import { htmlReport } from "./report-html";
 import { notApplicable, Scenario, SCENARIOS, SETUPS } from "./scenarios";
 
@@ -99,7 +102,7 @@ async function main(): Promise<number> {
 
   if (options.lb !== "builtin" && !findBalancer(options.lb)) {
     log(`lab: ${options.lb} not found: npm run setup installs it (or apt install ${options.lb}, brew install ${options.lb}); or use --lb builtin`);
-    return 1;
+    return 2;
   }
   const redis = redisVersion();
   if (!redis && options.designs.some((design) => !isPhase1(design))) {
@@ -111,18 +114,21 @@ async function main(): Promise<number> {
   const started = Date.now();
   const secret = runSecret(); // every server of the run must agree on it; no two runs share it
   let done = 0;
-  log(`lab: ${cells.length} cells, ${options.jobs} at a time, ${options.vus} virtual users each, seed ${options.seed}`);
+  const balancerName = options.lb === "builtin" ? "the built-in balancer" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim();
+  log(`lab: ${plural(cells.length, "cell")}, ${options.jobs} at a time, ${options.vus} virtual users each, ${balancerName} for the balancer scenarios, seed ${options.seed}`);
   let failure: unknown;
+  const measure = async (cell: (typeof cells)[number], index: number, tag: string): Promise<CellResult> => {
+    try {
+      return await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1, lb: options.lb, secret });
+    } catch (error) {
+      failure ??= error;
+      return { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, crashed: true, duration_ms: 0 };
+    }
+  };
   const results = await pool(
     cells.map((cell, index) => async (): Promise<CellResult> => {
       const tag = `${cell.design}--${cell.scenario}${options.repeat > 1 ? `--${cell.repetition}` : ""}`;
-      let result: CellResult;
-      try {
-        result = await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1, lb: options.lb, secret });
-      } catch (error) {
-        failure ??= error;
-        result = { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, crashed: true, duration_ms: 0 };
-      }
+      const result = await measure(cell, index, tag);
       done += 1;
       const { agrees } = agreement(result);
       const figures = result.ops !== undefined ? ` (ops ${result.ops}, errors ${result.errors}, ${(result.duration_ms / 1000).toFixed(1)} s)` : result.reason ? ` (${result.reason})` : "";
@@ -132,6 +138,19 @@ async function main(): Promise<number> {
     options.jobs,
     (index) => (notApplicable(cells[index].design, cells[index].scenario) ? 0 : SETUPS[cells[index].scenario].typicalSeconds),
   );
+
+  // The rerun rule: a cell that disagreed runs once more, alone, when every other cell is done.
+  // It counts as agreeing only if that run agrees; the report keeps the first run's reason and load.
+  for (const [index, first] of results.entries()) {
+    const verdict = agreement(first);
+    if (verdict.agrees || first.crashed) continue;
+    const cell = cells[index];
+    log(`rerun   ${cell.design} × ${cell.scenario} disagreed (${verdict.note}${loadText(first)}): running it again, alone`);
+    const again = await measure(cell, index, `${cell.design}--${cell.scenario}--rerun${options.repeat > 1 ? `--${cell.repetition}` : ""}`);
+    again.first_run = { verdict: first.verdict, note: verdict.note ?? "", load: first.load };
+    results[index] = again;
+    log(`rerun   ${cell.design} × ${cell.scenario}: ${again.verdict}, ${agreement(again).agrees ? "agreed on a rerun" : "disagrees again"}`);
+  }
 
   const info: RunInfo = {
     date: new Date().toISOString(),
@@ -156,14 +175,14 @@ async function main(): Promise<number> {
   writeFileSync(path.join(reports, "survival.md"), markdownReport(info, results));
   writeFileSync(path.join(reports, "survival.html"), htmlReport(info, results));
   out(textReport(info, results));
-  out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shownPath(reports), name)).join(", ")} (open the HTML in a browser; it works offline).`);
+  out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shownPath(reports), name)).join(", ")} (the HTML opens offline).`);
   if (options.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   rmSync(runDir, { recursive: true, force: true });
   if (failure) {
     log(`lab: a cell could not run: ${(failure as Error).message}`);
-    return 1;
+    return 2;
   }
-  return 0;
+  return results.every((result) => agreement(result).agrees) ? 0 : 1;
 }
 
 if (require.main === module) runProgram("lab", main);

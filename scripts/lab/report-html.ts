@@ -5,7 +5,7 @@
 // read it: docs/how-the-lab-works.md, "Reading the reports".
 
 import { CellResult } from "./cell";
-import { reproduce, RunInfo } from "./report";
+import { anomalySentence, reproduce, RunInfo } from "./report";
 import { DESIGNS } from "../designs";
 import { agreement } from "./agreement";
 import { expectation, SCENARIOS } from "./scenarios";
@@ -30,31 +30,56 @@ function timeline(cell: CellResult): string {
   const operations = history.operations.slice(0, MAX_MARKS);
   const width = 900;
   const rowHeight = 12;
-  const top = 20;
+  const top = 24;
   const height = top + history.users * rowHeight + 20;
   const duration = Math.max(1, history.durationMs, ...operations.map((op) => op.end));
-  const x = (ms: number) => 40 + (ms / duration) * (width - 50);
+  const x = (ms: number) => 46 + (ms / duration) * (width - 56);
   const instances = [...new Set(operations.map((op) => op.servedBy).filter((id): id is string => Boolean(id)))].sort();
   const colourOf = (id?: string) => INSTANCE_COLOURS[Math.max(0, instances.indexOf(id ?? "")) % INSTANCE_COLOURS.length];
   const parts: string[] = [];
   if (history.fault) {
+    // At least 6 px wide and labelled: a 30 ms fault in a 10 s cell would otherwise be a hairline nobody sees.
     const start = x(history.fault.start);
-    const end = Math.max(start + 2, x(history.fault.end));
-    parts.push(`<rect x="${start}" y="${top - 4}" width="${end - start}" height="${history.users * rowHeight + 8}" fill="#a0aec0" opacity="0.35"><title>${escape(history.fault.description)}</title></rect>`);
+    const end = Math.max(start + 6, x(history.fault.end));
+    parts.push(`<rect x="${start.toFixed(1)}" y="${top - 4}" width="${(end - start).toFixed(1)}" height="${history.users * rowHeight + 8}" fill="#4a5568" opacity="0.4" stroke="#1a202c" stroke-width="1"><title>${escape(history.fault.description)}</title></rect>`);
+    parts.push(`<text x="${(start + 2).toFixed(1)}" y="${top - 7}" font-size="10" font-weight="bold" fill="#1a202c">fault</text>`);
   }
   for (let user = 0; user < history.users; user += 1) {
-    parts.push(`<text x="2" y="${top + user * rowHeight + 9}" font-size="9" fill="#4a5568">vu ${user}</text>`);
+    parts.push(`<text x="2" y="${top + user * rowHeight + 9}" font-size="9" fill="#4a5568">user ${user}</text>`);
   }
-  for (const op of operations) {
-    const fill = op.outcome === "ok" ? colourOf(op.servedBy) : op.outcome === "refused" ? REFUSED : ERROR;
-    const title = `${op.name} by user ${op.user}: ${op.outcome}${op.status ? ` ${op.status}` : ""}${op.code ? ` ${op.code}` : ""}${op.servedBy ? ` on ${op.servedBy}` : ""}, ${Math.round(op.end - op.start)} ms, ${op.attempts.length} attempt(s)`;
+  // Successes are drawn as runs (one bar per user, instance and stretch of time, merged while
+  // less than a pixel apart) with no tooltip; every failure and refusal is its own mark with
+  // one. That keeps the full matrix's report small (under 2 MB) without hiding anything that
+  // went wrong.
+  const runs = new Map<string, { from: number; to: number; fill: string; y: number; opacity: number }>();
+  const flush = (key: string) => {
+    const run = runs.get(key);
+    if (run) parts.push(`<rect x="${run.from.toFixed(1)}" y="${run.y}" width="${Math.max(1.5, run.to - run.from).toFixed(1)}" height="${rowHeight - 3}" fill="${run.fill}"${run.opacity < 1 ? ` opacity="${run.opacity}"` : ""}/>`);
+    runs.delete(key);
+  };
+  for (const op of [...operations].sort((a, b) => a.start - b.start)) {
+    const y = top + op.user * rowHeight;
     const opacity = op.workload ? 1 : 0.45;
-    parts.push(`<rect x="${x(op.start).toFixed(1)}" y="${top + op.user * rowHeight}" width="${Math.max(1.5, x(op.end) - x(op.start)).toFixed(1)}" height="${rowHeight - 3}" fill="${fill}" opacity="${opacity}"><title>${escape(title)}</title></rect>`);
+    if (op.outcome === "ok") {
+      const key = `${op.user}`;
+      const fill = colourOf(op.servedBy);
+      const run = runs.get(key);
+      if (run && run.fill === fill && run.opacity === opacity && x(op.start) - run.to < 1) run.to = Math.max(run.to, x(op.end));
+      else {
+        flush(key);
+        runs.set(key, { from: x(op.start), to: x(op.end), fill, y, opacity });
+      }
+      continue;
+    }
+    const fill = op.outcome === "refused" ? REFUSED : ERROR;
+    const title = `${op.name} by user ${op.user}: ${op.outcome}${op.status ? ` ${op.status}` : ""}${op.code ? ` ${op.code}` : ""}${op.servedBy ? ` on ${op.servedBy}` : ""}, ${Math.round(op.end - op.start)} ms, ${op.attempts.length} attempt(s)`;
+    parts.push(`<rect x="${x(op.start).toFixed(1)}" y="${y}" width="${Math.max(1.5, x(op.end) - x(op.start)).toFixed(1)}" height="${rowHeight - 3}" fill="${fill}"${opacity < 1 ? ` opacity="${opacity}"` : ""}><title>${escape(title)}</title></rect>`);
   }
+  for (const key of [...runs.keys()]) flush(key);
   parts.push(`<text x="40" y="${height - 4}" font-size="9" fill="#4a5568">0 ms</text><text x="${width - 60}" y="${height - 4}" font-size="9" fill="#4a5568">${Math.round(duration)} ms</text>`);
   const legend = instances.map((id) => `<span class="key" style="background:${colourOf(id)}"></span>${escape(id)}`).join(" ");
   return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="timeline">${parts.join("")}</svg>
-<p class="legend">${legend} <span class="key" style="background:${REFUSED}"></span>refused (401…) <span class="key" style="background:${ERROR}"></span>failed after retries <span class="key" style="background:#a0aec0"></span>fault; faded marks: the read-back after the run</p>`;
+<p class="legend">${legend} <span class="key" style="background:${REFUSED}"></span>refused (401…) <span class="key" style="background:${ERROR}"></span>failed after retries <span class="key" style="background:#4a5568"></span>fault (at least 6 px wide, however short); faded marks: the read-back after the run</p>`;
 }
 
 export function htmlReport(info: RunInfo, cells: CellResult[]): string {
@@ -80,10 +105,9 @@ export function htmlReport(info: RunInfo, cells: CellResult[]): string {
     .map((cell, index) => {
       if (!cell.history) return "";
       const { agrees, note } = agreement(cell);
-      const anomaly = cell.first_anomaly
-        ? `<p class="anomaly">First anomaly at ${cell.first_anomaly.time_ms} ms: user ${cell.first_anomaly.user}'s ${escape(cell.first_anomaly.operation)} on ${escape(cell.first_anomaly.instance ?? "an unknown instance")} answered ${cell.first_anomaly.status ?? "nothing"}; expected ${escape(cell.first_anomaly.expected)}.</p>`
-        : "";
-      const figures = `ops ${cell.ops}, errors ${cell.errors}, retries ${cell.retries}, sessions broken ${cell.sessions_broken}, session state lost ${cell.session_state_lost}, writes lost ${cell.writes_lost}, duplicates ${cell.duplicate_writes}, revocations lost ${cell.revocations_lost}, availability ${Math.round((cell.availability ?? 0) * 1000) / 10}%, recovery ${cell.recovery_ms} ms, p99 ${cell.p99_ms} ms`;
+      const sentence = anomalySentence(cell);
+      const anomaly = sentence ? `<p class="anomaly">First anomaly: ${escape(sentence)}</p>` : "";
+      const figures = `ops ${cell.ops}, errors ${cell.errors}, retries ${cell.retries}, sessions broken ${cell.sessions_broken}, session state lost ${cell.session_state_lost}, writes lost ${cell.writes_lost}, duplicates ${cell.duplicate_writes}, revived ${cell.revocations_lost}, availability ${Math.round((cell.availability ?? 0) * 1000) / 10}%, recovery ${cell.recovery_ms} ms, p99 ${cell.p99_ms} ms; by operation: ${Object.entries(cell.ops_by_operation ?? {}).map(([name, count]) => `${name} ${count}`).join(", ")}`;
       return `<section id="${anchor(cell, index)}"><h2>${escape(cell.design)} × ${escape(cell.scenario)}: <span style="background:${VERDICT_COLOURS[cell.verdict]}">${cell.verdict}</span></h2>
 <p>${escape(figures)}</p>${cell.history.fault ? `<p>Fault: ${escape(cell.history.fault.description)} (${Math.round(cell.history.fault.start)} to ${Math.round(cell.history.fault.end)} ms).</p>` : ""}
 ${anomaly}${note ? `<p class="${agrees ? "note" : "anomaly"}">${escape(note)}</p>` : ""}

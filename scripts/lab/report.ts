@@ -6,7 +6,7 @@ import os from "node:os";
 import { CellResult } from "./cell";
 import { DESIGNS } from "../designs";
 import { agreement } from "./agreement";
-import { expectation, isDaggerSwap, SCENARIOS } from "./scenarios";
+import { expectation, isDaggerSwap, Scenario, SCENARIOS } from "./scenarios";
 
 export interface RunInfo {
   date: string;
@@ -57,6 +57,16 @@ const FIGURES = [
 ] as const;
 
 /** The JSON object of `--json` and reports/survival.json: every cell, with every figure. */
+/** "; load average 3.1, the lab's event-loop delay 12 ms" for a cell that measured it. */
+export function loadText(cell: { load?: CellResult["load"] }): string {
+  return cell.load ? `; load average ${cell.load.load_average}, the lab's event-loop delay ${cell.load.event_loop_delay_ms} ms` : "";
+}
+
+/** "1 cell", "2 cells". */
+export function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 export function toJson(info: RunInfo, cells: CellResult[]): object {
   return {
     date: info.date,
@@ -81,12 +91,12 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
       entry.agrees = agrees;
       if (note) entry.note = note;
       entry.duration_ms = cell.duration_ms;
+      if (cell.load) entry.load = cell.load;
+      if (cell.first_run) entry.first_run = cell.first_run;
       return entry;
     }),
   };
 }
-
-const SHORT: Record<string, string> = { survived: "survived", degraded: "degraded", failed: "FAILED", "n/a": "n/a", skipped: "skipped" };
 
 /** Cells grouped by design and scenario; with --repeat, several per pair. */
 function byPair(cells: CellResult[]): Map<string, CellResult[]> {
@@ -102,38 +112,83 @@ function pad(text: string, width: number): string {
   return text.length >= width ? text : text + " ".repeat(width - text.length);
 }
 
-/** The verdict matrix: designs down, scenarios across; `!` marks a cell that disagrees. */
-export function matrixTable(cells: CellResult[]): string {
+/** The first anomaly of a failed cell in one plain sentence: the terminal, the Markdown and the HTML say the same. */
+export function anomalySentence(cell: CellResult): string | undefined {
+  const first = cell.first_anomaly;
+  if (!first) return undefined;
+  const answer = first.status === null ? "got no answer" : `was answered ${first.status}`;
+  return `${cell.design} × ${cell.scenario}: at ${first.time_ms} ms, user ${first.user}'s ${first.operation}${first.instance ? ` on ${first.instance}` : ""} ${answer}; expected ${first.expected}.`;
+}
+
+/** The terminal's column names (at most 7 characters, so that 13 columns fit in 120), with the legend. */
+const ABBREVIATIONS: Record<Scenario, string> = {
+  baseline: "base",
+  restart: "restart",
+  crash: "crash",
+  "round-robin": "rr",
+  "sticky-failover": "sticky",
+  "rolling-deploy": "rolling",
+  concurrent: "concur",
+  "store-restart": "s-rst",
+  "store-restart-aof": "s-aof",
+  "store-outage": "s-out",
+  "store-failover": "s-fail",
+  "store-freeze": "s-frz",
+  "store-freeze-safe": "s-safe",
+};
+const SYMBOLS: Record<string, string> = { survived: "ok", degraded: "deg", failed: "FAIL", "n/a": "-", skipped: "skip" };
+
+/**
+ * The verdict matrix for a terminal, at most 120 columns: designs down, scenarios across by
+ * short names, a legend under it. `!` marks a cell that disagrees, `†` a timing swap, `r` a
+ * cell that agreed on its rerun.
+ */
+export function compactMatrix(cells: CellResult[]): string {
   const pairs = byPair(cells);
   const designs = DESIGNS.filter((design) => cells.some((cell) => cell.design === design));
   const scenarios = SCENARIOS.filter((scenario) => cells.some((cell) => cell.scenario === scenario));
-  const width = Math.max(10, ...scenarios.map((scenario) => scenario.length)) + 1;
-  const lines = [(pad("", 16) + scenarios.map((scenario) => pad(scenario, width)).join("")).trimEnd()];
+  const lines = [(pad("", 15) + scenarios.map((scenario) => pad(ABBREVIATIONS[scenario], 8)).join("")).trimEnd()];
   for (const design of designs) {
-    let line = pad(design, 16);
+    let line = pad(design, 15);
     for (const scenario of scenarios) {
       const runs = pairs.get(`${design}|${scenario}`) ?? [];
-      const text = runs.length === 0 ? "" : runs.map((run) => SHORT[run.verdict]).filter((value, i, all) => all.indexOf(value) === i).join("/");
-      const mark = runs.some((run) => !agreement(run).agrees) ? "!" : runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict)) ? "†" : "";
-      line += pad(text + mark, width);
+      const text = [...new Set(runs.map((run) => SYMBOLS[run.verdict]))].join("/");
+      const mark = runs.some((run) => !agreement(run).agrees) ? "!" : runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict)) ? "†" : runs.some((run) => run.first_run) ? "r" : "";
+      line += pad(text + mark, 8);
     }
     lines.push(line.trimEnd());
   }
+  const used = scenarios.filter((scenario) => ABBREVIATIONS[scenario] !== scenario).map((scenario) => `${ABBREVIATIONS[scenario]} ${scenario}`);
+  lines.push("", wrap("ok survived, deg degraded, FAIL failed, - n/a, ! disagrees with the expected matrix, † a timing swap (see the notes), r agreed on a rerun.", 120));
+  if (used.length) lines.push(wrap(`Columns: ${used.join(", ")}.`, 120));
   return lines.join("\n");
+}
+
+/** Breaks `text` into lines of at most `width` characters, at spaces. */
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line].join("\n");
 }
 
 function percent(value: number | undefined): string {
   return `${Math.round((value ?? 0) * 1000) / 10}%`;
 }
 
-/** One row per measured cell: the figures behind each verdict. */
-export function figuresTable(cells: CellResult[]): string {
-  const header = ["design", "scenario", "verdict", "ops", "errors", "broken", "state lost", "writes lost", "dupes", "revived", "availability", "recovery"];
+/** One row per measured cell: the figures behind each verdict (`short`: the terminal's column names, to fit 120 columns). */
+export function figuresTable(cells: CellResult[], short = false): string {
+  const header = ["design", "scenario", "verdict", "ops", "errors", "broken", "state lost", "writes lost", "dupes", "revived", short ? "avail" : "availability", "recovery"];
   const rows = cells
     .filter((cell) => cell.verdict !== "n/a" && cell.verdict !== "skipped")
     .map((cell) => [
       cell.design,
-      cell.scenario,
+      short ? ABBREVIATIONS[cell.scenario] : cell.scenario,
       cell.verdict,
       String(cell.ops),
       String(cell.errors),
@@ -146,7 +201,7 @@ export function figuresTable(cells: CellResult[]): string {
       `${cell.recovery_ms} ms`,
     ]);
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
-  return [header, ...rows].map((row) => row.map((value, i) => pad(value, widths[i] + 2)).join("").trimEnd()).join("\n");
+  return [header, ...rows].map((row) => row.map((value, i) => pad(value, widths[i] + (short ? 1 : 2))).join("").trimEnd()).join("\n");
 }
 
 /** Where the run disagrees with the expected matrix, and the † timing notes, in plain words. */
@@ -155,12 +210,16 @@ export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: s
   let agrees = true;
   for (const cell of cells) {
     const result = agreement(cell);
+    const first = cell.first_run ? `the first run read ${cell.first_run.verdict}: ${cell.first_run.note}${loadText(cell.first_run)}` : "";
     if (!result.agrees) {
       agrees = false;
       const anomaly = cell.first_anomaly ? `; first anomaly at ${cell.first_anomaly.time_ms} ms: user ${cell.first_anomaly.user}, ${cell.first_anomaly.operation} on ${cell.first_anomaly.instance ?? "?"} answered ${cell.first_anomaly.status ?? "nothing"}, expected ${cell.first_anomaly.expected}` : "";
-      lines.push(`DISAGREES ${cell.design} × ${cell.scenario}: ${result.note}${anomaly}. Either a bug in the lab or a finding worth a paragraph in the docs.`);
+      const again = first ? ` It disagreed on its rerun too (${first}).` : "";
+      lines.push(`DISAGREES ${cell.design} × ${cell.scenario}: ${result.note}${anomaly}${loadText(cell)}.${again} Either a bug in the lab or a finding worth a paragraph in the docs.`);
+    } else if (first) {
+      lines.push(`note      ${cell.design} × ${cell.scenario}: agreed on a rerun (${cell.verdict}); ${first}${result.note ? `. ${result.note}` : ""}`);
     } else if (result.note) {
-      lines.push(`note      ${cell.design} × ${cell.scenario}: ${result.note}`);
+      lines.push(`note      ${cell.design} × ${cell.scenario}: ${result.note}${result.note.startsWith("timing note") ? loadText(cell) : ""}`);
     }
     if (cell.verdict !== "n/a" && cell.verdict !== "skipped" && cell.instances_seen === 1 && ["round-robin", "sticky-failover", "rolling-deploy"].includes(cell.scenario)) {
       const why = cell.scenario === "sticky-failover" ? " (expected with sticky sessions: users pinned to a surviving instance never move)" : "";
@@ -170,16 +229,30 @@ export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: s
   return { agrees, lines };
 }
 
+/** The count of each workload operation per measured cell (worksheet 02 reads it). */
+export function operationsTable(cells: CellResult[]): string {
+  const names = ["register", "login", "upload", "session", "list", "logout"];
+  const rows = cells.filter((cell) => cell.ops_by_operation).map((cell) => `| ${cell.design} | ${cell.scenario} | ${names.map((name) => cell.ops_by_operation?.[name] ?? 0).join(" | ")} |`);
+  return [`| design | scenario | ${names.join(" | ")} |`, `|---|---|${names.map(() => "---:").join("|")}|`, ...rows].join("\n");
+}
+
+/** For every failed cell, its first anomaly in one plain sentence. */
+export function anomalySentences(cells: CellResult[]): string[] {
+  return cells.filter((cell) => cell.verdict === "failed").map(anomalySentence).filter((sentence): sentence is string => sentence !== undefined);
+}
+
 export function textReport(info: RunInfo, cells: CellResult[]): string {
   const { agrees, lines } = agreementNotes(cells);
+  const sentences = anomalySentences(cells);
   return [
-    `Survival matrix (${info.date}, ${info.machine.cores} cores, Node ${info.node}, Redis ${info.redis ?? "not installed"}, seed ${info.seed}, ${info.wall_s} s)`,
+    wrap(`Survival matrix (${info.date}, ${plural(info.machine.cores, "core")}, Node ${info.node}, Redis ${info.redis ?? "not installed"}, balancer ${info.options.lb}, seed ${info.seed}, ${info.wall_s} s)`, 120),
     "",
-    matrixTable(cells),
+    compactMatrix(cells),
     "",
-    figuresTable(cells),
+    ...(sentences.length ? ["Why each failed cell failed (its first anomaly):", ...sentences.map((sentence) => wrap(`- ${sentence}`, 120).replace(/\n/g, "\n  ")), ""] : []),
+    figuresTable(cells, true),
     "",
-    ...lines,
+    ...lines.map((line) => wrap(line, 120).replace(/\n/g, "\n          ")),
     agrees ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)." : "The run DISAGREES with the expected matrix: see the lines above.",
   ].join("\n");
 }
@@ -215,6 +288,11 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
     "```",
     figuresTable(cells),
     "```",
+    "",
+    ...(anomalySentences(cells).length ? ["Why each failed cell failed (its first anomaly):", "", ...anomalySentences(cells).map((sentence) => `- ${sentence}`), ""] : []),
+    "Operations by kind (the workload's; `ops` is their sum):",
+    "",
+    operationsTable(cells),
     "",
     ...lines.map((line) => `- ${line}`),
     "",

@@ -92,7 +92,17 @@ export const EXPECTED: Record<Design, Expectation[]> = {
 };
 
 export function expectation(design: Design, scenario: Scenario): Expectation {
-  return EXPECTED[design][SCENARIOS.indexOf(scenario)];
+  return plantedExpectation(design, scenario) ?? EXPECTED[design][SCENARIOS.indexOf(scenario)];
+}
+
+/**
+ * For the lab's own tests only: LAB_PLANT_EXPECTATION="design:scenario=verdict" replaces one
+ * cell's expectation, so that a test can check that a wrong expectation makes the run exit 1.
+ */
+function plantedExpectation(design: Design, scenario: Scenario): Expectation | undefined {
+  const match = /^([a-z-]+):([a-z-]+)=(survived|degraded|failed)$/.exec(process.env.LAB_PLANT_EXPECTATION ?? "");
+  if (!match || match[1] !== design || match[2] !== scenario) return undefined;
+  return { verdict: match[3] as Expectation["verdict"], dagger: false };
 }
 
 /** A verdict that agrees only through the † (survived for degraded, or the other way): a timing note. */

@@ -207,6 +207,24 @@ export class ReplicatedRedis implements Part {
     return this.nodes.find((node) => node.port === port);
   }
 
+  /**
+   * Waits (at most `timeoutMs`) until both replicas have acknowledged everything the primary
+   * has written so far (their offsets reach the primary's): replication is asynchronous, and a
+   * write acknowledged a moment before a SIGKILL may not have left the primary yet.
+   */
+  async replicasCaughtUp(timeoutMs = 3000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const primary = await this.agreedPrimary();
+      const info = primary ? String(await ask(primary.port, "INFO", "replication").catch(() => "")) : "";
+      const target = Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? NaN);
+      const offsets = [...info.matchAll(/^slave\d+:.*offset=(\d+)/gm)].map((match) => Number(match[1]));
+      if (offsets.length === 2 && offsets.every((offset) => offset >= target)) return true;
+      await sleep(20);
+    }
+    return false;
+  }
+
   /** Waits until every Sentinel names a primary other than `old` and that node says it is the master. */
   async waitForNewPrimary(old: RedisServer, timeoutMs = 30_000): Promise<RedisServer> {
     const deadline = Date.now() + timeoutMs;

@@ -24,9 +24,9 @@ interface Run {
   stderr: string;
 }
 
-function startLab(args: string[], pidLog?: string): { child: ChildProcess; done: Promise<Run> } {
+function startLab(args: string[], pidLog?: string, env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Run> } {
   if (!existsSync(LAB)) throw new Error(`${LAB} is missing: run npm run build first (npm test does)`);
-  const child = spawn(process.execPath, [LAB, ...args], { env: { ...process.env, ...(pidLog ? { LAB_PID_LOG: pidLog } : {}) }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [LAB, ...args], { env: { ...process.env, ...(pidLog ? { LAB_PID_LOG: pidLog } : {}), ...env }, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let stdout = "";
   let stderr = "";
@@ -104,6 +104,19 @@ describe("npm run lab", () => {
     expect(row.cells.filter((cell: { verdict: string }) => cell.verdict === "n/a").map((cell: { scenario: string }) => cell.scenario)).toEqual(["store-restart", "store-restart-aof", "store-outage", "store-failover", "store-freeze", "store-freeze-safe"]);
     expect(row.cells.find((cell: { verdict: string }) => cell.verdict === "n/a").reason).toEqual(expect.any(String));
   }, 120_000);
+
+  it("runs a disagreeing cell again, alone, and exits 1 when it disagrees again (a planted wrong expectation)", async () => {
+    const run = await startLab(["--design", "stateless", "--scenario", "baseline,crash", "--json"], undefined, { LAB_PLANT_EXPECTATION: "stateless:baseline=failed" }).done;
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/rerun {3}stateless × baseline disagreed \(expected failed, got survived; load average [\d.]+, the lab's event-loop delay [\d.]+ ms\): running it again, alone/);
+    expect(run.stderr).toContain("rerun   stateless × baseline: survived, disagrees again");
+    expect(run.stderr.replace(/\s+/g, " ")).toContain("It disagreed on its rerun too (the first run read survived: expected failed, got survived"); // --json: the text on stderr
+    const report = lastJson(run.stdout);
+    expect(report.cells[0]).toMatchObject({ agrees: false, first_run: { verdict: "survived", note: "expected failed, got survived", load: { load_average: expect.any(Number), event_loop_delay_ms: expect.any(Number) } } });
+    expect(report.cells[1]).toMatchObject({ scenario: "crash", agrees: true, load: expect.any(Object) });
+    expect(report.cells[1].first_run).toBeUndefined(); // an agreeing cell runs once
+    expect((await runLab(["--design", "stateless", "--scenario", "baseline"])).code).toBe(0); // without the plant: agrees, exit 0
+  }, 60_000);
 
   it("takes comma-separated lists for --design and --scenario, and keeps the matrix's order", async () => {
     const run = lastJson((await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--json"])).stdout);
