@@ -234,17 +234,18 @@ export async function fetchAnswer(baseUrl: string, request: DesignRequest, timeo
 export function curlLines(design: Design, url: string, username: string, password: string): string[] {
   const jar = "-c jar.txt -b jar.txt";
   const body = `-H 'Content-Type: application/json' -d '{"username":"${username}","password":"${password}"}'`;
-  const served = `-w '   <- %header{x-served-by}\\n'`; // which instance answered
-  const { loginPath, proof } = CLIENTS[design];
   const whoAmI = hasSessionView(design) ? "/api/session" : "/api/files";
+  // One short line per answer, what matters first: "200 from redis-session-2: request_count 3".
+  const short = `-o answer.json -w '%{http_code} from %header{x-served-by}: ' ${url}${whoAmI} && node -p "const a = require('./answer.json'); a.error ?? (a.request_count !== undefined ? 'request_count ' + a.request_count : a.files.length + ' file(s)')"`;
+  const { loginPath, proof } = CLIENTS[design];
   switch (proof) {
     case "basic":
-      return [`curl -s ${jar} -u ${username}:${password} ${served} ${url}${whoAmI}`];
+      return [`curl -s ${jar} -u ${username}:${password} ${short}`];
     case "session-id":
-      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} -H 'X-Session-ID: <session_id from the line above>' ${served} ${url}${whoAmI}`];
+      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} -H 'X-Session-ID: <session_id from the line above>' ${short}`];
     case "bearer":
-      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} -H 'Authorization: Bearer <token from the line above>' ${served} ${url}${whoAmI}`];
+      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} -H 'Authorization: Bearer <token from the line above>' ${short}`];
     case "cookie":
-      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} ${served} ${url}${whoAmI}`];
+      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} ${short}`];
   }
 }

@@ -9,6 +9,13 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'setup: %s\n' "$*"; }
 
+# A Node older than package.json's engines: one line, before npm ci fails in its own words.
+if ! command -v node >/dev/null 2>&1; then
+  say "Node.js is not installed: install Node 22 or 24 (https://nodejs.org/, or nvm install 24), then run npm run setup again"
+  exit 1
+fi
+node scripts/require-node.js || exit 1
+
 browser=no
 for arg in "$@"; do
   case "$arg" in

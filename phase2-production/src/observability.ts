@@ -1,10 +1,12 @@
-// What an operator sees of a phase-2 instance: JSON logs that carry the request id (pino),
+// What an operator sees of a phase-2 instance: logs that carry the request id (pino: JSON in a
+// file or pipe, lines for humans on a terminal),
 // and /metrics in Prometheus text format (prom-client): requests by route and status,
 // sessions created, store errors and Redis command latency (docs/transition-to-phase2.md,
 // "Metrics"). One registry per app, so that two apps in one test process do not collide.
 
 import { RequestHandler } from "express";
 import pino, { Logger } from "pino";
+import pretty from "pino-pretty";
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
 import { LogLevel } from "../../phase1-mockup/src/config";
 
@@ -66,8 +68,23 @@ export class LabMetrics {
 }
 
 export function createLogger(level: LogLevel, bindings: Record<string, string>): Logger {
+  const base = { ...bindings, pid: process.pid };
+  // A person at a terminal reads lines ("12:03:04 INFO (redis-session-4000): request completed"),
+  // a file or a pipe gets JSON, one object per line, for tools. (pino-pretty as a stream in
+  // this thread: no worker thread to stop at exit.)
+  if (process.stdout.isTTY && !process.env.LOG_JSON) {
+    const messageFormat = (log: Record<string, unknown>) => {
+      const req = log.req as { method?: string; url?: string } | undefined;
+      const res = log.res as { status?: number } | undefined;
+      return req ? `${req.method} ${req.url} -> ${res?.status} in ${log.responseTime} ms` : String(log.msg);
+    };
+    return pino(
+      { level, base },
+      pretty({ colorize: !process.env.NO_COLOR, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,design,server_id,req,res,responseTime", singleLine: true, messageFormat }),
+    );
+  }
   // Asynchronous writes: a request never waits for its log line to reach the terminal or file.
-  return pino({ level, base: { ...bindings, pid: process.pid } }, pino.destination({ sync: false }));
+  return pino({ level, base }, pino.destination({ sync: false }));
 }
 
 /**

@@ -8,19 +8,21 @@ import { stopEverything } from "../processes/managed-process";
 import { parseOrExit, readArgs, readDesign, readInteger, readStrategy, refuseNativeWindows, UsageError } from "../cli";
 import { curlLines, DESIGNS } from "../designs";
 import { MASTER_NAME } from "../processes/replicated-redis";
+import { designOrDefault } from "./narration";
 import { startStack, Stack, stopOnSignals } from "./stack";
 
-const USAGE = `usage: npm run cluster -- --design D [--instances N] [--lb round-robin|sticky] [--store single|sentinel]
-  designs: ${DESIGNS.join(", ")}`;
+const USAGE = `usage: npm run cluster -- [--design D] [--instances N] [--lb round-robin|sticky] [--store single|sentinel]
+  designs: ${DESIGNS.join(", ")} (redis-session when not given)`;
 
 async function main(): Promise<void> {
-  const { design, instances, lb, store } = parseOrExit(USAGE, () => {
+  const { given, instances, lb, store } = parseOrExit(USAGE, () => {
     const values = readArgs(process.argv.slice(2), ["design", "instances", "lb", "store"]);
     const store = values.store ?? "single";
     if (store !== "single" && store !== "sentinel") throw new UsageError(`--store must be single or sentinel (got ${JSON.stringify(store)})`);
-    return { design: readDesign(values.design, true), instances: readInteger("instances", values.instances, 3, 1, 9), lb: readStrategy(values.lb), store: store as "single" | "sentinel" };
+    return { given: readDesign(values.design, false), instances: readInteger("instances", values.instances, 3, 1, 9), lb: readStrategy(values.lb), store: store as "single" | "sentinel" };
   });
   refuseNativeWindows("cluster");
+  const design = designOrDefault(given, "redis-session", "--design D for another");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
   let closing = false;
   process.on("SIGINT", () => (closing = true));
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
   console.log(`cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : ""}`);
   console.log(`  balancer         ${stack.balancerUrl}`);
   console.log(`  balancer status  ${stack.balancerUrl}/__lb/status`);
+  if (stack.redis) console.log(`  watch Redis      redis-cli -p ${stack.redis.port} monitor   (every command the instances send, live)`);
   for (const instance of stack.instances) console.log(`  ${instance.serverId.padEnd(16)} ${instance.url}  (pid ${instance.pid})`);
   const replicated = stack.replicated;
   if (replicated) {

@@ -7,20 +7,21 @@
 import { stopEverything } from "../processes/managed-process";
 import { parseOrExit, readArgs, readDesign, readStrategy, refuseNativeWindows } from "../cli";
 import { DemoUser } from "./demo-user";
-import { bold, describe, Narration } from "./narration";
+import { bold, describe, designOrDefault, Narration } from "./narration";
 import { Stack, startStack, stopOnSignals } from "./stack";
 
-const USAGE = "usage: npm run demo:lb -- --design D --lb round-robin|sticky [--pause]";
+const USAGE = "usage: npm run demo:lb -- [--design D] [--lb round-robin|sticky] [--pause] [--compact]   (stateful behind round-robin when not given)";
 
 async function main(): Promise<void> {
-  const { design, lb, pause } = parseOrExit(USAGE, () => {
-    const values = readArgs(process.argv.slice(2), ["design", "lb"], ["pause"]);
-    return { design: readDesign(values.design, true), lb: readStrategy(values.lb), pause: values.pause ?? false };
+  const { given, lb, pause, compact } = parseOrExit(USAGE, () => {
+    const values = readArgs(process.argv.slice(2), ["design", "lb"], ["pause", "compact"]);
+    return { given: readDesign(values.design, false), lb: readStrategy(values.lb), pause: values.pause ?? false, compact: values.compact ?? false };
   });
   refuseNativeWindows("demo:lb");
+  const design = designOrDefault(given, "stateful", "then try --lb sticky, and --design redis-session");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
   stopOnSignals(() => running.stack, (line) => console.log(line));
-  const talk = new Narration(pause);
+  const talk = new Narration(pause, compact);
 
   await talk.next(`Start three ${design} instances behind a ${lb} balancer`, lb === "sticky" ? "The balancer pins each client to one instance with its own cookie." : "The balancer sends each request to the next instance in turn.");
   const stack = await startStack({ design, instances: 3, balancer: lb });

@@ -1,6 +1,7 @@
 // What the instructor's demos share: a narrator with colour only on a terminal (never with
-// NO_COLOR), `--pause` to wait for Enter between steps, and one line per answer. The demos
-// are walked through in docs/instructor-guide.md.
+// NO_COLOR), the explanations in normal weight (dim text vanishes on a projector), `--pause` to
+// wait for Enter between steps, `--compact` for a projector's few lines, and one line per
+// answer. The demos are walked through in docs/instructor-guide.md.
 
 import readline from "node:readline";
 import type { Answer } from "./demo-user";
@@ -10,24 +11,34 @@ const paint = (code: string) => (text: string) => (colour ? `\u001b[${code}m${te
 export const bold = paint("1");
 export const green = paint("32");
 export const red = paint("31");
-export const dim = paint("2");
 
 export class Narration {
   private step = 0;
-  constructor(private readonly pause: boolean) {}
+  /** compact: no blank line between steps, and each step's title and explanation on one line. */
+  constructor(
+    private readonly pause: boolean,
+    private readonly compact = false,
+  ) {}
 
   async next(title: string, explanation: string): Promise<void> {
     if (this.pause && this.step > 0) await waitForEnter();
     this.step += 1;
-    console.log(`\n${bold(`${this.step}. ${title}`)}\n${dim(explanation)}`);
+    console.log(this.compact ? `${bold(`${this.step}. ${title}.`)} ${explanation}` : `\n${bold(`${this.step}. ${title}`)}\n${explanation}`);
   }
+}
+
+/** The design a demo runs when none is given, said in one line so that nobody wonders. */
+export function designOrDefault<D extends string>(given: D | undefined, fallback: D, next: string): D {
+  if (given !== undefined) return given;
+  console.log(`(no --design given: ${fallback}; ${next})`);
+  return fallback;
 }
 
 function waitForEnter(): Promise<void> {
   if (!process.stdin.isTTY) return Promise.resolve();
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout });
   return new Promise((resolve) =>
-    rl.question(dim("   (Enter to go on) "), () => {
+    rl.question("   (Enter to go on) ", () => {
       rl.close();
       resolve();
     }),

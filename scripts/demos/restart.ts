@@ -8,20 +8,21 @@ import { stopEverything } from "../processes/managed-process";
 import { parseOrExit, readArgs, readDesign, refuseNativeWindows } from "../cli";
 import { isPhase1, logsIn } from "../designs";
 import { DemoUser } from "./demo-user";
-import { bold, describe, Narration } from "./narration";
+import { bold, describe, designOrDefault, Narration } from "./narration";
 import { Stack, startStack, stopOnSignals } from "./stack";
 
-const USAGE = "usage: npm run demo:restart -- --design D [--pause] [--crash]";
+const USAGE = "usage: npm run demo:restart -- [--design D] [--pause] [--crash] [--compact]   (D: stateful when not given)";
 
 async function main(): Promise<void> {
-  const { design, pause, crash } = parseOrExit(USAGE, () => {
-    const values = readArgs(process.argv.slice(2), ["design"], ["pause", "crash"]);
-    return { design: readDesign(values.design, true), pause: values.pause ?? false, crash: values.crash ?? false };
+  const { given, pause, crash, compact } = parseOrExit(USAGE, () => {
+    const values = readArgs(process.argv.slice(2), ["design"], ["pause", "crash", "compact"]);
+    return { given: readDesign(values.design, false), pause: values.pause ?? false, crash: values.crash ?? false, compact: values.compact ?? false };
   });
   refuseNativeWindows("demo:restart");
+  const design = designOrDefault(given, "stateful", "then try --design redis-session");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
   stopOnSignals(() => running.stack, (line) => console.log(line));
-  const talk = new Narration(pause);
+  const talk = new Narration(pause, compact);
   const signal = crash ? "SIGKILL" : "SIGTERM";
 
   await talk.next(`Start one ${design} server`, isPhase1(design) ? "Its users and files live on disk." : "Its users and files live in Redis.");

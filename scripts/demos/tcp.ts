@@ -6,7 +6,7 @@
 
 import { randomBytes } from "node:crypto";
 import net from "node:net";
-import { bold, dim } from "./narration";
+import { bold } from "./narration";
 
 /** The server: per-connection state in a closure, and an application-level table of tokens. */
 function startServer(): Promise<net.Server> {
@@ -76,8 +76,8 @@ async function main(): Promise<void> {
   const first = await conversation(port, "Connection 1", ["HELLO alice", "WHOAMI"]);
   const token = /token is ([0-9a-f]+)/.exec(first[0])?.[1] ?? "";
   await conversation(port, "Connection 2, same client, same server", ["WHOAMI", `TOKEN ${token}`]);
-  console.log(dim("\nThe second connection found an empty memory: TCP gave us a reliable pipe, not a session."));
-  console.log(dim("Only the token, which the application kept in its own table, carried who you are across connections."));
+  console.log("\nThe second connection found an empty memory: TCP gave us a reliable pipe, not a session.");
+  console.log("Only the token, which the application kept in its own table, carried who you are across connections.");
   console.log(bold("Verdict: state across connections is the application's job (a session id, a token), never TCP's."));
   server.close();
 }

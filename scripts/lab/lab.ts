@@ -116,12 +116,10 @@ async function main(): Promise<number> {
   let done = 0;
   const balancerName = options.lb === "builtin" ? "the built-in balancer" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim();
   log(`lab: ${plural(cells.length, "cell")}, ${options.jobs} at a time, ${options.vus} virtual users each, ${balancerName} for the balancer scenarios, seed ${options.seed}`);
-  let failure: unknown;
   const measure = async (cell: (typeof cells)[number], index: number, tag: string): Promise<CellResult> => {
     try {
       return await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1, lb: options.lb, secret });
     } catch (error) {
-      failure ??= error;
       return { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, crashed: true, duration_ms: 0 };
     }
   };
@@ -139,11 +137,12 @@ async function main(): Promise<number> {
     (index) => (notApplicable(cells[index].design, cells[index].scenario) ? 0 : SETUPS[cells[index].scenario].typicalSeconds),
   );
 
-  // The rerun rule: a cell that disagreed runs once more, alone, when every other cell is done.
-  // It counts as agreeing only if that run agrees; the report keeps the first run's reason and load.
+  // The rerun rule: a cell that disagreed, or could not run (a server that did not start in
+  // time on a starved machine, say), runs once more, alone, when every other cell is done. It
+  // counts as agreeing only if that run agrees; the report keeps the first run's reason and load.
   for (const [index, first] of results.entries()) {
     const verdict = agreement(first);
-    if (verdict.agrees || first.crashed) continue;
+    if (verdict.agrees) continue;
     const cell = cells[index];
     log(`rerun   ${cell.design} × ${cell.scenario} disagreed (${verdict.note}${loadText(first)}): running it again, alone`);
     const again = await measure(cell, index, `${cell.design}--${cell.scenario}--rerun${options.repeat > 1 ? `--${cell.repetition}` : ""}`);
@@ -178,8 +177,9 @@ async function main(): Promise<number> {
   out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shownPath(reports), name)).join(", ")} (the HTML opens offline).`);
   if (options.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   rmSync(runDir, { recursive: true, force: true });
-  if (failure) {
-    log(`lab: a cell could not run: ${(failure as Error).message}`);
+  const crashed = results.find((result) => result.crashed);
+  if (crashed) {
+    log(`lab: a cell could not run, twice: ${crashed.design} × ${crashed.scenario}: ${crashed.reason}`);
     return 2;
   }
   return results.every((result) => agreement(result).agrees) ? 0 : 1;
