@@ -5,7 +5,7 @@
 // (docs/concepts.md, "6. Distributed sessions"; docs/api-reference.md, "Environment variables").
 
 import { stopEverything, throwAwayDir } from "../../scripts/processes/managed-process";
-import { startReplicatedRedis } from "../../scripts/processes/replicated-redis";
+import { ReplicatedOptions, ReplicatedRedis, startReplicatedRedis as startSet } from "../../scripts/processes/replicated-redis";
 import { fetchJson } from "../../test-support/http";
 import { sessionCookie } from "../../test-support/phase2-apps";
 import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
@@ -14,6 +14,20 @@ afterAll(async () => {
   await stopAllServers();
   await stopEverything();
 });
+
+// Each test's replicated set ends with the test: Sentinels left running would go on watching
+// their old nodes' ports, and a later set that happens to reuse one of those ports would hear
+// from them (a Sentinel too many, and that set never settles).
+const sets: ReplicatedRedis[] = [];
+afterEach(async () => {
+  await stopAllServers();
+  for (const set of sets.splice(0)) await set.end();
+});
+async function startReplicatedRedis(options: ReplicatedOptions): Promise<ReplicatedRedis> {
+  const set = await startSet(options);
+  sets.push(set);
+  return set;
+}
 
 async function onSentinels(sentinels: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   return startServer("redis-session", { env: { REDIS_SENTINELS: sentinels, KEY_PREFIX: "replicated:", LOG_LEVEL: "info", ...env } });
