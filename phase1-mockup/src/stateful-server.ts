@@ -28,7 +28,6 @@ export function createApp(options: StatefulAppOptions): Express {
     design: "stateful",
     serverId: options.serverId,
     lifecycle: options.lifecycle ?? newLifecycle(),
-    maxFileBytes: options.maxFileBytes,
   });
 
   app.post("/api/users", async (req, res) => {

@@ -48,7 +48,6 @@ export function createApp(options: Phase1AppOptions): Express {
     design: "stateless",
     serverId: options.serverId,
     lifecycle: options.lifecycle ?? newLifecycle(),
-    maxFileBytes: options.maxFileBytes,
   });
 
   // Every request proves who it is from scratch: there is nothing to look up, so nothing to lose.

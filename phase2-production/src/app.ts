@@ -93,7 +93,6 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     design,
     serverId: options.serverId,
     lifecycle: options.lifecycle ?? newLifecycle(),
-    maxFileBytes: options.maxFileBytes,
     notReadyReason: () => redisNotReadyReason(client),
     middleware: [requestLogging(logger), metrics.middleware()],
   });

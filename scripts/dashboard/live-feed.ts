@@ -86,6 +86,7 @@ export class LiveFeed {
    * rules' new anomalies, each group of them handed to `explain` for one sentence.
    */
   take(operations: Operation[], now: number, explain: (found: Found, sorted: Operation[]) => string): void {
+    const arrived = operations.length > this.cursor;
     for (const op of operations.slice(this.cursor)) {
       if (op.workload) {
         this.totals.ops += 1;
@@ -105,6 +106,7 @@ export class LiveFeed {
     const cutoff = now - WINDOW_MS;
     while (this.lit.length && this.lit[0].at < cutoff) this.lit.shift();
     while (this.marks.length && this.marks[0].at < cutoff) this.marks.shift();
+    if (!arrived) return; // nothing new: the rules would find what they found last time
     const sorted = [...operations].sort((a, b) => a.start - b.start);
     // One sentence per user and rule at a time: a burst that lost six uploads is one event, not six.
     const groups = new Map<string, Found[]>();

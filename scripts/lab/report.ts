@@ -258,6 +258,7 @@ export function textReport(info: RunInfo, cells: CellResult[]): string {
 }
 
 export function markdownReport(info: RunInfo, cells: CellResult[]): string {
+  const sentences = anomalySentences(cells);
   const { agrees, lines } = agreementNotes(cells);
   const designs = DESIGNS.filter((design) => cells.some((cell) => cell.design === design));
   const scenarios = SCENARIOS.filter((scenario) => cells.some((cell) => cell.scenario === scenario));
@@ -289,7 +290,7 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
     figuresTable(cells),
     "```",
     "",
-    ...(anomalySentences(cells).length ? ["Why each failed cell failed (its first anomaly):", "", ...anomalySentences(cells).map((sentence) => `- ${sentence}`), ""] : []),
+    ...(sentences.length ? ["Why each failed cell failed (its first anomaly):", "", ...sentences.map((sentence) => `- ${sentence}`), ""] : []),
     "Operations by kind (the workload's; `ops` is their sum):",
     "",
     operationsTable(cells),

@@ -161,11 +161,16 @@ class VirtualUser {
    */
   async burst(): Promise<{ uploads: Operation[]; view?: Operation }> {
     const uploads = await Promise.all(Array.from({ length: 10 }, () => this.upload(false)));
+    return { uploads, view: await this.readSessionView() };
+  }
+
+  /** The session view, with the file ids it lists; undefined for a design without one. */
+  private async readSessionView(): Promise<Operation | undefined> {
     const sessionView = this.credentials.sessionViewRequest();
-    if (!sessionView) return { uploads };
+    if (!sessionView) return undefined;
     const { operation, outcome } = await this.operation("session", sessionView);
     if (operation.outcome === "ok") operation.filesUploaded = (outcome.answer?.body.files_uploaded as string[]) ?? [];
-    return { uploads, view: operation };
+    return operation;
   }
 
   /** One loop. A 401 means the design forgot us: log in again and go on with the loop. */
@@ -177,11 +182,9 @@ class VirtualUser {
       : [await this.upload()];
     if (uploads.some((upload) => upload.status === 401)) await this.relogin();
     await this.pause();
-    const sessionView = this.credentials.sessionViewRequest();
-    if (sessionView) {
-      const { operation, outcome } = await this.operation("session", sessionView);
-      if (operation.outcome === "ok") operation.filesUploaded = (outcome.answer?.body.files_uploaded as string[]) ?? [];
-      if (operation.status === 401) await this.relogin();
+    const view = await this.readSessionView();
+    if (view) {
+      if (view.status === 401) await this.relogin();
       await this.pause();
     }
     const { operation, outcome } = await this.operation("list", { method: "GET", path: "/api/files", headers: this.credentials.headers() });

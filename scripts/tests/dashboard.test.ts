@@ -100,6 +100,12 @@ async function openPage(dashboard: Dashboard, requests: string[] = []): Promise<
 
 /** When the burst on the page was fired ("" before the first). */
 const burstAt = (page: Page) => page.evaluate('document.querySelector("#burst")?.dataset.at ?? ""') as Promise<string>;
+/** Fires a burst (`fire`: the key or the button) and waits until the page draws its outcome. */
+async function burstDrawn(page: Page, fire: () => Promise<void>): Promise<boolean> {
+  const before = await burstAt(page);
+  await fire();
+  return waitUntil(async () => (await burstAt(page)) !== before, 5000);
+}
 /** The text of an element now, or "" when there is none (a locator would wait for it). */
 const textOf = (page: Page, selector: string) => page.locator(selector).allTextContents().then((texts) => texts.join(""));
 const usersWorking = (page: Page) => page.locator('#users tbody tr[data-state="working"]').count();
@@ -243,9 +249,7 @@ inBrowser("the dashboard in Chromium", () => {
     // The race loses an upload nearly every time; three bursts at most, with the key this time.
     let lost = 0;
     for (let burst = 1; burst <= 3 && lost === 0; burst += 1) {
-      const before = await burstAt(page);
-      await page.keyboard.press("c");
-      expect(await waitUntil(async () => (await burstAt(page)) !== before, 5000)).toBe(true);
+      expect(await burstDrawn(page, () => page.keyboard.press("c"))).toBe(true);
       lost = await page.locator('#burst .box[data-kept="false"]').count();
     }
     expect(lost).toBeGreaterThan(0);
@@ -260,9 +264,7 @@ inBrowser("the dashboard in Chromium", () => {
     const page = await openPage(dashboard);
     expect(await waitUntil(async () => (await usersWorking(page)) === 4, 5000)).toBe(true);
     for (let burst = 1; burst <= 2; burst += 1) {
-      const before = await burstAt(page);
-      await page.locator('[data-action="burst"]').click();
-      expect(await waitUntil(async () => (await burstAt(page)) !== before, 5000)).toBe(true);
+      expect(await burstDrawn(page, () => page.locator('[data-action="burst"]').click())).toBe(true);
       expect(await page.locator('#burst .box[data-kept="false"]').count()).toBe(0);
       expect(await page.locator('#burst .box[data-kept="true"]').count()).toBe(10);
     }

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { isAlive, isListening } from "../processes/managed-process";
 import { REPO_ROOT, reportsDir } from "../processes/run-dir";
+import { loggedProcesses } from "../../test-support/pid-log";
 
 const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab", "lab.js");
 const scratch = mkdtempSync(path.join(os.tmpdir(), "lab-cli-"));
@@ -44,21 +45,8 @@ function lastJson(stdout: string) {
   return JSON.parse(stdout.trim().split("\n").pop() as string);
 }
 
-/** Every "pid port name" line the lab logged. */
-function started(pidLog: string): Array<{ pid: number; port: number; name: string }> {
-  if (!existsSync(pidLog)) return [];
-  return readFileSync(pidLog, "utf8")
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => {
-      const [pid, port, name] = line.split(" ");
-      return { pid: Number(pid), port: Number(port), name };
-    });
-}
-
 async function expectNothingLeft(pidLog: string): Promise<void> {
-  const processes = started(pidLog);
+  const processes = loggedProcesses(pidLog);
   expect(processes.length).toBeGreaterThan(0);
   // Node children exit on their own when their IPC channel closes: give them a moment.
   const deadline = Date.now() + 5000;
@@ -163,7 +151,7 @@ describe("npm run lab", () => {
   ])("stops every process it started (%s) when interrupted with SIGINT in the middle of a cell", async (_what, args, last) => {
     const pidLog = path.join(scratch, `sigint-${last}.pids`);
     const { child, done } = startLab(args, pidLog);
-    await waitFor(() => started(pidLog).some((p) => p.name === last), 15_000);
+    await waitFor(() => loggedProcesses(pidLog).some((p) => p.name === last), 15_000);
     await new Promise((resolve) => setTimeout(resolve, 500)); // well inside the cell
     child.kill("SIGINT");
     const run = await done;
@@ -183,22 +171,22 @@ describe("npm run lab", () => {
         return undefined; // gone meanwhile
       }
     };
-    const frozen = () => started(pidLog).some((p) => state(p.pid) === "T");
+    const frozen = () => loggedProcesses(pidLog).some((p) => state(p.pid) === "T");
     await waitFor(frozen, 30_000);
     child.kill("SIGINT");
     const run = await done;
     expect(run.code).toBe(130);
-    expect(started(pidLog).filter((p) => /^(redis|sentinel)-\d$/.test(p.name)).length).toBeGreaterThanOrEqual(6);
+    expect(loggedProcesses(pidLog).filter((p) => /^(redis|sentinel)-\d$/.test(p.name)).length).toBeGreaterThanOrEqual(6);
     await expectNothingLeft(pidLog);
   }, 60_000);
 
   it("after being killed with SIGKILL, its servers exit on their own and the next run stops its Redis", async () => {
     const pidLog = path.join(scratch, "sigkill.pids");
     const { child, done } = startLab(["--design", "redis-session", "--scenario", "concurrent"], pidLog);
-    await waitFor(() => started(pidLog).some((p) => p.name !== "redis-server"), 15_000);
+    await waitFor(() => loggedProcesses(pidLog).some((p) => p.name !== "redis-server"), 15_000);
     child.kill("SIGKILL");
     await done;
-    const redis = started(pidLog).filter((p) => p.name === "redis-server" && isAlive(p.pid));
+    const redis = loggedProcesses(pidLog).filter((p) => p.name === "redis-server" && isAlive(p.pid));
     expect(redis.length).toBeGreaterThan(0); // an orphan: nothing told it the lab died
     const next = await runLab(["--design", "stateless", "--scenario", "baseline"]);
     expect(next.code).toBe(0);

@@ -22,7 +22,6 @@ export interface BaseAppOptions {
   design: string;
   serverId: string;
   lifecycle: Lifecycle;
-  maxFileBytes: number;
   /** Phase 2: why the instance cannot serve right now (Redis down), or undefined when it can. */
   notReadyReason?: () => Promise<string | undefined>;
   /** Phase 2: logging and metrics, run on every request right after the request id is set. */
