@@ -120,7 +120,7 @@ export class Classroom {
       seed: this.generation,
       concurrent: false,
       // Unique per start, so that a user registered by an earlier run of the page is not met again.
-      tag: `${(this.started % 100_000).toString(36)}${this.generation}`,
+      tag: `live${(this.started % 100_000).toString(36)}${this.generation}`,
       clock: () => this.now(),
       paceMs: this.options.paceMs,
       gate: () => this.gate(),

@@ -120,7 +120,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
 
     const t0 = performance.now();
     const clock = () => performance.now() - t0;
-    workload = new Workload({ design, url, users: options.users, seed: options.seed, concurrent: scenario === "concurrent", tag: String(options.cellNumber), clock });
+    workload = new Workload({ design, url, users: options.users, seed: options.seed, concurrent: scenario === "concurrent", tag: `cell${options.cellNumber}`, clock });
     const cap = Date.now() + setup.capSeconds * 1000;
     const spareLogins = probesSpareLogin(design);
     const active = workload;

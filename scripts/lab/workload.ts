@@ -14,7 +14,7 @@ export interface WorkloadOptions {
   users: number;
   seed: number;
   concurrent: boolean; // 10 uploads at once per loop, each on its own connection
-  tag: string; // short, unique per cell: user names (at most 32 characters) and idempotency keys
+  tag: string; // short, unique per cell ("cell5"): user names ("user0-cell5", at most 32 characters) and idempotency keys
   clock: () => number;
   /** The live view's users: a pause of this many ms between operations, at a pace a class can follow (the lab's is 0). */
   paceMs?: number;
@@ -44,7 +44,7 @@ class VirtualUser {
     private readonly options: WorkloadOptions,
     private readonly history: Operation[],
   ) {
-    this.name = `vu${options.tag}-${index}`;
+    this.name = `user${index}-${options.tag}`; // "user 0" in every report, and the cell it worked in
     this.random = seededRandom(options.seed * 1000 + index);
     this.credentials = new Credentials(options.design, this.name, PASSWORD);
   }
@@ -139,7 +139,7 @@ class VirtualUser {
 
   private nextKey(): string {
     this.uploads += 1;
-    return `${this.name}-${this.uploads}`;
+    return `${this.name}-upload${this.uploads}`;
   }
 
   private upload(agent?: false) {
