@@ -1,6 +1,6 @@
-// Removes the throw-away reports folder of jest.global-setup.js.
+// Removes the throw-away folders of jest.global-setup.js.
 const { rmSync } = require("node:fs");
 
 module.exports = async () => {
-  if (process.env.LAB_REPORTS_DIR) rmSync(process.env.LAB_REPORTS_DIR, { recursive: true, force: true });
+  for (const dir of [process.env.LAB_REPORTS_DIR, process.env.JEST_MACHINE_LOCK_DIR]) if (dir) rmSync(dir, { recursive: true, force: true });
 };

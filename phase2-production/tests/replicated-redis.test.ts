@@ -1,3 +1,7 @@
+/**
+ * @jest-environment ./test-support/machine-lock-environment.js
+ * @machine-lock shared
+ */
 // Phase 2 on replicated Redis: a primary, two replicas and three Sentinels, all real processes.
 // The server finds the primary through the Sentinels (REDIS_SENTINELS), moves on after a
 // failover without a restart, answers a clear 503 while no primary is known, and with

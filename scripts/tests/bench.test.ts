@@ -1,3 +1,7 @@
+/**
+ * @jest-environment ./test-support/machine-lock-environment.js
+ * @machine-lock exclusive
+ */
 // A short benchmark (one design, 1 s, one round) as a smoke test of `npm run bench`: the report
 // has every part that docs/how-the-lab-works.md ("The benchmark harness") describes, and the
 // ceilings and the design were measured with zero errors. No test asserts a speed: speed is

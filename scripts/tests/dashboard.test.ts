@@ -1,3 +1,7 @@
+/**
+ * @jest-environment ./test-support/machine-lock-environment.js
+ * @machine-lock shared
+ */
 // The live classroom view (npm run dashboard; LAB-SPEC section 9), run as an instructor runs
 // it: the compiled program as a real process, its cluster real processes, and the page in a
 // real Chromium driven by playwright-core (no browser download: the Chromium that

@@ -1,3 +1,7 @@
+/**
+ * @jest-environment ./test-support/machine-lock-environment.js
+ * @machine-lock shared
+ */
 // The instructor's demos and the cluster, run as a student would run them (compiled, as real
 // processes, output not a terminal): each ends with its one-line verdict and leaves nothing
 // running. The demos are walked through in docs/instructor-guide.md.
