@@ -10,7 +10,7 @@
 
 import { ErrorRequestHandler, Express, RequestHandler } from "express";
 import session from "express-session";
-import type Redis from "ioredis";
+import type { RedisClient } from "./redis-client";
 import { LogLevel } from "../../phase1-mockup/src/config";
 import { ApiError, StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
 import { Quota } from "../../phase1-mockup/src/domain/data-store";
@@ -49,7 +49,7 @@ export interface Phase2AppOptions {
 
 export interface Phase2App {
   app: Express;
-  client: Redis;
+  client: RedisClient;
   metrics: LabMetrics;
   /** Closes the Redis connection; the app answers 503 afterwards. */
   close(): Promise<void>;

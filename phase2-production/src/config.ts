@@ -1,4 +1,4 @@
-// Phase 2's configuration: phase 1's variables plus Redis (one, or replicated behind Sentinel),
+// Phase 2's configuration: phase 1's variables plus Redis (one, replicated behind Sentinel, or a Cluster),
 // the key prefix, the rate limit and the cookie's Secure flag (docs/api-reference.md,
 // "Environment variables"), and the design to run, from `--design D`.
 
@@ -15,6 +15,8 @@ export interface RedisConnection {
   url: string;
   /** REDIS_SENTINELS: when set, the server asks these Sentinels for the primary (ioredis Sentinel mode). */
   sentinels?: Array<{ host: string; port: number }>;
+  /** REDIS_CLUSTER_NODES: when set, the seed nodes of a Redis Cluster (ioredis Cluster mode). */
+  clusterNodes?: Array<{ host: string; port: number }>;
   /** REDIS_MASTER_NAME: the name the Sentinels monitor. */
   masterName: string;
   /** REDIS_FAILOVER_DETECTOR: move to a new primary as soon as the Sentinels announce it. */
@@ -52,15 +54,24 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
     // A token signed with a secret printed in the README is a password anyone can forge.
     throw new ConfigError("SESSION_SECRET", "is required for jwt (a token signed with the public development value can be forged by anyone); make one with: export SESSION_SECRET=$(openssl rand -hex 32)", "");
   }
+  const sentinels = readNodeList(env, "REDIS_SENTINELS", "127.0.0.1:26379,127.0.0.1:26380");
+  const clusterNodes = readNodeList(env, "REDIS_CLUSTER_NODES", "127.0.0.1:7000,127.0.0.1:7001");
+  if (sentinels && clusterNodes) throw new ConfigError("REDIS_CLUSTER_NODES", "cannot be set with REDIS_SENTINELS: a Redis Cluster fails over on its own; set one of the two", env.REDIS_CLUSTER_NODES ?? "");
+  const waitReplicas = readInteger(env, "REDIS_WAIT_REPLICAS", 0, 0, 16);
+  if (clusterNodes && waitReplicas > 0) {
+    // WAIT counts the writes of one connection to one node; a request's writes go to whichever node owns each key.
+    throw new ConfigError("REDIS_WAIT_REPLICAS", "must be 0 with REDIS_CLUSTER_NODES (WAIT confirms one node's writes, and a Cluster spreads them)", String(waitReplicas));
+  }
   return {
     ...common,
     design,
     redis: {
       url: redisUrl,
-      sentinels: readSentinels(env),
+      sentinels,
+      clusterNodes,
       masterName: readMasterName(env),
       failoverDetector: readBoolean(env, "REDIS_FAILOVER_DETECTOR", false),
-      waitReplicas: readInteger(env, "REDIS_WAIT_REPLICAS", 0, 0, 16),
+      waitReplicas,
       waitMs: readInteger(env, "REDIS_WAIT_MS", 100, 1, 900), // below the 1 s command timeout, which would cut it
     },
     keyPrefix,
@@ -69,16 +80,16 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
   };
 }
 
-/** REDIS_SENTINELS: `host:port,host:port`, or undefined when unset (then REDIS_URL is used). */
-function readSentinels(env: Env): RedisConnection["sentinels"] {
-  const text = env.REDIS_SENTINELS;
+/** REDIS_SENTINELS or REDIS_CLUSTER_NODES: `host:port,host:port`, or undefined when unset (then REDIS_URL is used). */
+function readNodeList(env: Env, name: "REDIS_SENTINELS" | "REDIS_CLUSTER_NODES", example: string): Array<{ host: string; port: number }> | undefined {
+  const text = env[name];
   if (text === undefined) return undefined;
-  const problem = "must be a comma-separated list of host:port (for example 127.0.0.1:26379,127.0.0.1:26380)";
-  if (text.trim() === "") throw new ConfigError("REDIS_SENTINELS", problem, text);
+  const problem = `must be a comma-separated list of host:port (for example ${example})`;
+  if (text.trim() === "") throw new ConfigError(name, problem, text);
   return text.split(",").map((entry) => {
     const match = /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry.trim());
     const port = Number(match?.[2]);
-    if (!match || port < 1 || port > 65535) throw new ConfigError("REDIS_SENTINELS", `${problem}; ${JSON.stringify(entry)} is not`, text);
+    if (!match || port < 1 || port > 65535) throw new ConfigError(name, `${problem}; ${JSON.stringify(entry)} is not`, text);
     return { host: match[1], port };
   });
 }

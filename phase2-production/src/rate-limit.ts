@@ -3,13 +3,14 @@
 // holds across instances: with a counter in each process, three instances behind a balancer
 // would allow three times the limit.
 
-import type Redis from "ioredis";
 import { isIP } from "node:net";
+import { Cluster } from "ioredis";
 import type { RequestHandler } from "express";
 import { ipKeyGenerator, Options, rateLimit } from "express-rate-limit";
 import { RedisReply, RedisStore } from "rate-limit-redis";
 import { ApiError, StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
 import { isValidUsername } from "../../phase1-mockup/src/domain/validation";
+import type { RedisClient } from "./redis-client";
 
 /**
  * rate-limit-redis loads its Lua script when the limiter is created and keeps the promise. At
@@ -44,17 +45,31 @@ class RecoveringRedisStore extends RedisStore {
  * password stays at `limitPerMinute` tries a minute. An address that is not an IP address
  * counts as the connection's own.
  */
-export function createLoginRateLimit(client: Redis, keyPrefix: string, limitPerMinute: number): RequestHandler[] {
+/**
+ * How the store sends its commands. On a Redis Cluster, ioredis sends each EVALSHA to the node
+ * that owns its key, but a SCRIPT LOAD names no key and would go to any one node: load it on
+ * every primary instead, so that the EVALSHA finds it wherever its key lives.
+ */
+function sender(client: RedisClient) {
+  if (!(client instanceof Cluster)) return { sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply> };
+  return {
+    sendCommandCluster: async ({ command }: { command: string[] }) => {
+      const [name, ...args] = command;
+      if (name.toUpperCase() !== "SCRIPT") return client.call(name, ...args) as Promise<RedisReply>;
+      const answers = await Promise.all(client.nodes("master").map((node) => node.call(name, ...args)));
+      return answers[0] as RedisReply;
+    },
+  };
+}
+
+export function createLoginRateLimit(client: RedisClient, keyPrefix: string, limitPerMinute: number): RequestHandler[] {
   const limiter = (prefix: string, options: Partial<Options>) =>
     rateLimit({
       windowMs: 60_000,
       limit: limitPerMinute,
       standardHeaders: "draft-7", // RateLimit and RateLimit-Policy headers tell a client where it stands
       legacyHeaders: false,
-      store: new RecoveringRedisStore({
-        sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply>,
-        prefix: `${keyPrefix}${prefix}`,
-      }),
+      store: new RecoveringRedisStore({ ...sender(client), prefix: `${keyPrefix}${prefix}` }),
       handler: (req, _res, next) => {
         const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
         const seconds = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;

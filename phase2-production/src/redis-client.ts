@@ -2,10 +2,11 @@
 // 73 s while Redis is down: a student would see a hung server, not a lesson. With these
 // settings a command fails at once while Redis is away, a frozen Redis fails each command after
 // 1 s, and the client reconnects on its own forever (docs/transition-to-phase2.md, "The ioredis
-// options, one by one"). With REDIS_SENTINELS it asks the Sentinels for the primary, and with
-// REDIS_WAIT_REPLICAS an acknowledged write means that a replica has it too.
+// options, one by one"). With REDIS_SENTINELS it asks the Sentinels for the primary, with
+// REDIS_CLUSTER_NODES it talks to a Redis Cluster (each key to the primary that owns its slot),
+// and with REDIS_WAIT_REPLICAS an acknowledged write means that a replica has it too.
 
-import Redis, { RedisOptions } from "ioredis";
+import Redis, { Cluster, RedisOptions } from "ioredis";
 import { StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
 import type { RedisConnection } from "./config";
 
@@ -15,7 +16,14 @@ export interface RedisClientHooks {
   onError?: (error: Error) => void;
 }
 
-export function createRedisClient(connection: string | RedisConnection, hooks: RedisClientHooks = {}): Redis {
+/**
+ * One Redis, the primary the Sentinels name, or a Cluster: the same commands on each. A
+ * multi-key command (MULTI, MGET, a script) on a Cluster must name keys of one hash slot, which
+ * is why the keys of one user (or one session) share a hash tag (redis-data-store.ts).
+ */
+export type RedisClient = Redis | Cluster;
+
+export function createRedisClient(connection: string | RedisConnection, hooks: RedisClientHooks = {}): RedisClient {
   const options: RedisOptions = {
     enableOfflineQueue: false, // while disconnected, fail a command at once instead of queueing it
     // Commands already sent when the connection drops fail at once too. With 1 (the usual
@@ -30,8 +38,21 @@ export function createRedisClient(connection: string | RedisConnection, hooks: R
     enableAutoPipelining: true, // commands issued in the same tick by many requests go out in one write
   };
   const sentinels = typeof connection === "string" ? undefined : connection.sentinels;
-  const client =
-    typeof connection === "string" || !sentinels
+  const clusterNodes = typeof connection === "string" ? undefined : connection.clusterNodes;
+  const client: RedisClient = clusterNodes
+    ? new Cluster(clusterNodes, {
+        enableOfflineQueue: false,
+        redisOptions: { ...options, enableAutoPipelining: undefined },
+        enableAutoPipelining: true, // per node
+        clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never give up on the seed nodes
+        // A node that went away comes back on the same address: reconnect to it (ioredis's default waits for a MOVED).
+        clusterNodeRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+        // While the Cluster moves a slot to a promoted replica, retry briefly rather than fail at once.
+        retryDelayOnFailover: 100,
+        retryDelayOnClusterDown: 100,
+        slotsRefreshTimeout: 1000,
+      })
+    : typeof connection === "string" || !sentinels
       ? new Redis(typeof connection === "string" ? connection : connection.url, options)
       : new Redis({
           ...options,
@@ -52,14 +73,14 @@ export function createRedisClient(connection: string | RedisConnection, hooks: R
     const onCommand = hooks.onCommand;
     const send = client.sendCommand.bind(client);
     // Timing every command here gives /metrics its Redis latency without touching the callers.
-    client.sendCommand = ((command: Parameters<Redis["sendCommand"]>[0], stream?: Parameters<Redis["sendCommand"]>[1]) => {
+    client.sendCommand = ((command: Parameters<Redis["sendCommand"]>[0], ...rest: unknown[]) => {
       const started = process.hrtime.bigint();
       const done = (ok: boolean) => onCommand(command.name, Number(process.hrtime.bigint() - started) / 1e9, ok);
       command.promise.then(
         () => done(true),
         () => done(false),
       );
-      return send(command, stream);
+      return (send as (...args: unknown[]) => unknown)(command, ...rest);
     }) as Redis["sendCommand"];
   }
   return client;
@@ -75,7 +96,7 @@ export type ConfirmedWrite = <T>(write: () => Promise<T>) => Promise<T>;
  * write). Fewer replicas than asked is a store error, a 503, never an acknowledgement. With 0
  * replicas, just the write.
  */
-export function replicaConfirmation(client: Redis, replicas: number, timeoutMs: number): ConfirmedWrite {
+export function replicaConfirmation(client: RedisClient, replicas: number, timeoutMs: number): ConfirmedWrite {
   if (replicas === 0) return (write) => write();
   let connections = 0;
   client.on("connect", () => (connections += 1));
@@ -92,14 +113,15 @@ export function replicaConfirmation(client: Redis, replicas: number, timeoutMs: 
 }
 
 /** True while the client has a working connection. */
-export function isRedisReady(client: Redis): boolean {
+export function isRedisReady(client: RedisClient): boolean {
   return client.status === "ready";
 }
 
 /** Why Redis cannot serve right now, or undefined when a PING is answered within `timeoutMs`. */
-export async function redisNotReadyReason(client: Redis, timeoutMs = 500): Promise<string | undefined> {
-  const sentinels = client.options.sentinels;
-  if (!isRedisReady(client) && sentinels?.length) {
+export async function redisNotReadyReason(client: RedisClient, timeoutMs = 500): Promise<string | undefined> {
+  if (client instanceof Cluster && !isRedisReady(client)) return `Redis is not connected (${client.status}): waiting for the Redis Cluster to answer, with every slot covered`;
+  const sentinels = client instanceof Cluster ? undefined : client.options.sentinels;
+  if (!(client instanceof Cluster) && !isRedisReady(client) && sentinels?.length) {
     const list = sentinels.map((sentinel) => `${sentinel.host}:${sentinel.port}`).join(",");
     return `Redis is not connected (${client.status}): waiting for the Sentinels at ${list} to name the primary of "${client.options.name}"`;
   }

@@ -2,19 +2,23 @@
 // instance of a run shares the users and the files (docs/transition-to-phase2.md, "The
 // one-line store change").
 //
-//   <prefix>user:<name>                  the user record, one JSON string, created with SET NX
-//   <prefix>file:<user id>:<file_id>     one file's metadata, one JSON string
-//   <prefix>content:<user id>:<file_id>  its content, apart: a listing never reads it
-//   <prefix>files:<user id>              a set of the user's file ids
-//   <prefix>usage:<user id>              a hash: the bytes the user holds (for the quota)
+//   <prefix>user:<name>                    the user record, one JSON string, created with SET NX
+//   <prefix>file:{<user id>}:<file_id>     one file's metadata, one JSON string
+//   <prefix>content:{<user id>}:<file_id>  its content, apart: a listing never reads it
+//   <prefix>files:{<user id>}              a set of the user's file ids
+//   <prefix>usage:{<user id>}              a hash: the bytes the user holds (for the quota)
 //
+// The braces are a hash tag: on a Redis Cluster only `<user id>` decides a key's slot, so all
+// of one user's keys live on one node, and the upload's script and the listing's MGET, which
+// name several of them at once, are allowed (without the tag a Cluster refuses them with
+// CROSSSLOT). On one Redis the braces change nothing.
 // Files are kept under the user's immutable id, not the name: after a store wipe, a session
 // from before names an id that nobody has any more. An upload and a delete are each one Lua
 // script, so the quota is counted and the file published in one step; never a read-modify-write
 // JSON array: two instances writing at once can never overwrite each other here. (Sessions are
 // another story: docs/transition-to-phase2.md, "The race that no store fixes".)
 
-import type Redis from "ioredis";
+import type { RedisClient } from "./redis-client";
 import { compareFiles, DataStore, FileRecord, FileSummary, PutResult, Quota, UserRecord } from "../../phase1-mockup/src/domain/data-store";
 import { ConfirmedWrite, guardRedis } from "./redis-client";
 
@@ -46,14 +50,14 @@ if counted then
 end
 return 1`;
 
-type ScriptClient = Redis & {
+type ScriptClient = RedisClient & {
   labPutFile(...args: Array<string | number>): Promise<[number, string | number, number?]>;
   labDeleteFile(...args: string[]): Promise<number>;
 };
 
 export class RedisDataStore implements DataStore {
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly prefix: string,
     /** Every write goes through it: REDIS_WAIT_REPLICAS's WAIT (redis-client.ts, replicaConfirmation). */
     private readonly confirmed: ConfirmedWrite = (write) => write(),
@@ -70,11 +74,11 @@ export class RedisDataStore implements DataStore {
   }
 
   private contentKey(owner: string, fileId: string): string {
-    return `${this.prefix}content:${owner}:${fileId}`;
+    return `${this.prefix}content:{${owner}}:${fileId}`;
   }
 
   private usageKey(owner: string): string {
-    return `${this.prefix}usage:${owner}`;
+    return `${this.prefix}usage:{${owner}}`;
   }
 
   private userKey(username: string): string {
@@ -82,11 +86,11 @@ export class RedisDataStore implements DataStore {
   }
 
   private fileKey(owner: string, fileId: string): string {
-    return `${this.prefix}file:${owner}:${fileId}`;
+    return `${this.prefix}file:{${owner}}:${fileId}`;
   }
 
   private fileSetKey(owner: string): string {
-    return `${this.prefix}files:${owner}`;
+    return `${this.prefix}files:{${owner}}`;
   }
 
   createUser(user: UserRecord): Promise<boolean> {

@@ -91,8 +91,8 @@ describe("a listing", () => {
     // What a listing reads: 40 records of metadata, each a few hundred bytes (before: each held its 1 MiB).
     const admin = new Redis(redisProcess().url);
     const { user_id: id } = JSON.parse((await admin.get(`${built.keyPrefix}user:hoarder`)) as string);
-    const ids = await admin.smembers(`${built.keyPrefix}files:${id}`);
-    const lengths = await Promise.all(ids.map((fileId) => admin.strlen(`${built.keyPrefix}file:${id}:${fileId}`)));
+    const ids = await admin.smembers(`${built.keyPrefix}files:{${id}}`);
+    const lengths = await Promise.all(ids.map((fileId) => admin.strlen(`${built.keyPrefix}file:{${id}}:${fileId}`)));
     admin.disconnect();
     expect(lengths).toHaveLength(40);
     for (const length of lengths) expect(length).toBeLessThan(1024);

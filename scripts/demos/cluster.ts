@@ -1,5 +1,6 @@
-// `npm run cluster -- --design D --instances N --lb round-robin|sticky [--store single|sentinel]`:
-// Redis (one, or a primary, two replicas and three Sentinels), N instances and the built-in
+// `npm run cluster -- --design D --instances N --lb round-robin|sticky [--store single|sentinel|cluster]`:
+// Redis (one; or a primary, two replicas and three Sentinels; or a Redis Cluster of three
+// primaries, each with a replica), N instances and the built-in
 // balancer, left running so that an instructor can kill an instance, or the Redis primary, by
 // hand and a class can watch what happens. Ctrl-C stops everything. Step by step in
 // docs/instructor-guide.md and docs/labs/02-load-balancer-and-sticky-sessions.md.
@@ -11,15 +12,15 @@ import { MASTER_NAME } from "../processes/replicated-redis";
 import { designOrDefault } from "./narration";
 import { startStack, Stack, stopOnSignals } from "./stack";
 
-const USAGE = `usage: npm run cluster -- [--design D] [--instances N] [--lb round-robin|sticky] [--store single|sentinel]
+const USAGE = `usage: npm run cluster -- [--design D] [--instances N] [--lb round-robin|sticky] [--store single|sentinel|cluster]
   designs: ${DESIGNS.join(", ")} (redis-session when not given)`;
 
 async function main(): Promise<void> {
   const { given, instances, lb, store } = parseOrExit(USAGE, () => {
     const values = readArgs(process.argv.slice(2), ["design", "instances", "lb", "store"]);
     const store = values.store ?? "single";
-    if (store !== "single" && store !== "sentinel") throw new UsageError(`--store must be single or sentinel (got ${JSON.stringify(store)})`);
-    return { given: readDesign(values.design, false), instances: readInteger("instances", values.instances, 3, 1, 9), lb: readStrategy(values.lb), store: store as "single" | "sentinel" };
+    if (store !== "single" && store !== "sentinel" && store !== "cluster") throw new UsageError(`--store must be single, sentinel or cluster (got ${JSON.stringify(store)})`);
+    return { given: readDesign(values.design, false), instances: readInteger("instances", values.instances, 3, 1, 9), lb: readStrategy(values.lb), store: store as "single" | "sentinel" | "cluster" };
   });
   refuseNativeWindows("cluster");
   const design = designOrDefault(given, "redis-session", "--design D for another");
@@ -30,7 +31,7 @@ async function main(): Promise<void> {
   stopOnSignals(() => running.stack, (line) => console.log(line));
   const stack = await startStack({ design, instances, balancer: lb, balancerPort: 8080, store });
   running.stack = stack;
-  console.log(`cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : ""}`);
+  console.log(`cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : stack.cluster ? ", on a Redis Cluster (3 primaries, each with a replica)" : ""}`);
   console.log(`  balancer         ${stack.balancerUrl}`);
   console.log(`  balancer status  ${stack.balancerUrl}/__lb/status`);
   if (stack.redis) console.log(`  watch Redis      redis-cli -p ${stack.redis.port} monitor   (every command the instances send, live)`);
@@ -40,6 +41,14 @@ async function main(): Promise<void> {
     const primary = await replicated.agreedPrimary();
     for (const node of replicated.nodes) console.log(`  ${node.name.padEnd(16)} redis://127.0.0.1:${node.port}  (pid ${node.pid})${node === primary ? "  the primary" : "  a replica"}`);
     console.log(`  Sentinels        ${replicated.sentinelList}   (redis-cli -p ${replicated.sentinels[0].port} sentinel get-master-addr-by-name ${MASTER_NAME})`);
+  }
+  const cluster = stack.cluster;
+  if (cluster) {
+    const primaries = await cluster.primaries();
+    for (const node of cluster.nodes) console.log(`  ${node.name.padEnd(16)} redis://127.0.0.1:${node.port}  (pid ${node.pid})${primaries.includes(node) ? "  a primary" : "  a replica"}`);
+    const first = cluster.nodes[0].port;
+    console.log(`  Cluster nodes    redis-cli -p ${first} cluster nodes   (which primary owns which of the 16384 slots)`);
+    console.log(`  watch one node   redis-cli -p ${first} monitor   (the commands for its own slots only)`);
   }
   console.log("\nTry it:");
   console.log(`  curl -s -X POST ${stack.balancerUrl}/api/users -H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`);

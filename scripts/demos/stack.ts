@@ -1,5 +1,6 @@
 // Starts a small stack for a person to look at: Redis (the one at REDIS_URL if set, else our
-// own; or a replicated one, a primary, two replicas and three Sentinels), N instances of a
+// own; or a replicated one, a primary, two replicas and three Sentinels; or a Redis Cluster of
+// three primaries and three replicas), N instances of a
 // design, and optionally the built-in balancer. Used by
 // `npm run cluster` and the narrated demos (docs/instructor-guide.md); stops everything it
 // started on exit and Ctrl-C.
@@ -10,6 +11,7 @@ import { Design, isPhase1 } from "../designs";
 import { Balancer, Strategy } from "../processes/builtin-balancer";
 import { Parts, stopEverything } from "../processes/managed-process";
 import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from "../processes/redis";
+import { RedisCluster, startRedisCluster } from "../processes/redis-cluster";
 import { ReplicatedRedis, startReplicatedRedis } from "../processes/replicated-redis";
 import { makeRunDir } from "../processes/run-dir";
 import { runSecret, serverEnvironment } from "../processes/server-env";
@@ -20,6 +22,7 @@ export interface Stack {
   redis?: RedisServer;
   redisUrl?: string;
   replicated?: ReplicatedRedis;
+  cluster?: RedisCluster;
   balancer?: Balancer;
   balancerUrl?: string;
   stop(): Promise<void>;
@@ -31,8 +34,8 @@ export interface StackOptions {
   balancer?: Strategy;
   /** A port to try first for the balancer (easy to type in class); any free one if taken. */
   balancerPort?: number;
-  /** One Redis, or replicated with Sentinel; "sentinel-safe" adds the settings that close a frozen primary's window. */
-  store?: "single" | "sentinel" | "sentinel-safe";
+  /** One Redis, or replicated with Sentinel ("sentinel-safe" adds the settings that close a frozen primary's window), or a Redis Cluster. */
+  store?: "single" | "sentinel" | "sentinel-safe" | "cluster";
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -46,8 +49,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let redis: RedisServer | undefined;
     let redisUrl: string | undefined;
     let replicated: ReplicatedRedis | undefined;
+    let cluster: RedisCluster | undefined;
     const store = options.store ?? "single";
-    if (!isPhase1(options.design) && store !== "single") {
+    if (!isPhase1(options.design) && store === "cluster") {
+      if (!findRedisServer()) throw new Error(REDIS_MISSING_MESSAGE);
+      cluster = parts.add(await startRedisCluster({ dir: runDir }));
+    } else if (!isPhase1(options.design) && store !== "single") {
       if (!findRedisServer()) throw new Error(REDIS_MISSING_MESSAGE);
       replicated = parts.add(await startReplicatedRedis({ dir: runDir, safe: store === "sentinel-safe" }));
     } else if (!isPhase1(options.design)) {
@@ -66,6 +73,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       dataDir: path.join(runDir, "data"),
       redisUrl,
       sentinels: replicated?.sentinelList,
+      clusterNodes: cluster?.nodeList,
       safeReplication: store === "sentinel-safe",
       keyPrefix: `demo-${process.pid}:`,
     });
@@ -79,7 +87,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       balancer = lb;
       balancerUrl = `http://127.0.0.1:${port}`;
     }
-    return { instances, redis, redisUrl, replicated, balancer, balancerUrl, stop };
+    return { instances, redis, redisUrl, replicated, cluster, balancer, balancerUrl, stop };
   } catch (error) {
     await stop();
     throw error;

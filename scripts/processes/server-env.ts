@@ -21,6 +21,8 @@ export interface ServerEnvironment {
   redisUrl?: string;
   /** Replicated Redis: the Sentinels' addresses (then REDIS_URL is not used). */
   sentinels?: string;
+  /** A Redis Cluster: its nodes' addresses (then REDIS_URL is not used). */
+  clusterNodes?: string;
   /** The settings that close a frozen primary's window: move on +switch-master, and WAIT for a replica after every write. */
   safeReplication?: boolean;
   keyPrefix?: string;
@@ -36,6 +38,7 @@ export function serverEnvironment(options: ServerEnvironment): Record<string, st
     DATA_DIR: options.dataDir,
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...(options.sentinels ? { REDIS_SENTINELS: options.sentinels, REDIS_MASTER_NAME: MASTER_NAME } : {}),
+    ...(options.clusterNodes ? { REDIS_CLUSTER_NODES: options.clusterNodes } : {}),
     ...(options.safeReplication ? { REDIS_FAILOVER_DETECTOR: "true", REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "100" } : {}),
     KEY_PREFIX: options.keyPrefix ?? "lab:",
     PASSWORD_HASH_COST: String(options.passwordHashCost ?? 10),

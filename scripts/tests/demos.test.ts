@@ -116,4 +116,29 @@ describe("npm run cluster", () => {
     expect(run.code).toBe(130);
     expect(killSurvivors(pidLog)).toEqual([]);
   }, 40_000);
+
+  it("--store cluster: runs the instances on a Redis Cluster of six nodes, serves a user's upload through the balancer, and stops all of it on Ctrl-C", async () => {
+    const pidLog = path.join(scratch, "cluster-store.pids");
+    const cluster = start("demos/cluster.js", ["--design", "atomic-session", "--instances", "2", "--store", "cluster"], pidLog);
+    const deadline = Date.now() + 30_000;
+    while (!cluster.output().includes("Ctrl-C stops everything") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(cluster.output()).toContain("on a Redis Cluster (3 primaries, each with a replica)");
+    expect(cluster.output().match(/cluster-\d\s+redis:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)\s+a primary/g)).toHaveLength(3);
+    expect(cluster.output().match(/cluster-\d\s+redis:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)\s+a replica/g)).toHaveLength(3);
+    const balancer = /balancer\s+(http:\/\/127\.0\.0\.1:\d+)\n/.exec(cluster.output())?.[1] as string;
+    const json = { "Content-Type": "application/json" };
+    const credentials = '{"username":"sharded","password":"password-ok"}';
+    expect((await fetch(`${balancer}/api/users`, { method: "POST", headers: json, body: credentials })).status).toBe(201);
+    const login = await fetch(`${balancer}/api/login`, { method: "POST", headers: json, body: credentials });
+    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0];
+    const upload = await fetch(`${balancer}/api/upload`, { method: "POST", headers: { ...json, Cookie: cookie }, body: '{"filename":"a.txt","content":"on three shards"}' });
+    expect(upload.status).toBe(201); // a script over four keys of one user: one slot, thanks to the hash tag
+    const view = (await (await fetch(`${balancer}/api/session`, { headers: { Cookie: cookie } })).json()) as { files_uploaded: string[] };
+    expect(view.files_uploaded).toHaveLength(1);
+    cluster.child.kill("SIGINT");
+    const run = await cluster.done;
+    expect(run.code).toBe(130);
+    expect(loggedProcesses(pidLog).filter((logged) => /^cluster-\d$/.test(logged.name))).toHaveLength(6);
+    expect(killSurvivors(pidLog)).toEqual([]);
+  }, 60_000);
 });

@@ -7,7 +7,7 @@
 // have expired anyway. That is the state that creeps back (docs/concepts.md).
 
 import { randomBytes } from "node:crypto";
-import type Redis from "ioredis";
+import type { RedisClient } from "../redis-client";
 import { errors, jwtVerify, SignJWT } from "jose";
 import { ApiError } from "../../../phase1-mockup/src/domain/errors";
 import type { Identity } from "../../../phase1-mockup/src/domain/users";
@@ -30,7 +30,7 @@ export class TokenService {
   constructor(
     secret: string,
     private readonly ttlSeconds: number,
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly prefix: string,
     /** The deny-list entry's write goes through it: REDIS_WAIT_REPLICAS's WAIT. */
     private readonly confirmed: ConfirmedWrite = (write) => write(),

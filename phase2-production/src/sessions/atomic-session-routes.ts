@@ -4,22 +4,24 @@
 // created_at). What every request changes lives beside it and is never loaded, changed and
 // saved whole (docs/transition-to-phase2.md, "The race that no store fixes"):
 //
-//   <prefix>sessfields:<sid>   a hash: request_count (HINCRBY), last_activity (HSET)
-//   <prefix>sessfiles:<sid>    a set of the file ids uploaded in this session (SADD)
+//   <prefix>sessfields:{<prefix>sess:<sid>}   a hash: request_count (HINCRBY), last_activity (HSET)
+//   <prefix>sessfiles:{<prefix>sess:<sid>}    a set of the file ids uploaded in this session (SADD)
 //
+// The hash tag in braces is the record's own key, so on a Redis Cluster the three keys share
+// its slot and one MULTI may name them all (CROSSSLOT otherwise).
 // A request's updates and the renewal of the three keys' expiry go in one MULTI, and
 // express-session saves nothing after login (resave: false; the record does not change), so no
 // request can overwrite another's update.
 
 import { Request, RequestHandler, Response, Router } from "express";
-import type Redis from "ioredis";
+import type { RedisClient } from "../redis-client";
 import { FileService } from "../../../phase1-mockup/src/domain/files";
 import { UserService } from "../../../phase1-mockup/src/domain/users";
 import { ConfirmedWrite, guardRedis } from "../redis-client";
 import { endSession, refuseWithoutSession, startSession } from "./session-routes";
 
 export interface AtomicSessionOptions {
-  client: Redis;
+  client: RedisClient;
   /** Every write goes through it: REDIS_WAIT_REPLICAS's WAIT. */
   confirmed: ConfirmedWrite;
   keyPrefix: string;
@@ -30,9 +32,9 @@ export interface AtomicSessionOptions {
 }
 
 export function atomicSession({ client, confirmed, keyPrefix, ttlSeconds, users, files, onSessionCreated }: AtomicSessionOptions) {
-  const fieldsKey = (sid: string) => `${keyPrefix}sessfields:${sid}`;
-  const filesKey = (sid: string) => `${keyPrefix}sessfiles:${sid}`;
   const recordKey = (sid: string) => `${keyPrefix}sess:${sid}`; // connect-redis's key, as store-per-design.ts names it
+  const fieldsKey = (sid: string) => `${keyPrefix}sessfields:{${recordKey(sid)}}`;
+  const filesKey = (sid: string) => `${keyPrefix}sessfiles:{${recordKey(sid)}}`;
 
   /** Validation, as redis-session's: but the request changes nothing in req.session. */
   const requireSession: RequestHandler = (req, res, next) => {

@@ -9,7 +9,7 @@
 // ("The cached-session trap").
 
 import session from "express-session";
-import type Redis from "ioredis";
+import type { RedisClient } from "../redis-client";
 
 type Callback<T = unknown> = (error?: unknown, value?: T) => void;
 
@@ -18,7 +18,7 @@ export class CachedRedisStore extends session.Store {
   private readonly cache = new Map<string, string>();
 
   constructor(
-    private readonly client: Redis,
+    private readonly client: RedisClient,
     private readonly prefix: string,
   ) {
     super();

@@ -5,12 +5,12 @@
 
 import { RedisStore } from "connect-redis";
 import session from "express-session";
-import type Redis from "ioredis";
+import type { RedisClient } from "../redis-client";
 import { SessionDesign } from "../config";
 import type { ConfirmedWrite } from "../redis-client";
 import { CachedRedisStore } from "./cached-redis-store";
 
-export function createSessionStore(design: SessionDesign, client: Redis, keyPrefix: string): session.Store {
+export function createSessionStore(design: SessionDesign, client: RedisClient, keyPrefix: string): session.Store {
   switch (design) {
     case "memory-session":
       // express-session's default: a Map in this process. Dies with the process, unknown to
