@@ -1,0 +1,135 @@
+// The benchmark's textbook peers (LAB-SPEC section 7): the app a tutorial would write for the
+// same work as a phase-2 design, so that the bench can ask the question a user asks: is the
+// lab's server, with its logs, metrics, validation, request ids and rate limit, at least as
+// cheap as the tutorial's? Each peer counts the request in its session and lists the same
+// user's files from the same Redis, with nothing else: no logs, no metrics, no validation, no
+// rate limit, no error format.
+//
+//   textbook:memory-session  express-session and its MemoryStore
+//   textbook:redis-session   express-session, connect-redis and ioredis (the default settings a tutorial copies)
+//   textbook:jwt             jose (HS256) and a Redis EXISTS on the token's id for logout
+//
+// All three use `resave: false, saveUninitialized: false, rolling: true` where a session is
+// involved, and the lab's own data layout in Redis (RedisDataStore), so that the data work is
+// the same and the difference is the server around it. The login, not measured, borrows the
+// lab's password check. Run by scripts/bench/bench.ts as
+// `node dist/scripts/bench/textbook.js <peer>` with PORT, REDIS_URL (or REDIS_CLUSTER_NODES)
+// and SESSION_SECRET set; it answers /ready like the lab's servers.
+
+import { randomBytes, randomUUID } from "node:crypto";
+import http from "node:http";
+import { AddressInfo } from "node:net";
+import express from "express";
+import session from "express-session";
+import { RedisStore } from "connect-redis";
+import { jwtVerify, SignJWT } from "jose";
+import { UserService } from "../../phase1-mockup/src/domain/users";
+import { createRedisClient } from "../../phase2-production/src/redis-client";
+import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { loadPhase2Config } from "../../phase2-production/src/config";
+
+export const PEERS = ["textbook:memory-session", "textbook:redis-session", "textbook:jwt"] as const;
+export type Peer = (typeof PEERS)[number];
+
+/** The design whose login (cookie or token) a peer speaks, and which design it is measured against. */
+export const PEER_OF: Record<string, Peer> = {
+  "memory-session": "textbook:memory-session",
+  "redis-session": "textbook:redis-session",
+  "cached-session": "textbook:redis-session",
+  "atomic-session": "textbook:redis-session",
+  jwt: "textbook:jwt",
+};
+
+declare module "express-session" {
+  interface SessionData {
+    userId?: string;
+    count?: number;
+  }
+}
+
+function app(peer: Peer): express.Express {
+  // The lab's own parsing of REDIS_URL or REDIS_CLUSTER_NODES, so that a peer runs on the same store as the designs.
+  const config = loadPhase2Config(process.env, "redis-session");
+  const client = createRedisClient(config.redis);
+  const store = new RedisDataStore(client, config.keyPrefix);
+  const users = new UserService(store, 10);
+  const secret = config.sessionSecret;
+  const key = new TextEncoder().encode(secret);
+  const web = express();
+  web.use(express.json());
+  web.get("/ready", (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }));
+
+  const upload = async (userId: string, body: { filename: string; content: string }) => {
+    const file = { file_id: randomUUID().replace(/-/g, ""), owner: userId, filename: body.filename, content: body.content, size: Buffer.byteLength(body.content), created_at: new Date().toISOString() };
+    await store.putFileIfAbsent(file, { maxFiles: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER });
+    return file;
+  };
+
+  if (peer === "textbook:jwt") {
+    web.post("/api/login", async (req, res) => {
+      const { userId, username } = await users.login(req.body);
+      const token = await new SignJWT({ name: username }).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setJti(randomBytes(16).toString("hex")).setIssuedAt().setExpirationTime("30m").sign(key);
+      res.json({ token });
+    });
+    const auth: express.RequestHandler = async (req, res, next) => {
+      try {
+        const { payload } = await jwtVerify((req.headers.authorization ?? "").slice(7), key, { algorithms: ["HS256"] });
+        if (await client.exists(`${config.keyPrefix}revoked:${payload.jti}`)) return void res.status(401).json({ error: "revoked" });
+        res.locals.userId = payload.sub;
+        next();
+      } catch {
+        res.status(401).json({ error: "unauthorized" });
+      }
+    };
+    web.get("/api/files", auth, async (_req, res) => void res.json({ files: await store.listFiles(res.locals.userId) }));
+    web.post("/api/upload", auth, async (req, res) => void res.status(201).json(await upload(res.locals.userId, req.body)));
+    return web;
+  }
+
+  web.use(
+    session({
+      name: "sid",
+      secret,
+      resave: false,
+      saveUninitialized: false,
+      rolling: true,
+      cookie: { httpOnly: true, sameSite: "lax", maxAge: 30 * 60 * 1000 },
+      store: peer === "textbook:redis-session" ? new RedisStore({ client, prefix: `${config.keyPrefix}textbook-sess:` }) : undefined, // undefined: the MemoryStore
+    }),
+  );
+  web.post("/api/login", async (req, res) => {
+    const { userId, username } = await users.login(req.body);
+    req.session.regenerate(() => {
+      req.session.userId = userId;
+      req.session.count = 0;
+      res.json({ username });
+    });
+  });
+  const auth: express.RequestHandler = (req, res, next) => {
+    if (!req.session.userId) return void res.status(401).json({ error: "unauthorized" });
+    req.session.count = (req.session.count ?? 0) + 1; // the request counted in the session, as the designs do
+    next();
+  };
+  web.get("/api/files", auth, async (req, res) => void res.json({ files: await store.listFiles(req.session.userId as string) }));
+  web.post("/api/upload", auth, async (req, res) => void res.status(201).json(await upload(req.session.userId as string, req.body)));
+  return web;
+}
+
+if (require.main === module) {
+  const peer = process.argv[2] as Peer;
+  if (!PEERS.includes(peer)) {
+    console.error(`textbook: unknown peer ${JSON.stringify(peer)}; one of ${PEERS.join(", ")}`);
+    process.exit(1);
+  }
+  const server = http.createServer(app(peer));
+  server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
+    process.send?.({ type: "listening", port: (server.address() as AddressInfo).port, pid: process.pid });
+  });
+  const stop = () => {
+    server.closeAllConnections();
+    server.close(() => process.exit(0));
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  if (process.connected) process.once("disconnect", stop);
+}
