@@ -19,14 +19,20 @@ import { findRedisServer, REDIS_MISSING_MESSAGE, redisVersion, startRedis } from
 import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "../processes/run-dir";
 import { runSecret, serverEnvironment } from "../processes/server-env";
 import { compiledScript, ServerInstance } from "../processes/server-instance";
+import { capacityRows, ClusterFigures, measureCluster, measureScaling, ScalingCheck, scalingCheckNote, StoreMeter, loadWithStore } from "./capacity";
 import { Ceiling, CEILINGS } from "./ceilings";
-import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./load";
+import { CONNECTIONS, load, LoadResult, logIn, median, seedUsers, waitUntilIdle } from "./load";
 import { measureMemory } from "./memory";
 import { Profile, profileDesign } from "./profile";
 import { measureReplication } from "./replication";
 import { benchMarkdown, evaluateGoals, Goal } from "./report";
+import { Peer, PEER_OF } from "./textbook";
 
-const USAGE = "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer] [--no-replication]";
+const USAGE = "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer] [--no-replication] [--no-cluster]";
+
+/** Rounds go on until every CPU ratio holds within this spread over the rounds, or MAX_ROUNDS. */
+const RATIO_SPREAD = 0.1;
+const MAX_ROUNDS = 5;
 
 interface BenchOptions {
   duration: number;
@@ -37,11 +43,12 @@ interface BenchOptions {
   memory: boolean;
   balancer: boolean;
   replication: boolean;
+  cluster: boolean;
   quick: boolean;
 }
 
 function readOptions(argv: string[]): BenchOptions {
-  const values = readArgs(argv, ["duration", "rounds", "design"], ["quick", "no-memory", "no-balancer", "no-replication"]);
+  const values = readArgs(argv, ["duration", "rounds", "design"], ["quick", "no-memory", "no-balancer", "no-replication", "no-cluster"]);
   const quick = values.quick ?? false;
   const number = (name: string, text: string | undefined, fallback: number) => {
     if (text === undefined) return fallback;
@@ -58,30 +65,55 @@ function readOptions(argv: string[]): BenchOptions {
     memory: !values["no-memory"],
     balancer: !values["no-balancer"],
     replication: !values["no-replication"],
+    cluster: !values["no-cluster"],
     quick,
   };
 }
 
+type Run = LoadResult & { redis_commands_per_req?: number; redis_cpu_us_per_req?: number };
+
 interface Measured {
   name: string;
   kind: "read" | "write";
-  runs: LoadResult[];
+  runs: Run[];
 }
 
-function summarize(runs: LoadResult[]) {
+const spreadOf = (values: number[]) => (values.length > 1 ? Math.round(((Math.max(...values) - Math.min(...values)) / Math.max(1e-9, median(values))) * 1000) / 1000 : 0);
+
+function summarize(runs: Run[]) {
   const rates = runs.map((run) => run.req_s);
+  const all = <K extends keyof Run>(key: K) => runs.length > 0 && runs.every((run) => run[key] !== undefined);
   return {
     req_s: Math.round(median(rates)),
     p50_ms: median(runs.map((run) => run.p50_ms)),
     p99_ms: median(runs.map((run) => run.p99_ms)),
     errors: runs.reduce((sum, run) => sum + run.errors, 0),
     non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
-    cpu_us_per_req: runs.every((run) => run.cpu_us_per_req !== undefined) && runs.length ? median(runs.map((run) => run.cpu_us_per_req as number)) : null,
-    spread: rates.length > 1 ? Math.round(((Math.max(...rates) - Math.min(...rates)) / Math.max(1, median(rates))) * 1000) / 1000 : 0,
+    cpu_us_per_req: all("cpu_us_per_req") ? median(runs.map((run) => run.cpu_us_per_req as number)) : null,
+    redis_commands_per_req: all("redis_commands_per_req") ? median(runs.map((run) => run.redis_commands_per_req as number)) : null,
+    redis_cpu_us_per_req: all("redis_cpu_us_per_req") ? median(runs.map((run) => run.redis_cpu_us_per_req as number)) : null,
+    spread: spreadOf(rates),
+    cpu_spread: all("cpu_us_per_req") ? spreadOf(runs.map((run) => run.cpu_us_per_req as number)) : null,
   };
 }
 
 const ratio = (value: number, base: number) => (base > 0 ? Math.round((value / base) * 1000) / 1000 : null);
+
+/** A CPU ratio the goals read: a design against its textbook peer, or stateful against its ceiling. */
+interface CpuPair {
+  design: string;
+  kind: "read" | "write";
+  against: string;
+}
+
+/** The ratio in each round (the two were measured minutes apart at most), and their median and spread. */
+function pairRatios(measured: Measured[], pair: CpuPair) {
+  const runsOf = (name: string) => measured.find((m) => m.name === name && m.kind === pair.kind)?.runs ?? [];
+  const mine = runsOf(pair.design);
+  const theirs = runsOf(pair.against);
+  const ratios = mine.flatMap((run, i) => (run.cpu_us_per_req && theirs[i]?.cpu_us_per_req ? [run.cpu_us_per_req / (theirs[i].cpu_us_per_req as number)] : []));
+  return { ratios, median: ratios.length ? Math.round(median(ratios) * 1000) / 1000 : null, spread: spreadOf(ratios) };
+}
 
 async function main(): Promise<number> {
   const options = parseOrExit(USAGE, () => readOptions(process.argv.slice(2)));
@@ -96,9 +128,10 @@ async function main(): Promise<number> {
   process.once("SIGTERM", () => void stopEverything().finally(() => process.exit(130)));
   const started = Date.now();
 
-  // One Redis and one DATA_DIR, the same records for ceilings and designs.
+  // One Redis and one DATA_DIR, the same records for ceilings, peers and designs.
   mkdirSync(path.join(runDir, "redis"), { recursive: true });
   const redis = await startRedis({ dir: path.join(runDir, "redis") });
+  const meter = new StoreMeter([{ pid: redis.pid, port: redis.port }]);
   const secret = runSecret(); // one SESSION_SECRET for the whole run, file ids included
   const admin = new Redis(redis.url);
   const dataDir = path.join(runDir, "data");
@@ -128,6 +161,13 @@ async function main(): Promise<number> {
       // The ceilings read as the same users as the designs do (phase1Users and phase2Users have the same names).
       configs.push({ name: ceiling, kind: "read", instance, credentials: phase1Users.map((name) => ({ "x-bench-user": name })) });
     }
+    const peers = [...new Set(options.designs.flatMap((design) => (PEER_OF[design] ? [PEER_OF[design]] : [])))];
+    for (const peer of peers) {
+      const instance = await start(peer, "redis-session", [compiledScript("bench", "textbook.js"), peer]);
+      const speaks = peer.split(":")[1] as Design; // its login answers as that design's does
+      say(`bench: logging in ${options.users} users on ${peer}`);
+      configs.push({ name: peer, kind: "read", instance, credentials: await logIn(speaks, instance.url, phase2Users) }, { name: peer, kind: "write", instance, credentials: await logIn(speaks, instance.url, phase2Writers) });
+    }
     for (const design of options.designs) {
       const instance = await start(design, design);
       say(`bench: logging in ${options.users} users on ${design}`);
@@ -138,36 +178,56 @@ async function main(): Promise<number> {
       if (!logsIn(design)) configs.push({ name: `${design} (cost 14)`, kind: "read", instance, credentials: await logIn(design, instance.url, slowUsers) });
     }
 
+    // The CPU ratios the goals read, which the rounds go on until they hold.
+    const pairs: CpuPair[] = [
+      ...options.designs.flatMap((design) => (PEER_OF[design] ? (["read", "write"] as const).map((kind) => ({ design, kind, against: PEER_OF[design] as string })) : [])),
+      ...(options.designs.includes("stateful") ? [{ design: "stateful", kind: "read" as const, against: "express+data_dir" }] : []),
+    ];
     const measured: Measured[] = configs.map((config) => ({ name: config.name, kind: config.kind, runs: [] }));
     say(`bench: warming up ${configs.length} configurations`);
     for (const config of configs) await load(config.instance.url, config.kind, config.credentials, Math.min(1, options.duration));
-    for (let round = 1; round <= options.rounds; round += 1) {
+    const maxRounds = options.quick ? options.rounds : Math.max(options.rounds, MAX_ROUNDS);
+    let rounds = 0;
+    for (let round = 1; round <= maxRounds; round += 1) {
+      rounds = round;
       for (const [index, config] of configs.entries()) {
         await waitUntilIdle(config.instance.pid);
-        const result = await loadAndTime(config.instance.pid, config.instance.url, config.kind, config.credentials, options.duration);
+        const result = await loadWithStore(config.instance.pid, meter, config.instance.url, config.kind, config.credentials, options.duration);
         measured[index].runs.push(result);
-        say(`[round ${round}/${options.rounds}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, p99 ${result.p99_ms} ms${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx  <- NOT USED FOR A RATIO` : ""}`);
+        say(`[round ${round}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, server ${result.cpu_us_per_req ?? "?"} µs/req${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx  <- NOT USED FOR A RATIO` : ""}`);
       }
+      if (round < options.rounds) continue;
+      const wandering = pairs.filter((pair) => pairRatios(measured, pair).spread > RATIO_SPREAD);
+      if (options.quick || wandering.length === 0) break;
+      if (round < maxRounds) say(`bench: ${wandering.map((pair) => `${pair.design} ${pair.kind} / ${pair.against}`).join(", ")} moved more than ${RATIO_SPREAD * 100}% between rounds: one more round`);
     }
 
     const ceilings = CEILINGS.map((name: Ceiling) => {
       const figures = summarize(measured.find((m) => m.name === name)?.runs ?? []);
-      return { name, req_s: figures.req_s, p50_ms: figures.p50_ms, p99_ms: figures.p99_ms, errors: figures.errors, cpu_us_per_req: figures.cpu_us_per_req, spread: figures.spread };
+      return { name, req_s: figures.req_s, p50_ms: figures.p50_ms, p99_ms: figures.p99_ms, errors: figures.errors, cpu_us_per_req: figures.cpu_us_per_req, spread: figures.spread, cpu_spread: figures.cpu_spread };
     });
+    const peerFigures = measured.filter((m) => peers.includes(m.name as Peer)).map((m) => ({ name: m.name, kind: m.kind, ...summarize(m.runs) }));
     const ceilingOf = (name: string) => ceilings.find((ceiling) => ceiling.name === name)?.req_s ?? 0;
     const designs = measured
-      .filter((m) => !CEILINGS.includes(m.name as Ceiling))
+      .filter((m) => !CEILINGS.includes(m.name as Ceiling) && !peers.includes(m.name as Peer))
       .map((m) => {
         const figures = summarize(m.runs);
         const design = m.name.split(" ")[0] as Design; // "stateless (cost 14)" is stateless too
         const path_ceiling = isPhase1(design) ? "express+data_dir" : "express+redis";
         const clean = figures.errors === 0 && figures.non2xx === 0;
+        const peer = m.name === design ? PEER_OF[design] : undefined;
+        const toPeer = peer ? pairRatios(measured, { design, kind: m.kind, against: peer }) : undefined;
+        const toCeiling = m.kind === "read" && m.name === design ? pairRatios(measured, { design, kind: "read", against: path_ceiling }) : undefined;
         return {
           design: m.name,
           kind: m.kind,
           ratio_to_ceiling: clean ? ratio(figures.req_s, ceilingOf(path_ceiling)) : null,
           ceiling: path_ceiling,
           ratio_to_express: clean ? ratio(figures.req_s, ceilingOf("express")) : null,
+          cpu_ratio_to_ceiling: clean ? (toCeiling?.median ?? null) : null,
+          peer: peer ?? null,
+          cpu_ratio_to_peer: clean ? (toPeer?.median ?? null) : null,
+          cpu_ratio_spread: toPeer?.spread ?? toCeiling?.spread ?? null,
           ...figures,
         };
       });
@@ -178,24 +238,37 @@ async function main(): Promise<number> {
     const balancer = options.balancer ? await measureBalancers(options, runDir, env, phase2Users, say) : [];
     const store = measureRedis(redis.port);
     const replication = options.replication ? await measureReplication(options, runDir, secret, say) : null;
+    const cluster: ClusterFigures | null = options.cluster ? await measureCluster({ ...options, designs: options.quick ? ["redis-session"] : options.designs }, runDir, secret, say) : null;
+    const capacity = capacityRows(
+      [
+        ...designs.filter((d) => !isPhase1(d.design as Design)).map((d) => ({ ...d, store: "one Redis" as const })),
+        ...(cluster?.runs ?? []).map((run) => ({ ...run, store: "Redis Cluster (3 primaries)" as const })),
+      ],
+      store.get_req_s ?? null,
+    );
+    let scaling: ScalingCheck | string = scalingCheckNote();
+    if (!scaling) {
+      const model = capacity.find((row) => row.design === "redis-session" && row.kind === "read" && row.store === "one Redis")?.instances_at_saturation ?? null;
+      scaling = await measureScaling("redis-session", env, runDir, phase2Users, options.duration, model);
+    }
 
     const info = {
       date: new Date().toISOString(),
       machine: machine(),
       node: process.versions.node,
       redis: redisVersion(),
-      options: { duration_s: options.duration, rounds: options.rounds, users: options.users, connections: CONNECTIONS, quick: options.quick, designs: options.designs },
+      options: { duration_s: options.duration, rounds, max_rounds: maxRounds, ratio_spread: RATIO_SPREAD, users: options.users, connections: CONNECTIONS, quick: options.quick, designs: options.designs },
       wall_s: Math.round((Date.now() - started) / 1000),
     };
-    const report = { ...info, ceilings, designs, memory, balancer, store, replication, goals: [] as Goal[], profiles: [] as Profile[] };
+    const report = { ...info, ceilings, peers: peerFigures, designs, memory, balancer, store, replication, cluster, capacity, scaling, goals: [] as Goal[], profiles: [] as Profile[] };
     report.goals = evaluateGoals(report);
-    // Where a design's read misses its goal, say where the time goes.
-    for (const goal of report.goals.filter((g) => g.met === false && / read \//.test(g.figure))) {
-      const design = goal.figure.split(" ")[0] as Design;
+    // Where a design misses a CPU goal on its read, say where the time goes.
+    for (const design of new Set(report.goals.filter((g) => g.met === false && g.design && / read /.test(g.figure)).map((g) => g.design as Design))) {
       say(`bench: profiling ${design} (its read goal was missed)`);
       const phase1 = isPhase1(design);
       report.profiles.push(await profileDesign(design, env, phase1 ? phase1Users : phase2Users, phase1 ? phase1Writers : phase2Writers, runDir, admin));
     }
+    report.options.designs = options.designs;
     const reports = reportsDir();
     mkdirSync(reports, { recursive: true });
     writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);

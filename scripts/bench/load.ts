@@ -68,11 +68,11 @@ export async function logIn(design: Design, url: string, names: string[], concur
 let uploads = 0;
 
 /** One autocannon run: GET /api/files (read) or POST /api/upload (write), users in rotation. */
-export async function load(url: string, kind: "read" | "write", credentials: Array<Record<string, string>>, seconds: number): Promise<LoadResult> {
+export async function load(url: string, kind: "read" | "write", credentials: Array<Record<string, string>>, seconds: number, connections = CONNECTIONS): Promise<LoadResult> {
   let next = 0;
   const result = await autocannon({
     url,
-    connections: CONNECTIONS,
+    connections,
     duration: seconds,
     requests: [
       {

@@ -10,8 +10,8 @@
 //   textbook:jwt             jose (HS256) and a Redis EXISTS on the token's id for logout
 //
 // All three use `resave: false, saveUninitialized: false, rolling: true` where a session is
-// involved, and the lab's own data layout in Redis (RedisDataStore), so that the data work is
-// the same and the difference is the server around it. The login, not measured, borrows the
+// involved, ioredis with its defaults (`new Redis(url)`), and the lab's own data layout in Redis
+// (RedisDataStore), so that the data work is the same and the difference is the server around it. The login, not measured, borrows the
 // lab's password check. Run by scripts/bench/bench.ts as
 // `node dist/scripts/bench/textbook.js <peer>` with PORT, REDIS_URL (or REDIS_CLUSTER_NODES)
 // and SESSION_SECRET set; it answers /ready like the lab's servers.
@@ -22,9 +22,9 @@ import { AddressInfo } from "node:net";
 import express from "express";
 import session from "express-session";
 import { RedisStore } from "connect-redis";
+import Redis, { Cluster } from "ioredis";
 import { jwtVerify, SignJWT } from "jose";
 import { UserService } from "../../phase1-mockup/src/domain/users";
-import { createRedisClient } from "../../phase2-production/src/redis-client";
 import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
 import { loadPhase2Config } from "../../phase2-production/src/config";
 
@@ -48,9 +48,10 @@ declare module "express-session" {
 }
 
 function app(peer: Peer): express.Express {
-  // The lab's own parsing of REDIS_URL or REDIS_CLUSTER_NODES, so that a peer runs on the same store as the designs.
+  // The lab's own parsing of REDIS_URL or REDIS_CLUSTER_NODES, so that a peer runs on the same
+  // store as the designs; but ioredis as a tutorial creates it, with its defaults.
   const config = loadPhase2Config(process.env, "redis-session");
-  const client = createRedisClient(config.redis);
+  const client = config.redis.clusterNodes ? new Cluster(config.redis.clusterNodes) : new Redis(config.redis.url);
   const store = new RedisDataStore(client, config.keyPrefix);
   const users = new UserService(store, 10);
   const secret = config.sessionSecret;

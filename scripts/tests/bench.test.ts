@@ -3,8 +3,9 @@
  * @machine-lock exclusive
  */
 // A short benchmark (one design, 1 s, one round) as a smoke test of `npm run bench`: the report
-// has every part that docs/how-the-lab-works.md ("The benchmark harness") describes, and the
-// ceilings and the design were measured with zero errors. No test asserts a speed: speed is
+// has every part that docs/how-the-lab-works.md ("The benchmark harness") describes (the
+// textbook peer, CPU per request, the goals, the capacity section, the Redis Cluster), and
+// everything was measured with zero errors. No test asserts a speed: speed is
 // what the benchmark reports, not what it tests.
 
 import { spawn, spawnSync } from "node:child_process";
@@ -14,36 +15,57 @@ import path from "node:path";
 import { REPO_ROOT, reportsDir } from "../processes/run-dir";
 
 describe("npm run bench, short", () => {
-  it("writes reports/bench.json and bench.md with ceilings, designs, balancer, store and replication, without errors", () => {
-    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "scripts", "bench", "bench.js"), "--quick", "--duration", "1", "--design", "stateful", "--no-memory"], {
+  it("writes reports/bench.json and bench.md with ceilings, the textbook peer, CPU per request, goals, capacity and the Cluster, without errors", () => {
+    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "scripts", "bench", "bench.js"), "--quick", "--duration", "1", "--design", "redis-session", "--no-memory"], {
       encoding: "utf8",
       timeout: 240_000,
     });
     expect(run.stderr).not.toContain("Error");
     expect(run.status).toBe(0);
     const report = JSON.parse(readFileSync(path.join(reportsDir(), "bench.json"), "utf8"));
-    expect(Object.keys(report)).toEqual(expect.arrayContaining(["date", "machine", "node", "redis", "options", "ceilings", "designs", "memory", "balancer", "store", "replication", "goals", "profiles"]));
-    expect(report.goals.length).toBeGreaterThanOrEqual(8);
+    expect(Object.keys(report)).toEqual(expect.arrayContaining(["date", "machine", "node", "redis", "options", "ceilings", "peers", "designs", "memory", "balancer", "store", "replication", "cluster", "capacity", "scaling", "goals", "profiles"]));
+    // Every phase-2 design's read and write against its peer, stateful against its ceiling, the balancer, heap and Redis bytes.
+    expect(report.goals.length).toBe(14);
+    expect(report.goals.filter((goal: { met: boolean | null }) => goal.met !== null).map((goal: { figure: string }) => goal.figure)).toEqual(
+      expect.arrayContaining(["redis-session read / textbook:redis-session, server CPU per request", "redis-session write / textbook:redis-session, server CPU per request", "built-in balancer / direct (3 instances)"]),
+    );
     expect(report.ceilings.map((c: { name: string }) => c.name)).toEqual(["node:http", "express", "express+data_dir", "express+redis"]);
-    for (const ceiling of report.ceilings) {
-      expect(ceiling.req_s).toBeGreaterThan(0);
-      expect(ceiling.errors).toBe(0);
+    for (const ceiling of report.ceilings) expect(ceiling).toMatchObject({ errors: 0, req_s: expect.any(Number), cpu_us_per_req: expect.any(Number) });
+    expect(report.peers.map((p: { name: string; kind: string }) => `${p.name} ${p.kind}`)).toEqual(["textbook:redis-session read", "textbook:redis-session write"]);
+    for (const peer of report.peers) {
+      expect(peer).toMatchObject({ errors: 0, non2xx: 0 });
+      expect(peer.cpu_us_per_req).toBeGreaterThan(0);
+      expect(peer.redis_commands_per_req).toBeGreaterThan(1); // the session's GET and SET, and the files
     }
-    expect(report.designs.map((d: { design: string; kind: string }) => `${d.design} ${d.kind}`)).toEqual(["stateful read", "stateful write"]);
+    expect(report.designs.map((d: { design: string; kind: string }) => `${d.design} ${d.kind}`)).toEqual(["redis-session read", "redis-session write"]);
     for (const design of report.designs) {
-      expect(design).toMatchObject({ errors: 0, non2xx: 0, ceiling: "express+data_dir" });
-      expect(design.ratio_to_ceiling).toBeGreaterThan(0);
-      expect(design.ratio_to_express).toBeGreaterThan(0);
+      expect(design).toMatchObject({ errors: 0, non2xx: 0, ceiling: "express+redis", peer: "textbook:redis-session" });
+      expect(design.cpu_ratio_to_peer).toBeGreaterThan(0);
+      expect(design.redis_commands_per_req).toBeGreaterThan(1);
     }
     expect(report.balancer.map((b: { name: string }) => b.name)).toEqual(expect.arrayContaining(["direct", "builtin"]));
     for (const balancer of report.balancer) expect(balancer.errors).toBe(0);
     expect(report.store.get_req_s).toBeGreaterThan(0);
     expect(report.replication).toMatchObject({ design: "redis-session", kind: "write", errors: 0 });
-    expect(report.replication.with_wait.req_s).toBeGreaterThan(0);
     expect(report.replication.ratio).toBeGreaterThan(0); // with WAIT / without, measured in the same run
+    // The Cluster: six nodes, three primaries, the design's read and write without an error.
+    expect(report.cluster).toMatchObject({ nodes: 6, primaries: 3 });
+    expect(report.cluster.runs.map((r: { design: string; kind: string }) => `${r.design} ${r.kind}`)).toEqual(["redis-session read", "redis-session write"]);
+    for (const run of report.cluster.runs) {
+      expect(run).toMatchObject({ errors: 0, non2xx: 0 });
+      expect(run.busiest_node_cpu_us_per_req).toBeLessThan(run.redis_cpu_us_per_req); // three primaries share the work
+    }
+    // Capacity: one row per path and store, the arithmetic shown, the instance count consistent with it.
+    const rows = report.capacity.map((row: { design: string; kind: string; store: string }) => `${row.design} ${row.kind} ${row.store}`);
+    expect(rows).toEqual(["redis-session read one Redis", "redis-session write one Redis", "redis-session read Redis Cluster (3 primaries)", "redis-session write Redis Cluster (3 primaries)"]);
+    for (const row of report.capacity) {
+      expect(row.instances_at_saturation).toBeCloseTo(row.server_cpu_us_per_req / row.saturating_cpu_us_per_req, 0);
+      if (row.store === "one Redis") expect(row.saturating_cpu_us_per_req).toBe(row.redis_cpu_us_per_req);
+      expect(row.arithmetic).toContain(`= ${row.instances_at_saturation} instances`);
+    }
     const markdown = readFileSync(path.join(reportsDir(), "bench.md"), "utf8");
-    expect(markdown).toContain("| stateful | read |");
-    expect(markdown).toContain("## The price of safe replication");
+    for (const heading of ["## Goals", "## Against the textbook app (server CPU per request)", "## Capacity: how many instances one Redis serves", "## On a Redis Cluster (3 primaries, 3 replicas)", "## The price of safe replication"]) expect(markdown).toContain(heading);
+    expect(markdown).toMatch(/\| redis-session \| read \| \d+ \| textbook:redis-session \| \d+ \|/);
   }, 300_000);
 });
 
