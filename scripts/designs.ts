@@ -28,7 +28,13 @@ interface DesignClient {
   spareProbe: boolean;
   /** Where a logged-in user's session lives (the live view says it on each user's row). */
   sessionsLive: SessionHome;
+  /** The bench's textbook peer (scripts/bench/textbook.ts): the app a tutorial would write for the same work. */
+  peer?: TextbookPeer;
 }
+
+/** The bench's textbook peers, each speaking the login of the design it is named after. */
+export const TEXTBOOK_PEERS = ["textbook:memory-session", "textbook:redis-session", "textbook:jwt"] as const;
+export type TextbookPeer = (typeof TEXTBOOK_PEERS)[number];
 
 /** none: credentials on every request; memory: the instance that made it; redis; cached: Redis, with a copy in each instance; token: the token itself. */
 export type SessionHome = "none" | "memory" | "redis" | "cached" | "token";
@@ -36,11 +42,11 @@ export type SessionHome = "none" | "memory" | "redis" | "cached" | "token";
 const CLIENTS: Record<Design, DesignClient> = {
   stateless: { phase: 1, proof: "basic", sessionView: false, spareProbe: false, sessionsLive: "none" },
   stateful: { phase: 1, proof: "session-id", loginPath: "/api/session/start", logoutPath: "/api/session/end", sessionView: true, spareProbe: true, sessionsLive: "memory" },
-  "memory-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "memory" },
-  "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "redis" },
-  "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "cached" },
-  jwt: { phase: 2, proof: "bearer", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: false, spareProbe: true, sessionsLive: "token" },
-  "atomic-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "redis" },
+  "memory-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "memory", peer: "textbook:memory-session" },
+  "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "redis", peer: "textbook:redis-session" },
+  "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "cached", peer: "textbook:redis-session" },
+  jwt: { phase: 2, proof: "bearer", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: false, spareProbe: true, sessionsLive: "token", peer: "textbook:jwt" },
+  "atomic-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "redis", peer: "textbook:redis-session" },
 };
 
 /** The name of phase 2's session cookie (express-session's `name`). */
@@ -72,6 +78,25 @@ export function probesSpareLogin(design: Design): boolean {
 /** Where a logged-in user's session lives. */
 export function sessionHome(design: Design): SessionHome {
   return CLIENTS[design].sessionsLive;
+}
+
+/** The bench's textbook peer of a phase-2 design; none for phase 1 (its ceiling is express+data_dir). */
+export function textbookPeer(design: Design): TextbookPeer | undefined {
+  return CLIENTS[design].peer;
+}
+
+/** The design whose login a textbook peer speaks (cookie or token). */
+export function peerLogin(peer: TextbookPeer): Design {
+  return peer.slice("textbook:".length) as Design;
+}
+
+/**
+ * Whether the bench measures a design on the Redis Cluster too: where every request's state is
+ * in Redis (not memory-session, whose sessions are in the instance, nor cached-session, whose
+ * copies are).
+ */
+export function benchedOnCluster(design: Design): boolean {
+  return CLIENTS[design].sessionsLive === "redis" || CLIENTS[design].sessionsLive === "token";
 }
 
 /** One request as a client of any transport sends it (the lab's retrying client, fetch, curl). */

@@ -11,7 +11,7 @@ import Redis from "ioredis";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
 import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
 import { parseOrExit, readArgs, runProgram, readDesign, UsageError } from "../cli";
-import { Design, DESIGNS, isPhase1, logsIn } from "../designs";
+import { Design, DESIGNS, isPhase1, logsIn, peerLogin, textbookPeer, TextbookPeer } from "../designs";
 import { machine } from "../lab/report";
 import { Parts, stopEverything } from "../processes/managed-process";
 import { findBalancer, startRealBalancer } from "../processes/nginx-haproxy";
@@ -26,7 +26,6 @@ import { measureMemory } from "./memory";
 import { Profile, profileDesign } from "./profile";
 import { measureReplication } from "./replication";
 import { benchMarkdown, evaluateGoals, Goal } from "./report";
-import { Peer, PEER_OF } from "./textbook";
 
 const USAGE = "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer] [--no-replication] [--no-cluster]";
 
@@ -161,10 +160,10 @@ async function main(): Promise<number> {
       // The ceilings read as the same users as the designs do (phase1Users and phase2Users have the same names).
       configs.push({ name: ceiling, kind: "read", instance, credentials: phase1Users.map((name) => ({ "x-bench-user": name })) });
     }
-    const peers = [...new Set(options.designs.flatMap((design) => (PEER_OF[design] ? [PEER_OF[design]] : [])))];
+    const peers = [...new Set(options.designs.flatMap((design) => textbookPeer(design) ?? []))];
     for (const peer of peers) {
       const instance = await start(peer, "redis-session", [compiledScript("bench", "textbook.js"), peer]);
-      const speaks = peer.split(":")[1] as Design; // its login answers as that design's does
+      const speaks = peerLogin(peer); // its login answers as that design's does
       say(`bench: logging in ${options.users} users on ${peer}`);
       configs.push({ name: peer, kind: "read", instance, credentials: await logIn(speaks, instance.url, phase2Users) }, { name: peer, kind: "write", instance, credentials: await logIn(speaks, instance.url, phase2Writers) });
     }
@@ -180,7 +179,7 @@ async function main(): Promise<number> {
 
     // The CPU ratios the goals read, which the rounds go on until they hold.
     const pairs: CpuPair[] = [
-      ...options.designs.flatMap((design) => (PEER_OF[design] ? (["read", "write"] as const).map((kind) => ({ design, kind, against: PEER_OF[design] as string })) : [])),
+      ...options.designs.flatMap((design) => (["read", "write"] as const).flatMap((kind) => textbookPeer(design) ? [{ design, kind, against: textbookPeer(design) as string }] : [])),
       ...(options.designs.includes("stateful") ? [{ design: "stateful", kind: "read" as const, against: "express+data_dir" }] : []),
     ];
     const measured: Measured[] = configs.map((config) => ({ name: config.name, kind: config.kind, runs: [] }));
@@ -206,16 +205,16 @@ async function main(): Promise<number> {
       const figures = summarize(measured.find((m) => m.name === name)?.runs ?? []);
       return { name, req_s: figures.req_s, p50_ms: figures.p50_ms, p99_ms: figures.p99_ms, errors: figures.errors, cpu_us_per_req: figures.cpu_us_per_req, spread: figures.spread, cpu_spread: figures.cpu_spread };
     });
-    const peerFigures = measured.filter((m) => peers.includes(m.name as Peer)).map((m) => ({ name: m.name, kind: m.kind, ...summarize(m.runs) }));
+    const peerFigures = measured.filter((m) => peers.includes(m.name as TextbookPeer)).map((m) => ({ name: m.name, kind: m.kind, ...summarize(m.runs) }));
     const ceilingOf = (name: string) => ceilings.find((ceiling) => ceiling.name === name)?.req_s ?? 0;
     const designs = measured
-      .filter((m) => !CEILINGS.includes(m.name as Ceiling) && !peers.includes(m.name as Peer))
+      .filter((m) => !CEILINGS.includes(m.name as Ceiling) && !peers.includes(m.name as TextbookPeer))
       .map((m) => {
         const figures = summarize(m.runs);
         const design = m.name.split(" ")[0] as Design; // "stateless (cost 14)" is stateless too
         const path_ceiling = isPhase1(design) ? "express+data_dir" : "express+redis";
         const clean = figures.errors === 0 && figures.non2xx === 0;
-        const peer = m.name === design ? PEER_OF[design] : undefined;
+        const peer = m.name === design ? textbookPeer(design) : undefined;
         const toPeer = peer ? pairRatios(measured, { design, kind: m.kind, against: peer }) : undefined;
         const toCeiling = m.kind === "read" && m.name === design ? pairRatios(measured, { design, kind: "read", against: path_ceiling }) : undefined;
         return {
@@ -238,7 +237,9 @@ async function main(): Promise<number> {
     const balancer = options.balancer ? await measureBalancers(options, runDir, env, phase2Users, say) : [];
     const store = measureRedis(redis.port);
     const replication = options.replication ? await measureReplication(options, runDir, secret, say) : null;
-    const cluster: ClusterFigures | null = options.cluster ? await measureCluster({ ...options, designs: options.quick ? ["redis-session"] : options.designs }, runDir, secret, say) : null;
+    // The design the quick run puts on the Cluster, and whose scaling the model is checked on: sessions in Redis.
+    const reference: Design = "redis-session";
+    const cluster: ClusterFigures | null = options.cluster ? await measureCluster({ ...options, designs: options.quick ? [reference] : options.designs }, runDir, secret, say) : null;
     const capacity = capacityRows(
       [
         ...designs.filter((d) => !isPhase1(d.design as Design)).map((d) => ({ ...d, store: "one Redis" as const })),
@@ -248,8 +249,8 @@ async function main(): Promise<number> {
     );
     let scaling: ScalingCheck | string = scalingCheckNote();
     if (!scaling) {
-      const model = capacity.find((row) => row.design === "redis-session" && row.kind === "read" && row.store === "one Redis")?.instances_at_saturation ?? null;
-      scaling = await measureScaling("redis-session", env, runDir, phase2Users, options.duration, model);
+      const model = capacity.find((row) => row.design === reference && row.kind === "read" && row.store === "one Redis")?.instances_at_saturation ?? null;
+      scaling = await measureScaling(reference, env, runDir, phase2Users, options.duration, model);
     }
 
     const info = {

@@ -17,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import Redis, { Cluster } from "ioredis";
 import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
-import { Design } from "../designs";
+import { benchedOnCluster, Design } from "../designs";
 import { Parts } from "../processes/managed-process";
 import { RedisCluster, startRedisCluster } from "../processes/redis-cluster";
 import { serverEnvironment } from "../processes/server-env";
@@ -158,9 +158,8 @@ export async function measureCluster(
       }
     })();
     const env = serverEnvironment({ secret, dataDir: path.join(runDir, "data"), clusterNodes: cluster.nodeList, logLevel: "info" });
-    const designs = options.designs.filter((design): design is Design => design === "redis-session" || design === "atomic-session" || design === "jwt");
     const runs: ClusterFigures["runs"] = [];
-    for (const design of designs.length ? designs : (["redis-session"] as Design[])) {
+    for (const design of options.designs.filter(benchedOnCluster)) {
       const server = parts.add(new ServerInstance({ design, serverId: `${design}-on-cluster`, env, dir: runDir, graceful: true }));
       await server.start();
       for (const [kind, users] of [["read", readers], ["write", writers]] as const) {

@@ -2,6 +2,7 @@
 // reports/bench.md, ratios first. Run by bench.ts; explained in docs/how-the-lab-works.md
 // ("The benchmark harness"); the figures of record are in docs/results.md.
 
+import { DESIGNS, textbookPeer } from "../designs";
 import { CONNECTIONS } from "./load";
 import { Profile } from "./profile";
 import type { ReplicationFigures } from "./replication";
@@ -16,7 +17,6 @@ export interface Goal {
   design?: string;
 }
 
-const PHASE2 = ["memory-session", "redis-session", "cached-session", "jwt", "atomic-session"];
 const r3 = (value: number) => Math.round(value * 1000) / 1000;
 
 /** The goals of the benchmark issues, each read off this run's figures: CPU per request first. */
@@ -31,10 +31,11 @@ export function evaluateGoals(report: BenchReport): Goal[] {
   });
   const goals: Goal[] = [];
   // Cheaper than the tutorial's app while doing more: logs, metrics, validation, request ids, a rate limit.
-  for (const design of PHASE2) {
+  for (const design of DESIGNS) {
+    const peer = textbookPeer(design);
+    if (!peer) continue;
     for (const kind of ["read", "write"]) {
       const d = entry(design, kind);
-      const peer = d?.peer ?? (design === "jwt" ? "textbook:jwt" : design === "memory-session" ? "textbook:memory-session" : "textbook:redis-session");
       goals.push(atMost(`${design} ${kind} / ${peer}, server CPU per request`, d?.cpu_ratio_to_peer, 0.9, design, d?.cpu_us_per_req ? ` (${d.cpu_us_per_req} µs against ${report.peers?.find((p) => p.name === peer && p.kind === kind)?.cpu_us_per_req ?? "?"})` : ""));
     }
   }
@@ -145,7 +146,7 @@ export function benchMarkdown(report: BenchReport): string {
     "|---|---|---|---|---|---|",
     ...report.ceilings.map((c) => `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.spread} |`),
   ];
-  const statelessRead = (name: string) => report.designs.find((d) => d.design === name && d.kind === "read")?.req_s ?? 0;
+  const statelessRead = (name: string) => report.designs.find((d) => d.kind === "read" && d.design === name)?.req_s ?? 0;
   const statefulRead = statelessRead("stateful");
   if (statelessRead("stateless") && statefulRead) {
     lines.push(

@@ -27,18 +27,8 @@ import { jwtVerify, SignJWT } from "jose";
 import { UserService } from "../../phase1-mockup/src/domain/users";
 import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
 import { loadPhase2Config } from "../../phase2-production/src/config";
+import { TEXTBOOK_PEERS, TextbookPeer } from "../designs";
 
-export const PEERS = ["textbook:memory-session", "textbook:redis-session", "textbook:jwt"] as const;
-export type Peer = (typeof PEERS)[number];
-
-/** The design whose login (cookie or token) a peer speaks, and which design it is measured against. */
-export const PEER_OF: Record<string, Peer> = {
-  "memory-session": "textbook:memory-session",
-  "redis-session": "textbook:redis-session",
-  "cached-session": "textbook:redis-session",
-  "atomic-session": "textbook:redis-session",
-  jwt: "textbook:jwt",
-};
 
 declare module "express-session" {
   interface SessionData {
@@ -47,7 +37,7 @@ declare module "express-session" {
   }
 }
 
-function app(peer: Peer): express.Express {
+function app(peer: TextbookPeer): express.Express {
   // The lab's own parsing of REDIS_URL or REDIS_CLUSTER_NODES, so that a peer runs on the same
   // store as the designs; but ioredis as a tutorial creates it, with its defaults.
   const config = loadPhase2Config(process.env, "redis-session");
@@ -117,9 +107,9 @@ function app(peer: Peer): express.Express {
 }
 
 if (require.main === module) {
-  const peer = process.argv[2] as Peer;
-  if (!PEERS.includes(peer)) {
-    console.error(`textbook: unknown peer ${JSON.stringify(peer)}; one of ${PEERS.join(", ")}`);
+  const peer = process.argv[2] as TextbookPeer;
+  if (!TEXTBOOK_PEERS.includes(peer)) {
+    console.error(`textbook: unknown peer ${JSON.stringify(peer)}; one of ${TEXTBOOK_PEERS.join(", ")}`);
     process.exit(1);
   }
   const server = http.createServer(app(peer));
