@@ -62,8 +62,18 @@ export class LabMetrics {
     };
   }
 
+  /** One child histogram per command and outcome, found by a string key (as the request counter's). */
+  private readonly commandHistograms = new Map<string, { observe: (seconds: number) => void }>();
+
   observeRedisCommand(name: string, seconds: number, ok: boolean): void {
-    this.redisCommands.observe({ command: name, outcome: ok ? "ok" : "error" }, seconds);
+    const outcome = ok ? "ok" : "error";
+    const key = `${name} ${outcome}`;
+    let histogram = this.commandHistograms.get(key);
+    if (!histogram) {
+      histogram = this.redisCommands.labels(name, outcome);
+      this.commandHistograms.set(key, histogram);
+    }
+    histogram.observe(seconds);
   }
 }
 

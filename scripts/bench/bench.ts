@@ -21,7 +21,7 @@ import { runSecret, serverEnvironment } from "../processes/server-env";
 import { compiledScript, ServerInstance } from "../processes/server-instance";
 import { capacityRows, ClusterFigures, measureCluster, measureScaling, ScalingCheck, scalingCheckNote, StoreMeter, loadWithStore } from "./capacity";
 import { Ceiling, CEILINGS } from "./ceilings";
-import { CONNECTIONS, load, LoadResult, logIn, median, seedUsers, waitUntilIdle } from "./load";
+import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./load";
 import { measureMemory } from "./memory";
 import { Profile, profileDesign } from "./profile";
 import { measureReplication } from "./replication";
@@ -315,12 +315,14 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
     targets.push({ name, url: running.url });
   }
   const runs = new Map<string, LoadResult[]>(targets.map((target) => [target.name, []]));
+  const balancerCpu: number[] = []; // the built-in balancer's own CPU per request: where its added latency comes from
   try {
     for (const target of targets) await load(target.url, "read", credentials, Math.min(1, options.duration));
     for (let round = 1; round <= options.rounds; round += 1) {
       for (const target of targets) {
         for (const instance of instances) await waitUntilIdle(instance.pid);
-        const result = await load(target.url, "read", credentials, options.duration);
+        const result = target.name === "builtin" ? await loadAndTime(builtin.pid, target.url, "read", credentials, options.duration) : await load(target.url, "read", credentials, options.duration);
+        if (result.cpu_us_per_req !== undefined) balancerCpu.push(result.cpu_us_per_req);
         runs.get(target.name)?.push(result);
         say(`[balancer ${round}/${options.rounds}] ${target.name}: ${result.req_s} req/s, p50 ${result.p50_ms} ms`);
       }
@@ -331,7 +333,8 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
   const direct = summarize(runs.get("direct") ?? []);
   return targets.map((target) => {
     const figures = summarize(runs.get(target.name) ?? []);
-    return { name: target.name, ...figures, ratio_to_direct: ratio(figures.req_s, direct.req_s), p50_added_ms: Math.round((figures.p50_ms - direct.p50_ms) * 100) / 100 };
+    const own = target.name === "builtin" && balancerCpu.length ? { balancer_cpu_us_per_req: median(balancerCpu) } : {};
+    return { name: target.name, ...figures, ratio_to_direct: ratio(figures.req_s, direct.req_s), p50_added_ms: Math.round((figures.p50_ms - direct.p50_ms) * 100) / 100, ...own };
   });
 }
 

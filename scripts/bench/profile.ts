@@ -33,7 +33,8 @@ export function summarise(profile: CpuProfile): Pick<Profile, "top_packages" | "
   profile.samples.forEach((id, i) => {
     const frame = nodes.get(id);
     const time = profile.timeDeltas[i] ?? 0;
-    if (!frame) return;
+    // Idle is the time the process waited (for the next request, for Redis): not where its CPU went.
+    if (!frame || frame.functionName === "(idle)") return;
     total += time;
     const url = frame.url.replace(/^file:\/\//, "");
     // V8's own entries ("(garbage collector)", "(idle)") have no URL: they stand for themselves.

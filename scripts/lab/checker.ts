@@ -52,7 +52,8 @@ function anomaly(operation: Operation, expected: string): Anomaly {
   return {
     time_ms: Math.round(operation.end),
     user: operation.user,
-    operation: operation.name,
+    // "user 0's spare logout": the second login the lab logs out to probe later, not the user's own session.
+    operation: operation.spare && operation.name !== "probe" ? `spare ${operation.name}` : operation.name,
     instance: operation.servedBy ?? null,
     status: operation.status ?? null,
     expected,

@@ -13,6 +13,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT, reportsDir } from "../processes/run-dir";
+import { summarise } from "../bench/profile";
 
 describe("npm run bench, short", () => {
   it("writes reports/bench.json and bench.md with ceilings, the textbook peer, CPU per request, goals, capacity and the Cluster, without errors", () => {
@@ -90,5 +91,22 @@ describe("the memory part's heap probe", () => {
       child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("the profile's summary", () => {
+  it("gives self time by package and by function, as a share of the time the process was not idle", () => {
+    const frame = (id: number, functionName: string, url: string) => ({ id, callFrame: { functionName, url, lineNumber: 9 } });
+    const summary = summarise({
+      nodes: [frame(1, "(idle)", ""), frame(2, "handle", "file:///app/node_modules/express/lib/router.js"), frame(3, "(garbage collector)", ""), frame(4, "listFiles", "file:///app/dist/redis-data-store.js")],
+      samples: [1, 2, 2, 3, 4, 1],
+      timeDeltas: [500, 30, 30, 20, 20, 500],
+    });
+    expect(summary.top_packages).toEqual([
+      { name: "express", percent: 60 },
+      { name: "(garbage collector)", percent: 20 },
+      { name: "redis-data-store.js", percent: 20 },
+    ]);
+    expect(summary.top_functions[0]).toEqual({ name: "handle express:10", percent: 60 });
   });
 });

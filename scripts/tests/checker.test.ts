@@ -109,6 +109,14 @@ describe("the checker", () => {
     expect(result.first_anomaly).toMatchObject({ operation: "list", instance: "instance-3", status: 401 });
   });
 
+  it("names a broken spare login as such: 'spare logout', not the user's own session", () => {
+    const operations = cleanUser(0);
+    operations.splice(2, 0, op({ name: "login", spare: true }), op({ name: "logout", spare: true, outcome: "refused", status: 401, servedBy: "instance-2" }));
+    const result = check(history(operations));
+    expect(result.sessions_broken).toBe(1);
+    expect(result.first_anomaly).toMatchObject({ operation: "spare logout", instance: "instance-2", status: 401 });
+  });
+
   it("finds a stale session view: an acknowledged upload missing from a later view of the same session", () => {
     const operations = cleanUser(0).map((operation) => (operation.name === "session" ? { ...operation, filesUploaded: [], servedBy: "instance-2" } : operation));
     const result = check(history(operations));
