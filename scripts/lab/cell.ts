@@ -50,7 +50,8 @@ export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
   /** How busy the machine was while the cell ran: printed beside a disagreement or a † swap. */
   load?: MachineLoad;
   /** A cell that disagreed and was run again alone: its first run (LAB-SPEC section 4, the rerun rule). */
-  first_run?: { verdict: Verdict; note: string; load?: MachineLoad };
+  /** A cell that agreed only on its rerun: what its first run read, why, on what load, and (when it failed) its first anomaly. */
+  first_run?: { verdict: Verdict; note: string; load?: MachineLoad; first_anomaly?: CellResult["first_anomaly"] };
 }
 
 /** The machine's 1-minute load average at the cell's end, and the lab's own event-loop delay during it (its 99th percentile). */

@@ -146,7 +146,7 @@ async function main(): Promise<number> {
     const cell = cells[index];
     log(`rerun   ${cell.design} × ${cell.scenario} disagreed (${verdict.note}${loadText(first)}): running it again, alone`);
     const again = await measure(cell, index, `${cell.design}--${cell.scenario}--rerun${options.repeat > 1 ? `--${cell.repetition}` : ""}`);
-    again.first_run = { verdict: first.verdict, note: verdict.note ?? "", load: first.load };
+    again.first_run = { verdict: first.verdict, note: verdict.note ?? "", load: first.load, ...(first.first_anomaly ? { first_anomaly: first.first_anomaly } : {}) };
     results[index] = again;
     log(`rerun   ${cell.design} × ${cell.scenario}: ${again.verdict}, ${agreement(again).agrees ? "agreed on a rerun" : "disagrees again"}`);
   }

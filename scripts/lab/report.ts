@@ -210,7 +210,8 @@ export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: s
   let agrees = true;
   for (const cell of cells) {
     const result = agreement(cell);
-    const first = cell.first_run ? `the first run read ${cell.first_run.verdict}: ${cell.first_run.note}${loadText(cell.first_run)}` : "";
+    const firstAnomaly = cell.first_run?.first_anomaly ? ` (${anomalySentence({ ...cell, first_anomaly: cell.first_run.first_anomaly })?.replace(/^[^:]+: /, "").replace(/\.$/, "")})` : "";
+    const first = cell.first_run ? `the first run read ${cell.first_run.verdict}${firstAnomaly}: ${cell.first_run.note}${loadText(cell.first_run)}` : "";
     if (!result.agrees) {
       agrees = false;
       const anomaly = cell.first_anomaly ? `; first anomaly at ${cell.first_anomaly.time_ms} ms: user ${cell.first_anomaly.user}, ${cell.first_anomaly.operation} on ${cell.first_anomaly.instance ?? "?"} answered ${cell.first_anomaly.status ?? "nothing"}, expected ${cell.first_anomaly.expected}` : "";

@@ -110,6 +110,14 @@ describe("npm run lab", () => {
     expect((await runLab(["--design", "stateless", "--scenario", "baseline"])).code).toBe(0); // without the plant: agrees, exit 0
   }, 60_000);
 
+  it("keeps a failed first run's first anomaly beside its rerun, in the JSON and in the note", async () => {
+    const run = await startLab(["--design", "stateful", "--scenario", "restart", "--json"], undefined, { LAB_PLANT_EXPECTATION: "stateful:restart=survived" }).done;
+    expect(run.code).toBe(1);
+    const cell = lastJson(run.stdout).cells[0];
+    expect(cell.first_run).toMatchObject({ verdict: "failed", first_anomaly: { status: 401, expected: expect.stringContaining("to be accepted") } });
+    expect(run.stderr.replace(/\s+/g, " ")).toMatch(/the first run read failed \(at \d+ ms, user \d+'s [a-z ]+ on stateful-1 was answered 401; expected the session/);
+  }, 60_000);
+
   it("takes comma-separated lists for --design and --scenario, and keeps the matrix's order", async () => {
     const run = lastJson((await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--json"])).stdout);
     expect(run.cells.map((cell: { design: string; scenario: string }) => `${cell.design} ${cell.scenario}`)).toEqual(["stateless baseline", "stateless crash", "stateful baseline", "stateful crash"]);
