@@ -5,7 +5,7 @@
 // (absolute figures move from machine to machine).
 
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import Redis from "ioredis";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
@@ -23,7 +23,7 @@ import { capacityRows, ClusterFigures, measureCluster, measureScaling, ScalingCh
 import { Ceiling, CEILINGS } from "./ceilings";
 import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./load";
 import { measureMemory } from "./memory";
-import { Profile, profileDesign } from "./profile";
+import { Profile, profileDesign, summarise } from "./profile";
 import { measureReplication } from "./replication";
 import { benchMarkdown, evaluateGoals, Goal } from "./report";
 
@@ -316,6 +316,7 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
   }
   const runs = new Map<string, LoadResult[]>(targets.map((target) => [target.name, []]));
   const balancerCpu: number[] = []; // the built-in balancer's own CPU per request: where its added latency comes from
+  let balancerProfile: ReturnType<typeof summarise> | undefined;
   try {
     for (const target of targets) await load(target.url, "read", credentials, Math.min(1, options.duration));
     for (let round = 1; round <= options.rounds; round += 1) {
@@ -327,13 +328,23 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
         say(`[balancer ${round}/${options.rounds}] ${target.name}: ${result.req_s} req/s, p50 ${result.p50_ms} ms`);
       }
     }
+    // Where the built-in balancer's time goes: a CPU profile of another one under the same reads.
+    const profileDir = path.join(runDir, "profile-balancer");
+    const profiled = parts.add(
+      new ServerInstance({ design: "redis-session", serverId: "profiled-balancer", env: {}, dir: runDir, args: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, compiledScript("processes", "balancer-process.js"), "round-robin", backends.map((backend) => backend.url).join(",")], graceful: true }),
+    );
+    await profiled.start();
+    await load(profiled.url, "read", credentials, Math.min(2, options.duration));
+    await profiled.stop(); // the profile is written as the process exits
+    const file = readdirSync(profileDir).find((name) => name.endsWith(".cpuprofile"));
+    if (file) balancerProfile = summarise(JSON.parse(readFileSync(path.join(profileDir, file), "utf8")));
   } finally {
     await parts.stop();
   }
   const direct = summarize(runs.get("direct") ?? []);
   return targets.map((target) => {
     const figures = summarize(runs.get(target.name) ?? []);
-    const own = target.name === "builtin" && balancerCpu.length ? { balancer_cpu_us_per_req: median(balancerCpu) } : {};
+    const own = target.name === "builtin" && balancerCpu.length ? { balancer_cpu_us_per_req: median(balancerCpu), profile: balancerProfile } : {};
     return { name: target.name, ...figures, ratio_to_direct: ratio(figures.req_s, direct.req_s), p50_added_ms: Math.round((figures.p50_ms - direct.p50_ms) * 100) / 100, ...own };
   });
 }

@@ -97,7 +97,7 @@ export type BenchReport = {
     } & Figures
   >;
   memory: Array<{ design: string; sessions: number; server_rss_bytes: number; server_heap_bytes: number | null; server_bytes_per_session: number; server_heap_bytes_per_session: number | null; redis_bytes_per_session: number | null }>;
-  balancer: Array<{ name: string; req_s: number; p50_ms: number; ratio_to_direct: number | null; p50_added_ms: number; balancer_cpu_us_per_req?: number }>;
+  balancer: Array<{ name: string; req_s: number; p50_ms: number; ratio_to_direct: number | null; p50_added_ms: number; balancer_cpu_us_per_req?: number; profile?: Pick<Profile, "top_packages" | "top_functions"> }>;
   store: { get_req_s?: number | null; set_req_s?: number | null; note?: string };
   replication?: ReplicationFigures | null;
   cluster?: ClusterFigures | null;
@@ -169,6 +169,13 @@ export function benchMarkdown(report: BenchReport): string {
   if (report.balancer.length) {
     lines.push("", "## The balancer's cost (redis-session read, 3 instances)", "", "| through | req/s | vs direct | p50 ms | p50 added ms | the balancer's own CPU µs/req |", "|---|---|---|---|---|---|");
     lines.push(...report.balancer.map((b) => `| ${b.name} | ${b.req_s} | ${b.ratio_to_direct} | ${b.p50_ms} | ${b.p50_added_ms} | ${b.balancer_cpu_us_per_req ?? "-"} |`));
+    const profile = report.balancer.find((b) => b.profile)?.profile;
+    if (profile) {
+      lines.push(
+        "",
+        "Where the built-in balancer's time goes (a CPU profile of it under the same reads, self time): " + profile.top_packages.map((p) => `${p.name} ${p.percent}%`).join(", ") + ". `writev` is the kernel's side of the socket writes (on loopback, sending runs the receiver's TCP stack too): a proxy writes every request twice, to the backend and back to the client, and one Node process doing both on a core that the backends and the load generator share is where the added milliseconds come from.",
+      );
+    }
   }
   if (report.replication) {
     const r = report.replication;
