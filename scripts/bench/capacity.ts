@@ -149,10 +149,10 @@ export async function measureCluster(
     const primaries = await cluster.primaries();
     const meter = new StoreMeter(primaries.map((node) => ({ pid: node.pid, port: node.port })));
     const admin = new Cluster(cluster.nodes.map((node) => ({ host: "127.0.0.1", port: node.port })));
-    const count = Math.min(options.users, 500);
+    const count = Math.min(options.users / 2, 500); // 100 in --quick, 500 in a full run
     const [readers, writers] = await (async () => {
       try {
-        return [await seedUsers(new RedisDataStore(admin, "lab:"), "cluster", count, 10, secret), await seedUsers(new RedisDataStore(admin, "lab:"), "cluster-writer", count, 10, secret)];
+        return [await seedUsers(new RedisDataStore(admin, "lab:"), "cluster", count, 10, secret), await seedUsers(new RedisDataStore(admin, "lab:"), "cluster-writer", Math.min(count, 100), 10, secret)];
       } finally {
         admin.disconnect();
       }

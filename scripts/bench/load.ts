@@ -116,8 +116,8 @@ export async function waitUntilIdle(pid: number | undefined, timeoutMs = 10_000)
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const before = cpuSeconds(pid) ?? 0;
-    await sleep(200);
-    if ((cpuSeconds(pid) ?? 0) - before < 0.01) return;
+    await sleep(100);
+    if ((cpuSeconds(pid) ?? 0) - before < 0.005) return; // under 5% of a core for 100 ms (the clock ticks every 10 ms)
   }
 }
 
