@@ -21,7 +21,7 @@ import { runSecret, serverEnvironment } from "../processes/server-env";
 import { compiledScript, ServerInstance } from "../processes/server-instance";
 import { capacityRows, ClusterFigures, measureCluster, measureScaling, ScalingCheck, scalingCheckNote, StoreMeter, loadWithStore } from "./capacity";
 import { Ceiling, CEILINGS } from "./ceilings";
-import { CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./load";
+import { BENCH_QUOTA, CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./load";
 import { measureMemory } from "./memory";
 import { Profile, profileDesign, summarise } from "./profile";
 import { measureReplication } from "./replication";
@@ -140,14 +140,15 @@ async function main(): Promise<number> {
   const phase1Users = await seedUsers(new FileDataStore(dataDir), "bench", options.users, 10, secret);
   const phase2Users = await seedUsers(new RedisDataStore(admin, "lab:"), "bench", options.users, 10, secret);
   // Writers only need to be many enough that no two uploads of a round share a user often: --quick seeds fewer, to stay within its 3 minutes.
-  const writerCount = options.quick ? 50 : options.users;
+  const writerCount = options.quick ? 100 : options.users;
   const phase1Writers = await seedUsers(new FileDataStore(dataDir), "writer", writerCount, 10, secret);
   const phase2Writers = await seedUsers(new RedisDataStore(admin, "lab:"), "writer", writerCount, 10, secret);
   // stateless at the default cost 14 (not in --quick: 50 hashes of 55 ms to seed, and a run of 20 req/s that says little in 2 s)
   const slowUsers = options.quick ? [] : await seedUsers(new FileDataStore(dataDir), "slow", 50, 14, secret);
 
-  // LOG_LEVEL info: a request's log line is part of what a design costs.
-  const env = serverEnvironment({ secret, dataDir, redisUrl: redis.url, logLevel: "info" });
+  // LOG_LEVEL info: a request's log line is part of what a design costs. The quota raised: a
+  // writer uploads hundreds of files in a run, and the bench measures uploads, not 413s.
+  const env = { ...serverEnvironment({ secret, dataDir, redisUrl: redis.url, logLevel: "info" }), ...BENCH_QUOTA };
   let instances = new Parts();
   const start = async (name: string, design: Design, args?: string[]) => {
     const instance = instances.add(new ServerInstance({ design, serverId: name, env, dir: runDir, args, graceful: true }));

@@ -22,7 +22,7 @@ import { Parts } from "../processes/managed-process";
 import { RedisCluster, startRedisCluster } from "../processes/redis-cluster";
 import { serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
-import { cpuSeconds, load, LoadResult, logIn, median, seedUsers, waitUntilIdle } from "./load";
+import { BENCH_QUOTA, cpuSeconds, load, LoadResult, logIn, median, seedUsers, waitUntilIdle } from "./load";
 
 /** CPU and commands of one or more Redis processes, read before and after a run. */
 export class StoreMeter {
@@ -157,7 +157,7 @@ export async function measureCluster(
         admin.disconnect();
       }
     })();
-    const env = serverEnvironment({ secret, dataDir: path.join(runDir, "data"), clusterNodes: cluster.nodeList, logLevel: "info" });
+    const env = { ...serverEnvironment({ secret, dataDir: path.join(runDir, "data"), clusterNodes: cluster.nodeList, logLevel: "info" }), ...BENCH_QUOTA };
     const runs: ClusterFigures["runs"] = [];
     for (const design of options.designs.filter(benchedOnCluster)) {
       const server = parts.add(new ServerInstance({ design, serverId: `${design}-on-cluster`, env, dir: runDir, graceful: true }));

@@ -14,6 +14,8 @@ import { Credentials, Design, fetchAnswer } from "../designs";
 import { sleep } from "../processes/managed-process";
 
 export const PASSWORD = "bench-password-1";
+/** What a writer may hold in the bench (MAX_FILES_PER_USER's and MAX_BYTES_PER_USER's largest values): it uploads hundreds of files in a run, and the bench measures uploads, not 413s. */
+export const BENCH_QUOTA = { MAX_FILES_PER_USER: "1000000", MAX_BYTES_PER_USER: String(2 ** 40) };
 export const CONNECTIONS = 50;
 
 export interface LoadResult {

@@ -10,7 +10,7 @@ import { Parts } from "../processes/managed-process";
 import { startReplicatedRedis } from "../processes/replicated-redis";
 import { serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
-import { load, LoadResult, logIn, median, seedUsers, waitUntilIdle } from "./load";
+import { BENCH_QUOTA, load, LoadResult, logIn, median, seedUsers, waitUntilIdle } from "./load";
 
 export interface ReplicationFigures {
   design: "redis-session";
@@ -37,7 +37,7 @@ export async function measureReplication(
     if (!primary) throw new Error("the Sentinels do not agree on a primary");
     const admin = new Redis(`redis://127.0.0.1:${primary.port}`);
     const writers = await seedUsers(new RedisDataStore(admin, "lab:"), "replicated", Math.min(options.users, 200), 10, secret).finally(() => admin.disconnect());
-    const base = serverEnvironment({ secret, dataDir: path.join(runDir, "data"), sentinels: replicated.sentinelList, logLevel: "info" });
+    const base = { ...serverEnvironment({ secret, dataDir: path.join(runDir, "data"), sentinels: replicated.sentinelList, logLevel: "info" }), ...BENCH_QUOTA };
     const servers = {
       without_wait: parts.add(new ServerInstance({ design: "redis-session", serverId: "replicated-no-wait", env: base, dir: runDir, graceful: true })),
       with_wait: parts.add(new ServerInstance({ design: "redis-session", serverId: "replicated-wait-1", env: { ...base, REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "100" }, dir: runDir, graceful: true })),
