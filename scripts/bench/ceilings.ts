@@ -63,13 +63,12 @@ function handler(kind: Ceiling): http.RequestListener {
   return app;
 }
 
-if (require.main === module) {
-  const kind = process.argv[2] as Ceiling;
-  if (!CEILINGS.includes(kind)) {
-    console.error(`ceilings: unknown ceiling ${JSON.stringify(kind)}; one of ${CEILINGS.join(", ")}`);
-    process.exit(1);
-  }
-  const server = http.createServer(handler(kind));
+/**
+ * Serves a bench server on PORT (loopback) as a ServerInstance expects: says "listening" over
+ * IPC, and stops on SIGTERM, SIGINT or a lost parent. The ceilings and the textbook peers share it.
+ */
+export function serveForBench(listener: http.RequestListener): void {
+  const server = http.createServer(listener);
   server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
     process.send?.({ type: "listening", port: (server.address() as AddressInfo).port, pid: process.pid });
   });
@@ -80,4 +79,13 @@ if (require.main === module) {
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
   if (process.connected) process.once("disconnect", stop);
+}
+
+if (require.main === module) {
+  const kind = process.argv[2] as Ceiling;
+  if (!CEILINGS.includes(kind)) {
+    console.error(`ceilings: unknown ceiling ${JSON.stringify(kind)}; one of ${CEILINGS.join(", ")}`);
+    process.exit(1);
+  }
+  serveForBench(handler(kind));
 }

@@ -17,8 +17,6 @@
 // and SESSION_SECRET set; it answers /ready like the lab's servers.
 
 import { randomBytes, randomUUID } from "node:crypto";
-import http from "node:http";
-import { AddressInfo } from "node:net";
 import express from "express";
 import session from "express-session";
 import { RedisStore } from "connect-redis";
@@ -28,6 +26,7 @@ import { UserService } from "../../phase1-mockup/src/domain/users";
 import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
 import { loadPhase2Config } from "../../phase2-production/src/config";
 import { TEXTBOOK_PEERS, TextbookPeer } from "../designs";
+import { serveForBench } from "./ceilings";
 
 
 declare module "express-session" {
@@ -112,15 +111,5 @@ if (require.main === module) {
     console.error(`textbook: unknown peer ${JSON.stringify(peer)}; one of ${TEXTBOOK_PEERS.join(", ")}`);
     process.exit(1);
   }
-  const server = http.createServer(app(peer));
-  server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
-    process.send?.({ type: "listening", port: (server.address() as AddressInfo).port, pid: process.pid });
-  });
-  const stop = () => {
-    server.closeAllConnections();
-    server.close(() => process.exit(0));
-  };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
-  if (process.connected) process.once("disconnect", stop);
+  serveForBench(app(peer));
 }
