@@ -21,7 +21,7 @@ import { runSecret, serverEnvironment } from "../processes/server-env";
 import { compiledScript, ServerInstance } from "../processes/server-instance";
 import { capacityRows, ClusterFigures, measureCluster, measureScaling, ScalingCheck, scalingCheckNote, StoreMeter, loadWithStore } from "./capacity";
 import { Ceiling, CEILINGS } from "./ceilings";
-import { BENCH_QUOTA, CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, waitUntilIdle } from "./load";
+import { BENCH_QUOTA, CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, sumStatuses, waitUntilIdle } from "./load";
 import { measureMemory } from "./memory";
 import { Profile, profileDesign, summarise } from "./profile";
 import { measureReplication } from "./replication";
@@ -88,6 +88,7 @@ function summarize(runs: Run[]) {
     p99_ms: median(runs.map((run) => run.p99_ms)),
     errors: runs.reduce((sum, run) => sum + run.errors, 0),
     non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
+    statuses: sumStatuses(runs),
     cpu_us_per_req: all("cpu_us_per_req") ? median(runs.map((run) => run.cpu_us_per_req as number)) : null,
     redis_commands_per_req: all("redis_commands_per_req") ? median(runs.map((run) => run.redis_commands_per_req as number)) : null,
     redis_cpu_us_per_req: all("redis_cpu_us_per_req") ? median(runs.map((run) => run.redis_cpu_us_per_req as number)) : null,
@@ -197,7 +198,7 @@ async function main(): Promise<number> {
         await waitUntilIdle(config.instance.pid);
         const result = await loadWithStore(config.instance.pid, meter, config.instance.url, config.kind, config.credentials, options.duration);
         measured[index].runs.push(result);
-        say(`[round ${round}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, server ${result.cpu_us_per_req ?? "?"} µs/req${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx  <- NOT USED FOR A RATIO` : ""}`);
+        say(`[round ${round}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, server ${result.cpu_us_per_req ?? "?"} µs/req${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx ${JSON.stringify(result.statuses ?? {})}  <- NOT USED FOR A RATIO` : ""}`);
       }
       if (round < options.rounds) continue;
       const wandering = pairs.filter((pair) => pairRatios(measured, pair).spread > RATIO_SPREAD);

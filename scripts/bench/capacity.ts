@@ -22,7 +22,7 @@ import { Parts } from "../processes/managed-process";
 import { RedisCluster, startRedisCluster } from "../processes/redis-cluster";
 import { serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
-import { BENCH_QUOTA, cpuSeconds, load, LoadResult, logIn, median, seedUsers, waitUntilIdle } from "./load";
+import { BENCH_QUOTA, cpuSeconds, load, LoadResult, logIn, median, seedUsers, sumStatuses, waitUntilIdle } from "./load";
 
 /** CPU and commands of one or more Redis processes, read before and after a run. */
 export class StoreMeter {
@@ -93,11 +93,13 @@ const round1 = (value: number) => Math.round(value * 10) / 10;
 
 /** The model's rows, from per-design figures: the arithmetic in words beside each. */
 export function capacityRows(
-  figures: Array<{ design: string; kind: "read" | "write"; store: CapacityRow["store"]; cpu_us_per_req: number | null; redis_commands_per_req?: number | null; redis_cpu_us_per_req?: number | null; busiest_node_cpu_us_per_req?: number | null }>,
+  figures: Array<{ design: string; kind: "read" | "write"; store: CapacityRow["store"]; cpu_us_per_req: number | null; redis_commands_per_req?: number | null; redis_cpu_us_per_req?: number | null; busiest_node_cpu_us_per_req?: number | null; errors?: number; non2xx?: number }>,
   redisGetPerS: number | null,
 ): CapacityRow[] {
   const rows: CapacityRow[] = [];
   for (const figure of figures) {
+    // A run whose requests failed measured the cost of failing fast, not of the work: left out (the report says so).
+    if ((figure.errors ?? 0) + (figure.non2xx ?? 0) > 0) continue;
     const server = figure.cpu_us_per_req;
     const busiest = figure.busiest_node_cpu_us_per_req ?? figure.redis_cpu_us_per_req;
     const commands = figure.redis_commands_per_req;
@@ -127,7 +129,9 @@ export function capacityRows(
 export interface ClusterFigures {
   nodes: number;
   primaries: number;
-  runs: Array<{ design: Design; kind: "read" | "write"; req_s: number; p50_ms: number; p99_ms: number; errors: number; non2xx: number; cpu_us_per_req: number | null } & StoreFigures>;
+  runs: Array<{ design: Design; kind: "read" | "write"; req_s: number; p50_ms: number; p99_ms: number; errors: number; non2xx: number; statuses?: Record<string, number>; first_failure?: string; cpu_us_per_req: number | null } & StoreFigures>;
+  /** The primaries that changed during the measurements (a failover), or none. */
+  failovers: string[];
   /** Measured 1 vs 2 instances, or why not. */
   scaling_check: string;
 }
@@ -147,6 +151,8 @@ export async function measureCluster(
   try {
     const cluster: RedisCluster = parts.add(await startRedisCluster({ dir: path.join(runDir, "cluster") }));
     const primaries = await cluster.primaries();
+    const primaryPorts = () => primaries.map((node) => node.port).sort((a, b) => a - b).join(",");
+    const before = primaryPorts();
     const meter = new StoreMeter(primaries.map((node) => ({ pid: node.pid, port: node.port })));
     const admin = new Cluster(cluster.nodes.map((node) => ({ host: "127.0.0.1", port: node.port })));
     const count = Math.min(options.users / 2, 500); // 100 in --quick, 500 in a full run
@@ -170,9 +176,12 @@ export async function measureCluster(
           await waitUntilIdle(server.pid);
           const result = await loadWithStore(server.pid, meter, server.url, kind, credentials, options.duration);
           results.push(result);
-          say(`[cluster ${round}/${options.rounds}] ${design} ${kind}: ${result.req_s} req/s, server ${result.cpu_us_per_req ?? "?"} µs/req, Redis ${result.redis_cpu_us_per_req} µs/req over 3 primaries${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx` : ""}`);
+          say(`[cluster ${round}/${options.rounds}] ${design} ${kind}: ${result.req_s} req/s, server ${result.cpu_us_per_req ?? "?"} µs/req, Redis ${result.redis_cpu_us_per_req} µs/req over 3 primaries${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx ${JSON.stringify(result.statuses ?? {})}` : ""}`);
         }
         const mid = (pick: (run: (typeof results)[number]) => number | undefined) => median(results.map((run) => pick(run) ?? 0));
+        const statuses = sumStatuses(results);
+        // A failed run says how: one more request of the same kind, its answer kept.
+        const failed = results.some((run) => run.errors + run.non2xx > 0);
         runs.push({
           design,
           kind,
@@ -181,6 +190,8 @@ export async function measureCluster(
           p99_ms: mid((run) => run.p99_ms),
           errors: results.reduce((sum, run) => sum + run.errors, 0),
           non2xx: results.reduce((sum, run) => sum + run.non2xx, 0),
+          ...(statuses ? { statuses } : {}),
+          ...(failed ? { first_failure: await oneAnswer(server.url, kind, credentials[0]) } : {}),
           cpu_us_per_req: results.every((run) => run.cpu_us_per_req !== undefined) ? mid((run) => run.cpu_us_per_req) : null,
           redis_commands_per_req: mid((run) => run.redis_commands_per_req),
           redis_cpu_us_per_req: mid((run) => run.redis_cpu_us_per_req),
@@ -189,9 +200,29 @@ export async function measureCluster(
       }
       await server.end();
     }
-    return { nodes: cluster.nodes.length, primaries: primaries.length, runs, scaling_check: scalingCheckNote() };
+    // A primary that stopped answering its peers for --cluster-node-timeout is replaced by its
+    // replica: the figures above would then mix two layouts. Said, not hidden.
+    const after = (await cluster.primaries()).map((node) => node.port).sort((a, b) => a - b).join(",");
+    const failovers = after === before ? [] : [`primaries on ports ${before} before the measurements, ${after} after`];
+    return { nodes: cluster.nodes.length, primaries: primaries.length, runs, failovers, scaling_check: scalingCheckNote() };
   } finally {
     await parts.stop();
+  }
+}
+
+/** One request like the load's, answered: "503 store_unavailable: …", for a run that failed. */
+async function oneAnswer(url: string, kind: "read" | "write", credentials: Record<string, string> | undefined): Promise<string> {
+  try {
+    const response = await fetch(`${url}${kind === "read" ? "/api/files" : "/api/upload"}`, {
+      method: kind === "read" ? "GET" : "POST",
+      headers: { ...credentials, "content-type": "application/json" },
+      body: kind === "read" ? undefined : JSON.stringify({ filename: "probe.txt", content: "a small benchmark file" }),
+      signal: AbortSignal.timeout(5000),
+    });
+    const body = (await response.json().catch(() => ({}))) as { error?: string; message?: string };
+    return `${response.status}${body.error ? ` ${body.error}` : ""}${body.message ? `: ${body.message}` : ""}`;
+  } catch (error) {
+    return `no answer: ${(error as Error).message}`;
   }
 }
 

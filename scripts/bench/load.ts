@@ -24,6 +24,8 @@ export interface LoadResult {
   p99_ms: number;
   errors: number;
   non2xx: number;
+  /** The answers that were not 2xx, by status ("503": 120), so that a failed run says how it failed. */
+  statuses?: Record<string, number>;
   /** Requests answered during the run. */
   requests: number;
   /** The server's CPU time (user + system) per request answered, in microseconds, where /proc tells it. */
@@ -94,14 +96,27 @@ export async function load(url: string, kind: "read" | "write", credentials: Arr
       },
     ],
   });
+  const statuses = Object.fromEntries(
+    Object.entries(result.statusCodeStats ?? {})
+      .filter(([status]) => !status.startsWith("2"))
+      .map(([status, stats]) => [status, stats.count ?? 0]),
+  );
   return {
     req_s: Math.round(result.requests.average),
     p50_ms: result.latency.p50,
     p99_ms: result.latency.p99,
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
+    ...(Object.keys(statuses).length ? { statuses } : {}),
     requests: result.requests.total,
   };
+}
+
+/** The non-2xx answers of several runs together, by status; undefined when there were none. */
+export function sumStatuses(runs: Array<Pick<LoadResult, "statuses">>): Record<string, number> | undefined {
+  const statuses: Record<string, number> = {};
+  for (const run of runs) for (const [status, count] of Object.entries(run.statuses ?? {})) statuses[status] = (statuses[status] ?? 0) + count;
+  return Object.keys(statuses).length ? statuses : undefined;
 }
 
 /** CPU seconds a process has used so far (Linux /proc; elsewhere undefined). */

@@ -88,6 +88,7 @@ export type BenchReport = {
       ceiling: string;
       ratio_to_express: number | null;
       non2xx: number;
+      statuses?: Record<string, number>;
       cpu_ratio_to_ceiling?: number | null;
       peer?: string | null;
       cpu_ratio_to_peer?: number | null;
@@ -200,6 +201,7 @@ export function benchMarkdown(report: BenchReport): string {
       "",
       "Every instance sends Redis every request's commands, and one Redis runs them on one core. Each instance on a core of its own serves 1,000,000 / (server CPU µs per request) requests a second; Redis saturates when the instances together need a whole core of it: instances = server CPU per request / Redis CPU per request (Redis's own CPU time during the run, over the requests). On a Cluster the busiest primary decides. The redis-benchmark column is the same question asked with Redis's plain GET rate (no pipelining, so a lower bound).",
       "",
+      ...leftOutOfCapacity(report).map((line) => `${line}\n`),
       "| design | path | store | server CPU µs/req | req/s per instance | Redis commands/req | Redis CPU µs/req | instances at saturation | by redis-benchmark's GET rate | the arithmetic |",
       "|---|---|---|---|---|---|---|---|---|---|",
       ...report.capacity.map((row) => `| ${row.design} | ${row.kind} | ${row.store} | ${row.server_cpu_us_per_req} | ${row.requests_per_s_per_instance} | ${row.redis_commands_per_req} | ${row.redis_cpu_us_per_req} | ${row.instances_at_saturation} | ${row.instances_by_redis_benchmark ?? "-"} | ${row.arithmetic} |`),
@@ -219,7 +221,10 @@ export function benchMarkdown(report: BenchReport): string {
       "",
       "| design | path | req/s | p50 ms | server CPU µs/req (one Redis) | Redis commands/req | Redis CPU µs/req, all primaries | the busiest primary | errors |",
       "|---|---|---|---|---|---|---|---|---|",
-      ...report.cluster.runs.map((run) => `| ${run.design} | ${run.kind} | ${run.req_s} | ${run.p50_ms} | ${run.cpu_us_per_req ?? "-"} (${single(run.design, run.kind)?.cpu_us_per_req ?? "-"}) | ${run.redis_commands_per_req} | ${run.redis_cpu_us_per_req} | ${run.busiest_node_cpu_us_per_req} | ${run.errors + run.non2xx ? `**${run.errors} errors, ${run.non2xx} non-2xx**` : 0} |`),
+      ...report.cluster.runs.map((run) => `| ${run.design} | ${run.kind} | ${run.req_s} | ${run.p50_ms} | ${run.cpu_us_per_req ?? "-"} (${single(run.design, run.kind)?.cpu_us_per_req ?? "-"}) | ${run.redis_commands_per_req} | ${run.redis_cpu_us_per_req} | ${run.busiest_node_cpu_us_per_req} | ${run.errors + run.non2xx ? `**${failures(run)}**` : 0} |`),
+      "",
+      ...report.cluster.runs.filter((run) => run.first_failure).map((run) => `${run.design} ${run.kind} failed on the Cluster (${failures(run)}); one more request answered ${run.first_failure}. Left out of the capacity section.`),
+      ...(report.cluster.failovers?.length ? [`A failover happened during these measurements (${report.cluster.failovers.join("; ")}): read the figures with that in mind.`] : []),
       "",
     );
   }
@@ -238,4 +243,19 @@ export function benchMarkdown(report: BenchReport): string {
     );
   }
   return lines.join("\n");
+}
+
+/** "3 errors, 120 non-2xx (503 ×120)". */
+function failures(run: { errors: number; non2xx: number; statuses?: Record<string, number> }): string {
+  const statuses = Object.entries(run.statuses ?? {}).map(([status, count]) => `${status} ×${count}`);
+  return `${run.errors} errors, ${run.non2xx} non-2xx${statuses.length ? ` (${statuses.join(", ")})` : ""}`;
+}
+
+/** The runs whose requests failed: the capacity model leaves them out, and says so. */
+export function leftOutOfCapacity(report: BenchReport): string[] {
+  const failed = [
+    ...report.designs.filter((d) => d.errors + d.non2xx > 0 && !d.design.includes(" ")).map((d) => `${d.design} ${d.kind} on one Redis (${failures(d)})`),
+    ...(report.cluster?.runs ?? []).filter((run) => run.errors + run.non2xx > 0).map((run) => `${run.design} ${run.kind} on the Cluster (${failures(run)})`),
+  ];
+  return failed.length ? [`Left out, because their requests failed: ${failed.join("; ")}.`] : [];
 }

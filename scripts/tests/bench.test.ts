@@ -14,6 +14,8 @@ import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT, reportsDir } from "../processes/run-dir";
 import { summarise } from "../bench/profile";
+import { capacityRows } from "../bench/capacity";
+import { BenchReport, leftOutOfCapacity } from "../bench/report";
 
 describe("npm run bench, short", () => {
   it("writes reports/bench.json and bench.md with ceilings, the textbook peer, CPU per request, goals, capacity and the Cluster, without errors", () => {
@@ -108,5 +110,23 @@ describe("the profile's summary", () => {
       { name: "redis-data-store.js", percent: 20 },
     ]);
     expect(summary.top_functions[0]).toEqual({ name: "handle express:10", percent: 60 });
+  });
+});
+
+describe("the capacity model", () => {
+  const figure = { design: "redis-session", kind: "read" as const, store: "one Redis" as const, cpu_us_per_req: 330, redis_commands_per_req: 4, redis_cpu_us_per_req: 16, errors: 0, non2xx: 0 };
+
+  it("divides the server's CPU per request by Redis's, and shows the arithmetic", () => {
+    const [row] = capacityRows([figure], 100_000);
+    expect(row).toMatchObject({ instances_at_saturation: 20.6, requests_per_s_per_instance: 3030, instances_by_redis_benchmark: 8.3 });
+    expect(row.arithmetic).toBe("server 330 µs / Redis 16 µs = 20.6 instances; each sends 3030 req/s × 4 commands = 12120 commands/s");
+  });
+
+  it("leaves out a run whose requests failed, and the report says which and how", () => {
+    // A run answered 503 at once measures failing fast, not the work (a full run's atomic-session uploads on the Cluster once did).
+    const failed = { ...figure, design: "atomic-session", kind: "write" as const, store: "Redis Cluster (3 primaries)" as const, non2xx: 43082, statuses: { "503": 43082 } };
+    expect(capacityRows([figure, failed], null).map((row) => row.design)).toEqual(["redis-session"]);
+    const report = { designs: [], cluster: { nodes: 6, primaries: 3, runs: [{ ...failed, req_s: 3091, p50_ms: 15, p99_ms: 37, busiest_node_cpu_us_per_req: 14 }], failovers: [], scaling_check: "" } };
+    expect(leftOutOfCapacity(report as unknown as BenchReport)).toEqual(["Left out, because their requests failed: atomic-session write on the Cluster (0 errors, 43082 non-2xx (503 ×43082))."]);
   });
 });
