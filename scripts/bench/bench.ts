@@ -325,6 +325,7 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
   const runs = new Map<string, LoadResult[]>(targets.map((target) => [target.name, []]));
   const balancerCpu: number[] = []; // the built-in balancer's own CPU per request: where its added latency comes from
   let balancerProfile: ReturnType<typeof summarise> | undefined;
+  const serialMs = new Map<string, number>(); // ms per request, one connection
   try {
     for (const target of targets) await load(target.url, "read", credentials, Math.min(1, options.duration));
     for (let round = 1; round <= options.rounds; round += 1) {
@@ -342,6 +343,13 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
       new ServerInstance({ design: "redis-session", serverId: "profiled-balancer", env: {}, dir: runDir, args: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, compiledScript("processes", "balancer-process.js"), "round-robin", backends.map((backend) => backend.url).join(",")], graceful: true }),
     );
     if (!options.quick) {
+      // One request at a time: no queue for the cores, so what each hop itself adds to a
+      // request (the p50 above, at 50 connections, is mostly waiting for a core).
+      for (const target of targets) {
+        for (const instance of instances) await waitUntilIdle(instance.pid);
+        const alone = await load(target.url, "read", credentials, Math.min(2, options.duration), 1);
+        if (alone.requests > 0 && alone.errors + alone.non2xx === 0) serialMs.set(target.name, Math.round((1000 / alone.req_s) * 1000) / 1000);
+      }
       await profiled.start();
       await load(profiled.url, "read", credentials, Math.min(2, options.duration));
       await profiled.stop(); // the profile is written as the process exits
@@ -355,7 +363,10 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
   return targets.map((target) => {
     const figures = summarize(runs.get(target.name) ?? []);
     const own = target.name === "builtin" && balancerCpu.length ? { balancer_cpu_us_per_req: median(balancerCpu), profile: balancerProfile } : {};
-    return { name: target.name, ...figures, ratio_to_direct: ratio(figures.req_s, direct.req_s), p50_added_ms: Math.round((figures.p50_ms - direct.p50_ms) * 100) / 100, ...own };
+    const serial = serialMs.get(target.name);
+    const serialDirect = serialMs.get("direct");
+    const alone = serial !== undefined && serialDirect !== undefined ? { ms_per_req_alone: serial, added_ms_alone: Math.round((serial - serialDirect) * 1000) / 1000 } : {};
+    return { name: target.name, ...figures, ratio_to_direct: ratio(figures.req_s, direct.req_s), p50_added_ms: Math.round((figures.p50_ms - direct.p50_ms) * 100) / 100, ...alone, ...own };
   });
 }
 
