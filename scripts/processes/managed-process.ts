@@ -68,6 +68,8 @@ export async function isReady(url: string): Promise<boolean> {
 }
 
 const live = new Set<ManagedProcess>();
+/** Set while stopEverything() runs: a start begun meanwhile (a cell's Redis on Ctrl-C) is refused, not orphaned. */
+let stopping = 0;
 
 /** What a subclass spawns on a port. */
 export interface Command {
@@ -141,6 +143,7 @@ export abstract class ManagedProcess implements Part {
 
   /** Spawns on `port` and waits until ready; false when the port turned out to be taken. */
   private async launch(port: number): Promise<boolean> {
+    if (stopping > 0) throw new Error(`${this.name} was not started: every process of this run is being stopped`);
     const { file, args, env, ipc } = this.command(port);
     // Its output goes to a file, not a pipe to us: an external process must not depend on our
     // staying alive (a lab killed with SIGKILL leaves Redis running; the next run stops it).
@@ -238,7 +241,13 @@ export function throwAwayDir(prefix: string): string {
  * for Ctrl-C, for a run that failed halfway, and for a test file's afterAll.
  */
 export async function stopEverything(): Promise<void> {
-  await Promise.all([...live].map((part) => part.end()));
+  stopping += 1;
+  try {
+    // Again while any is left: one that was starting as the stop began is ended too.
+    for (let pass = 0; live.size > 0 && pass < 3; pass += 1) await Promise.all([...live].map((part) => part.end()));
+  } finally {
+    stopping -= 1;
+  }
   for (const dir of throwAwayDirs) rmSync(dir, { recursive: true, force: true });
   throwAwayDirs.clear();
 }
