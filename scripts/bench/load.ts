@@ -74,10 +74,13 @@ let uploads = 0;
 /** One autocannon run: GET /api/files (read) or POST /api/upload (write), users in rotation. */
 export async function load(url: string, kind: "read" | "write", credentials: Array<Record<string, string>>, seconds: number, connections = CONNECTIONS): Promise<LoadResult> {
   let next = 0;
+  // autocannon stops at its next sample, one a second by default: a 0.3 s warm-up would last 1 s.
+  const sampleMs = seconds < 1 ? 100 : 1000;
   const result = await autocannon({
     url,
     connections,
     duration: seconds,
+    sampleInt: sampleMs,
     requests: [
       {
         method: kind === "read" ? "GET" : "POST",
@@ -102,7 +105,7 @@ export async function load(url: string, kind: "read" | "write", credentials: Arr
       .map(([status, stats]) => [status, stats.count ?? 0]),
   );
   return {
-    req_s: Math.round(result.requests.average),
+    req_s: Math.round(result.requests.average * (1000 / sampleMs)), // the average is per sample
     p50_ms: result.latency.p50,
     p99_ms: result.latency.p99,
     errors: result.errors + result.timeouts,
