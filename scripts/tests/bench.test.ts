@@ -14,7 +14,13 @@ import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT, reportsDir } from "../processes/run-dir";
 import { summarise } from "../bench/profile";
-import { capacityRows } from "../bench/capacity";
+import Redis from "ioredis";
+import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { capacityRows, measureScaling } from "../bench/capacity";
+import { seedUsers } from "../bench/load";
+import { stopEverything, throwAwayDir } from "../processes/managed-process";
+import { startRedis } from "../processes/redis";
+import { runSecret, serverEnvironment } from "../processes/server-env";
 import { BenchReport, leftOutOfCapacity } from "../bench/report";
 
 describe("npm run bench, short", () => {
@@ -129,4 +135,28 @@ describe("the capacity model", () => {
     const report = { designs: [], cluster: { nodes: 6, primaries: 3, runs: [{ ...failed, req_s: 3091, p50_ms: 15, p99_ms: 37, busiest_node_cpu_us_per_req: 14 }], failovers: [], scaling_check: "" } };
     expect(leftOutOfCapacity(report as unknown as BenchReport)).toEqual(["Left out, because their requests failed: atomic-session write on the Cluster (0 errors, 43082 non-2xx (503 ×43082))."]);
   });
+});
+
+describe("the capacity model's check against a measurement", () => {
+  // It runs by itself only on 4 cores or more (two instances, Redis and the load generator each
+  // need one); here it runs on whatever the machine has, to check what it reports, not how fast.
+  afterAll(() => stopEverything());
+
+  it("reads one instance alone, then two at once, and sets the measured ratio beside the model's (at most 2)", async () => {
+    const dir = throwAwayDir("lab-scaling-");
+    const redis = await startRedis(); // in a throw-away folder of its own
+    const admin = new Redis(redis.url);
+    const secret = runSecret();
+    const users = await seedUsers(new RedisDataStore(admin, "lab:"), "scaling", 20, 10, secret);
+    admin.disconnect();
+    const env = serverEnvironment({ secret, dataDir: path.join(dir, "data"), redisUrl: redis.url });
+
+    const check = await measureScaling("redis-session", env, dir, users, 1, 1.4);
+    expect(check).toMatchObject({ design: "redis-session", model_ratio: 1.4 });
+    expect(check.one_instance_req_s).toBeGreaterThan(0);
+    expect(check.two_instances_req_s).toBeGreaterThan(0);
+    expect(check.measured_ratio).toBe(Math.round((check.two_instances_req_s / check.one_instance_req_s) * 100) / 100);
+    // A model that says Redis saturates past 2 instances predicts twice the reads of one.
+    expect((await measureScaling("redis-session", env, dir, users.slice(0, 5), 1, 21)).model_ratio).toBe(2);
+  }, 60_000);
 });
