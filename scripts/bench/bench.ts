@@ -135,13 +135,13 @@ async function main(): Promise<number> {
   const secret = runSecret(); // one SESSION_SECRET for the whole run, file ids included
   const admin = new Redis(redis.url);
   const dataDir = path.join(runDir, "data");
-  say(`bench: seeding ${options.users} readers and ${options.users} writers with one file each, in DATA_DIR and in Redis (PASSWORD_HASH_COST=10)`);
+  // Writers only need to be many enough that no two uploads of a round share a user often: --quick seeds fewer, to stay within its 3 minutes.
+  const writerCount = options.quick ? 100 : options.users;
+  say(`bench: seeding ${options.users} readers and ${writerCount} writers with one file each, in DATA_DIR and in Redis (PASSWORD_HASH_COST=10)`);
   // Readers keep exactly one file each, so every read lists the same records all run long;
   // uploads go to other users (writers), whose lists grow.
   const phase1Users = await seedUsers(new FileDataStore(dataDir), "bench", options.users, 10, secret);
   const phase2Users = await seedUsers(new RedisDataStore(admin, "lab:"), "bench", options.users, 10, secret);
-  // Writers only need to be many enough that no two uploads of a round share a user often: --quick seeds fewer, to stay within its 3 minutes.
-  const writerCount = options.quick ? 100 : options.users;
   const phase1Writers = await seedUsers(new FileDataStore(dataDir), "writer", writerCount, 10, secret);
   const phase2Writers = await seedUsers(new RedisDataStore(admin, "lab:"), "writer", writerCount, 10, secret);
   // stateless at the default cost 14 (not in --quick: 50 hashes of 55 ms to seed, and a run of 20 req/s that says little in 2 s)

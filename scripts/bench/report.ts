@@ -143,9 +143,9 @@ export function benchMarkdown(report: BenchReport): string {
     "",
     "## Ceilings",
     "",
-    "| ceiling | req/s | p50 ms | p99 ms | server CPU µs/req | spread |",
-    "|---|---|---|---|---|---|",
-    ...report.ceilings.map((c) => `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.spread} |`),
+    "| ceiling | req/s | p50 ms | p99 ms | server CPU µs/req | req/s spread | CPU spread |",
+    "|---|---|---|---|---|---|---|",
+    ...report.ceilings.map((c) => `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.spread} | ${c.cpu_spread ?? "-"} |`),
   ];
   const statelessRead = (name: string) => report.designs.find((d) => d.kind === "read" && d.design === name)?.req_s ?? 0;
   const statefulRead = statelessRead("stateful");
@@ -170,9 +170,12 @@ export function benchMarkdown(report: BenchReport): string {
   if (report.balancer.length) {
     lines.push("", "## The balancer's cost (redis-session read, 3 instances)", "", "| through | req/s | vs direct | p50 ms | p50 added ms | one request at a time: ms per request (added) | the balancer's own CPU µs/req |", "|---|---|---|---|---|---|---|");
     lines.push(...report.balancer.map((b) => `| ${b.name} | ${b.req_s} | ${b.ratio_to_direct} | ${b.p50_ms} | ${b.p50_added_ms} | ${b.ms_per_req_alone === undefined ? "-" : `${b.ms_per_req_alone} (${b.added_ms_alone})`} | ${b.balancer_cpu_us_per_req ?? "-"} |`));
-    if (report.balancer.some((b) => b.added_ms_alone !== undefined)) {
-      lines.push("", "p50 is read at 50 connections, where requests wait for a core; one request at a time over one connection (a full run, 2 s each), nothing waits, and what remains is the hop itself.");
-    }
+    lines.push(
+      "",
+      report.balancer.some((b) => b.added_ms_alone !== undefined)
+        ? "p50 is read at 50 connections, where requests wait for a core; one request at a time over one connection (up to 2 s each), nothing waits, and what remains is the hop itself: the time per request, and in brackets what the hop adds to direct."
+        : "p50 is read at 50 connections, where requests wait for a core. What the hop itself adds, one request at a time, is measured in a full run only (not with --quick).",
+    );
     const profile = report.balancer.find((b) => b.profile)?.profile;
     if (profile) {
       lines.push(
