@@ -12,7 +12,11 @@ import type { Strategy } from "./processes/builtin-balancer";
  * The command line, read strictly: each of `strings` an option with a value, each of
  * `booleans` a flag; anything else is a usage mistake.
  */
-export function readArgs<S extends string, B extends string>(argv: string[], strings: readonly S[], booleans: readonly B[] = []): Partial<Record<S, string> & Record<B, boolean>> {
+export function readArgs<S extends string, B extends string>(
+  argv: string[],
+  strings: readonly S[],
+  booleans: readonly B[] = [],
+): Partial<Record<S, string> & Record<B, boolean>> {
   const options: Record<string, { type: "string" | "boolean" }> = {};
   for (const name of strings) options[name] = { type: "string" };
   for (const name of booleans) options[name] = { type: "boolean" };
@@ -27,21 +31,30 @@ export function readDesign(value: string | undefined, required: true): Design;
 export function readDesign(value: string | undefined, required: false): Design | undefined;
 export function readDesign(value: string | undefined, required: boolean): Design | undefined {
   if (value === undefined && !required) return undefined;
-  if (!isDesign(value)) throw new UsageError(`--design must be one of ${DESIGNS.join(", ")} (got ${JSON.stringify(value ?? "")})`);
+  if (!isDesign(value))
+    throw new UsageError(`--design must be one of ${DESIGNS.join(", ")} (got ${JSON.stringify(value ?? "")})`);
   return value;
 }
 
 /** `--name` as an integer, refused outside `min` to `max`. */
-export function readInteger(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+export function readInteger(
+  name: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (text === undefined) return fallback;
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
   return Number(text);
 }
 
 /** `--lb round-robin|sticky` for the programs that start the built-in balancer. */
 export function readStrategy(value: string | undefined): Strategy {
   if (value === undefined) return "round-robin";
-  if (value !== "round-robin" && value !== "sticky") throw new UsageError(`--lb must be round-robin or sticky (got ${JSON.stringify(value)})`);
+  if (value !== "round-robin" && value !== "sticky")
+    throw new UsageError(`--lb must be round-robin or sticky (got ${JSON.stringify(value)})`);
   return value;
 }
 

@@ -41,13 +41,103 @@ export type SessionHome = "none" | "memory" | "redis" | "cached" | "token";
 
 const CLIENTS: Record<Design, DesignClient> = {
   stateless: { phase: 1, proof: "basic", sessionView: false, spareProbe: false, sessionsLive: "none" },
-  stateful: { phase: 1, proof: "session-id", loginPath: "/api/session/start", logoutPath: "/api/session/end", sessionView: true, spareProbe: true, sessionsLive: "memory" },
-  "memory-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "memory", peer: "textbook:memory-session" },
-  "redis-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "redis", peer: "textbook:redis-session" },
-  "cached-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "cached", peer: "textbook:redis-session" },
-  jwt: { phase: 2, proof: "bearer", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: false, spareProbe: true, sessionsLive: "token", peer: "textbook:jwt" },
-  "atomic-session": { phase: 2, proof: "cookie", loginPath: "/api/login", logoutPath: "/api/logout", sessionView: true, spareProbe: true, sessionsLive: "redis", peer: "textbook:redis-session" },
+  stateful: {
+    phase: 1,
+    proof: "session-id",
+    loginPath: "/api/session/start",
+    logoutPath: "/api/session/end",
+    sessionView: true,
+    spareProbe: true,
+    sessionsLive: "memory",
+  },
+  "memory-session": {
+    phase: 2,
+    proof: "cookie",
+    loginPath: "/api/login",
+    logoutPath: "/api/logout",
+    sessionView: true,
+    spareProbe: true,
+    sessionsLive: "memory",
+    peer: "textbook:memory-session",
+  },
+  "redis-session": {
+    phase: 2,
+    proof: "cookie",
+    loginPath: "/api/login",
+    logoutPath: "/api/logout",
+    sessionView: true,
+    spareProbe: true,
+    sessionsLive: "redis",
+    peer: "textbook:redis-session",
+  },
+  "cached-session": {
+    phase: 2,
+    proof: "cookie",
+    loginPath: "/api/login",
+    logoutPath: "/api/logout",
+    sessionView: true,
+    spareProbe: true,
+    sessionsLive: "cached",
+    peer: "textbook:redis-session",
+  },
+  jwt: {
+    phase: 2,
+    proof: "bearer",
+    loginPath: "/api/login",
+    logoutPath: "/api/logout",
+    sessionView: false,
+    spareProbe: true,
+    sessionsLive: "token",
+    peer: "textbook:jwt",
+  },
+  "atomic-session": {
+    phase: 2,
+    proof: "cookie",
+    loginPath: "/api/login",
+    logoutPath: "/api/logout",
+    sessionView: true,
+    spareProbe: true,
+    sessionsLive: "redis",
+    peer: "textbook:redis-session",
+  },
 };
+
+/**
+ * The state classes a design keeps (docs/how-the-lab-works.md, "The scenarios"): a fault is
+ * described by which of them it keeps and which it loses.
+ */
+export type StateClass = "sessions" | "session fields" | "deny-list" | "users" | "files";
+
+/** Where one class of a design's state lives: what must survive for it to survive. */
+export type StateHome = "instance" | "redis" | "disk" | "client";
+
+/** Where each state class of a design lives; a class the design does not have is absent. */
+export function stateHomes(design: Design): Partial<Record<StateClass, StateHome>> {
+  const client = CLIENTS[design];
+  const data: StateHome = client.phase === 1 ? "disk" : "redis";
+  const homes: Partial<Record<StateClass, StateHome>> = { users: data, files: data };
+  if (client.sessionsLive === "memory") homes.sessions = "instance";
+  if (client.sessionsLive === "redis" || client.sessionsLive === "cached") homes.sessions = "redis";
+  if (client.sessionsLive === "token") {
+    homes.sessions = "client";
+    homes["deny-list"] = "redis";
+  }
+  if (design === "atomic-session") homes["session fields"] = "redis";
+  return homes;
+}
+
+/** The state classes a design has, in a fixed order. */
+export function stateClasses(design: Design): StateClass[] {
+  const homes = stateHomes(design);
+  return (["sessions", "session fields", "deny-list", "users", "files"] as const).filter(
+    (each) => homes[each] !== undefined,
+  );
+}
+
+/** Where one state class of a design lives. */
+export function stateHome(design: Design, stateClass: StateClass): StateHome | undefined {
+  return stateHomes(design)[stateClass];
+}
 
 /** The name of phase 2's session cookie (express-session's `name`). */
 export const SESSION_COOKIE = "sid";
@@ -124,7 +214,9 @@ export class CookieJar {
       const eq = pair.indexOf("=");
       if (eq < 0) continue;
       const name = pair.slice(0, eq).trim();
-      const cleared = attributes.some((attribute) => /^\s*expires=Thu, 01 Jan 1970/i.test(attribute) || /^\s*max-age=0\b/i.test(attribute));
+      const cleared = attributes.some(
+        (attribute) => /^\s*expires=Thu, 01 Jan 1970/i.test(attribute) || /^\s*max-age=0\b/i.test(attribute),
+      );
       if (cleared) this.cookies.delete(name);
       else this.cookies.set(name, pair.slice(eq + 1).trim());
     }
@@ -174,7 +266,9 @@ export class Credentials {
   /** The login, or undefined where the credentials go with every request (call accept() then). */
   loginRequest(headers?: Record<string, string>): DesignRequest | undefined {
     const path = this.client.loginPath;
-    return path ? { method: "POST", path, headers, body: { username: this.username, password: this.password } } : undefined;
+    return path
+      ? { method: "POST", path, headers, body: { username: this.username, password: this.password } }
+      : undefined;
   }
 
   /** Keeps what proves who the user is from a login's answer (or, with no login, from the credentials). */
@@ -240,8 +334,12 @@ export class Credentials {
   }
 }
 
-/** One request over fetch, for the bench and the demos (the lab's users retry: lab/http-client.ts). */
-export async function fetchAnswer(baseUrl: string, request: DesignRequest, timeoutMs = 5000): Promise<DesignAnswer & { servedBy: string | null; headers: Headers }> {
+/** One request over fetch, for the bench and the demos (the lab's users retry: workbench/http-client.ts). */
+export async function fetchAnswer(
+  baseUrl: string,
+  request: DesignRequest,
+  timeoutMs = 5000,
+): Promise<DesignAnswer & { servedBy: string | null; headers: Headers }> {
   const response = await fetch(baseUrl + request.path, {
     method: request.method,
     headers: { ...request.headers, ...(request.body === undefined ? {} : { "Content-Type": "application/json" }) },
@@ -249,7 +347,13 @@ export async function fetchAnswer(baseUrl: string, request: DesignRequest, timeo
     signal: AbortSignal.timeout(timeoutMs),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {}, setCookie: response.headers.getSetCookie(), servedBy: response.headers.get("X-Served-By"), headers: response.headers };
+  return {
+    status: response.status,
+    body: text ? JSON.parse(text) : {},
+    setCookie: response.headers.getSetCookie(),
+    servedBy: response.headers.get("X-Served-By"),
+    headers: response.headers,
+  };
 }
 
 /**
@@ -267,9 +371,15 @@ export function curlLines(design: Design, url: string, username: string, passwor
     case "basic":
       return [`curl -s ${jar} -u ${username}:${password} ${short}`];
     case "session-id":
-      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} -H 'X-Session-ID: <session_id from the line above>' ${short}`];
+      return [
+        `curl -s ${jar} -X POST ${url}${loginPath} ${body}`,
+        `curl -s ${jar} -H 'X-Session-ID: <session_id from the line above>' ${short}`,
+      ];
     case "bearer":
-      return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} -H 'Authorization: Bearer <token from the line above>' ${short}`];
+      return [
+        `curl -s ${jar} -X POST ${url}${loginPath} ${body}`,
+        `curl -s ${jar} -H 'Authorization: Bearer <token from the line above>' ${short}`,
+      ];
     case "cookie":
       return [`curl -s ${jar} -X POST ${url}${loginPath} ${body}`, `curl -s ${jar} ${short}`];
   }

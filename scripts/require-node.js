@@ -6,6 +6,12 @@
 var wanted = Number(/(\d+)/.exec(require("../package.json").engines.node)[1]);
 var major = Number(process.versions.node.split(".")[0]);
 if (major < wanted) {
-  console.error("This lab needs Node.js " + wanted + " or newer, and this is Node " + process.versions.node + ": install Node 22 or 24 (https://nodejs.org/, or nvm install 24), then run the command again.");
+  console.error(
+    "This lab needs Node.js " +
+      wanted +
+      " or newer, and this is Node " +
+      process.versions.node +
+      ": install Node 22 or 24 (https://nodejs.org/, or nvm install 24), then run the command again.",
+  );
   process.exit(1);
 }

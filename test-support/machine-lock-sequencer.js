@@ -19,7 +19,9 @@ class MachineLockSequencer extends Sequencer {
   sort(tests) {
     const sorted = super.sort(tests); // failed first, then slowest first (Jest's cache), else largest
     const of = (kind) => sorted.filter((test) => lock(test) === kind);
-    const exclusive = of("exclusive").sort((a, b) => Number(b.path.endsWith(LONGEST)) - Number(a.path.endsWith(LONGEST)));
+    const exclusive = of("exclusive").sort(
+      (a, b) => Number(b.path.endsWith(LONGEST)) - Number(a.path.endsWith(LONGEST)),
+    );
     return [...exclusive.slice(0, 1), ...of("none"), ...of("shared"), ...exclusive.slice(1)];
   }
 }

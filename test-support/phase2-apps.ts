@@ -13,7 +13,11 @@ export const TEST_SECRET = "test-secret-of-at-least-thirty-two-characters";
 let prefixes = 0;
 const opened: Phase2App[] = [];
 
-export function phase2App(design: Phase2Design, redisUrl: string, overrides: Partial<Phase2AppOptions> = {}): Phase2App & { keyPrefix: string } {
+export function phase2App(
+  design: Phase2Design,
+  redisUrl: string,
+  overrides: Partial<Phase2AppOptions> = {},
+): Phase2App & { keyPrefix: string } {
   prefixes += 1;
   const keyPrefix = `t${process.pid}-${prefixes}:`;
   const app = createApp({

@@ -117,7 +117,14 @@ export async function stopServer(server: ServerProcess, signal: NodeJS.Signals):
 export async function stopAllServers(): Promise<void> {
   const children = [...running];
   for (const child of children) child.kill("SIGKILL");
-  await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once("exit", resolve)))));
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise((resolve) =>
+          child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once("exit", resolve),
+        ),
+    ),
+  );
 }
 
 /** Runs a compiled script to completion; resolves with its exit code and output. */
@@ -128,7 +135,10 @@ export function runScript(
   timeoutMs = 20_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [file, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     running.add(child);
     let stdout = "";
     let stderr = "";

@@ -100,6 +100,7 @@ export interface Phase1Config extends CommonConfig {
 export function loadPhase1Config(env: Env, design: Phase1Design): Phase1Config {
   const dataDir = path.resolve(readString(env, "DATA_DIR", path.join("data", "phase1")));
   // Kernel file systems accept no data, and Node's recursive mkdir spins forever on /proc.
-  if (/^\/(proc|sys)(\/|$)/.test(dataDir)) throw new ConfigError("DATA_DIR", "must be a directory on a real file system, not under /proc or /sys", dataDir);
+  if (/^\/(proc|sys)(\/|$)/.test(dataDir))
+    throw new ConfigError("DATA_DIR", "must be a directory on a real file system, not under /proc or /sys", dataDir);
   return { ...loadCommonConfig(env, design, design === "stateless" ? 3000 : 3001), dataDir };
 }

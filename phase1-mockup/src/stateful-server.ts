@@ -23,7 +23,11 @@ export interface StatefulAppOptions extends Phase1AppOptions {
 export function createApp(options: StatefulAppOptions): Express {
   const { sessions } = options;
   const users = new UserService(options.store, options.passwordHashCost);
-  const files = new FileService(options.store, { maxFileBytes: options.maxFileBytes, idSecret: options.idSecret, quota: options.quota });
+  const files = new FileService(options.store, {
+    maxFileBytes: options.maxFileBytes,
+    idSecret: options.idSecret,
+    quota: options.quota,
+  });
   const app = createBaseApp({
     design: "stateful",
     serverId: options.serverId,

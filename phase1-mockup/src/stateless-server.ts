@@ -43,7 +43,11 @@ export function parseBasicAuthorization(header: string): { username: string; pas
 
 export function createApp(options: Phase1AppOptions): Express {
   const users = new UserService(options.store, options.passwordHashCost);
-  const files = new FileService(options.store, { maxFileBytes: options.maxFileBytes, idSecret: options.idSecret, quota: options.quota });
+  const files = new FileService(options.store, {
+    maxFileBytes: options.maxFileBytes,
+    idSecret: options.idSecret,
+    quota: options.quota,
+  });
   const app = createBaseApp({
     design: "stateless",
     serverId: options.serverId,
@@ -54,18 +58,29 @@ export function createApp(options: Phase1AppOptions): Express {
   const authenticate: RequestHandler = async (req, res, next) => {
     const header = req.get("Authorization");
     if (!header) {
-      throw new ApiError(401, "missing_credentials", "send Authorization: Basic base64(username:password) with every request", CHALLENGE);
+      throw new ApiError(
+        401,
+        "missing_credentials",
+        "send Authorization: Basic base64(username:password) with every request",
+        CHALLENGE,
+      );
     }
     const credentials = parseBasicAuthorization(header);
     if (!credentials) {
-      throw new ApiError(401, "invalid_credentials", "the Authorization header is not Basic base64(username:password)", CHALLENGE);
+      throw new ApiError(
+        401,
+        "invalid_credentials",
+        "the Authorization header is not Basic base64(username:password)",
+        CHALLENGE,
+      );
     }
     try {
       const identity = await users.authenticate(credentials.username, credentials.password);
       res.locals.username = identity.username;
       res.locals.userId = identity.userId;
     } catch (error) {
-      if (error instanceof ApiError && error.status === 401) throw new ApiError(401, error.code, error.message, CHALLENGE);
+      if (error instanceof ApiError && error.status === 401)
+        throw new ApiError(401, error.code, error.message, CHALLENGE);
       throw error;
     }
     next();
@@ -76,7 +91,11 @@ export function createApp(options: Phase1AppOptions): Express {
   });
 
   app.get("/api/session", () => {
-    throw new ApiError(404, "not_found", "the stateless design keeps no session: every request carries its own credentials");
+    throw new ApiError(
+      404,
+      "not_found",
+      "the stateless design keeps no session: every request carries its own credentials",
+    );
   });
 
   app.use(fileRoutes({ files, authenticate }));

@@ -40,7 +40,11 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
   }
 
   function upload(body: unknown, headers: Record<string, string> = {}) {
-    return request(setup.app).post("/api/upload").set(setup.auth).set(headers).send(body as object);
+    return request(setup.app)
+      .post("/api/upload")
+      .set(setup.auth)
+      .set(headers)
+      .send(body as object);
   }
 
   async function expectError(response: request.Response, status: number, error: string, field?: string) {
@@ -52,20 +56,35 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
   }
 
   it("answers malformed JSON with 400 invalid_json", async () => {
-    const response = await request(setup.app).post("/api/upload").set(setup.auth).set("Content-Type", "application/json").send('{"filename": "a.txt",');
+    const response = await request(setup.app)
+      .post("/api/upload")
+      .set(setup.auth)
+      .set("Content-Type", "application/json")
+      .send('{"filename": "a.txt",');
     await expectError(response, 400, "invalid_json");
   });
 
   it("answers a body that is not JSON with 415 unsupported_media_type", async () => {
-    const response = await request(setup.app).post("/api/upload").set(setup.auth).set("Content-Type", "text/plain").send("filename=a.txt");
+    const response = await request(setup.app)
+      .post("/api/upload")
+      .set(setup.auth)
+      .set("Content-Type", "text/plain")
+      .send("filename=a.txt");
     await expectError(response, 415, "unsupported_media_type");
-    const form = await request(setup.app).post("/api/users").type("form").send({ username: "form-user", password: "password-ok" });
+    const form = await request(setup.app)
+      .post("/api/users")
+      .type("form")
+      .send({ username: "form-user", password: "password-ok" });
     await expectError(form, 415, "unsupported_media_type");
   });
 
   it("answers a JSON array or a bare value with 400 validation_error", async () => {
     await expectError(await upload(["a.txt", "content"]), 400, "validation_error", "body");
-    const bare = await request(setup.app).post("/api/upload").set(setup.auth).set("Content-Type", "application/json").send('"just a string"');
+    const bare = await request(setup.app)
+      .post("/api/upload")
+      .set(setup.auth)
+      .set("Content-Type", "application/json")
+      .send('"just a string"');
     await expectError(bare, 400, "invalid_json"); // strict JSON parsing refuses a bare value outright
   });
 
@@ -78,12 +97,20 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
     await expectError(await upload(body), 400, "validation_error", field);
   });
 
-  it.each([["../x"], ["a/b"], [".."], ["."], ["a\\b"], ["nul\u0000byte"], ["new\nline"], ["tab\there"], [""], ["x".repeat(300)]])(
-    "refuses the filename %j with 400 naming filename",
-    async (filename) => {
-      await expectError(await upload({ filename, content: "x" }), 400, "validation_error", "filename");
-    },
-  );
+  it.each([
+    ["../x"],
+    ["a/b"],
+    [".."],
+    ["."],
+    ["a\\b"],
+    ["nul\u0000byte"],
+    ["new\nline"],
+    ["tab\there"],
+    [""],
+    ["x".repeat(300)],
+  ])("refuses the filename %j with 400 naming filename", async (filename) => {
+    await expectError(await upload({ filename, content: "x" }), 400, "validation_error", "filename");
+  });
 
   it("accepts a filename of exactly 255 characters, including non-ASCII ones", async () => {
     const response = await upload({ filename: "é".repeat(255), content: "x" });
@@ -91,7 +118,11 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
   });
 
   it("answers content over MAX_FILE_BYTES, counted in UTF-8 bytes, with 413", async () => {
-    await expectError(await upload({ filename: "big.txt", content: "x".repeat(MAX_FILE_BYTES + 1) }), 413, "payload_too_large");
+    await expectError(
+      await upload({ filename: "big.txt", content: "x".repeat(MAX_FILE_BYTES + 1) }),
+      413,
+      "payload_too_large",
+    );
     // 600 characters of 2 bytes each: under the limit in characters, over it in bytes.
     await expectError(await upload({ filename: "big.txt", content: "é".repeat(600) }), 413, "payload_too_large");
     expect((await upload({ filename: "fits.txt", content: "x".repeat(MAX_FILE_BYTES) })).status).toBe(201);
@@ -100,7 +131,11 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
   it("accepts a file within MAX_FILE_BYTES however its JSON is escaped", async () => {
     // 500 characters of 2 UTF-8 bytes, sent as \u00e9 escapes: 1,000 bytes of file, 3,000 of JSON.
     const body = `{"filename":"escaped.txt","content":"${"\\u00e9".repeat(MAX_FILE_BYTES / 2)}"}`;
-    const response = await request(setup.app).post("/api/upload").set(setup.auth).set("Content-Type", "application/json").send(body);
+    const response = await request(setup.app)
+      .post("/api/upload")
+      .set(setup.auth)
+      .set("Content-Type", "application/json")
+      .send(body);
     expect(response.status).toBe(201);
   });
 
@@ -114,8 +149,18 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
   });
 
   it("refuses an Idempotency-Key that is not a sane token", async () => {
-    await expectError(await upload({ filename: "a.txt", content: "x" }, { "Idempotency-Key": "has spaces" }), 400, "validation_error", "Idempotency-Key");
-    await expectError(await upload({ filename: "a.txt", content: "x" }, { "Idempotency-Key": "k".repeat(200) }), 400, "validation_error", "Idempotency-Key");
+    await expectError(
+      await upload({ filename: "a.txt", content: "x" }, { "Idempotency-Key": "has spaces" }),
+      400,
+      "validation_error",
+      "Idempotency-Key",
+    );
+    await expectError(
+      await upload({ filename: "a.txt", content: "x" }, { "Idempotency-Key": "k".repeat(200) }),
+      400,
+      "validation_error",
+      "Idempotency-Key",
+    );
   });
 
   it.each([

@@ -37,7 +37,9 @@ describe("one stateful session under parallel requests", () => {
     try {
       const { port } = server.address() as AddressInfo;
       await request(app).post("/api/users").send({ username: "kate", password: "password-five" });
-      const sessionId = (await request(app).post("/api/session/start").send({ username: "kate", password: "password-five" })).body.session_id;
+      const sessionId = (
+        await request(app).post("/api/session/start").send({ username: "kate", password: "password-five" })
+      ).body.session_id;
 
       const results = await parallelUploads(port, { "X-Session-ID": sessionId }, 20);
       expect(results.map((result) => result.status)).toEqual(Array(20).fill(201));
@@ -57,9 +59,15 @@ describe("idempotent uploads", () => {
   it("answers a repeated Idempotency-Key with the first file_id and makes no second file", async () => {
     const { app } = statefulApp();
     await request(app).post("/api/users").send({ username: "liam", password: "password-six" });
-    const sessionId = (await request(app).post("/api/session/start").send({ username: "liam", password: "password-six" })).body.session_id;
+    const sessionId = (
+      await request(app).post("/api/session/start").send({ username: "liam", password: "password-six" })
+    ).body.session_id;
     const send = (content: string) =>
-      request(app).post("/api/upload").set("X-Session-ID", sessionId).set("Idempotency-Key", "retry-me-1").send({ filename: "once.txt", content });
+      request(app)
+        .post("/api/upload")
+        .set("X-Session-ID", sessionId)
+        .set("Idempotency-Key", "retry-me-1")
+        .send({ filename: "once.txt", content });
 
     const first = await send("first");
     const replay = await send("first");
@@ -83,7 +91,11 @@ describe("idempotent uploads", () => {
     const auth = basic("mia", "password-seven");
     const results = await Promise.all(
       Array.from({ length: 10 }, () =>
-        request(app).post("/api/upload").set("Authorization", auth).set("Idempotency-Key", "same-key").send({ filename: "x.txt", content: "x" }),
+        request(app)
+          .post("/api/upload")
+          .set("Authorization", auth)
+          .set("Idempotency-Key", "same-key")
+          .send({ filename: "x.txt", content: "x" }),
       ),
     );
     expect(results.filter((result) => result.status === 201)).toHaveLength(1);
@@ -118,8 +130,20 @@ describe("two server processes sharing one DATA_DIR", () => {
     ]);
     const json = { "Content-Type": "application/json" };
     const auth = { ...json, Authorization: basic("pat", "password-nine") };
-    expect((await fetch(`${a.url}/api/users`, { method: "POST", headers: json, body: JSON.stringify({ username: "pat", password: "password-nine" }) })).status).toBe(201);
-    const upload = await fetch(`${a.url}/api/upload`, { method: "POST", headers: auth, body: JSON.stringify({ filename: "shared.txt", content: "from A" }) });
+    expect(
+      (
+        await fetch(`${a.url}/api/users`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify({ username: "pat", password: "password-nine" }),
+        })
+      ).status,
+    ).toBe(201);
+    const upload = await fetch(`${a.url}/api/upload`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ filename: "shared.txt", content: "from A" }),
+    });
     expect(upload.headers.get("X-Served-By")).toBe(a.serverId);
     const { file_id } = (await upload.json()) as JsonBody;
 
@@ -141,7 +165,10 @@ describe("two server processes sharing one DATA_DIR", () => {
       const body = JSON.stringify({ username: `racer-${round}`, password: `password-${round}-from-a` });
       const other = JSON.stringify({ username: `racer-${round}`, password: `password-${round}-from-b` });
       const init = (text: string) => ({ method: "POST", headers: { "Content-Type": "application/json" }, body: text });
-      const statuses = await Promise.all([fetch(`${a.url}/api/users`, init(body)), fetch(`${b.url}/api/users`, init(other))]);
+      const statuses = await Promise.all([
+        fetch(`${a.url}/api/users`, init(body)),
+        fetch(`${b.url}/api/users`, init(other)),
+      ]);
       expect(statuses.map((response) => response.status).sort()).toEqual([201, 409]);
       const winner = statuses[0].status === 201 ? body : other;
       // The record that won is whole and is the one that logs in, through either process.

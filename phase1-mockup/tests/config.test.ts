@@ -62,7 +62,10 @@ describe("a server started with a bad variable", () => {
     ["stateful", "PORT", "99999"],
     ["stateful", "SESSION_TTL_SECONDS", "forever"],
   ])("%s with %s=%s exits 1 with one line naming it", async (design, variable, value) => {
-    const result = await runScript(compiled(`${design}-server.js`), [], { [variable]: value, DATA_DIR: makeTempDir("config-data") });
+    const result = await runScript(compiled(`${design}-server.js`), [], {
+      [variable]: value,
+      DATA_DIR: makeTempDir("config-data"),
+    });
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
@@ -74,9 +77,15 @@ describe("a server started with a bad variable", () => {
   it("exits 1 with one line naming DATA_DIR when it cannot be created", async () => {
     const blocker = path.join(makeTempDir("config-data"), "a-file");
     writeFileSync(blocker, "not a directory");
-    const result = await runScript(compiled("stateful-server.js"), [], { PORT: "0", SESSION_SECRET: "x".repeat(32), DATA_DIR: path.join(blocker, "data") });
+    const result = await runScript(compiled("stateful-server.js"), [], {
+      PORT: "0",
+      SESSION_SECRET: "x".repeat(32),
+      DATA_DIR: path.join(blocker, "data"),
+    });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^stateful: cannot start: DATA_DIR cannot be used: .*ENOTDIR/)]);
+    expect(result.stderr.trim().split("\n")).toEqual([
+      expect.stringMatching(/^stateful: cannot start: DATA_DIR cannot be used: .*ENOTDIR/),
+    ]);
   });
 
   it("exits 1 with one line when the port is taken", async () => {
@@ -87,6 +96,8 @@ describe("a server started with a bad variable", () => {
       DATA_DIR: makeTempDir("config-data"),
     });
     expect(result.code).toBe(1);
-    expect(result.stderr.trim().split("\n")).toEqual([expect.stringContaining(`port ${server.port} is already in use`)]);
+    expect(result.stderr.trim().split("\n")).toEqual([
+      expect.stringContaining(`port ${server.port} is already in use`),
+    ]);
   });
 });

@@ -32,7 +32,10 @@ describe("requests Node refuses before Express", () => {
     expect(head).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
     expect(head).toContain(`X-Served-By: ${server.serverId}`);
     expect(head).toMatch(/X-Request-ID: [0-9a-f-]{36}/);
-    expect(JSON.parse(body)).toEqual({ error: "validation_error", message: expect.stringContaining("malformed request") });
+    expect(JSON.parse(body)).toEqual({
+      error: "validation_error",
+      message: expect.stringContaining("malformed request"),
+    });
     const health = await fetch(`${server.url}/health`);
     expect(health.status).toBe(200); // and the server keeps serving
   });

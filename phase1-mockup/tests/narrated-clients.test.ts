@@ -46,7 +46,11 @@ describe("the narrated clients", () => {
 
   it.each(["stateless", "stateful"])("says plainly that no %s server is listening", async (design) => {
     const port = await unusedPort();
-    const result = await runScript(compiled(`clients/${design}-client.js`), ["--url", `http://127.0.0.1:${port}`], NO_COLOUR);
+    const result = await runScript(
+      compiled(`clients/${design}-client.js`),
+      ["--url", `http://127.0.0.1:${port}`],
+      NO_COLOUR,
+    );
     expect(result.code).toBe(1);
     expect(result.stderr.trim()).toBe(
       `No server is listening at http://127.0.0.1:${port}. Start one in another terminal first: PORT=${port} npm run server:${design}`,

@@ -31,8 +31,14 @@ describe.each(["SIGKILL", "SIGTERM"] as const)("the stateful server restarted af
     const dataDir = makeTempDir("restart-data");
     const first = await startServer("stateful", { env: { DATA_DIR: dataDir } });
     expect((await post(first, "/api/users", { username: "quinn", password: "password-ten" })).status).toBe(201);
-    const sessionId = (await post(first, "/api/session/start", { username: "quinn", password: "password-ten" })).body.session_id;
-    const upload = await post(first, "/api/upload", { filename: "survivor.txt", content: "on disk" }, { "X-Session-ID": sessionId });
+    const sessionId = (await post(first, "/api/session/start", { username: "quinn", password: "password-ten" })).body
+      .session_id;
+    const upload = await post(
+      first,
+      "/api/upload",
+      { filename: "survivor.txt", content: "on disk" },
+      { "X-Session-ID": sessionId },
+    );
     expect(upload.status).toBe(201);
 
     const exit = await stopServer(first, signal);
@@ -45,7 +51,8 @@ describe.each(["SIGKILL", "SIGTERM"] as const)("the stateful server restarted af
     expect(old.status).toBe(401);
     expect(old.body.error).toBe("session_not_found");
 
-    const fresh = (await post(second, "/api/session/start", { username: "quinn", password: "password-ten" })).body.session_id;
+    const fresh = (await post(second, "/api/session/start", { username: "quinn", password: "password-ten" })).body
+      .session_id;
     const read = await get(second, `/api/files/${upload.body.file_id}`, { "X-Session-ID": fresh });
     expect(read.status).toBe(200);
     expect(read.body.content).toBe("on disk");
@@ -83,12 +90,18 @@ describe("graceful shutdown on SIGTERM", () => {
       const req = http.request(`${server.url}/api/upload`, {
         method: "POST",
         agent: new http.Agent({ keepAlive: true }),
-        headers: { ...JSON_HEADERS, "Content-Length": Buffer.byteLength(body), Authorization: basic("sam", "password-twelve") },
+        headers: {
+          ...JSON_HEADERS,
+          "Content-Length": Buffer.byteLength(body),
+          Authorization: basic("sam", "password-twelve"),
+        },
       });
       req.on("response", (response) => {
         let text = "";
         response.on("data", (chunk) => (text += chunk));
-        response.on("end", () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection, text }));
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, connection: response.headers.connection, text }),
+        );
       });
       req.on("error", reject);
       req.write(body.slice(0, 10));

@@ -27,12 +27,18 @@ describe("the stateful design after its DATA_DIR is wiped", () => {
     const second = { username: "alice", password: "another-password" };
     await request(app).post("/api/users").send(second).expect(201);
     const fresh = { "X-Session-ID": (await request(app).post("/api/session/start").send(second)).body.session_id };
-    await request(app).post("/api/upload").set(fresh).send({ filename: "secret.txt", content: "second alice" }).expect(201);
+    await request(app)
+      .post("/api/upload")
+      .set(fresh)
+      .send({ filename: "secret.txt", content: "second alice" })
+      .expect(201);
 
     const listed = await request(app).get("/api/files").set(old);
     expect(listed.status).toBe(200);
     expect(listed.body.files).toEqual([]);
-    expect((await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename)).toEqual(["secret.txt"]);
+    expect(
+      (await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename),
+    ).toEqual(["secret.txt"]);
   });
 });
 
@@ -43,7 +49,12 @@ describe("phase 1's files", () => {
     await request(app).post("/api/users").send(alice).expect(201);
     const auth = { Authorization: basic(alice.username, alice.password) };
     const content = "x".repeat(1048576);
-    for (let i = 0; i < 40; i += 1) await request(app).post("/api/upload").set(auth).send({ filename: `big-${i}.bin`, content }).expect(201);
+    for (let i = 0; i < 40; i += 1)
+      await request(app)
+        .post("/api/upload")
+        .set(auth)
+        .send({ filename: `big-${i}.bin`, content })
+        .expect(201);
     const listing = await request(app).get("/api/files").set(auth).expect(200);
     expect(listing.body.files).toHaveLength(40);
     expect(listing.text.length).toBeLessThan(10_000);
@@ -60,7 +71,12 @@ describe("phase 1's files", () => {
     const app = statelessApp({ ...phase1Options(), quota: { maxFiles: 2, maxBytes: 50 } });
     await request(app).post("/api/users").send(alice).expect(201);
     const auth = { Authorization: basic(alice.username, alice.password) };
-    const upload = (key: string, content: string) => request(app).post("/api/upload").set(auth).set("Idempotency-Key", key).send({ filename: `${key}.txt`, content });
+    const upload = (key: string, content: string) =>
+      request(app)
+        .post("/api/upload")
+        .set(auth)
+        .set("Idempotency-Key", key)
+        .send({ filename: `${key}.txt`, content });
     const first = await upload("a", "x".repeat(20)).expect(201);
     const tooBig = await upload("big", "x".repeat(31));
     expect({ status: tooBig.status, error: tooBig.body.error }).toEqual({ status: 413, error: "quota_exceeded" });
@@ -79,7 +95,15 @@ describe("phase 1's files", () => {
     const auth = { Authorization: basic(alice.username, alice.password) };
     for (let round = 0; round < 5; round += 1) {
       const key = `same-${round}`;
-      const answers = await Promise.all(["A", "B"].map((letter) => request(app).post("/api/upload").set(auth).set("Idempotency-Key", key).send({ filename: "race.txt", content: letter.repeat(1000) })));
+      const answers = await Promise.all(
+        ["A", "B"].map((letter) =>
+          request(app)
+            .post("/api/upload")
+            .set(auth)
+            .set("Idempotency-Key", key)
+            .send({ filename: "race.txt", content: letter.repeat(1000) }),
+        ),
+      );
       expect(answers.map((answer) => answer.status).sort()).toEqual([200, 201]);
       const winner = answers.findIndex((answer) => answer.status === 201);
       const read = await request(app).get(`/api/files/${answers[0].body.file_id}`).set(auth).expect(200);
@@ -92,7 +116,10 @@ describe("phase 1's files", () => {
   it("refuse a filename with a Unicode bidirectional control with 400", async () => {
     const app = statelessApp();
     await request(app).post("/api/users").send(alice).expect(201);
-    const answer = await request(app).post("/api/upload").set("Authorization", basic(alice.username, alice.password)).send({ filename: "invoice\u202Efdp.exe", content: "x" });
+    const answer = await request(app)
+      .post("/api/upload")
+      .set("Authorization", basic(alice.username, alice.password))
+      .send({ filename: "invoice\u202Efdp.exe", content: "x" });
     expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 400, error: "validation_error" });
   });
 });

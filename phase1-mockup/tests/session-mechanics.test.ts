@@ -22,7 +22,9 @@ function clock(start = Date.parse("2026-01-01T00:00:00Z")) {
 describe("the Map session store", () => {
   it("creates sessions with distinct, unguessable ids", () => {
     const store = new MapSessionStore(60);
-    const ids = new Set(Array.from({ length: 1000 }, () => store.create({ username: "dave", userId: "id-dave" }).sessionId));
+    const ids = new Set(
+      Array.from({ length: 1000 }, () => store.create({ username: "dave", userId: "id-dave" }).sessionId),
+    );
     expect(ids.size).toBe(1000);
     for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9_-]{43}$/);
   });
@@ -105,11 +107,15 @@ describe("the Map session store", () => {
     // SESSION_TTL_SECONDS=1: the server sweeps every second and remembers an expired id for
     // one more second. Untouched for 3.5 s, the session has been swept and then forgotten; a
     // server without the sweeper would still find it in its Map and answer session_expired.
-    const server = await startServer("stateful", { env: { DATA_DIR: makeTempDir("sweep-data"), SESSION_TTL_SECONDS: "1" } });
+    const server = await startServer("stateful", {
+      env: { DATA_DIR: makeTempDir("sweep-data"), SESSION_TTL_SECONDS: "1" },
+    });
     const json = { "Content-Type": "application/json" };
     const credentials = JSON.stringify({ username: "sweepy", password: "password-ok" });
     await fetch(`${server.url}/api/users`, { method: "POST", headers: json, body: credentials });
-    const { session_id } = (await (await fetch(`${server.url}/api/session/start`, { method: "POST", headers: json, body: credentials })).json()) as { session_id: string };
+    const { session_id } = (await (
+      await fetch(`${server.url}/api/session/start`, { method: "POST", headers: json, body: credentials })
+    ).json()) as { session_id: string };
     await new Promise((resolve) => setTimeout(resolve, 3500));
     const response = await fetch(`${server.url}/api/session`, { headers: { "X-Session-ID": session_id } });
     expect(response.status).toBe(401);

@@ -11,7 +11,9 @@ describe("the stateful server", () => {
   const { app, sessions } = statefulApp();
 
   beforeAll(async () => {
-    expect((await request(app).post("/api/users").send({ username: "bob", password: "password-two" })).status).toBe(201);
+    expect((await request(app).post("/api/users").send({ username: "bob", password: "password-two" })).status).toBe(
+      201,
+    );
   });
 
   async function startSession(): Promise<string> {
@@ -25,7 +27,9 @@ describe("the stateful server", () => {
     const wrong = await request(app).post("/api/session/start").send({ username: "bob", password: "not-his-password" });
     expect(wrong.status).toBe(401);
     expect(wrong.body.error).toBe("invalid_credentials");
-    const unknown = await request(app).post("/api/session/start").send({ username: "nobody", password: "password-two" });
+    const unknown = await request(app)
+      .post("/api/session/start")
+      .send({ username: "nobody", password: "password-two" });
     expect(unknown.status).toBe(401);
     expect(unknown.body.error).toBe("invalid_credentials");
     const before = sessions.size;
@@ -35,7 +39,10 @@ describe("the stateful server", () => {
 
   it("uploads, lists, reads and deletes with only a session id, and the session remembers", async () => {
     const sessionId = await startSession();
-    const upload = await request(app).post("/api/upload").set("X-Session-ID", sessionId).send({ filename: "a.txt", content: "abc" });
+    const upload = await request(app)
+      .post("/api/upload")
+      .set("X-Session-ID", sessionId)
+      .send({ filename: "a.txt", content: "abc" });
     expect(upload.status).toBe(201);
     const fileId = upload.body.file_id;
 
@@ -78,16 +85,25 @@ describe("the stateful server", () => {
   });
 
   it("keeps each user's files to that user: another user's file is not found", async () => {
-    expect((await request(app).post("/api/users").send({ username: "carol", password: "password-three" })).status).toBe(201);
-    const carol = (await request(app).post("/api/session/start").send({ username: "carol", password: "password-three" })).body.session_id;
+    expect((await request(app).post("/api/users").send({ username: "carol", password: "password-three" })).status).toBe(
+      201,
+    );
+    const carol = (
+      await request(app).post("/api/session/start").send({ username: "carol", password: "password-three" })
+    ).body.session_id;
     const bob = await startSession();
-    const upload = await request(app).post("/api/upload").set("X-Session-ID", bob).send({ filename: "private.txt", content: "bob's" });
+    const upload = await request(app)
+      .post("/api/upload")
+      .set("X-Session-ID", bob)
+      .send({ filename: "private.txt", content: "bob's" });
     for (const method of ["get", "delete"] as const) {
       const response = await request(app)[method](`/api/files/${upload.body.file_id}`).set("X-Session-ID", carol);
       expect(response.status).toBe(404);
       expect(response.body.error).toBe("not_found");
     }
-    const missing = await request(app).get(`/api/files/${"0".repeat(32)}`).set("X-Session-ID", carol);
+    const missing = await request(app)
+      .get(`/api/files/${"0".repeat(32)}`)
+      .set("X-Session-ID", carol);
     expect(missing.status).toBe(404);
     expect((await request(app).get("/api/files").set("X-Session-ID", carol)).body.files).toEqual([]);
     expect((await request(app).get(`/api/files/${upload.body.file_id}`).set("X-Session-ID", bob)).status).toBe(200);

@@ -21,7 +21,10 @@ describe("the stateless server", () => {
   });
 
   it("uploads, lists, reads and deletes a file with credentials on every request", async () => {
-    const upload = await request(app).post("/api/upload").set("Authorization", auth).send({ filename: "notes.txt", content: "héllo" });
+    const upload = await request(app)
+      .post("/api/upload")
+      .set("Authorization", auth)
+      .send({ filename: "notes.txt", content: "héllo" });
     expect(upload.status).toBe(201);
     expect(upload.body.file_id).toMatch(/^[0-9a-f]{32}$/);
     expect(upload.body.url).toBe(`/api/files/${upload.body.file_id}`);
@@ -69,7 +72,13 @@ describe("the stateless server", () => {
   it("names itself on every response and echoes a sane request id", async () => {
     const health = await request(app).get("/health").set("X-Request-ID", "trace-42");
     expect(health.status).toBe(200);
-    expect(health.body).toEqual({ status: "ok", design: "stateless", server_id: "test-instance", pid: process.pid, uptime_s: expect.any(Number) });
+    expect(health.body).toEqual({
+      status: "ok",
+      design: "stateless",
+      server_id: "test-instance",
+      pid: process.pid,
+      uptime_s: expect.any(Number),
+    });
     expect(health.headers["x-served-by"]).toBe("test-instance");
     expect(health.headers["x-request-id"]).toBe("trace-42");
     const unsafe = await request(app).get("/api/nothing").set("X-Request-ID", "bad id\twith tab");

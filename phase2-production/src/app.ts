@@ -27,7 +27,13 @@ import { createRedisClient, isRedisReady, redisNotReadyReason, replicaConfirmati
 import { RedisDataStore } from "./redis-data-store";
 import { confirmingWrites, createSessionStore, withoutTouch } from "./sessions/store-per-design";
 import { atomicSession } from "./sessions/atomic-session-routes";
-import { rememberUpload, requireSession, saveBeforeAnswer, SESSION_COOKIE, sessionRoutes } from "./sessions/session-routes";
+import {
+  rememberUpload,
+  requireSession,
+  saveBeforeAnswer,
+  SESSION_COOKIE,
+  sessionRoutes,
+} from "./sessions/session-routes";
 
 export interface Phase2AppOptions {
   design: Phase2Design;
@@ -68,7 +74,11 @@ export function createApp(options: Phase2AppOptions): Phase2App {
       // Sentinel mode: say once, at warn, why no primary is known (a REDIS_MASTER_NAME the
       // Sentinels do not monitor, Sentinels that do not answer), not once per retry.
       const cause = /All sentinels are unreachable.*Last error: (.*)$/.exec(error.message)?.[1];
-      if (cause && cause !== sentinelTrouble) logger.warn({ err: cause }, `no primary named "${options.redis.masterName}" from the Sentinels ${sentinelList}: ${cause}`);
+      if (cause && cause !== sentinelTrouble)
+        logger.warn(
+          { err: cause },
+          `no primary named "${options.redis.masterName}" from the Sentinels ${sentinelList}: ${cause}`,
+        );
       sentinelTrouble = cause ?? sentinelTrouble;
     },
   });
@@ -87,7 +97,11 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   const confirmed = replicaConfirmation(client, options.redis.waitReplicas, options.redis.waitMs);
   const store = new RedisDataStore(client, keyPrefix, confirmed);
   const users = new UserService(store, options.passwordHashCost);
-  const files = new FileService(store, { maxFileBytes: options.maxFileBytes, idSecret: options.sessionSecret, quota: options.quota });
+  const files = new FileService(store, {
+    maxFileBytes: options.maxFileBytes,
+    idSecret: options.sessionSecret,
+    quota: options.quota,
+  });
 
   const app = createBaseApp({
     design,
@@ -101,7 +115,8 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     // can tell which primary acknowledged a write that was later lost.
     app.use((_req, res, next) => {
       const stream = (client as unknown as { stream?: { remoteAddress?: string; remotePort?: number } }).stream;
-      if (isRedisReady(client) && stream?.remotePort) res.set("X-Store-Node", `${stream.remoteAddress}:${stream.remotePort}`);
+      if (isRedisReady(client) && stream?.remotePort)
+        res.set("X-Store-Node", `${stream.remoteAddress}:${stream.remotePort}`);
       next();
     });
   }
@@ -152,25 +167,62 @@ export function createApp(options: Phase2AppOptions): Phase2App {
       sessions(req, res, (error?: unknown) => {
         // express-session calls this again if its own touch or save at the very end fails, after
         // the answer was sent: passing that on would make Express cut the connection mid-answer.
-        if (error && res.headersSent) return logger.warn({ err: (error as Error)?.message }, "session store failed after the answer was sent");
+        if (error && res.headersSent)
+          return logger.warn({ err: (error as Error)?.message }, "session store failed after the answer was sent");
         // A failure while loading the session is a store error: 503, never 401.
-        next(error ? new StoreUnavailableError(`session store: ${(error as Error)?.message ?? String(error)}`, { cause: error }) : undefined);
+        next(
+          error
+            ? new StoreUnavailableError(`session store: ${(error as Error)?.message ?? String(error)}`, {
+                cause: error,
+              })
+            : undefined,
+        );
       }),
     );
     if (options.cookieSecure === true) {
       // express-session would answer 200 and silently leave the cookie out: say why instead.
       app.post("/api/login", (req, _res, next) =>
-        next(req.secure ? undefined : new ApiError(400, "validation_error", "COOKIE_SECURE=true sends the session cookie over HTTPS only, and this login came over plain HTTP: log in over HTTPS (or through a proxy that sets X-Forwarded-Proto: https)")),
+        next(
+          req.secure
+            ? undefined
+            : new ApiError(
+                400,
+                "validation_error",
+                "COOKIE_SECURE=true sends the session cookie over HTTPS only, and this login came over plain HTTP: log in over HTTPS (or through a proxy that sets X-Forwarded-Proto: https)",
+              ),
+        ),
       );
     }
     const onSessionCreated = () => metrics.sessionsCreated.inc();
     if (design === "atomic-session") {
-      const atomic = atomicSession({ client, confirmed, keyPrefix, ttlSeconds: options.sessionTtlSeconds, users, files, onSessionCreated });
+      const atomic = atomicSession({
+        client,
+        confirmed,
+        keyPrefix,
+        ttlSeconds: options.sessionTtlSeconds,
+        users,
+        files,
+        onSessionCreated,
+      });
       app.use(atomic.router);
-      app.use(fileRoutes({ files, authenticate: atomic.requireSession, afterUpload: atomic.rememberUpload, beforeAnswer: atomic.recordRequest }));
+      app.use(
+        fileRoutes({
+          files,
+          authenticate: atomic.requireSession,
+          afterUpload: atomic.rememberUpload,
+          beforeAnswer: atomic.recordRequest,
+        }),
+      );
     } else {
       app.use(sessionRoutes({ users, ttlSeconds: options.sessionTtlSeconds, onSessionCreated }));
-      app.use(fileRoutes({ files, authenticate: requireSession, afterUpload: rememberUpload, beforeAnswer: saveBeforeAnswer }));
+      app.use(
+        fileRoutes({
+          files,
+          authenticate: requireSession,
+          afterUpload: rememberUpload,
+          beforeAnswer: saveBeforeAnswer,
+        }),
+      );
     }
   }
 
@@ -179,7 +231,9 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     next(error);
   };
   app.use(countStoreErrors);
-  finishApp(app, (message, error) => logger.error({ err: error instanceof Error ? error.message : String(error) }, message));
+  finishApp(app, (message, error) =>
+    logger.error({ err: error instanceof Error ? error.message : String(error) }, message),
+  );
 
   return {
     app,

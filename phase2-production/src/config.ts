@@ -3,7 +3,16 @@
 // "Environment variables"), and the design to run, from `--design D`.
 
 import { parseArgs } from "node:util";
-import { CommonConfig, ConfigError, DEVELOPMENT_SECRET, Env, loadCommonConfig, readBoolean, readInteger, readString } from "../../phase1-mockup/src/config";
+import {
+  CommonConfig,
+  ConfigError,
+  DEVELOPMENT_SECRET,
+  Env,
+  loadCommonConfig,
+  readBoolean,
+  readInteger,
+  readString,
+} from "../../phase1-mockup/src/config";
 
 export const PHASE2_DESIGNS = ["memory-session", "redis-session", "cached-session", "jwt", "atomic-session"] as const;
 export type Phase2Design = (typeof PHASE2_DESIGNS)[number];
@@ -52,15 +61,28 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
   const common = loadCommonConfig(env, design, 4000);
   if (design === "jwt" && (common.usingDevelopmentSecret || common.sessionSecret === DEVELOPMENT_SECRET)) {
     // A token signed with a secret printed in the README is a password anyone can forge.
-    throw new ConfigError("SESSION_SECRET", "is required for jwt (a token signed with the public development value can be forged by anyone); make one with: export SESSION_SECRET=$(openssl rand -hex 32)", "");
+    throw new ConfigError(
+      "SESSION_SECRET",
+      "is required for jwt (a token signed with the public development value can be forged by anyone); make one with: export SESSION_SECRET=$(openssl rand -hex 32)",
+      "",
+    );
   }
   const sentinels = readNodeList(env, "REDIS_SENTINELS", "127.0.0.1:26379,127.0.0.1:26380");
   const clusterNodes = readNodeList(env, "REDIS_CLUSTER_NODES", "127.0.0.1:7000,127.0.0.1:7001");
-  if (sentinels && clusterNodes) throw new ConfigError("REDIS_CLUSTER_NODES", "cannot be set with REDIS_SENTINELS: a Redis Cluster fails over on its own; set one of the two", env.REDIS_CLUSTER_NODES ?? "");
+  if (sentinels && clusterNodes)
+    throw new ConfigError(
+      "REDIS_CLUSTER_NODES",
+      "cannot be set with REDIS_SENTINELS: a Redis Cluster fails over on its own; set one of the two",
+      env.REDIS_CLUSTER_NODES ?? "",
+    );
   const waitReplicas = readInteger(env, "REDIS_WAIT_REPLICAS", 0, 0, 16);
   if (clusterNodes && waitReplicas > 0) {
     // WAIT counts the writes of one connection to one node; a request's writes go to whichever node owns each key.
-    throw new ConfigError("REDIS_WAIT_REPLICAS", "must be 0 with REDIS_CLUSTER_NODES (WAIT confirms one node's writes, and a Cluster spreads them)", String(waitReplicas));
+    throw new ConfigError(
+      "REDIS_WAIT_REPLICAS",
+      "must be 0 with REDIS_CLUSTER_NODES (WAIT confirms one node's writes, and a Cluster spreads them)",
+      String(waitReplicas),
+    );
   }
   return {
     ...common,
@@ -76,12 +98,17 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
     },
     keyPrefix,
     rateLimitPerMinute: readInteger(env, "RATE_LIMIT_PER_MINUTE", 30, 1, 1_000_000),
-    cookieSecure: env.COOKIE_SECURE === undefined || env.COOKIE_SECURE === "" ? "auto" : readBoolean(env, "COOKIE_SECURE", false),
+    cookieSecure:
+      env.COOKIE_SECURE === undefined || env.COOKIE_SECURE === "" ? "auto" : readBoolean(env, "COOKIE_SECURE", false),
   };
 }
 
 /** REDIS_SENTINELS or REDIS_CLUSTER_NODES: `host:port,host:port`, or undefined when unset (then REDIS_URL is used). */
-function readNodeList(env: Env, name: "REDIS_SENTINELS" | "REDIS_CLUSTER_NODES", example: string): Array<{ host: string; port: number }> | undefined {
+function readNodeList(
+  env: Env,
+  name: "REDIS_SENTINELS" | "REDIS_CLUSTER_NODES",
+  example: string,
+): Array<{ host: string; port: number }> | undefined {
   const text = env[name];
   if (text === undefined) return undefined;
   const problem = `must be a comma-separated list of host:port (for example ${example})`;
@@ -89,14 +116,16 @@ function readNodeList(env: Env, name: "REDIS_SENTINELS" | "REDIS_CLUSTER_NODES",
   return text.split(",").map((entry) => {
     const match = /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry.trim());
     const port = Number(match?.[2]);
-    if (!match || port < 1 || port > 65535) throw new ConfigError(name, `${problem}; ${JSON.stringify(entry)} is not`, text);
+    if (!match || port < 1 || port > 65535)
+      throw new ConfigError(name, `${problem}; ${JSON.stringify(entry)} is not`, text);
     return { host: match[1], port };
   });
 }
 
 function readMasterName(env: Env): string {
   const name = readString(env, "REDIS_MASTER_NAME", "lab");
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name)) throw new ConfigError("REDIS_MASTER_NAME", "must be 1 to 64 characters of A-Z, a-z, 0-9, . _ and -", name);
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(name))
+    throw new ConfigError("REDIS_MASTER_NAME", "must be 1 to 64 characters of A-Z, a-z, 0-9, . _ and -", name);
   return name;
 }
 

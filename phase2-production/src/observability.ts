@@ -49,7 +49,11 @@ export class LabMetrics {
     return (req, res, next) => {
       res.on("finish", () => {
         // Refused before any route matched (Redis down, no session): say so rather than "unmatched".
-        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : res.statusCode === 404 ? "unmatched" : "(refused before routing)";
+        const route = req.route?.path
+          ? `${req.baseUrl}${String(req.route.path)}`
+          : res.statusCode === 404
+            ? "unmatched"
+            : "(refused before routing)";
         const key = `${req.method} ${route} ${res.statusCode}`;
         let counter = counters.get(key);
         if (!counter) {
@@ -90,7 +94,13 @@ export function createLogger(level: LogLevel, bindings: Record<string, string>):
     };
     return pino(
       { level, base },
-      pretty({ colorize: !process.env.NO_COLOR, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,design,server_id,req,res,responseTime", singleLine: true, messageFormat }),
+      pretty({
+        colorize: !process.env.NO_COLOR,
+        translateTime: "SYS:HH:MM:ss.l",
+        ignore: "pid,hostname,design,server_id,req,res,responseTime",
+        singleLine: true,
+        messageFormat,
+      }),
     );
   }
   // Asynchronous writes: a request never waits for its log line to reach the terminal or file.
@@ -110,7 +120,14 @@ export function requestLogging(logger: Logger): RequestHandler {
       const level = res.statusCode >= 500 ? "error" : res.statusCode >= 400 ? "warn" : "info";
       if (!logger.isLevelEnabled(level)) return;
       const responseTime = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
-      logger[level]({ req: { id: res.getHeader("X-Request-ID"), method: req.method, url: req.originalUrl }, res: { status: res.statusCode }, responseTime }, "request completed");
+      logger[level](
+        {
+          req: { id: res.getHeader("X-Request-ID"), method: req.method, url: req.originalUrl },
+          res: { status: res.statusCode },
+          responseTime,
+        },
+        "request completed",
+      );
     });
     next();
   };

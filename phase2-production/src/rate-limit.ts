@@ -51,7 +51,10 @@ class RecoveringRedisStore extends RedisStore {
  * every primary instead, so that the EVALSHA finds it wherever its key lives.
  */
 function sender(client: RedisClient) {
-  if (!(client instanceof Cluster)) return { sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply> };
+  if (!(client instanceof Cluster))
+    return {
+      sendCommand: (command: string, ...args: string[]) => client.call(command, ...args) as Promise<RedisReply>,
+    };
   return {
     sendCommandCluster: async ({ command }: { command: string[] }) => {
       const [name, ...args] = command;
@@ -73,12 +76,20 @@ export function createLoginRateLimit(client: RedisClient, keyPrefix: string, lim
       handler: (req, _res, next) => {
         const resetTime = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
         const seconds = resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : 60;
-        next(new ApiError(429, "too_many_requests", `at most ${limitPerMinute} logins and sign-ups a minute; try again in ${seconds} s`, { "Retry-After": String(seconds) }));
+        next(
+          new ApiError(
+            429,
+            "too_many_requests",
+            `at most ${limitPerMinute} logins and sign-ups a minute; try again in ${seconds} s`,
+            { "Retry-After": String(seconds) },
+          ),
+        );
       },
       ...options,
     });
   const byAddress = limiter("ratelimit:", {
-    keyGenerator: (req) => ipKeyGenerator(isIP(req.ip ?? "") ? (req.ip as string) : (req.socket.remoteAddress ?? "unknown")),
+    keyGenerator: (req) =>
+      ipKeyGenerator(isIP(req.ip ?? "") ? (req.ip as string) : (req.socket.remoteAddress ?? "unknown")),
   });
   const byAccount = limiter("ratelimit-account:", {
     // Only names that could exist: anything else is refused by validation, and never becomes a key.

@@ -106,7 +106,8 @@ export function replicaConfirmation(client: RedisClient, replicas: number, timeo
     await guardRedis("confirm the write on a replica", async () => {
       const confirmed = Number(await client.call("WAIT", replicas, timeoutMs));
       if (connections !== before) throw new Error("the connection changed between the write and its WAIT");
-      if (confirmed < replicas) throw new Error(`${confirmed} of ${replicas} replica(s) confirmed the write within ${timeoutMs} ms`);
+      if (confirmed < replicas)
+        throw new Error(`${confirmed} of ${replicas} replica(s) confirmed the write within ${timeoutMs} ms`);
     });
     return result;
   };
@@ -119,7 +120,8 @@ export function isRedisReady(client: RedisClient): boolean {
 
 /** Why Redis cannot serve right now, or undefined when a PING is answered within `timeoutMs`. */
 export async function redisNotReadyReason(client: RedisClient, timeoutMs = 500): Promise<string | undefined> {
-  if (client instanceof Cluster && !isRedisReady(client)) return `Redis is not connected (${client.status}): waiting for the Redis Cluster to answer, with every slot covered`;
+  if (client instanceof Cluster && !isRedisReady(client))
+    return `Redis is not connected (${client.status}): waiting for the Redis Cluster to answer, with every slot covered`;
   const sentinels = client instanceof Cluster ? undefined : client.options.sentinels;
   if (!(client instanceof Cluster) && !isRedisReady(client) && sentinels?.length) {
     const list = sentinels.map((sentinel) => `${sentinel.host}:${sentinel.port}`).join(",");

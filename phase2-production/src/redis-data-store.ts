@@ -19,7 +19,15 @@
 // another story: docs/transition-to-phase2.md, "The race that no store fixes".)
 
 import type { RedisClient } from "./redis-client";
-import { compareFiles, DataStore, FileRecord, FileSummary, PutResult, Quota, UserRecord } from "../../phase1-mockup/src/domain/data-store";
+import {
+  compareFiles,
+  DataStore,
+  FileRecord,
+  FileSummary,
+  PutResult,
+  Quota,
+  UserRecord,
+} from "../../phase1-mockup/src/domain/data-store";
 import { ConfirmedWrite, guardRedis } from "./redis-client";
 
 // KEYS: metadata, content, the set of ids, usage. ARGV: metadata JSON, content, file id, size, max files, max bytes.
@@ -94,7 +102,11 @@ export class RedisDataStore implements DataStore {
   }
 
   createUser(user: UserRecord): Promise<boolean> {
-    return guardRedis("create a user", async () => (await this.confirmed(() => this.client.set(this.userKey(user.username), JSON.stringify(user), "NX"))) === "OK");
+    return guardRedis(
+      "create a user",
+      async () =>
+        (await this.confirmed(() => this.client.set(this.userKey(user.username), JSON.stringify(user), "NX"))) === "OK",
+    );
   }
 
   getUser(username: string): Promise<UserRecord | null> {
@@ -104,9 +116,24 @@ export class RedisDataStore implements DataStore {
   putFileIfAbsent(file: FileRecord, quota: Quota): Promise<PutResult> {
     return guardRedis("store a file", async () => {
       const { content, ...metadata } = file;
-      const keys = [this.fileKey(file.owner, file.file_id), this.contentKey(file.owner, file.file_id), this.fileSetKey(file.owner), this.usageKey(file.owner)];
+      const keys = [
+        this.fileKey(file.owner, file.file_id),
+        this.contentKey(file.owner, file.file_id),
+        this.fileSetKey(file.owner),
+        this.usageKey(file.owner),
+      ];
       // Confirmed on replicas whether or not it stored anything: a replay's first write may not have reached one.
-      const [outcome, first, bytes] = await this.confirmed(() => this.scripts.labPutFile(...keys, JSON.stringify(metadata), content, file.file_id, file.size, quota.maxFiles, quota.maxBytes));
+      const [outcome, first, bytes] = await this.confirmed(() =>
+        this.scripts.labPutFile(
+          ...keys,
+          JSON.stringify(metadata),
+          content,
+          file.file_id,
+          file.size,
+          quota.maxFiles,
+          quota.maxBytes,
+        ),
+      );
       if (outcome === -1) return { quotaExceeded: { files: Number(first), bytes: Number(bytes) } };
       if (outcome === 1) return { created: true, file };
       const stored = parse<FileRecord>(String(first));
@@ -141,7 +168,12 @@ export class RedisDataStore implements DataStore {
 
   deleteFile(owner: string, fileId: string): Promise<boolean> {
     return guardRedis("delete a file", async () => {
-      const keys = [this.fileKey(owner, fileId), this.contentKey(owner, fileId), this.fileSetKey(owner), this.usageKey(owner)];
+      const keys = [
+        this.fileKey(owner, fileId),
+        this.contentKey(owner, fileId),
+        this.fileSetKey(owner),
+        this.usageKey(owner),
+      ];
       return (await this.confirmed(() => this.scripts.labDeleteFile(...keys, fileId))) === 1;
     });
   }

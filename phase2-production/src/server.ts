@@ -13,9 +13,12 @@ if (require.main === module) {
     design,
     loadConfig: (env) => loadPhase2Config(env, design),
     createApp: (config, lifecycle) => {
-      const { app, close } = createApp({ ...config, quota: { maxFiles: config.maxFilesPerUser, maxBytes: config.maxBytesPerUser }, lifecycle });
+      const { app, close } = createApp({
+        ...config,
+        quota: { maxFiles: config.maxFilesPerUser, maxBytes: config.maxBytesPerUser },
+        lifecycle,
+      });
       return { app, close };
     },
   });
 }
-

@@ -28,9 +28,17 @@ async function loggedIn(design: Phase2Design, username: string) {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const credentials = { username, password: "password-ok" };
   await fetchJson(`${url}/api/users`, { method: "POST", json: credentials });
-  const login = await fetch(`${url}/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(credentials) });
+  const login = await fetch(`${url}/api/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(credentials),
+  });
   expect(login.status).toBe(200);
-  return { url, cookie: sessionCookie(login.headers.getSetCookie()), sid: decodeURIComponent(sessionCookie(login.headers.getSetCookie())).slice("sid=s:".length).split(".")[0] };
+  return {
+    url,
+    cookie: sessionCookie(login.headers.getSetCookie()),
+    sid: decodeURIComponent(sessionCookie(login.headers.getSetCookie())).slice("sid=s:".length).split(".")[0],
+  };
 }
 
 /** 50 uploads at once, each on its own connection. */
@@ -63,10 +71,18 @@ describe("an atomic-session session", () => {
     const { url, cookie } = await loggedIn("atomic-session", "atomic-order");
     const ids: string[] = [];
     for (const name of ["first", "second", "third"]) {
-      const upload = await fetchJson(`${url}/api/upload`, { method: "POST", headers: { Cookie: cookie, "Idempotency-Key": name }, json: { filename: `${name}.txt`, content: name } });
+      const upload = await fetchJson(`${url}/api/upload`, {
+        method: "POST",
+        headers: { Cookie: cookie, "Idempotency-Key": name },
+        json: { filename: `${name}.txt`, content: name },
+      });
       ids.push(upload.body.file_id);
     }
-    const replay = await fetchJson(`${url}/api/upload`, { method: "POST", headers: { Cookie: cookie, "Idempotency-Key": "first" }, json: { filename: "first.txt", content: "first" } });
+    const replay = await fetchJson(`${url}/api/upload`, {
+      method: "POST",
+      headers: { Cookie: cookie, "Idempotency-Key": "first" },
+      json: { filename: "first.txt", content: "first" },
+    });
     expect(replay.status).toBe(200);
     const view = await fetchJson(`${url}/api/session`, { headers: { Cookie: cookie } });
     expect(view.body).toMatchObject({ username: "atomic-order", request_count: 5, files_uploaded: ids });
@@ -74,7 +90,11 @@ describe("an atomic-session session", () => {
 
   it("keeps what requests change beside the record, renews all three keys, and deletes them at logout", async () => {
     const { url, cookie, sid } = await loggedIn("atomic-session", "atomic-keys");
-    await fetchJson(`${url}/api/upload`, { method: "POST", headers: { Cookie: cookie }, json: { filename: "a.txt", content: "a" } });
+    await fetchJson(`${url}/api/upload`, {
+      method: "POST",
+      headers: { Cookie: cookie },
+      json: { filename: "a.txt", content: "a" },
+    });
     const admin = new Redis(redis().url);
     try {
       const prefix = (await admin.keys(`*sess:${sid}`))[0].replace(`sess:${sid}`, "");

@@ -9,36 +9,75 @@ const redisProcess = useRedis();
 
 const credentials = { username: "petra", password: "password-ok" };
 
-describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)("the %s design given bad input", (design) => {
-  it("answers each bad request with the status and code of the API reference, and keeps serving", async () => {
-    const { app } = await connected(phase2App(design, redisProcess().url, { maxFileBytes: 100 }));
-    await request(app).post("/api/users").send(credentials);
-    const login = await request(app).post("/api/login").send(credentials);
-    const auth: Record<string, string> =
-      design === "jwt" ? { Authorization: `Bearer ${login.body.token}` } : { Cookie: String(login.headers["set-cookie"]).split(";")[0] };
+describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)(
+  "the %s design given bad input",
+  (design) => {
+    it("answers each bad request with the status and code of the API reference, and keeps serving", async () => {
+      const { app } = await connected(phase2App(design, redisProcess().url, { maxFileBytes: 100 }));
+      await request(app).post("/api/users").send(credentials);
+      const login = await request(app).post("/api/login").send(credentials);
+      const auth: Record<string, string> =
+        design === "jwt"
+          ? { Authorization: `Bearer ${login.body.token}` }
+          : { Cookie: String(login.headers["set-cookie"]).split(";")[0] };
 
-    const cases: Array<[request.Test, number, string]> = [
-      [request(app).post("/api/upload").set(auth).set("Content-Type", "application/json").send("{broken"), 400, "invalid_json"],
-      [request(app).post("/api/upload").set(auth).set("Content-Type", "text/plain").send("hello"), 415, "unsupported_media_type"],
-      [request(app).post("/api/upload").set(auth).send({ content: "x" }), 400, "validation_error"],
-      [request(app).post("/api/upload").set(auth).send({ filename: "../x", content: "x" }), 400, "validation_error"],
-      [request(app).post("/api/upload").set(auth).send({ filename: "big.txt", content: "x".repeat(101) }), 413, "payload_too_large"],
-      [request(app).post("/api/users").send({ username: "No Spaces", password: "password-ok" }), 400, "validation_error"],
-      [request(app).post("/api/login").send({ username: "petra" }), 400, "validation_error"],
-      [request(app).post("/api/users").send(credentials), 409, "user_exists"],
-      [request(app).get(`/api/files/${"0".repeat(32)}`).set(auth), 404, "not_found"],
-      [request(app).get("/api/unknown"), 404, "not_found"],
-      [request(app).get("/api/files/%ZZ").set(auth), 400, "validation_error"],
-      [request(app).post("/api/upload").set(auth).set("Content-Type", "application/json").set("Content-Encoding", "gzip").send('{"filename":"a"}'), 400, "invalid_json"],
-    ];
-    for (const [pending, status, code] of cases) {
-      const response = await pending;
-      expect({ status: response.status, error: response.body.error }).toEqual({ status, error: code });
-      expect(response.body.message).toEqual(expect.any(String));
-    }
-    expect((await request(app).get("/api/files").set(auth)).status).toBe(200);
-  });
-});
+      const cases: Array<[request.Test, number, string]> = [
+        [
+          request(app).post("/api/upload").set(auth).set("Content-Type", "application/json").send("{broken"),
+          400,
+          "invalid_json",
+        ],
+        [
+          request(app).post("/api/upload").set(auth).set("Content-Type", "text/plain").send("hello"),
+          415,
+          "unsupported_media_type",
+        ],
+        [request(app).post("/api/upload").set(auth).send({ content: "x" }), 400, "validation_error"],
+        [request(app).post("/api/upload").set(auth).send({ filename: "../x", content: "x" }), 400, "validation_error"],
+        [
+          request(app)
+            .post("/api/upload")
+            .set(auth)
+            .send({ filename: "big.txt", content: "x".repeat(101) }),
+          413,
+          "payload_too_large",
+        ],
+        [
+          request(app).post("/api/users").send({ username: "No Spaces", password: "password-ok" }),
+          400,
+          "validation_error",
+        ],
+        [request(app).post("/api/login").send({ username: "petra" }), 400, "validation_error"],
+        [request(app).post("/api/users").send(credentials), 409, "user_exists"],
+        [
+          request(app)
+            .get(`/api/files/${"0".repeat(32)}`)
+            .set(auth),
+          404,
+          "not_found",
+        ],
+        [request(app).get("/api/unknown"), 404, "not_found"],
+        [request(app).get("/api/files/%ZZ").set(auth), 400, "validation_error"],
+        [
+          request(app)
+            .post("/api/upload")
+            .set(auth)
+            .set("Content-Type", "application/json")
+            .set("Content-Encoding", "gzip")
+            .send('{"filename":"a"}'),
+          400,
+          "invalid_json",
+        ],
+      ];
+      for (const [pending, status, code] of cases) {
+        const response = await pending;
+        expect({ status: response.status, error: response.body.error }).toEqual({ status, error: code });
+        expect(response.body.message).toEqual(expect.any(String));
+      }
+      expect((await request(app).get("/api/files").set(auth)).status).toBe(200);
+    });
+  },
+);
 
 describe("cookies the session designs meet", () => {
   it("answer an enormous or mangled sid cookie with 401 session_not_found", async () => {
@@ -67,7 +106,13 @@ describe("a login flood", () => {
     await request(a).post("/api/users").send(credentials); // 1 of 5
     const statuses: number[] = [];
     for (const app of [a, b, a, b, a, b]) {
-      statuses.push((await request(app).post("/api/login").send({ ...credentials, password: "wrong-password" })).status);
+      statuses.push(
+        (
+          await request(app)
+            .post("/api/login")
+            .send({ ...credentials, password: "wrong-password" })
+        ).status,
+      );
     }
     // Four more attempts fit in the limit of five (whichever instance took them); then 429.
     expect(statuses).toEqual([401, 401, 401, 401, 429, 429]);
@@ -90,7 +135,9 @@ describe("metrics", () => {
     expect(metrics.headers["content-type"]).toMatch(/^text\/plain/);
     expect(metrics.text).toMatch(/lab_http_requests_total\{method="POST",route="\/api\/login",status="200"[^}]*\} 1/);
     expect(metrics.text).toMatch(/lab_sessions_created_total\{[^}]*\} 1/);
-    expect(metrics.text).toMatch(/lab_redis_command_duration_seconds_count\{[^}]*command="set",outcome="ok"[^}]*\} [1-9]/);
+    expect(metrics.text).toMatch(
+      /lab_redis_command_duration_seconds_count\{[^}]*command="set",outcome="ok"[^}]*\} [1-9]/,
+    );
     expect(metrics.text).toMatch(/lab_store_errors_total\{[^}]*\} 0/);
   });
 });

@@ -35,7 +35,10 @@ async function expectRefused(authorization: string, code: string) {
 describe("tokens the jwt design refuses", () => {
   it("accepts its own token, whose lifetime is fixed at SESSION_TTL_SECONDS", async () => {
     expect((await request(app).get("/api/files").set("Authorization", `Bearer ${token}`)).status).toBe(200);
-    const [header, payload] = token.split(".").slice(0, 2).map((part) => JSON.parse(Buffer.from(part, "base64url").toString()));
+    const [header, payload] = token
+      .split(".")
+      .slice(0, 2)
+      .map((part) => JSON.parse(Buffer.from(part, "base64url").toString()));
     expect(header.alg).toBe("HS256");
     expect(payload.sub).toMatch(/^[0-9a-f]{32}$/); // the user's immutable id, never the name
     expect(payload.name).toBe("jules");
@@ -62,29 +65,53 @@ describe("tokens the jwt design refuses", () => {
   });
 
   it("refuses a token signed with another algorithm, even with the right secret", async () => {
-    const hs512 = await new SignJWT({}).setProtectedHeader({ alg: "HS512" }).setSubject("jules").setJti("a".repeat(32)).setIssuedAt().setExpirationTime("10m").sign(key(TEST_SECRET));
+    const hs512 = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS512" })
+      .setSubject("jules")
+      .setJti("a".repeat(32))
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .sign(key(TEST_SECRET));
     await expectRefused(`Bearer ${hs512}`, "invalid_token");
   });
 
   it("refuses a token signed with another secret", async () => {
-    const forged = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("jules").setJti("b".repeat(32)).setIssuedAt().setExpirationTime("10m").sign(key("another-secret-of-at-least-32-characters"));
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("jules")
+      .setJti("b".repeat(32))
+      .setIssuedAt()
+      .setExpirationTime("10m")
+      .sign(key("another-secret-of-at-least-32-characters"));
     await expectRefused(`Bearer ${forged}`, "invalid_token");
   });
 
   it("refuses an expired token with token_expired", async () => {
     const past = Math.floor(Date.now() / 1000) - 3600;
-    const expired = await new SignJWT({}).setProtectedHeader({ alg: "HS256" }).setSubject("jules").setJti("c".repeat(32)).setIssuedAt(past).setExpirationTime(past + 60).sign(key(TEST_SECRET));
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: "HS256" })
+      .setSubject("jules")
+      .setJti("c".repeat(32))
+      .setIssuedAt(past)
+      .setExpirationTime(past + 60)
+      .sign(key(TEST_SECRET));
     await expectRefused(`Bearer ${expired}`, "token_expired");
   });
 
   it("refuses a logged-out token with token_revoked, and keeps the deny-list entry only as long as the token lives", async () => {
-    const spare = (await request(app).post("/api/login").send({ username: "jules", password: "password-ok" })).body.token;
+    const spare = (await request(app).post("/api/login").send({ username: "jules", password: "password-ok" })).body
+      .token;
     expect((await request(app).post("/api/logout").set("Authorization", `Bearer ${spare}`)).status).toBe(200);
     await expectRefused(`Bearer ${spare}`, "token_revoked");
     // The deny-list check runs alongside a read, and its refusal wins over the read's own answer.
-    const missing = await request(app).get(`/api/files/${"0".repeat(32)}`).set("Authorization", `Bearer ${spare}`);
+    const missing = await request(app)
+      .get(`/api/files/${"0".repeat(32)}`)
+      .set("Authorization", `Bearer ${spare}`);
     expect({ status: missing.status, error: missing.body.error }).toEqual({ status: 401, error: "token_revoked" });
-    const upload = await request(app).post("/api/upload").set("Authorization", `Bearer ${spare}`).send({ filename: "no.txt", content: "no" });
+    const upload = await request(app)
+      .post("/api/upload")
+      .set("Authorization", `Bearer ${spare}`)
+      .send({ filename: "no.txt", content: "no" });
     expect({ status: upload.status, error: upload.body.error }).toEqual({ status: 401, error: "token_revoked" });
     const jti = JSON.parse(Buffer.from(spare.split(".")[1], "base64url").toString()).jti;
     const { client } = await connected(phase2App("jwt", redis.url));

@@ -24,7 +24,16 @@ afterAll(async () => {
 
 const nodes = () => cluster.nodes.map((node) => ({ host: "127.0.0.1", port: node.port }));
 const clusterApp = (design: (typeof PHASE2_DESIGNS)[number]) =>
-  phase2App(design, "redis://127.0.0.1:1", { redis: { url: "redis://127.0.0.1:1", clusterNodes: nodes(), masterName: "lab", failoverDetector: false, waitReplicas: 0, waitMs: 100 } });
+  phase2App(design, "redis://127.0.0.1:1", {
+    redis: {
+      url: "redis://127.0.0.1:1",
+      clusterNodes: nodes(),
+      masterName: "lab",
+      failoverDetector: false,
+      waitReplicas: 0,
+      waitMs: 100,
+    },
+  });
 
 describe("a Redis Cluster of three primaries, each with a replica", () => {
   it("splits the 16384 slots between three primaries", async () => {
@@ -38,13 +47,25 @@ describe("a Redis Cluster of three primaries, each with a replica", () => {
     // The listing's MGET over one user's files, and the upload's script over its four keys.
     const crossslot = /^CROSSSLOT/;
     await expect(ask(port, "MGET", "lab:file:u1:f1", "lab:file:u1:f2")).rejects.toThrow(crossslot);
-    await expect(ask(port, "EVAL", "return 1", 4, "lab:file:u1:f1", "lab:content:u1:f1", "lab:files:u1", "lab:usage:u1")).rejects.toThrow(crossslot);
+    await expect(
+      ask(port, "EVAL", "return 1", 4, "lab:file:u1:f1", "lab:content:u1:f1", "lab:files:u1", "lab:usage:u1"),
+    ).rejects.toThrow(crossslot);
     // With `{u1}` only "u1" is hashed: one slot, the node that owns it answers (any other says MOVED).
     const slot = Number(await ask(port, "CLUSTER", "KEYSLOT", "lab:file:{u1}:f1"));
-    for (const key of ["lab:content:{u1}:f1", "lab:files:{u1}", "lab:usage:{u1}"]) expect(Number(await ask(port, "CLUSTER", "KEYSLOT", key))).toBe(slot);
+    for (const key of ["lab:content:{u1}:f1", "lab:files:{u1}", "lab:usage:{u1}"])
+      expect(Number(await ask(port, "CLUSTER", "KEYSLOT", key))).toBe(slot);
     const client = new Cluster(nodes(), { redisOptions: { maxRetriesPerRequest: 0 } });
     try {
-      expect(await client.eval("return #KEYS", 4, "lab:file:{u1}:f1", "lab:content:{u1}:f1", "lab:files:{u1}", "lab:usage:{u1}")).toBe(4);
+      expect(
+        await client.eval(
+          "return #KEYS",
+          4,
+          "lab:file:{u1}:f1",
+          "lab:content:{u1}:f1",
+          "lab:files:{u1}",
+          "lab:usage:{u1}",
+        ),
+      ).toBe(4);
     } finally {
       client.disconnect();
     }
@@ -61,9 +82,21 @@ describe.each(PHASE2_DESIGNS)("the %s design on the Cluster", (design) => {
     const login = await agent.post("/api/login").send(user);
     expect(login.status).toBe(200);
     const auth: Record<string, string> = login.body.token ? { Authorization: `Bearer ${login.body.token}` } : {};
-    const upload = await agent.post("/api/upload").set(auth).set("Idempotency-Key", "k1").send({ filename: "a.txt", content: "hello" });
+    const upload = await agent
+      .post("/api/upload")
+      .set(auth)
+      .set("Idempotency-Key", "k1")
+      .send({ filename: "a.txt", content: "hello" });
     expect(upload.status).toBe(201);
-    expect((await agent.post("/api/upload").set(auth).set("Idempotency-Key", "k1").send({ filename: "a.txt", content: "hello" })).status).toBe(200); // the replay
+    expect(
+      (
+        await agent
+          .post("/api/upload")
+          .set(auth)
+          .set("Idempotency-Key", "k1")
+          .send({ filename: "a.txt", content: "hello" })
+      ).status,
+    ).toBe(200); // the replay
     const second = await agent.post("/api/upload").set(auth).send({ filename: "b.txt", content: "world" });
     expect(second.status).toBe(201);
     const list = await agent.get("/api/files").set(auth);
@@ -83,9 +116,24 @@ describe.each(PHASE2_DESIGNS)("the %s design on the Cluster", (design) => {
 
 describe("the login rate limit on the Cluster", () => {
   it("counts in the Cluster: its script is loaded on every primary, wherever the counter's slot is", async () => {
-    const { app } = await connected(phase2App("redis-session", "redis://127.0.0.1:1", { rateLimitPerMinute: 3, redis: { url: "redis://127.0.0.1:1", clusterNodes: nodes(), masterName: "lab", failoverDetector: false, waitReplicas: 0, waitMs: 100 } }));
+    const { app } = await connected(
+      phase2App("redis-session", "redis://127.0.0.1:1", {
+        rateLimitPerMinute: 3,
+        redis: {
+          url: "redis://127.0.0.1:1",
+          clusterNodes: nodes(),
+          masterName: "lab",
+          failoverDetector: false,
+          waitReplicas: 0,
+          waitMs: 100,
+        },
+      }),
+    );
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i += 1) statuses.push((await request(app).post("/api/login").send({ username: "nobody-here", password: "password-one" })).status);
+    for (let i = 0; i < 5; i += 1)
+      statuses.push(
+        (await request(app).post("/api/login").send({ username: "nobody-here", password: "password-one" })).status,
+      );
     expect(statuses).toEqual([401, 401, 401, 429, 429]);
   });
 });
@@ -102,12 +150,22 @@ describe("REDIS_CLUSTER_NODES", () => {
   });
 
   it("refuses REDIS_SENTINELS beside it, and REDIS_WAIT_REPLICAS", () => {
-    expect(() => loadPhase2Config({ ...env, REDIS_CLUSTER_NODES: "127.0.0.1:7000", REDIS_SENTINELS: "127.0.0.1:26379" }, "redis-session")).toThrow(/cannot be set with REDIS_SENTINELS/);
-    expect(() => loadPhase2Config({ ...env, REDIS_CLUSTER_NODES: "127.0.0.1:7000", REDIS_WAIT_REPLICAS: "1" }, "redis-session")).toThrow(/REDIS_WAIT_REPLICAS must be 0 with REDIS_CLUSTER_NODES/);
+    expect(() =>
+      loadPhase2Config(
+        { ...env, REDIS_CLUSTER_NODES: "127.0.0.1:7000", REDIS_SENTINELS: "127.0.0.1:26379" },
+        "redis-session",
+      ),
+    ).toThrow(/cannot be set with REDIS_SENTINELS/);
+    expect(() =>
+      loadPhase2Config({ ...env, REDIS_CLUSTER_NODES: "127.0.0.1:7000", REDIS_WAIT_REPLICAS: "1" }, "redis-session"),
+    ).toThrow(/REDIS_WAIT_REPLICAS must be 0 with REDIS_CLUSTER_NODES/);
   });
 
   it("reads a list of seed nodes", () => {
-    expect(loadPhase2Config({ ...env, REDIS_CLUSTER_NODES: "127.0.0.1:7000, localhost:7001" }, "redis-session").redis.clusterNodes).toEqual([
+    expect(
+      loadPhase2Config({ ...env, REDIS_CLUSTER_NODES: "127.0.0.1:7000, localhost:7001" }, "redis-session").redis
+        .clusterNodes,
+    ).toEqual([
       { host: "127.0.0.1", port: 7000 },
       { host: "localhost", port: 7001 },
     ]);

@@ -32,7 +32,9 @@ async function waitUntilReady(app: Phase2App): Promise<void> {
 async function logIn(app: Phase2App, design: Phase2Design): Promise<Record<string, string>> {
   const login = await request(app.app).post("/api/login").send(credentials);
   expect(login.status).toBe(200);
-  return design === "jwt" ? { Authorization: `Bearer ${login.body.token}` } : { Cookie: String(login.headers["set-cookie"]).split(";")[0] };
+  return design === "jwt"
+    ? { Authorization: `Bearer ${login.body.token}` }
+    : { Cookie: String(login.headers["set-cookie"]).split(";")[0] };
 }
 
 describe.each([
@@ -44,7 +46,10 @@ describe.each([
     const app = await connected(phase2App("redis-session", redis.url));
     await request(app.app).post("/api/users").send(credentials);
     const auth = await logIn(app, "redis-session");
-    const upload = await request(app.app).post("/api/upload").set(auth).send({ filename: "kept.txt", content: "in Redis" });
+    const upload = await request(app.app)
+      .post("/api/upload")
+      .set(auth)
+      .send({ filename: "kept.txt", content: "in Redis" });
     expect(upload.status).toBe(201);
 
     await redis.stop(); // SIGTERM: with appendonly, Redis flushes its log before it exits
@@ -84,14 +89,17 @@ describe("what each design loses when Redis restarts without persistence", () =>
   }
 
   // memory-session never kept its sessions in Redis; cached-session still has them in its cache.
-  it.each(["memory-session", "cached-session"] as const)("%s still serves its sessions from process memory, but the files are gone", async (design) => {
-    const { app, auth, restart } = await setUp(design);
-    await restart();
-    const view = await request(app.app).get("/api/session").set(auth);
-    expect(view.status).toBe(200);
-    expect(view.body.files_uploaded).toHaveLength(1); // the session still remembers the upload...
-    expect((await request(app.app).get("/api/files").set(auth)).body.files).toEqual([]); // ...that is gone
-  });
+  it.each(["memory-session", "cached-session"] as const)(
+    "%s still serves its sessions from process memory, but the files are gone",
+    async (design) => {
+      const { app, auth, restart } = await setUp(design);
+      await restart();
+      const view = await request(app.app).get("/api/session").set(auth);
+      expect(view.status).toBe(200);
+      expect(view.body.files_uploaded).toHaveLength(1); // the session still remembers the upload...
+      expect((await request(app.app).get("/api/files").set(auth)).body.files).toEqual([]); // ...that is gone
+    },
+  );
 
   it("jwt accepts a logged-out token again: the deny-list is gone", async () => {
     const { app, auth, restart } = await setUp("jwt");
@@ -102,43 +110,46 @@ describe("what each design loses when Redis restarts without persistence", () =>
   });
 });
 
-describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)("the %s design while Redis is down", (design) => {
-  it("answers 503 store_unavailable at once, reports not ready, and recovers by itself", async () => {
-    const redis = await startRedis({ appendonly: true });
-    const app = await connected(phase2App(design, redis.url));
-    await request(app.app).post("/api/users").send(credentials);
-    const auth = await logIn(app, design);
-    expect((await request(app.app).get("/api/files").set(auth)).status).toBe(200);
+describe.each(["memory-session", "redis-session", "cached-session", "jwt"] as const)(
+  "the %s design while Redis is down",
+  (design) => {
+    it("answers 503 store_unavailable at once, reports not ready, and recovers by itself", async () => {
+      const redis = await startRedis({ appendonly: true });
+      const app = await connected(phase2App(design, redis.url));
+      await request(app.app).post("/api/users").send(credentials);
+      const auth = await logIn(app, design);
+      expect((await request(app.app).get("/api/files").set(auth)).status).toBe(200);
 
-    await redis.kill();
-    const requests = [
-      request(app.app).get("/api/files").set(auth),
-      request(app.app).post("/api/upload").set(auth).send({ filename: "during.txt", content: "outage" }),
-      request(app.app).post("/api/login").send(credentials),
-      request(app.app).post("/api/users").send({ username: "newcomer", password: "password-ok" }),
-    ];
-    const started = Date.now();
-    const answers = await Promise.all(requests);
-    // Completes, with a generous bound: how fast belongs in the lab's figures, not here.
-    expect(Date.now() - started).toBeLessThan(5000);
-    for (const answer of answers) {
-      expect(answer.status).toBe(503);
-      expect(answer.body.error).toBe("store_unavailable");
-      expect(answer.headers["retry-after"]).toBe("1");
-    }
-    const ready = await request(app.app).get("/ready");
-    expect(ready.status).toBe(503);
-    expect(ready.body.error).toBe("store_unavailable");
-    expect((await request(app.app).get("/health")).status).toBe(200); // the process itself is fine
+      await redis.kill();
+      const requests = [
+        request(app.app).get("/api/files").set(auth),
+        request(app.app).post("/api/upload").set(auth).send({ filename: "during.txt", content: "outage" }),
+        request(app.app).post("/api/login").send(credentials),
+        request(app.app).post("/api/users").send({ username: "newcomer", password: "password-ok" }),
+      ];
+      const started = Date.now();
+      const answers = await Promise.all(requests);
+      // Completes, with a generous bound: how fast belongs in the lab's figures, not here.
+      expect(Date.now() - started).toBeLessThan(5000);
+      for (const answer of answers) {
+        expect(answer.status).toBe(503);
+        expect(answer.body.error).toBe("store_unavailable");
+        expect(answer.headers["retry-after"]).toBe("1");
+      }
+      const ready = await request(app.app).get("/ready");
+      expect(ready.status).toBe(503);
+      expect(ready.body.error).toBe("store_unavailable");
+      expect((await request(app.app).get("/health")).status).toBe(200); // the process itself is fine
 
-    await redis.start();
-    await waitUntilReady(app);
-    const after = await request(app.app).post("/api/login").send(credentials);
-    expect(after.status).toBe(200);
-    const fresh = await logIn(app, design);
-    expect((await request(app.app).get("/api/files").set(fresh)).status).toBe(200);
-  });
-});
+      await redis.start();
+      await waitUntilReady(app);
+      const after = await request(app.app).post("/api/login").send(credentials);
+      expect(after.status).toBe(200);
+      const fresh = await logIn(app, design);
+      expect((await request(app.app).get("/api/files").set(fresh)).status).toBe(200);
+    });
+  },
+);
 
 describe("a frozen Redis (SIGSTOP): connected, but silent", () => {
   it("makes requests answer 503 store_unavailable after the 1 s command timeout, never hang, and recover on SIGCONT", async () => {
@@ -149,7 +160,10 @@ describe("a frozen Redis (SIGSTOP): connected, but silent", () => {
     process.kill(redis.pid as number, "SIGSTOP");
     try {
       const started = Date.now();
-      const answers = await Promise.all([request(app.app).get("/api/files").set(auth), request(app.app).get("/api/session").set(auth)]);
+      const answers = await Promise.all([
+        request(app.app).get("/api/files").set(auth),
+        request(app.app).get("/api/session").set(auth),
+      ]);
       expect(Date.now() - started).toBeLessThan(5000); // generous: the timeout is 1 s
       for (const answer of answers) {
         expect(answer.status).toBe(503);

@@ -9,7 +9,11 @@
 // (docs/concepts.md, "6. Distributed sessions"; docs/api-reference.md, "Environment variables").
 
 import { stopEverything, throwAwayDir } from "../../scripts/processes/managed-process";
-import { ReplicatedOptions, ReplicatedRedis, startReplicatedRedis as startSet } from "../../scripts/processes/replicated-redis";
+import {
+  ReplicatedOptions,
+  ReplicatedRedis,
+  startReplicatedRedis as startSet,
+} from "../../scripts/processes/replicated-redis";
 import { fetchJson } from "../../test-support/http";
 import { sessionCookie } from "../../test-support/phase2-apps";
 import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
@@ -34,13 +38,16 @@ async function startReplicatedRedis(options: ReplicatedOptions): Promise<Replica
 }
 
 async function onSentinels(sentinels: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  return startServer("redis-session", { env: { REDIS_SENTINELS: sentinels, KEY_PREFIX: "replicated:", LOG_LEVEL: "info", ...env } });
+  return startServer("redis-session", {
+    env: { REDIS_SENTINELS: sentinels, KEY_PREFIX: "replicated:", LOG_LEVEL: "info", ...env },
+  });
 }
 
 async function untilReady(server: ServerProcess, timeoutMs = 15_000): Promise<number> {
   const started = Date.now();
   while ((await fetchJson(`${server.url}/ready`)).status !== 200) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${server.serverId} was not ready within ${timeoutMs} ms:\n${server.output().slice(-2000)}`);
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`${server.serverId} was not ready within ${timeoutMs} ms:\n${server.output().slice(-2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return Date.now() - started;
@@ -49,13 +56,21 @@ async function untilReady(server: ServerProcess, timeoutMs = 15_000): Promise<nu
 async function loggedIn(server: ServerProcess, username: string): Promise<string> {
   const credentials = { username, password: "password-ok" };
   expect((await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials })).status).toBe(201);
-  const login = await fetch(`${server.url}/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(credentials) });
+  const login = await fetch(`${server.url}/api/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(credentials),
+  });
   expect(login.status).toBe(200);
   return sessionCookie(login.headers.getSetCookie());
 }
 
 function upload(server: ServerProcess, cookie: string, name: string) {
-  return fetchJson(`${server.url}/api/upload`, { method: "POST", headers: { Cookie: cookie, "Idempotency-Key": name }, json: { filename: `${name}.txt`, content: name } });
+  return fetchJson(`${server.url}/api/upload`, {
+    method: "POST",
+    headers: { Cookie: cookie, "Idempotency-Key": name },
+    json: { filename: `${name}.txt`, content: name },
+  });
 }
 
 describe("a phase-2 server on replicated Redis", () => {
@@ -116,7 +131,8 @@ describe("a phase-2 server on replicated Redis", () => {
     expect(refused.body.error).toBe("store_unavailable");
     expect(Date.now() - started).toBeLessThan(2500); // at most the request's WAITs (500 ms each), never a hang
     // The client hears only "unavailable"; the server's log says why.
-    for (let waited = 0; !server.output().includes("replica(s) confirmed the write") && waited < 2000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let waited = 0; !server.output().includes("replica(s) confirmed the write") && waited < 2000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.output()).toContain("0 of 1 replica(s) confirmed the write within 500 ms");
   }, 60_000);
 });
@@ -126,23 +142,32 @@ describe("a phase-2 server that cannot find a primary", () => {
     const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
     const server = await onSentinels(redis.sentinelList, { REDIS_MASTER_NAME: "nosuch" });
     const started = Date.now();
-    const login = await fetchJson(`${server.url}/api/login`, { method: "POST", json: { username: "nobody", password: "password-ok" } });
+    const login = await fetchJson(`${server.url}/api/login`, {
+      method: "POST",
+      json: { username: "nobody", password: "password-ok" },
+    });
     expect(login.status).toBe(503);
     expect(login.body.error).toBe("store_unavailable");
     expect(Date.now() - started).toBeLessThan(1000);
     const ready = await fetchJson(`${server.url}/ready`);
     expect(ready.status).toBe(503);
     expect(ready.body.message).toContain('the primary of "nosuch"');
-    for (let waited = 0; !server.output().includes('no primary named \\"nosuch\\"') && waited < 5000; waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let waited = 0; !server.output().includes('no primary named \\"nosuch\\"') && waited < 5000; waited += 100)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     expect(server.output()).toContain("No such master with that name");
   }, 60_000);
 
   it("answers 503 store_unavailable at once when no Sentinel answers", async () => {
     const server = await onSentinels("127.0.0.1:1,127.0.0.1:2");
     const started = Date.now();
-    const register = await fetchJson(`${server.url}/api/users`, { method: "POST", json: { username: "nobody", password: "password-ok" } });
+    const register = await fetchJson(`${server.url}/api/users`, {
+      method: "POST",
+      json: { username: "nobody", password: "password-ok" },
+    });
     expect(register.status).toBe(503);
     expect(Date.now() - started).toBeLessThan(1000);
-    expect((await fetchJson(`${server.url}/ready`)).body.message).toContain("waiting for the Sentinels at 127.0.0.1:1,127.0.0.1:2");
+    expect((await fetchJson(`${server.url}/ready`)).body.message).toContain(
+      "waiting for the Sentinels at 127.0.0.1:1,127.0.0.1:2",
+    );
   }, 30_000);
 });

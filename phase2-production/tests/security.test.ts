@@ -23,29 +23,45 @@ async function wipe(prefix: string): Promise<void> {
 }
 
 describe("a session or token from before a store wipe", () => {
-  it.each(["jwt", "memory-session"] as const)("%s: may still be accepted, but never reaches the files of whoever registers the same name later", async (design) => {
-    const built = await connected(phase2App(design, redisProcess().url));
-    const { app } = built;
-    const proof = (login: request.Response): Record<string, string> => (design === "jwt" ? { Authorization: `Bearer ${login.body.token}` } : { Cookie: sessionCookie(login.headers["set-cookie"]) });
-    await request(app).post("/api/users").send(alice).expect(201);
-    const old = proof(await request(app).post("/api/login").send(alice).expect(200));
-    await request(app).post("/api/upload").set(old).send({ filename: "old.txt", content: "the first alice" }).expect(201);
+  it.each(["jwt", "memory-session"] as const)(
+    "%s: may still be accepted, but never reaches the files of whoever registers the same name later",
+    async (design) => {
+      const built = await connected(phase2App(design, redisProcess().url));
+      const { app } = built;
+      const proof = (login: request.Response): Record<string, string> =>
+        design === "jwt"
+          ? { Authorization: `Bearer ${login.body.token}` }
+          : { Cookie: sessionCookie(login.headers["set-cookie"]) };
+      await request(app).post("/api/users").send(alice).expect(201);
+      const old = proof(await request(app).post("/api/login").send(alice).expect(200));
+      await request(app)
+        .post("/api/upload")
+        .set(old)
+        .send({ filename: "old.txt", content: "the first alice" })
+        .expect(201);
 
-    await wipe(built.keyPrefix);
-    const second = { username: "alice", password: "another-password" };
-    await request(app).post("/api/users").send(second).expect(201);
-    const fresh = proof(await request(app).post("/api/login").send(second).expect(200));
-    await request(app).post("/api/upload").set(fresh).send({ filename: "secret.txt", content: "the second alice" }).expect(201);
+      await wipe(built.keyPrefix);
+      const second = { username: "alice", password: "another-password" };
+      await request(app).post("/api/users").send(second).expect(201);
+      const fresh = proof(await request(app).post("/api/login").send(second).expect(200));
+      await request(app)
+        .post("/api/upload")
+        .set(fresh)
+        .send({ filename: "secret.txt", content: "the second alice" })
+        .expect(201);
 
-    // The old credential is still accepted (the store-restart lesson), and sees nothing of hers.
-    const listed = await request(app).get("/api/files").set(old);
-    expect(listed.status).toBe(200);
-    expect(listed.body.files).toEqual([]);
-    const written = await request(app).post("/api/upload").set(old).send({ filename: "planted.txt", content: "x" });
-    expect(written.status).toBe(201);
-    expect((await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename)).toEqual(["secret.txt"]);
-    expect((await request(app).get(`/api/files/${written.body.file_id}`).set(fresh)).status).toBe(404);
-  });
+      // The old credential is still accepted (the store-restart lesson), and sees nothing of hers.
+      const listed = await request(app).get("/api/files").set(old);
+      expect(listed.status).toBe(200);
+      expect(listed.body.files).toEqual([]);
+      const written = await request(app).post("/api/upload").set(old).send({ filename: "planted.txt", content: "x" });
+      expect(written.status).toBe(201);
+      expect(
+        (await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename),
+      ).toEqual(["secret.txt"]);
+      expect((await request(app).get(`/api/files/${written.body.file_id}`).set(fresh)).status).toBe(404);
+    },
+  );
 });
 
 describe("the login rate limit", () => {
@@ -54,7 +70,10 @@ describe("the login rate limit", () => {
     await request(app).post("/api/users").set("X-Forwarded-For", "198.51.100.1").send(alice).expect(201);
     const statuses: number[] = [];
     for (let i = 1; i <= 40; i += 1) {
-      const answer = await request(app).post("/api/login").set("X-Forwarded-For", `203.0.113.${i}`).send({ username: "alice", password: "wrong-pass" });
+      const answer = await request(app)
+        .post("/api/login")
+        .set("X-Forwarded-For", `203.0.113.${i}`)
+        .send({ username: "alice", password: "wrong-pass" });
       statuses.push(answer.status);
     }
     // Before: forty 401s (each address had its own counter). Now the account's counter stops it
@@ -66,7 +85,11 @@ describe("the login rate limit", () => {
   it("never turns an X-Forwarded-For that is not an address into a counter key", async () => {
     const built = await connected(phase2App("redis-session", redisProcess().url, { rateLimitPerMinute: 1000 }));
     for (const junk of ["not-an-ip", "x".repeat(200), "1.2.3.4.5", "{}"]) {
-      await request(built.app).post("/api/login").set("X-Forwarded-For", junk).send({ username: "nobody", password: "wrong-pass" }).expect(401);
+      await request(built.app)
+        .post("/api/login")
+        .set("X-Forwarded-For", junk)
+        .send({ username: "nobody", password: "wrong-pass" })
+        .expect(401);
     }
     const admin = new Redis(redisProcess().url);
     const keys = await admin.keys(`${built.keyPrefix}ratelimit:*`);
@@ -87,7 +110,12 @@ describe("a listing", () => {
     const heavyCookie = sessionCookie((await request(app).post("/api/login").send(heavy)).headers["set-cookie"]);
     const lightCookie = sessionCookie((await request(app).post("/api/login").send(light)).headers["set-cookie"]);
     const content = "x".repeat(1048576);
-    for (let i = 0; i < 40; i += 1) await request(app).post("/api/upload").set("Cookie", heavyCookie).send({ filename: `big-${i}.bin`, content }).expect(201);
+    for (let i = 0; i < 40; i += 1)
+      await request(app)
+        .post("/api/upload")
+        .set("Cookie", heavyCookie)
+        .send({ filename: `big-${i}.bin`, content })
+        .expect(201);
     // What a listing reads: 40 records of metadata, each a few hundred bytes (before: each held its 1 MiB).
     const admin = new Redis(redisProcess().url);
     const { user_id: id } = JSON.parse((await admin.get(`${built.keyPrefix}user:hoarder`)) as string);
@@ -100,9 +128,17 @@ describe("a listing", () => {
     const timed = async (cookie: string) => {
       const started = Date.now();
       const answer = await request(app).get("/api/files").set("Cookie", cookie);
-      return { status: answer.status, ms: Date.now() - started, count: answer.body.files?.length, bytes: answer.text.length };
+      return {
+        status: answer.status,
+        ms: Date.now() - started,
+        count: answer.body.files?.length,
+        bytes: answer.text.length,
+      };
     };
-    const [listings, other] = await Promise.all([Promise.all(Array.from({ length: 10 }, () => timed(heavyCookie))), timed(lightCookie)]);
+    const [listings, other] = await Promise.all([
+      Promise.all(Array.from({ length: 10 }, () => timed(heavyCookie))),
+      timed(lightCookie),
+    ]);
     for (const listing of listings) {
       expect(listing).toMatchObject({ status: 200, count: 40 });
       expect(listing.bytes).toBeLessThan(10_000); // metadata: about 5 KB, never the 40 MiB
@@ -117,7 +153,12 @@ describe("the quota", () => {
     const { app } = await connected(phase2App("jwt", redisProcess().url, { quota: { maxFiles: 3, maxBytes: 100 } }));
     await request(app).post("/api/users").send(alice).expect(201);
     const auth = { Authorization: `Bearer ${(await request(app).post("/api/login").send(alice)).body.token}` };
-    const upload = (key: string, content: string) => request(app).post("/api/upload").set(auth).set("Idempotency-Key", key).send({ filename: `${key}.txt`, content });
+    const upload = (key: string, content: string) =>
+      request(app)
+        .post("/api/upload")
+        .set(auth)
+        .set("Idempotency-Key", key)
+        .send({ filename: `${key}.txt`, content });
     await upload("a", "x".repeat(10)).expect(201);
     await upload("b", "x".repeat(10)).expect(201);
     const tooBig = await upload("big", "x".repeat(81)); // 20 + 81 > 100 bytes
@@ -140,24 +181,38 @@ describe("bodies", () => {
   it("are read for an upload only after authentication: a broken 1 MB body with no credentials is refused 401, never parsed", async () => {
     const { app } = await connected(phase2App("redis-session", redisProcess().url, { maxFileBytes: 1048576 }));
     // Not JSON at all: parsed first, it would be a 400 invalid_json (as it was before).
-    const answer = await request(app).post("/api/upload").set("Content-Type", "application/json").send(`${nested(100_000)}}}}not json`);
+    const answer = await request(app)
+      .post("/api/upload")
+      .set("Content-Type", "application/json")
+      .send(`${nested(100_000)}}}}not json`);
     expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 401, error: "missing_session" });
   });
 
   it("are UTF-8 only: a body in another charset is refused 415 before the nesting scan could be fooled", async () => {
     const { app } = await connected(phase2App("redis-session", redisProcess().url));
-    const answer = await request(app).post("/api/users").set("Content-Type", "application/json; charset=utf-16le").send(Buffer.from('{"username":"u16"}', "utf16le"));
-    expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 415, error: "unsupported_media_type" });
+    const answer = await request(app)
+      .post("/api/users")
+      .set("Content-Type", "application/json; charset=utf-16le")
+      .send(Buffer.from('{"username":"u16"}', "utf16le"));
+    expect({ status: answer.status, error: answer.body.error }).toEqual({
+      status: 415,
+      error: "unsupported_media_type",
+    });
   });
 
   it("take at most 16 KiB and 32 levels of nesting on every other route", async () => {
     const { app } = await connected(phase2App("redis-session", redisProcess().url));
-    const big = await request(app).post("/api/login").send({ username: "alice", password: "x".repeat(17 * 1024) });
+    const big = await request(app)
+      .post("/api/login")
+      .send({ username: "alice", password: "x".repeat(17 * 1024) });
     expect({ status: big.status, error: big.body.error }).toEqual({ status: 413, error: "payload_too_large" });
     const deep = await request(app).post("/api/users").set("Content-Type", "application/json").send(nested(33));
     expect({ status: deep.status, error: deep.body.error }).toEqual({ status: 400, error: "invalid_json" });
     expect(deep.body.message).toContain("nested deeper than 32 levels");
-    const fine = await request(app).post("/api/users").set("Content-Type", "application/json").send(`{"x":${nested(30)},"username":"deep-ok","password":"password-ok"}`);
+    const fine = await request(app)
+      .post("/api/users")
+      .set("Content-Type", "application/json")
+      .send(`{"x":${nested(30)},"username":"deep-ok","password":"password-ok"}`);
     expect(fine.status).toBe(201); // 31 levels: accepted
   });
 
@@ -167,7 +222,15 @@ describe("bodies", () => {
     await new Promise((resolve) => server.once("listening", resolve));
     const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     const body = nested(1_000_000);
-    const floods = Array.from({ length: 10 }, (_, i) => fetch(`${url}${i % 2 ? "/api/upload" : "/api/login"}`, { method: "POST", headers: { "Content-Type": "application/json" }, body }).then((answer) => answer.status).catch(() => 0));
+    const floods = Array.from({ length: 10 }, (_, i) =>
+      fetch(`${url}${i % 2 ? "/api/upload" : "/api/login"}`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body,
+      })
+        .then((answer) => answer.status)
+        .catch(() => 0),
+    );
     const started = Date.now();
     const health = await fetch(`${url}/health`);
     const healthMs = Date.now() - started;
@@ -184,7 +247,9 @@ describe("the session cookie", () => {
   it("is Secure behind an HTTPS proxy (X-Forwarded-Proto: https from the balancer), and not over plain HTTP, when COOKIE_SECURE is not set", async () => {
     const config = loadPhase2Config({ SESSION_SECRET: "x".repeat(32) }, "redis-session");
     expect(config.cookieSecure).toBe("auto"); // before: false, never Secure
-    const { app } = await connected(phase2App("redis-session", redisProcess().url, { cookieSecure: config.cookieSecure }));
+    const { app } = await connected(
+      phase2App("redis-session", redisProcess().url, { cookieSecure: config.cookieSecure }),
+    );
     await request(app).post("/api/users").send(alice).expect(201);
     const proxied = await request(app).post("/api/login").set("X-Forwarded-Proto", "https").send(alice).expect(200);
     expect(String(proxied.headers["set-cookie"])).toMatch(/; Secure/i);
@@ -216,7 +281,11 @@ describe("small things a probe found", () => {
     const { app } = await connected(phase2App("jwt", redisProcess().url));
     await request(app).post("/api/users").send(alice).expect(201);
     const auth = { Authorization: `Bearer ${(await request(app).post("/api/login").send(alice)).body.token}` };
-    const { body } = await request(app).post("/api/upload").set(auth).send({ filename: "page.html", content: "<script>alert(1)</script>" }).expect(201);
+    const { body } = await request(app)
+      .post("/api/upload")
+      .set(auth)
+      .send({ filename: "page.html", content: "<script>alert(1)</script>" })
+      .expect(201);
     const read = await request(app).get(`/api/files/${body.file_id}`).set(auth).expect(200);
     expect(read.headers["cache-control"]).toBe("no-store");
     expect(read.headers["x-content-type-options"]).toBe("nosniff");
@@ -235,7 +304,9 @@ describe("small things a probe found", () => {
   });
 
   it("answers a request without Host with the JSON 400 of every malformed request, and closes a slow client's connection after 10 s of headers", async () => {
-    const server = await startServer("redis-session", { env: { REDIS_URL: redisProcess().url, KEY_PREFIX: "nohost:" } });
+    const server = await startServer("redis-session", {
+      env: { REDIS_URL: redisProcess().url, KEY_PREFIX: "nohost:" },
+    });
     const raw = (text: string) =>
       new Promise<string>((resolve) => {
         const socket = net.connect(server.port, "127.0.0.1", () => socket.write(text));
@@ -246,7 +317,10 @@ describe("small things a probe found", () => {
       });
     const noHost = await raw("GET /health HTTP/1.1\r\nConnection: close\r\n\r\n");
     expect(noHost).toMatch(/^HTTP\/1\.1 400/);
-    expect(JSON.parse(noHost.slice(noHost.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "validation_error", message: expect.stringContaining("Host") });
+    expect(JSON.parse(noHost.slice(noHost.indexOf("\r\n\r\n") + 4))).toMatchObject({
+      error: "validation_error",
+      message: expect.stringContaining("Host"),
+    });
 
     const started = Date.now();
     const slow = await raw("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "); // headers that never end

@@ -13,23 +13,78 @@ describe("starting the phase-2 server with bad configuration", () => {
   it.each([
     ["no --design", [], {}, "--design"],
     ["an unknown design", ["--design", "magic"], {}, "--design"],
-    ["NODE_ENV=production and no SESSION_SECRET", ["--design", "redis-session"], { NODE_ENV: "production", SESSION_SECRET: "" }, "SESSION_SECRET is required"],
-    ["a short SESSION_SECRET", ["--design", "jwt"], { SESSION_SECRET: "short" }, "SESSION_SECRET must have at least 32 characters"],
+    [
+      "NODE_ENV=production and no SESSION_SECRET",
+      ["--design", "redis-session"],
+      { NODE_ENV: "production", SESSION_SECRET: "" },
+      "SESSION_SECRET is required",
+    ],
+    [
+      "a short SESSION_SECRET",
+      ["--design", "jwt"],
+      { SESSION_SECRET: "short" },
+      "SESSION_SECRET must have at least 32 characters",
+    ],
     ["a REDIS_URL that is not a URL", ["--design", "jwt"], { REDIS_URL: "localhost:6379" }, "REDIS_URL"],
-    ["a bad RATE_LIMIT_PER_MINUTE", ["--design", "redis-session"], { RATE_LIMIT_PER_MINUTE: "lots" }, "RATE_LIMIT_PER_MINUTE"],
-    ["jwt with no SESSION_SECRET (the public development value would sign forgeable tokens)", ["--design", "jwt"], { SESSION_SECRET: "" }, "SESSION_SECRET is required for jwt"],
-    ["jwt with the public development value given as SESSION_SECRET", ["--design", "jwt"], { SESSION_SECRET: "lab-development-secret-change-me-in-production" }, "SESSION_SECRET is required for jwt"],
+    [
+      "a bad RATE_LIMIT_PER_MINUTE",
+      ["--design", "redis-session"],
+      { RATE_LIMIT_PER_MINUTE: "lots" },
+      "RATE_LIMIT_PER_MINUTE",
+    ],
+    [
+      "jwt with no SESSION_SECRET (the public development value would sign forgeable tokens)",
+      ["--design", "jwt"],
+      { SESSION_SECRET: "" },
+      "SESSION_SECRET is required for jwt",
+    ],
+    [
+      "jwt with the public development value given as SESSION_SECRET",
+      ["--design", "jwt"],
+      { SESSION_SECRET: "lab-development-secret-change-me-in-production" },
+      "SESSION_SECRET is required for jwt",
+    ],
     ["a bad MAX_FILES_PER_USER", ["--design", "redis-session"], { MAX_FILES_PER_USER: "0" }, "MAX_FILES_PER_USER"],
     ["a bad MAX_BYTES_PER_USER", ["--design", "redis-session"], { MAX_BYTES_PER_USER: "lots" }, "MAX_BYTES_PER_USER"],
     ["a bad COOKIE_SECURE", ["--design", "redis-session"], { COOKIE_SECURE: "yes" }, "COOKIE_SECURE"],
     ["an empty REDIS_SENTINELS", ["--design", "redis-session"], { REDIS_SENTINELS: "" }, "REDIS_SENTINELS"],
-    ["a REDIS_SENTINELS entry with no port", ["--design", "redis-session"], { REDIS_SENTINELS: "127.0.0.1" }, "REDIS_SENTINELS"],
-    ["a REDIS_SENTINELS entry with three parts", ["--design", "redis-session"], { REDIS_SENTINELS: "127.0.0.1:26379:x" }, "REDIS_SENTINELS"],
+    [
+      "a REDIS_SENTINELS entry with no port",
+      ["--design", "redis-session"],
+      { REDIS_SENTINELS: "127.0.0.1" },
+      "REDIS_SENTINELS",
+    ],
+    [
+      "a REDIS_SENTINELS entry with three parts",
+      ["--design", "redis-session"],
+      { REDIS_SENTINELS: "127.0.0.1:26379:x" },
+      "REDIS_SENTINELS",
+    ],
     ["a REDIS_SENTINELS port 0", ["--design", "redis-session"], { REDIS_SENTINELS: "127.0.0.1:0" }, "REDIS_SENTINELS"],
-    ["a REDIS_SENTINELS port 70000", ["--design", "redis-session"], { REDIS_SENTINELS: "127.0.0.1:26379,127.0.0.1:70000" }, "REDIS_SENTINELS"],
-    ["a REDIS_MASTER_NAME with a space", ["--design", "redis-session"], { REDIS_MASTER_NAME: "my lab" }, "REDIS_MASTER_NAME"],
-    ["a bad REDIS_FAILOVER_DETECTOR", ["--design", "redis-session"], { REDIS_FAILOVER_DETECTOR: "maybe" }, "REDIS_FAILOVER_DETECTOR"],
-    ["a negative REDIS_WAIT_REPLICAS", ["--design", "redis-session"], { REDIS_WAIT_REPLICAS: "-1" }, "REDIS_WAIT_REPLICAS"],
+    [
+      "a REDIS_SENTINELS port 70000",
+      ["--design", "redis-session"],
+      { REDIS_SENTINELS: "127.0.0.1:26379,127.0.0.1:70000" },
+      "REDIS_SENTINELS",
+    ],
+    [
+      "a REDIS_MASTER_NAME with a space",
+      ["--design", "redis-session"],
+      { REDIS_MASTER_NAME: "my lab" },
+      "REDIS_MASTER_NAME",
+    ],
+    [
+      "a bad REDIS_FAILOVER_DETECTOR",
+      ["--design", "redis-session"],
+      { REDIS_FAILOVER_DETECTOR: "maybe" },
+      "REDIS_FAILOVER_DETECTOR",
+    ],
+    [
+      "a negative REDIS_WAIT_REPLICAS",
+      ["--design", "redis-session"],
+      { REDIS_WAIT_REPLICAS: "-1" },
+      "REDIS_WAIT_REPLICAS",
+    ],
     ["a REDIS_WAIT_MS of 0", ["--design", "redis-session"], { REDIS_WAIT_MS: "0" }, "REDIS_WAIT_MS"],
   ])("stops with exit code 1 and one line, given %s", async (_what, args, env, expected) => {
     const result = await runScript(script, args, { PORT: "0", ...env });
@@ -43,10 +98,15 @@ describe("starting the phase-2 server with bad configuration", () => {
 describe("graceful shutdown of a phase-2 server", () => {
   it("finishes a slow in-flight request, refuses new connections, and exits 0", async () => {
     const server = await startServer("redis-session", { env: { REDIS_URL: redisProcess().url, KEY_PREFIX: "drain:" } });
-    while ((await fetchJson(`${server.url}/ready`)).status !== 200) await new Promise((resolve) => setTimeout(resolve, 50));
+    while ((await fetchJson(`${server.url}/ready`)).status !== 200)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     const credentials = { username: "quentin", password: "password-ok" };
     await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials });
-    const login = await fetch(`${server.url}/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(credentials) });
+    const login = await fetch(`${server.url}/api/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(credentials),
+    });
     const cookie = sessionCookie(login.headers.getSetCookie());
 
     const body = JSON.stringify({ filename: "slow.txt", content: "arrives during the drain" });
@@ -66,7 +126,10 @@ describe("graceful shutdown of a phase-2 server", () => {
     process.kill(server.pid, "SIGTERM");
     await new Promise((resolve) => setTimeout(resolve, 300));
     // While draining, the server no longer accepts connections...
-    const refused = await fetch(`${server.url}/health`).then(() => "accepted", () => "refused");
+    const refused = await fetch(`${server.url}/health`).then(
+      () => "accepted",
+      () => "refused",
+    );
     req.end(body.slice(5)); // ...but the request already in flight completes.
     expect(refused).toBe("refused");
     expect(await answer).toEqual({ status: 201, connection: "close" });

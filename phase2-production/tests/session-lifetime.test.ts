@@ -35,7 +35,9 @@ describe("a session with SESSION_TTL_SECONDS=2", () => {
   it.each(["memory-session", "redis-session", "cached-session"] as const)(
     "%s: stays alive while in use, past the TTL counted from login, and dies when left idle for the TTL",
     async (design) => {
-      const { app } = await connected(phase2App(design, redis.url, { sessionTtlSeconds: 2, keyPrefix: `life-${design}:` }));
+      const { app } = await connected(
+        phase2App(design, redis.url, { sessionTtlSeconds: 2, keyPrefix: `life-${design}:` }),
+      );
       const cookie = await logIn(app);
       await sleep(1200);
       expect((await request(app).get("/api/session").set("Cookie", cookie)).status).toBe(200);
@@ -60,7 +62,8 @@ describe("what a read costs in Redis", () => {
     await admin.config("RESETSTAT");
     await work();
     const counts: Record<string, number> = {};
-    for (const [, name, calls] of (await admin.info("commandstats")).matchAll(/cmdstat_(\w+):calls=(\d+)/g)) counts[name] = Number(calls);
+    for (const [, name, calls] of (await admin.info("commandstats")).matchAll(/cmdstat_(\w+):calls=(\d+)/g))
+      counts[name] = Number(calls);
     return counts;
   }
 
@@ -68,7 +71,8 @@ describe("what a read costs in Redis", () => {
     const { app } = await connected(phase2App("redis-session", redis.url, { keyPrefix: "cost:" }));
     const cookie = await logIn(app);
     const counts = await commandsDuring(async () => {
-      for (let i = 0; i < 5; i += 1) expect((await request(app).get("/api/files").set("Cookie", cookie)).status).toBe(200);
+      for (let i = 0; i < 5; i += 1)
+        expect((await request(app).get("/api/files").set("Cookie", cookie)).status).toBe(200);
     });
     // get: the session; set: its save (with the renewed TTL); smembers and mget: the files.
     expect(counts).toMatchObject({ get: 5, set: 5, smembers: 5 });

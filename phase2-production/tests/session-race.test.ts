@@ -38,7 +38,11 @@ describe.each(["redis-session", "cached-session"] as const)("10 parallel uploads
 
     const credentials = { username: "racer", password: "password-ok" };
     await fetchJson(`${url}/api/users`, { method: "POST", json: credentials });
-    const login = await fetch(`${url}/api/login`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(credentials) });
+    const login = await fetch(`${url}/api/login`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(credentials),
+    });
     const cookie = sessionCookie(login.headers.getSetCookie());
 
     const uploads = await parallelUploads(url, cookie, 10, "race");

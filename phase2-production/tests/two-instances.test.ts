@@ -36,7 +36,11 @@ async function logIn(server: ServerProcess): Promise<string> {
 }
 
 function upload(server: ServerProcess, cookie: string, filename: string) {
-  return fetchJson(`${server.url}/api/upload`, { method: "POST", headers: { Cookie: cookie }, json: { filename, content: filename } });
+  return fetchJson(`${server.url}/api/upload`, {
+    method: "POST",
+    headers: { Cookie: cookie },
+    json: { filename, content: filename },
+  });
 }
 
 describe("a session made on instance A", () => {

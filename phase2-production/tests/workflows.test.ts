@@ -25,14 +25,22 @@ describe.each(["memory-session", "redis-session", "cached-session"] as const)("t
     expect(cookie).not.toMatch(/Secure/);
     expect(cookie).toMatch(/Expires=/);
 
-    const upload = await agent.post("/api/upload").set("Idempotency-Key", "first-upload").send({ filename: "a.txt", content: "héllo" });
+    const upload = await agent
+      .post("/api/upload")
+      .set("Idempotency-Key", "first-upload")
+      .send({ filename: "a.txt", content: "héllo" });
     expect(upload.status).toBe(201);
-    const replay = await agent.post("/api/upload").set("Idempotency-Key", "first-upload").send({ filename: "a.txt", content: "héllo" });
+    const replay = await agent
+      .post("/api/upload")
+      .set("Idempotency-Key", "first-upload")
+      .send({ filename: "a.txt", content: "héllo" });
     expect(replay.status).toBe(200);
     expect(replay.body.file_id).toBe(upload.body.file_id);
 
     const list = await agent.get("/api/files");
-    expect(list.body.files).toEqual([{ file_id: upload.body.file_id, filename: "a.txt", size: 6, created_at: expect.any(String) }]);
+    expect(list.body.files).toEqual([
+      { file_id: upload.body.file_id, filename: "a.txt", size: 6, created_at: expect.any(String) },
+    ]);
     const read = await agent.get(upload.body.url);
     expect(read.body).toMatchObject({ file_id: upload.body.file_id, content: "héllo", size: 6 });
 
@@ -52,7 +60,9 @@ describe.each(["memory-session", "redis-session", "cached-session"] as const)("t
     const logout = await agent.post("/api/logout");
     expect(logout.status).toBe(200);
     // The clearing cookie carries the same flags as the one it clears.
-    expect(String(logout.headers["set-cookie"])).toMatch(/^sid=; Path=\/; Expires=Thu, 01 Jan 1970 [^;]*; HttpOnly; SameSite=Lax$/);
+    expect(String(logout.headers["set-cookie"])).toMatch(
+      /^sid=; Path=\/; Expires=Thu, 01 Jan 1970 [^;]*; HttpOnly; SameSite=Lax$/,
+    );
     const after = await request(app).get("/api/files").set("Cookie", cookie.split(";")[0]);
     expect(after.status).toBe(401);
     expect(after.body.error).toBe("session_not_found");

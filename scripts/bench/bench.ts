@@ -12,22 +12,43 @@ import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
 import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
 import { parseOrExit, readArgs, runProgram, readDesign, UsageError } from "../cli";
 import { Design, DESIGNS, isDesign, isPhase1, logsIn, peerLogin, textbookPeer, TextbookPeer } from "../designs";
-import { machine } from "../lab/report";
+import { machine } from "../processes/machine";
 import { Parts, stopEverything } from "../processes/managed-process";
 import { findBalancer, startRealBalancer } from "../processes/nginx-haproxy";
 import { findRedisServer, REDIS_MISSING_MESSAGE, redisVersion, startRedis } from "../processes/redis";
 import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "../processes/run-dir";
 import { runSecret, serverEnvironment } from "../processes/server-env";
 import { compiledScript, ServerInstance } from "../processes/server-instance";
-import { capacityRows, ClusterFigures, measureCluster, measureScaling, ScalingCheck, scalingCheckNote, StoreMeter, loadWithStore } from "./capacity";
+import {
+  capacityRows,
+  ClusterFigures,
+  measureCluster,
+  measureScaling,
+  ScalingCheck,
+  scalingCheckNote,
+  StoreMeter,
+  loadWithStore,
+} from "./capacity";
 import { Ceiling, CEILINGS } from "./ceilings";
-import { BENCH_QUOTA, CONNECTIONS, load, LoadResult, loadAndTime, logIn, median, seedUsers, sumStatuses, waitUntilIdle } from "./load";
+import {
+  BENCH_QUOTA,
+  CONNECTIONS,
+  load,
+  LoadResult,
+  loadAndTime,
+  logIn,
+  median,
+  seedUsers,
+  sumStatuses,
+  waitUntilIdle,
+} from "./load";
 import { measureMemory } from "./memory";
 import { Profile, profileDesign, summarise } from "./profile";
 import { measureReplication } from "./replication";
 import { benchMarkdown, evaluateGoals, Goal } from "./report";
 
-const USAGE = "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer] [--no-replication] [--no-cluster]";
+const USAGE =
+  "usage: npm run bench -- [--duration S] [--rounds N] [--design D] [--quick] [--no-memory] [--no-balancer] [--no-replication] [--no-cluster]";
 
 /** Rounds go on until every CPU ratio holds within this spread over the rounds, or MAX_ROUNDS. */
 const RATIO_SPREAD = 0.1;
@@ -47,11 +68,16 @@ interface BenchOptions {
 }
 
 function readOptions(argv: string[]): BenchOptions {
-  const values = readArgs(argv, ["duration", "rounds", "design"], ["quick", "no-memory", "no-balancer", "no-replication", "no-cluster"]);
+  const values = readArgs(
+    argv,
+    ["duration", "rounds", "design"],
+    ["quick", "no-memory", "no-balancer", "no-replication", "no-cluster"],
+  );
   const quick = values.quick ?? false;
   const number = (name: string, text: string | undefined, fallback: number) => {
     if (text === undefined) return fallback;
-    if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0) throw new UsageError(`--${name} must be a positive number (got ${JSON.stringify(text)})`);
+    if (!/^\d+(\.\d+)?$/.test(text) || Number(text) <= 0)
+      throw new UsageError(`--${name} must be a positive number (got ${JSON.stringify(text)})`);
     return Number(text);
   };
   const design = readDesign(values.design, false);
@@ -77,7 +103,10 @@ interface Measured {
   runs: Run[];
 }
 
-const spreadOf = (values: number[]) => (values.length > 1 ? Math.round(((Math.max(...values) - Math.min(...values)) / Math.max(1e-9, median(values))) * 1000) / 1000 : 0);
+const spreadOf = (values: number[]) =>
+  values.length > 1
+    ? Math.round(((Math.max(...values) - Math.min(...values)) / Math.max(1e-9, median(values))) * 1000) / 1000
+    : 0;
 
 function summarize(runs: Run[]) {
   const rates = runs.map((run) => run.req_s);
@@ -90,8 +119,12 @@ function summarize(runs: Run[]) {
     non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
     statuses: sumStatuses(runs),
     cpu_us_per_req: all("cpu_us_per_req") ? median(runs.map((run) => run.cpu_us_per_req as number)) : null,
-    redis_commands_per_req: all("redis_commands_per_req") ? median(runs.map((run) => run.redis_commands_per_req as number)) : null,
-    redis_cpu_us_per_req: all("redis_cpu_us_per_req") ? median(runs.map((run) => run.redis_cpu_us_per_req as number)) : null,
+    redis_commands_per_req: all("redis_commands_per_req")
+      ? median(runs.map((run) => run.redis_commands_per_req as number))
+      : null,
+    redis_cpu_us_per_req: all("redis_cpu_us_per_req")
+      ? median(runs.map((run) => run.redis_cpu_us_per_req as number))
+      : null,
     spread: spreadOf(rates),
     cpu_spread: all("cpu_us_per_req") ? spreadOf(runs.map((run) => run.cpu_us_per_req as number)) : null,
   };
@@ -111,7 +144,9 @@ function pairRatios(measured: Measured[], pair: CpuPair) {
   const runsOf = (name: string) => measured.find((m) => m.name === name && m.kind === pair.kind)?.runs ?? [];
   const mine = runsOf(pair.design);
   const theirs = runsOf(pair.against);
-  const ratios = mine.flatMap((run, i) => (run.cpu_us_per_req && theirs[i]?.cpu_us_per_req ? [run.cpu_us_per_req / (theirs[i].cpu_us_per_req as number)] : []));
+  const ratios = mine.flatMap((run, i) =>
+    run.cpu_us_per_req && theirs[i]?.cpu_us_per_req ? [run.cpu_us_per_req / (theirs[i].cpu_us_per_req as number)] : [],
+  );
   return { ratios, median: ratios.length ? Math.round(median(ratios) * 1000) / 1000 : null, spread: spreadOf(ratios) };
 }
 
@@ -137,7 +172,9 @@ async function main(): Promise<number> {
   const dataDir = path.join(runDir, "data");
   // Writers only need to be many enough that no two uploads of a round share a user often: --quick seeds fewer, to stay within its 3 minutes.
   const writerCount = options.quick ? 100 : options.users;
-  say(`bench: seeding ${options.users} readers and ${writerCount} writers with one file each, in DATA_DIR and in Redis (PASSWORD_HASH_COST=10)`);
+  say(
+    `bench: seeding ${options.users} readers and ${writerCount} writers with one file each, in DATA_DIR and in Redis (PASSWORD_HASH_COST=10)`,
+  );
   // Readers keep exactly one file each, so every read lists the same records all run long;
   // uploads go to other users (writers), whose lists grow.
   const phase1Users = await seedUsers(new FileDataStore(dataDir), "bench", options.users, 10, secret);
@@ -152,65 +189,124 @@ async function main(): Promise<number> {
   const env = { ...serverEnvironment({ secret, dataDir, redisUrl: redis.url, logLevel: "info" }), ...BENCH_QUOTA };
   let instances = new Parts();
   const start = async (name: string, design: Design, args?: string[]) => {
-    const instance = instances.add(new ServerInstance({ design, serverId: name, env, dir: runDir, args, graceful: true }));
+    const instance = instances.add(
+      new ServerInstance({ design, serverId: name, env, dir: runDir, args, graceful: true }),
+    );
     await instance.start();
     return instance;
   };
 
   try {
     // Every configuration: a server, what to send, and the users to send it as.
-    const configs: Array<{ name: string; kind: "read" | "write"; instance: ServerInstance; credentials: Array<Record<string, string>> }> = [];
+    const configs: Array<{
+      name: string;
+      kind: "read" | "write";
+      instance: ServerInstance;
+      credentials: Array<Record<string, string>>;
+    }> = [];
     for (const ceiling of CEILINGS) {
       const instance = await start(ceiling, "stateless", [compiledScript("bench", "ceilings.js"), ceiling]);
       // The ceilings read as the same users as the designs do (phase1Users and phase2Users have the same names).
-      configs.push({ name: ceiling, kind: "read", instance, credentials: phase1Users.map((name) => ({ "x-bench-user": name })) });
+      configs.push({
+        name: ceiling,
+        kind: "read",
+        instance,
+        credentials: phase1Users.map((name) => ({ "x-bench-user": name })),
+      });
     }
     const peers = [...new Set(options.designs.flatMap((design) => textbookPeer(design) ?? []))];
     for (const peer of peers) {
       const instance = await start(peer, "redis-session", [compiledScript("bench", "textbook.js"), peer]);
       const speaks = peerLogin(peer); // its login answers as that design's does
       say(`bench: logging in ${options.users} users on ${peer}`);
-      configs.push({ name: peer, kind: "read", instance, credentials: await logIn(speaks, instance.url, phase2Users) }, { name: peer, kind: "write", instance, credentials: await logIn(speaks, instance.url, phase2Writers) });
+      configs.push(
+        { name: peer, kind: "read", instance, credentials: await logIn(speaks, instance.url, phase2Users) },
+        { name: peer, kind: "write", instance, credentials: await logIn(speaks, instance.url, phase2Writers) },
+      );
     }
     for (const design of options.designs) {
       const instance = await start(design, design);
       say(`bench: logging in ${options.users} users on ${design}`);
       const credentials = await logIn(design, instance.url, isPhase1(design) ? phase1Users : phase2Users);
       const writers = await logIn(design, instance.url, isPhase1(design) ? phase1Writers : phase2Writers);
-      configs.push({ name: design, kind: "read", instance, credentials }, { name: design, kind: "write", instance, credentials: writers });
+      configs.push(
+        { name: design, kind: "read", instance, credentials },
+        { name: design, kind: "write", instance, credentials: writers },
+      );
       // Without a login, every request checks the password: measured again at the default cost.
-      if (!logsIn(design) && slowUsers.length) configs.push({ name: `${design} (cost 14)`, kind: "read", instance, credentials: await logIn(design, instance.url, slowUsers) });
+      if (!logsIn(design) && slowUsers.length)
+        configs.push({
+          name: `${design} (cost 14)`,
+          kind: "read",
+          instance,
+          credentials: await logIn(design, instance.url, slowUsers),
+        });
     }
 
     // The CPU ratios the goals read, which the rounds go on until they hold.
     const pairs: CpuPair[] = [
-      ...options.designs.flatMap((design) => (["read", "write"] as const).flatMap((kind) => textbookPeer(design) ? [{ design, kind, against: textbookPeer(design) as string }] : [])),
-      ...(options.designs.includes("stateful") ? [{ design: "stateful", kind: "read" as const, against: "express+data_dir" }] : []),
+      ...options.designs.flatMap((design) =>
+        (["read", "write"] as const).flatMap((kind) =>
+          textbookPeer(design) ? [{ design, kind, against: textbookPeer(design) as string }] : [],
+        ),
+      ),
+      ...(options.designs.includes("stateful")
+        ? [{ design: "stateful", kind: "read" as const, against: "express+data_dir" }]
+        : []),
     ];
     const measured: Measured[] = configs.map((config) => ({ name: config.name, kind: config.kind, runs: [] }));
     say(`bench: warming up ${configs.length} configurations`);
-    for (const config of configs) await load(config.instance.url, config.kind, config.credentials, options.quick ? 0.3 : Math.min(1, options.duration));
+    for (const config of configs)
+      await load(
+        config.instance.url,
+        config.kind,
+        config.credentials,
+        options.quick ? 0.3 : Math.min(1, options.duration),
+      );
     const maxRounds = options.quick ? options.rounds : Math.max(options.rounds, MAX_ROUNDS);
     let rounds = 0;
     for (let round = 1; round <= maxRounds; round += 1) {
       rounds = round;
       for (const [index, config] of configs.entries()) {
         await waitUntilIdle(config.instance.pid);
-        const result = await loadWithStore(config.instance.pid, meter, config.instance.url, config.kind, config.credentials, options.duration);
+        const result = await loadWithStore(
+          config.instance.pid,
+          meter,
+          config.instance.url,
+          config.kind,
+          config.credentials,
+          options.duration,
+        );
         measured[index].runs.push(result);
-        say(`[round ${round}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, server ${result.cpu_us_per_req ?? "?"} µs/req${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx ${JSON.stringify(result.statuses ?? {})}  <- NOT USED FOR A RATIO` : ""}`);
+        say(
+          `[round ${round}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, server ${result.cpu_us_per_req ?? "?"} µs/req${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx ${JSON.stringify(result.statuses ?? {})}  <- NOT USED FOR A RATIO` : ""}`,
+        );
       }
       if (round < options.rounds) continue;
       const wandering = pairs.filter((pair) => pairRatios(measured, pair).spread > RATIO_SPREAD);
       if (options.quick || wandering.length === 0) break;
-      if (round < maxRounds) say(`bench: ${wandering.map((pair) => `${pair.design} ${pair.kind} / ${pair.against}`).join(", ")} moved more than ${RATIO_SPREAD * 100}% between rounds: one more round`);
+      if (round < maxRounds)
+        say(
+          `bench: ${wandering.map((pair) => `${pair.design} ${pair.kind} / ${pair.against}`).join(", ")} moved more than ${RATIO_SPREAD * 100}% between rounds: one more round`,
+        );
     }
 
     const ceilings = CEILINGS.map((name: Ceiling) => {
       const figures = summarize(measured.find((m) => m.name === name)?.runs ?? []);
-      return { name, req_s: figures.req_s, p50_ms: figures.p50_ms, p99_ms: figures.p99_ms, errors: figures.errors, cpu_us_per_req: figures.cpu_us_per_req, spread: figures.spread, cpu_spread: figures.cpu_spread };
+      return {
+        name,
+        req_s: figures.req_s,
+        p50_ms: figures.p50_ms,
+        p99_ms: figures.p99_ms,
+        errors: figures.errors,
+        cpu_us_per_req: figures.cpu_us_per_req,
+        spread: figures.spread,
+        cpu_spread: figures.cpu_spread,
+      };
     });
-    const peerFigures = measured.filter((m) => peers.includes(m.name as TextbookPeer)).map((m) => ({ name: m.name, kind: m.kind, ...summarize(m.runs) }));
+    const peerFigures = measured
+      .filter((m) => peers.includes(m.name as TextbookPeer))
+      .map((m) => ({ name: m.name, kind: m.kind, ...summarize(m.runs) }));
     const ceilingOf = (name: string) => ceilings.find((ceiling) => ceiling.name === name)?.req_s ?? 0;
     const designs = measured
       .filter((m) => !CEILINGS.includes(m.name as Ceiling) && !peers.includes(m.name as TextbookPeer))
@@ -221,7 +317,10 @@ async function main(): Promise<number> {
         const clean = figures.errors === 0 && figures.non2xx === 0;
         const peer = m.name === design ? textbookPeer(design) : undefined;
         const toPeer = peer ? pairRatios(measured, { design, kind: m.kind, against: peer }) : undefined;
-        const toCeiling = m.kind === "read" && m.name === design ? pairRatios(measured, { design, kind: "read", against: path_ceiling }) : undefined;
+        const toCeiling =
+          m.kind === "read" && m.name === design
+            ? pairRatios(measured, { design, kind: "read", against: path_ceiling })
+            : undefined;
         return {
           design: m.name,
           kind: m.kind,
@@ -244,18 +343,29 @@ async function main(): Promise<number> {
     const replication = options.replication ? await measureReplication(options, runDir, secret, say) : null;
     // The design the quick run puts on the Cluster, and whose scaling the model is checked on: sessions in Redis.
     const reference: Design = "redis-session";
-    const cluster: ClusterFigures | null = options.cluster ? await measureCluster({ ...options, designs: options.quick ? [reference] : options.designs }, runDir, secret, say) : null;
+    const cluster: ClusterFigures | null = options.cluster
+      ? await measureCluster(
+          { ...options, designs: options.quick ? [reference] : options.designs },
+          runDir,
+          secret,
+          say,
+        )
+      : null;
     const capacity = capacityRows(
       [
         // "stateless (cost 14)" is a measurement, not a design: isDesign keeps it out.
-        ...designs.filter((d) => isDesign(d.design) && !isPhase1(d.design)).map((d) => ({ ...d, store: "one Redis" as const })),
+        ...designs
+          .filter((d) => isDesign(d.design) && !isPhase1(d.design))
+          .map((d) => ({ ...d, store: "one Redis" as const })),
         ...(cluster?.runs ?? []).map((run) => ({ ...run, store: "Redis Cluster (3 primaries)" as const })),
       ],
       store.get_req_s ?? null,
     );
     let scaling: ScalingCheck | string = scalingCheckNote();
     if (!scaling) {
-      const model = capacity.find((row) => row.design === reference && row.kind === "read" && row.store === "one Redis")?.instances_at_saturation ?? null;
+      const model =
+        capacity.find((row) => row.design === reference && row.kind === "read" && row.store === "one Redis")
+          ?.instances_at_saturation ?? null;
       scaling = await measureScaling(reference, env, runDir, phase2Users, options.duration, model);
     }
 
@@ -264,18 +374,56 @@ async function main(): Promise<number> {
       machine: machine(),
       node: process.versions.node,
       redis: redisVersion(),
-      options: { duration_s: options.duration, rounds, max_rounds: maxRounds, ratio_spread: RATIO_SPREAD, users: options.users, connections: CONNECTIONS, quick: options.quick, designs: options.designs },
+      options: {
+        duration_s: options.duration,
+        rounds,
+        max_rounds: maxRounds,
+        ratio_spread: RATIO_SPREAD,
+        users: options.users,
+        connections: CONNECTIONS,
+        quick: options.quick,
+        designs: options.designs,
+      },
       wall_s: Math.round((Date.now() - started) / 1000),
     };
-    const report = { ...info, ceilings, peers: peerFigures, designs, memory, balancer, store, replication, cluster, capacity, scaling, goals: [] as Goal[], profiles: [] as Profile[] };
+    const report = {
+      ...info,
+      ceilings,
+      peers: peerFigures,
+      designs,
+      memory,
+      balancer,
+      store,
+      replication,
+      cluster,
+      capacity,
+      scaling,
+      goals: [] as Goal[],
+      profiles: [] as Profile[],
+    };
     report.goals = evaluateGoals(report);
     // Where a design misses a CPU goal on its read, say where the time goes.
     // --quick profiles the first one, to stay within its 3 minutes; a full run profiles them all.
-    const missed = [...new Set(report.goals.filter((g) => g.met === false && g.design && / read /.test(g.figure)).map((g) => g.design as Design))];
+    const missed = [
+      ...new Set(
+        report.goals
+          .filter((g) => g.met === false && g.design && / read /.test(g.figure))
+          .map((g) => g.design as Design),
+      ),
+    ];
     for (const design of options.quick ? missed.slice(0, 1) : missed) {
       say(`bench: profiling ${design} (its read goal was missed)`);
       const phase1 = isPhase1(design);
-      report.profiles.push(await profileDesign(design, env, phase1 ? phase1Users : phase2Users, phase1 ? phase1Writers : phase2Writers, runDir, admin));
+      report.profiles.push(
+        await profileDesign(
+          design,
+          env,
+          phase1 ? phase1Users : phase2Users,
+          phase1 ? phase1Writers : phase2Writers,
+          runDir,
+          admin,
+        ),
+      );
     }
     report.options.designs = options.designs;
     const reports = reportsDir();
@@ -283,7 +431,9 @@ async function main(): Promise<number> {
     writeFileSync(path.join(reports, "bench.json"), `${JSON.stringify(report, null, 2)}\n`);
     const markdown = benchMarkdown(report);
     writeFileSync(path.join(reports, "bench.md"), markdown);
-    process.stdout.write(`${markdown}\nReports: ${path.join(shownPath(reports), "bench.md")}, ${path.join(shownPath(reports), "bench.json")}\n`);
+    process.stdout.write(
+      `${markdown}\nReports: ${path.join(shownPath(reports), "bench.md")}, ${path.join(shownPath(reports), "bench.json")}\n`,
+    );
     return 0;
   } finally {
     admin.disconnect();
@@ -294,9 +444,24 @@ async function main(): Promise<number> {
 }
 
 /** The same read with 3 instances: direct to one, through the built-in balancer, nginx and HAProxy. */
-async function measureBalancers(options: BenchOptions, runDir: string, env: Record<string, string>, users: string[], say: (line: string) => void) {
+async function measureBalancers(
+  options: BenchOptions,
+  runDir: string,
+  env: Record<string, string>,
+  users: string[],
+  say: (line: string) => void,
+) {
   const parts = new Parts();
-  const instances = Array.from({ length: 3 }, (_, i) => parts.add(new ServerInstance({ design: "redis-session", serverId: `lb-${i + 1}`, env: { ...env, LOG_LEVEL: "warn" }, dir: runDir })));
+  const instances = Array.from({ length: 3 }, (_, i) =>
+    parts.add(
+      new ServerInstance({
+        design: "redis-session",
+        serverId: `lb-${i + 1}`,
+        env: { ...env, LOG_LEVEL: "warn" },
+        dir: runDir,
+      }),
+    ),
+  );
   await Promise.all(instances.map((instance) => instance.start()));
   const backends = instances.map((instance) => ({ id: instance.serverId, url: instance.url }));
   const credentials = await logIn("redis-session", instances[0].url, users);
@@ -308,7 +473,11 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
       serverId: "builtin-balancer",
       env: {},
       dir: runDir,
-      args: [compiledScript("processes", "balancer-process.js"), "round-robin", backends.map((backend) => backend.url).join(",")],
+      args: [
+        compiledScript("processes", "balancer-process.js"),
+        "round-robin",
+        backends.map((backend) => backend.url).join(","),
+      ],
       graceful: true,
     }),
   );
@@ -319,7 +488,9 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
   ];
   for (const name of ["nginx", "haproxy"] as const) {
     if (!findBalancer(name)) continue;
-    const running = parts.add(await startRealBalancer(name, backends, "round-robin", path.join(runDir, `bench-${name}`)));
+    const running = parts.add(
+      await startRealBalancer(name, backends, "round-robin", path.join(runDir, `bench-${name}`)),
+    );
     targets.push({ name, url: running.url });
   }
   const runs = new Map<string, LoadResult[]>(targets.map((target) => [target.name, []]));
@@ -331,7 +502,10 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
     for (let round = 1; round <= options.rounds; round += 1) {
       for (const target of targets) {
         for (const instance of instances) await waitUntilIdle(instance.pid);
-        const result = target.name === "builtin" ? await loadAndTime(builtin.pid, target.url, "read", credentials, options.duration) : await load(target.url, "read", credentials, options.duration);
+        const result =
+          target.name === "builtin"
+            ? await loadAndTime(builtin.pid, target.url, "read", credentials, options.duration)
+            : await load(target.url, "read", credentials, options.duration);
         if (result.cpu_us_per_req !== undefined) balancerCpu.push(result.cpu_us_per_req);
         runs.get(target.name)?.push(result);
         say(`[balancer ${round}/${options.rounds}] ${target.name}: ${result.req_s} req/s, p50 ${result.p50_ms} ms`);
@@ -340,7 +514,20 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
     // Where the built-in balancer's time goes: a CPU profile of another one under the same reads (not in --quick).
     const profileDir = path.join(runDir, "profile-balancer");
     const profiled = parts.add(
-      new ServerInstance({ design: "redis-session", serverId: "profiled-balancer", env: {}, dir: runDir, args: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, compiledScript("processes", "balancer-process.js"), "round-robin", backends.map((backend) => backend.url).join(",")], graceful: true }),
+      new ServerInstance({
+        design: "redis-session",
+        serverId: "profiled-balancer",
+        env: {},
+        dir: runDir,
+        args: [
+          "--cpu-prof",
+          `--cpu-prof-dir=${profileDir}`,
+          compiledScript("processes", "balancer-process.js"),
+          "round-robin",
+          backends.map((backend) => backend.url).join(","),
+        ],
+        graceful: true,
+      }),
     );
     if (!options.quick) {
       // One request at a time: no queue for the cores, so what each hop itself adds to a
@@ -348,7 +535,8 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
       for (const target of targets) {
         for (const instance of instances) await waitUntilIdle(instance.pid);
         const alone = await load(target.url, "read", credentials, Math.min(2, options.duration), 1);
-        if (alone.requests > 0 && alone.errors + alone.non2xx === 0) serialMs.set(target.name, Math.round((1000 / alone.req_s) * 1000) / 1000);
+        if (alone.requests > 0 && alone.errors + alone.non2xx === 0)
+          serialMs.set(target.name, Math.round((1000 / alone.req_s) * 1000) / 1000);
       }
       await profiled.start();
       await load(profiled.url, "read", credentials, Math.min(2, options.duration));
@@ -362,18 +550,36 @@ async function measureBalancers(options: BenchOptions, runDir: string, env: Reco
   const direct = summarize(runs.get("direct") ?? []);
   return targets.map((target) => {
     const figures = summarize(runs.get(target.name) ?? []);
-    const own = target.name === "builtin" && balancerCpu.length ? { balancer_cpu_us_per_req: median(balancerCpu), profile: balancerProfile } : {};
+    const own =
+      target.name === "builtin" && balancerCpu.length
+        ? { balancer_cpu_us_per_req: median(balancerCpu), profile: balancerProfile }
+        : {};
     const serial = serialMs.get(target.name);
     const serialDirect = serialMs.get("direct");
-    const alone = serial !== undefined && serialDirect !== undefined ? { ms_per_req_alone: serial, added_ms_alone: Math.round((serial - serialDirect) * 1000) / 1000 } : {};
-    return { name: target.name, ...figures, ratio_to_direct: ratio(figures.req_s, direct.req_s), p50_added_ms: Math.round((figures.p50_ms - direct.p50_ms) * 100) / 100, ...alone, ...own };
+    const alone =
+      serial !== undefined && serialDirect !== undefined
+        ? { ms_per_req_alone: serial, added_ms_alone: Math.round((serial - serialDirect) * 1000) / 1000 }
+        : {};
+    return {
+      name: target.name,
+      ...figures,
+      ratio_to_direct: ratio(figures.req_s, direct.req_s),
+      p50_added_ms: Math.round((figures.p50_ms - direct.p50_ms) * 100) / 100,
+      ...alone,
+      ...own,
+    };
   });
 }
 
 /** Redis's own limit: plain GET and SET with redis-benchmark, 50 clients. */
 function measureRedis(port: number) {
-  const run = spawnSync("redis-benchmark", ["-h", "127.0.0.1", "-p", String(port), "-t", "get,set", "-n", "100000", "-c", "50", "-q", "--csv"], { encoding: "utf8", timeout: 60_000 });
-  if (run.status !== 0) return { tool: null, note: "redis-benchmark is not installed: no figure for Redis's own limit" };
+  const run = spawnSync(
+    "redis-benchmark",
+    ["-h", "127.0.0.1", "-p", String(port), "-t", "get,set", "-n", "100000", "-c", "50", "-q", "--csv"],
+    { encoding: "utf8", timeout: 60_000 },
+  );
+  if (run.status !== 0)
+    return { tool: null, note: "redis-benchmark is not installed: no figure for Redis's own limit" };
   const rates: Record<string, number> = {};
   for (const line of run.stdout.split("\n")) {
     const match = /^"(GET|SET)","([\d.]+)"/.exec(line);
@@ -383,4 +589,3 @@ function measureRedis(port: number) {
 }
 
 if (require.main === module) runProgram("bench", main);
-

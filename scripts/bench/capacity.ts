@@ -22,7 +22,17 @@ import { Parts } from "../processes/managed-process";
 import { RedisCluster, startRedisCluster } from "../processes/redis-cluster";
 import { serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
-import { BENCH_QUOTA, cpuSeconds, load, LoadResult, logIn, median, seedUsers, sumStatuses, waitUntilIdle } from "./load";
+import {
+  BENCH_QUOTA,
+  cpuSeconds,
+  load,
+  LoadResult,
+  logIn,
+  median,
+  seedUsers,
+  sumStatuses,
+  waitUntilIdle,
+} from "./load";
 
 /** CPU and commands of one or more Redis processes, read before and after a run. */
 export class StoreMeter {
@@ -35,7 +45,10 @@ export class StoreMeter {
         try {
           await client.connect();
           const info = await client.info("stats");
-          return { cpu: node.pid ? (cpuSeconds(node.pid) ?? 0) : 0, commands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0) };
+          return {
+            cpu: node.pid ? (cpuSeconds(node.pid) ?? 0) : 0,
+            commands: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0),
+          };
         } finally {
           client.disconnect();
         }
@@ -54,14 +67,19 @@ export interface StoreFigures {
 }
 
 /** One load run with the server's CPU and the store's CPU and commands, per request answered. */
-export async function loadWithStore(serverPid: number | undefined, meter: StoreMeter, ...args: Parameters<typeof load>): Promise<LoadResult & Partial<StoreFigures>> {
+export async function loadWithStore(
+  serverPid: number | undefined,
+  meter: StoreMeter,
+  ...args: Parameters<typeof load>
+): Promise<LoadResult & Partial<StoreFigures>> {
   const serverBefore = serverPid ? cpuSeconds(serverPid) : undefined;
   const storeBefore = await meter.snapshot();
   const result: LoadResult & Partial<StoreFigures> = await load(...args);
   const serverAfter = serverPid ? cpuSeconds(serverPid) : undefined;
   const storeAfter = await meter.snapshot();
   if (result.requests > 0) {
-    if (serverBefore !== undefined && serverAfter !== undefined) result.cpu_us_per_req = Math.round(((serverAfter - serverBefore) * 1e6) / result.requests);
+    if (serverBefore !== undefined && serverAfter !== undefined)
+      result.cpu_us_per_req = Math.round(((serverAfter - serverBefore) * 1e6) / result.requests);
     const cpu = storeAfter.map((after, i) => after.cpu - storeBefore[i].cpu);
     // The meter's own INFO on each node is one command: not the server's.
     const commands = storeAfter.reduce((sum, after, i) => sum + after.commands - storeBefore[i].commands - 1, 0);
@@ -93,7 +111,17 @@ const round1 = (value: number) => Math.round(value * 10) / 10;
 
 /** The model's rows, from per-design figures: the arithmetic in words beside each. */
 export function capacityRows(
-  figures: Array<{ design: string; kind: "read" | "write"; store: CapacityRow["store"]; cpu_us_per_req: number | null; redis_commands_per_req?: number | null; redis_cpu_us_per_req?: number | null; busiest_node_cpu_us_per_req?: number | null; errors?: number; non2xx?: number }>,
+  figures: Array<{
+    design: string;
+    kind: "read" | "write";
+    store: CapacityRow["store"];
+    cpu_us_per_req: number | null;
+    redis_commands_per_req?: number | null;
+    redis_cpu_us_per_req?: number | null;
+    busiest_node_cpu_us_per_req?: number | null;
+    errors?: number;
+    non2xx?: number;
+  }>,
   redisGetPerS: number | null,
 ): CapacityRow[] {
   const rows: CapacityRow[] = [];
@@ -108,7 +136,10 @@ export function capacityRows(
     const instances = round1(server / busiest);
     const primaries = figure.store === "one Redis" ? 1 : 3; // a Cluster spreads the users' slots over its primaries
     const byBenchmark = redisGetPerS ? round1((primaries * redisGetPerS) / (commands * perInstance)) : null;
-    const busiestText = figure.store === "one Redis" ? `Redis ${busiest} µs` : `the busiest primary ${busiest} µs (all three: ${figure.redis_cpu_us_per_req} µs)`;
+    const busiestText =
+      figure.store === "one Redis"
+        ? `Redis ${busiest} µs`
+        : `the busiest primary ${busiest} µs (all three: ${figure.redis_cpu_us_per_req} µs)`;
     rows.push({
       design: figure.design,
       kind: figure.kind,
@@ -129,7 +160,20 @@ export function capacityRows(
 export interface ClusterFigures {
   nodes: number;
   primaries: number;
-  runs: Array<{ design: Design; kind: "read" | "write"; req_s: number; p50_ms: number; p99_ms: number; errors: number; non2xx: number; statuses?: Record<string, number>; first_failure?: string; cpu_us_per_req: number | null } & StoreFigures>;
+  runs: Array<
+    {
+      design: Design;
+      kind: "read" | "write";
+      req_s: number;
+      p50_ms: number;
+      p99_ms: number;
+      errors: number;
+      non2xx: number;
+      statuses?: Record<string, number>;
+      first_failure?: string;
+      cpu_us_per_req: number | null;
+    } & StoreFigures
+  >;
   /** The primaries that changed during the measurements (a failover), or none. */
   failovers: string[];
   /** Measured 1 vs 2 instances, or why not. */
@@ -151,24 +195,44 @@ export async function measureCluster(
   try {
     const cluster: RedisCluster = parts.add(await startRedisCluster({ dir: path.join(runDir, "cluster") }));
     const primaries = await cluster.primaries();
-    const primaryPorts = () => primaries.map((node) => node.port).sort((a, b) => a - b).join(",");
+    const primaryPorts = () =>
+      primaries
+        .map((node) => node.port)
+        .sort((a, b) => a - b)
+        .join(",");
     const before = primaryPorts();
     const meter = new StoreMeter(primaries.map((node) => ({ pid: node.pid, port: node.port })));
     const admin = new Cluster(cluster.nodes.map((node) => ({ host: "127.0.0.1", port: node.port })));
     const count = Math.min(options.users / 2, 500); // 100 in --quick, 500 in a full run
     const [readers, writers] = await (async () => {
       try {
-        return [await seedUsers(new RedisDataStore(admin, "lab:"), "cluster", count, 10, secret), await seedUsers(new RedisDataStore(admin, "lab:"), "cluster-writer", Math.min(count, 100), 10, secret)];
+        return [
+          await seedUsers(new RedisDataStore(admin, "lab:"), "cluster", count, 10, secret),
+          await seedUsers(new RedisDataStore(admin, "lab:"), "cluster-writer", Math.min(count, 100), 10, secret),
+        ];
       } finally {
         admin.disconnect();
       }
     })();
-    const env = { ...serverEnvironment({ secret, dataDir: path.join(runDir, "data"), clusterNodes: cluster.nodeList, logLevel: "info" }), ...BENCH_QUOTA };
+    const env = {
+      ...serverEnvironment({
+        secret,
+        dataDir: path.join(runDir, "data"),
+        clusterNodes: cluster.nodeList,
+        logLevel: "info",
+      }),
+      ...BENCH_QUOTA,
+    };
     const runs: ClusterFigures["runs"] = [];
     for (const design of options.designs.filter(benchedOnCluster)) {
-      const server = parts.add(new ServerInstance({ design, serverId: `${design}-on-cluster`, env, dir: runDir, graceful: true }));
+      const server = parts.add(
+        new ServerInstance({ design, serverId: `${design}-on-cluster`, env, dir: runDir, graceful: true }),
+      );
       await server.start();
-      for (const [kind, users] of [["read", readers], ["write", writers]] as const) {
+      for (const [kind, users] of [
+        ["read", readers],
+        ["write", writers],
+      ] as const) {
         const credentials = await logIn(design, server.url, users);
         await load(server.url, kind, credentials, Math.min(1, options.duration));
         const results: Array<Awaited<ReturnType<typeof loadWithStore>>> = [];
@@ -176,9 +240,12 @@ export async function measureCluster(
           await waitUntilIdle(server.pid);
           const result = await loadWithStore(server.pid, meter, server.url, kind, credentials, options.duration);
           results.push(result);
-          say(`[cluster ${round}/${options.rounds}] ${design} ${kind}: ${result.req_s} req/s, server ${result.cpu_us_per_req ?? "?"} µs/req, Redis ${result.redis_cpu_us_per_req} µs/req over 3 primaries${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx ${JSON.stringify(result.statuses ?? {})}` : ""}`);
+          say(
+            `[cluster ${round}/${options.rounds}] ${design} ${kind}: ${result.req_s} req/s, server ${result.cpu_us_per_req ?? "?"} µs/req, Redis ${result.redis_cpu_us_per_req} µs/req over 3 primaries${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx ${JSON.stringify(result.statuses ?? {})}` : ""}`,
+          );
         }
-        const mid = (pick: (run: (typeof results)[number]) => number | undefined) => median(results.map((run) => pick(run) ?? 0));
+        const mid = (pick: (run: (typeof results)[number]) => number | undefined) =>
+          median(results.map((run) => pick(run) ?? 0));
         const statuses = sumStatuses(results);
         // A failed run says how: one more request of the same kind, its answer kept.
         const failed = results.some((run) => run.errors + run.non2xx > 0);
@@ -192,7 +259,9 @@ export async function measureCluster(
           non2xx: results.reduce((sum, run) => sum + run.non2xx, 0),
           ...(statuses ? { statuses } : {}),
           ...(failed ? { first_failure: await oneAnswer(server.url, kind, credentials[0]) } : {}),
-          cpu_us_per_req: results.every((run) => run.cpu_us_per_req !== undefined) ? mid((run) => run.cpu_us_per_req) : null,
+          cpu_us_per_req: results.every((run) => run.cpu_us_per_req !== undefined)
+            ? mid((run) => run.cpu_us_per_req)
+            : null,
           redis_commands_per_req: mid((run) => run.redis_commands_per_req),
           redis_cpu_us_per_req: mid((run) => run.redis_cpu_us_per_req),
           busiest_node_cpu_us_per_req: mid((run) => run.busiest_node_cpu_us_per_req),
@@ -202,16 +271,29 @@ export async function measureCluster(
     }
     // A primary that stopped answering its peers for --cluster-node-timeout is replaced by its
     // replica: the figures above would then mix two layouts. Said, not hidden.
-    const after = (await cluster.primaries()).map((node) => node.port).sort((a, b) => a - b).join(",");
+    const after = (await cluster.primaries())
+      .map((node) => node.port)
+      .sort((a, b) => a - b)
+      .join(",");
     const failovers = after === before ? [] : [`primaries on ports ${before} before the measurements, ${after} after`];
-    return { nodes: cluster.nodes.length, primaries: primaries.length, runs, failovers, scaling_check: scalingCheckNote() };
+    return {
+      nodes: cluster.nodes.length,
+      primaries: primaries.length,
+      runs,
+      failovers,
+      scaling_check: scalingCheckNote(),
+    };
   } finally {
     await parts.stop();
   }
 }
 
 /** One request like the load's, answered: "503 store_unavailable: …", for a run that failed. */
-async function oneAnswer(url: string, kind: "read" | "write", credentials: Record<string, string> | undefined): Promise<string> {
+async function oneAnswer(
+  url: string,
+  kind: "read" | "write",
+  credentials: Record<string, string> | undefined,
+): Promise<string> {
   try {
     const response = await fetch(`${url}${kind === "read" ? "/api/files" : "/api/upload"}`, {
       method: kind === "read" ? "GET" : "POST",
@@ -229,7 +311,9 @@ async function oneAnswer(url: string, kind: "read" | "write", credentials: Recor
 /** Measuring 1 against 2 instances needs a core for each, one for Redis and one for the load. */
 export function scalingCheckNote(): string {
   const cores = os.cpus().length;
-  return cores >= 4 ? "" : `not measured: 1 against 2 instances needs at least 4 cores (2 instances, Redis and the load generator), and this machine has ${cores}`;
+  return cores >= 4
+    ? ""
+    : `not measured: 1 against 2 instances needs at least 4 cores (2 instances, Redis and the load generator), and this machine has ${cores}`;
 }
 
 export interface ScalingCheck {
@@ -255,7 +339,17 @@ export async function measureScaling(
 ): Promise<ScalingCheck> {
   const parts = new Parts();
   try {
-    const servers = [1, 2].map((i) => parts.add(new ServerInstance({ design, serverId: `scaling-${i}`, env: { ...env, LOG_LEVEL: "warn" }, dir: runDir, graceful: true })));
+    const servers = [1, 2].map((i) =>
+      parts.add(
+        new ServerInstance({
+          design,
+          serverId: `scaling-${i}`,
+          env: { ...env, LOG_LEVEL: "warn" },
+          dir: runDir,
+          graceful: true,
+        }),
+      ),
+    );
     await Promise.all(servers.map((server) => server.start()));
     const credentials = await Promise.all(servers.map((server) => logIn(design, server.url, users)));
     await load(servers[0].url, "read", credentials[0], Math.min(1, seconds));

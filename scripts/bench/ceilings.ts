@@ -29,7 +29,9 @@ const SMALL_BODY = JSON.stringify({ files: [] });
 function handler(kind: Ceiling): http.RequestListener {
   if (kind === "node:http") {
     return (req, res) => {
-      res.writeHead(200, { "Content-Type": "application/json" }).end(req.url === "/ready" ? '{"status":"ready"}' : SMALL_BODY);
+      res
+        .writeHead(200, { "Content-Type": "application/json" })
+        .end(req.url === "/ready" ? '{"status":"ready"}' : SMALL_BODY);
     };
   }
   const app = express();
@@ -53,12 +55,21 @@ function handler(kind: Ceiling): http.RequestListener {
   } else if (kind === "express+data_dir") {
     const store = new FileDataStore(process.env.DATA_DIR ?? "data/bench");
     app.get("/ready", (_req, res) => void res.json({ status: "ready" }));
-    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(await idOf(store, user(req))) }));
+    app.get(
+      "/api/files",
+      async (req, res) => void res.json({ files: await store.listFiles(await idOf(store, user(req))) }),
+    );
   } else {
     const client = createRedisClient(process.env.REDIS_URL ?? "");
     const store = new RedisDataStore(client, process.env.KEY_PREFIX ?? "lab:");
-    app.get("/ready", (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }));
-    app.get("/api/files", async (req, res) => void res.json({ files: await store.listFiles(await idOf(store, user(req))) }));
+    app.get(
+      "/ready",
+      (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }),
+    );
+    app.get(
+      "/api/files",
+      async (req, res) => void res.json({ files: await store.listFiles(await idOf(store, user(req))) }),
+    );
   }
   return app;
 }

@@ -33,7 +33,13 @@ export interface LoadResult {
 }
 
 /** Registers `count` users (named `${prefix}-<i>`) with one small file each, straight into the store. */
-export async function seedUsers(store: DataStore, prefix: string, count: number, cost: number, idSecret: string): Promise<string[]> {
+export async function seedUsers(
+  store: DataStore,
+  prefix: string,
+  count: number,
+  cost: number,
+  idSecret: string,
+): Promise<string[]> {
   const users = new UserService(store, cost);
   const files = new FileService(store, { maxFileBytes: 1048576, idSecret });
   const names = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
@@ -50,7 +56,12 @@ export async function seedUsers(store: DataStore, prefix: string, count: number,
 }
 
 /** Logs every user in (as the design wants) and returns the headers that prove who each one is. */
-export async function logIn(design: Design, url: string, names: string[], concurrency = 50): Promise<Array<Record<string, string>>> {
+export async function logIn(
+  design: Design,
+  url: string,
+  names: string[],
+  concurrency = 50,
+): Promise<Array<Record<string, string>>> {
   const result: Array<Record<string, string>> = new Array(names.length);
   let next = 0;
   await Promise.all(
@@ -60,7 +71,10 @@ export async function logIn(design: Design, url: string, names: string[], concur
         const credentials = new Credentials(design, names[index], PASSWORD);
         const login = credentials.loginRequest();
         const answer = login ? await fetchAnswer(url, login, 30_000) : undefined;
-        if (answer && (answer.status < 200 || answer.status >= 300)) throw new Error(`login of ${names[index]} on ${design} answered ${answer.status} ${String(answer.body.error)}`);
+        if (answer && (answer.status < 200 || answer.status >= 300))
+          throw new Error(
+            `login of ${names[index]} on ${design} answered ${answer.status} ${String(answer.body.error)}`,
+          );
         credentials.accept(answer);
         result[index] = credentials.headers();
       }
@@ -72,7 +86,13 @@ export async function logIn(design: Design, url: string, names: string[], concur
 let uploads = 0;
 
 /** One autocannon run: GET /api/files (read) or POST /api/upload (write), users in rotation. */
-export async function load(url: string, kind: "read" | "write", credentials: Array<Record<string, string>>, seconds: number, connections = CONNECTIONS): Promise<LoadResult> {
+export async function load(
+  url: string,
+  kind: "read" | "write",
+  credentials: Array<Record<string, string>>,
+  seconds: number,
+  connections = CONNECTIONS,
+): Promise<LoadResult> {
   let next = 0;
   // autocannon stops at its next sample, one a second by default: a 0.3 s warm-up would last 1 s.
   const sampleMs = seconds < 1 ? 100 : 1000;
@@ -118,7 +138,9 @@ export async function load(url: string, kind: "read" | "write", credentials: Arr
 /** The non-2xx answers of several runs together, by status; undefined when there were none. */
 export function sumStatuses(runs: Array<Pick<LoadResult, "statuses">>): Record<string, number> | undefined {
   const statuses: Record<string, number> = {};
-  for (const run of runs) for (const [status, count] of Object.entries(run.statuses ?? {})) statuses[status] = (statuses[status] ?? 0) + count;
+  for (const run of runs)
+    for (const [status, count] of Object.entries(run.statuses ?? {}))
+      statuses[status] = (statuses[status] ?? 0) + count;
   return Object.keys(statuses).length ? statuses : undefined;
 }
 
@@ -156,7 +178,8 @@ export async function loadAndTime(pid: number | undefined, ...args: Parameters<t
   const before = pid ? cpuSeconds(pid) : undefined;
   const result = await load(...args);
   const after = pid ? cpuSeconds(pid) : undefined;
-  if (before !== undefined && after !== undefined && result.requests > 0) result.cpu_us_per_req = Math.round(((after - before) * 1e6) / result.requests);
+  if (before !== undefined && after !== undefined && result.requests > 0)
+    result.cpu_us_per_req = Math.round(((after - before) * 1e6) / result.requests);
   return result;
 }
 

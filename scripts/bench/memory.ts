@@ -34,7 +34,13 @@ async function heapUsedBytes(pid: number, file: string): Promise<number | null> 
 }
 
 /** Server RSS, its V8 heap (and Redis's used_memory) as live sessions grow: bytes per session. */
-export async function measureMemory(options: MemoryOptions, runDir: string, redisUrl: string, admin: Redis, say: (line: string) => void) {
+export async function measureMemory(
+  options: MemoryOptions,
+  runDir: string,
+  redisUrl: string,
+  admin: Redis,
+  say: (line: string) => void,
+) {
   // PASSWORD_HASH_COST=4 here: this part measures sessions, not hashing. The first 1,000 logins
   // only warm the server up (code paths, heap), so that the figures are per additional session.
   const most = Math.max(...options.memorySteps) + 1000;
@@ -43,7 +49,13 @@ export async function measureMemory(options: MemoryOptions, runDir: string, redi
   const results = [];
   for (const design of ["stateful", "memory-session", "cached-session", "redis-session"] as Design[]) {
     if (!options.designs.includes(design)) continue;
-    const env = serverEnvironment({ secret: options.secret, dataDir: path.join(runDir, "memory-data"), redisUrl, keyPrefix: "mem:", passwordHashCost: 4 });
+    const env = serverEnvironment({
+      secret: options.secret,
+      dataDir: path.join(runDir, "memory-data"),
+      redisUrl,
+      keyPrefix: "mem:",
+      passwordHashCost: 4,
+    });
     const heapFile = path.join(runDir, `heap-${design}.json`);
     const instance = new ServerInstance({
       design,
@@ -77,7 +89,8 @@ export async function measureMemory(options: MemoryOptions, runDir: string, redi
         server_rss_bytes: rss,
         server_heap_bytes: heap,
         server_bytes_per_session: Math.round((rss - previousRss) / added),
-        server_heap_bytes_per_session: heap === null || previousHeap === null ? null : Math.round((heap - previousHeap) / added),
+        server_heap_bytes_per_session:
+          heap === null || previousHeap === null ? null : Math.round((heap - previousHeap) / added),
         redis_used_memory_bytes: isPhase1(design) ? null : redisMemory,
         redis_bytes_per_session: isPhase1(design) ? null : Math.round((redisMemory - previousRedis) / added),
       };
@@ -85,7 +98,9 @@ export async function measureMemory(options: MemoryOptions, runDir: string, redi
       previousHeap = heap;
       previousRedis = redisMemory;
       results.push(entry);
-      say(`[memory] ${design} at ${step} sessions: server ${entry.server_bytes_per_session} B/session (V8 heap ${entry.server_heap_bytes_per_session ?? "?"} B)${entry.redis_bytes_per_session !== null ? `, Redis ${entry.redis_bytes_per_session} B/session` : ""}`);
+      say(
+        `[memory] ${design} at ${step} sessions: server ${entry.server_bytes_per_session} B/session (V8 heap ${entry.server_heap_bytes_per_session ?? "?"} B)${entry.redis_bytes_per_session !== null ? `, Redis ${entry.redis_bytes_per_session} B/session` : ""}`,
+      );
     }
     await instance.kill();
   }

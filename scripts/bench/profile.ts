@@ -38,7 +38,9 @@ export function summarise(profile: CpuProfile): Pick<Profile, "top_packages" | "
     total += time;
     const url = frame.url.replace(/^file:\/\//, "");
     // V8's own entries ("(garbage collector)", "(idle)") have no URL: they stand for themselves.
-    const pkg = /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.startsWith("node:") ? url : url ? path.basename(url) : frame.functionName || "(native)");
+    const pkg =
+      /node_modules\/((@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
+      (url.startsWith("node:") ? url : url ? path.basename(url) : frame.functionName || "(native)");
     const fn = url ? `${frame.functionName || "(anonymous)"} ${pkg}:${frame.lineNumber + 1}` : pkg;
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + time);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + time);
@@ -63,7 +65,14 @@ async function commandsPer(admin: Redis, send: () => Promise<unknown>, count: nu
   return per;
 }
 
-export async function profileDesign(design: Design, env: Record<string, string>, users: string[], writers: string[], runDir: string, admin: Redis): Promise<Profile> {
+export async function profileDesign(
+  design: Design,
+  env: Record<string, string>,
+  users: string[],
+  writers: string[],
+  runDir: string,
+  admin: Redis,
+): Promise<Profile> {
   const profileDir = path.join(runDir, `profile-${design}`);
   const instance = new ServerInstance({
     design,
@@ -79,14 +88,22 @@ export async function profileDesign(design: Design, env: Record<string, string>,
     let perRead: Record<string, number> | null = null;
     let perWrite: Record<string, number> | null = null;
     if (!isPhase1(design)) {
-      perRead = await commandsPer(admin, () => fetch(`${instance.url}/api/files`, { headers: readers[0] }).then((r) => r.arrayBuffer()), 100);
+      perRead = await commandsPer(
+        admin,
+        () => fetch(`${instance.url}/api/files`, { headers: readers[0] }).then((r) => r.arrayBuffer()),
+        100,
+      );
       let n = 0;
       perWrite = await commandsPer(
         admin,
         () =>
           fetch(`${instance.url}/api/upload`, {
             method: "POST",
-            headers: { ...uploaders[0], "content-type": "application/json", "idempotency-key": `profile-${design}-${n++}` },
+            headers: {
+              ...uploaders[0],
+              "content-type": "application/json",
+              "idempotency-key": `profile-${design}-${n++}`,
+            },
             body: '{"filename":"p.txt","content":"p"}',
           }).then((r) => r.arrayBuffer()),
         100,
@@ -95,7 +112,9 @@ export async function profileDesign(design: Design, env: Record<string, string>,
     await load(instance.url, "read", readers, 2);
     await instance.stop(); // the profile is written as the process exits
     const file = readdirSync(profileDir).find((name) => name.endsWith(".cpuprofile"));
-    const summary = file ? summarise(JSON.parse(readFileSync(path.join(profileDir, file), "utf8"))) : { top_packages: [], top_functions: [] };
+    const summary = file
+      ? summarise(JSON.parse(readFileSync(path.join(profileDir, file), "utf8")))
+      : { top_packages: [], top_functions: [] };
     return { design, ...summary, redis_commands_per_read: perRead, redis_commands_per_write: perWrite };
   } finally {
     await instance.kill();

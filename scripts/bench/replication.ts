@@ -22,7 +22,11 @@ export interface ReplicationFigures {
   errors: number;
 }
 
-const figures = (runs: LoadResult[]) => ({ req_s: Math.round(median(runs.map((run) => run.req_s))), p50_ms: median(runs.map((run) => run.p50_ms)), p99_ms: median(runs.map((run) => run.p99_ms)) });
+const figures = (runs: LoadResult[]) => ({
+  req_s: Math.round(median(runs.map((run) => run.req_s))),
+  p50_ms: median(runs.map((run) => run.p50_ms)),
+  p99_ms: median(runs.map((run) => run.p99_ms)),
+});
 
 export async function measureReplication(
   options: { duration: number; rounds: number; users: number },
@@ -36,28 +40,71 @@ export async function measureReplication(
     const primary = await replicated.agreedPrimary();
     if (!primary) throw new Error("the Sentinels do not agree on a primary");
     const admin = new Redis(`redis://127.0.0.1:${primary.port}`);
-    const writers = await seedUsers(new RedisDataStore(admin, "lab:"), "replicated", Math.min(options.users, 200), 10, secret).finally(() => admin.disconnect());
-    const base = { ...serverEnvironment({ secret, dataDir: path.join(runDir, "data"), sentinels: replicated.sentinelList, logLevel: "info" }), ...BENCH_QUOTA };
+    const writers = await seedUsers(
+      new RedisDataStore(admin, "lab:"),
+      "replicated",
+      Math.min(options.users, 200),
+      10,
+      secret,
+    ).finally(() => admin.disconnect());
+    const base = {
+      ...serverEnvironment({
+        secret,
+        dataDir: path.join(runDir, "data"),
+        sentinels: replicated.sentinelList,
+        logLevel: "info",
+      }),
+      ...BENCH_QUOTA,
+    };
     const servers = {
-      without_wait: parts.add(new ServerInstance({ design: "redis-session", serverId: "replicated-no-wait", env: base, dir: runDir, graceful: true })),
-      with_wait: parts.add(new ServerInstance({ design: "redis-session", serverId: "replicated-wait-1", env: { ...base, REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "100" }, dir: runDir, graceful: true })),
+      without_wait: parts.add(
+        new ServerInstance({
+          design: "redis-session",
+          serverId: "replicated-no-wait",
+          env: base,
+          dir: runDir,
+          graceful: true,
+        }),
+      ),
+      with_wait: parts.add(
+        new ServerInstance({
+          design: "redis-session",
+          serverId: "replicated-wait-1",
+          env: { ...base, REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "100" },
+          dir: runDir,
+          graceful: true,
+        }),
+      ),
     };
     await Promise.all(Object.values(servers).map((server) => server.start()));
-    const credentials = { without_wait: await logIn("redis-session", servers.without_wait.url, writers), with_wait: await logIn("redis-session", servers.with_wait.url, writers) };
+    const credentials = {
+      without_wait: await logIn("redis-session", servers.without_wait.url, writers),
+      with_wait: await logIn("redis-session", servers.with_wait.url, writers),
+    };
     const runs: Record<keyof typeof servers, LoadResult[]> = { without_wait: [], with_wait: [] };
-    for (const name of ["without_wait", "with_wait"] as const) await load(servers[name].url, "write", credentials[name], Math.min(1, options.duration));
+    for (const name of ["without_wait", "with_wait"] as const)
+      await load(servers[name].url, "write", credentials[name], Math.min(1, options.duration));
     for (let round = 1; round <= options.rounds; round += 1) {
       for (const name of ["without_wait", "with_wait"] as const) {
         await waitUntilIdle(servers[name].pid);
         const result = await load(servers[name].url, "write", credentials[name], options.duration);
         runs[name].push(result);
-        say(`[replication ${round}/${options.rounds}] redis-session write ${name === "with_wait" ? "with WAIT 1" : "without WAIT"}: ${result.req_s} req/s, p50 ${result.p50_ms} ms${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx` : ""}`);
+        say(
+          `[replication ${round}/${options.rounds}] redis-session write ${name === "with_wait" ? "with WAIT 1" : "without WAIT"}: ${result.req_s} req/s, p50 ${result.p50_ms} ms${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx` : ""}`,
+        );
       }
     }
     const without = figures(runs.without_wait);
     const withWait = figures(runs.with_wait);
     const errors = [...runs.without_wait, ...runs.with_wait].reduce((sum, run) => sum + run.errors + run.non2xx, 0);
-    return { design: "redis-session", kind: "write", without_wait: without, with_wait: withWait, ratio: without.req_s > 0 && errors === 0 ? Math.round((withWait.req_s / without.req_s) * 1000) / 1000 : null, errors };
+    return {
+      design: "redis-session",
+      kind: "write",
+      without_wait: without,
+      with_wait: withWait,
+      ratio: without.req_s > 0 && errors === 0 ? Math.round((withWait.req_s / without.req_s) * 1000) / 1000 : null,
+      errors,
+    };
   } finally {
     await parts.stop();
   }

@@ -22,10 +22,19 @@ const r3 = (value: number) => Math.round(value * 1000) / 1000;
 /** The goals of the benchmark issues, each read off this run's figures: CPU per request first. */
 export function evaluateGoals(report: BenchReport): Goal[] {
   const entry = (design: string, kind: string) => report.designs.find((d) => d.design === design && d.kind === kind);
-  const atMost = (figure: string, value: number | null | undefined, target: number, design?: string, extra = ""): Goal => ({
+  const atMost = (
+    figure: string,
+    value: number | null | undefined,
+    target: number,
+    design?: string,
+    extra = "",
+  ): Goal => ({
     figure,
     goal: `<= ${target}`,
-    measured: value === null || value === undefined ? "not measured" : `${value}${value <= target ? "" : ` (${r3(value - target)} over)`}${extra}`,
+    measured:
+      value === null || value === undefined
+        ? "not measured"
+        : `${value}${value <= target ? "" : ` (${r3(value - target)} over)`}${extra}`,
     met: value === null || value === undefined ? null : value <= target,
     design,
   });
@@ -36,11 +45,28 @@ export function evaluateGoals(report: BenchReport): Goal[] {
     if (!peer) continue;
     for (const kind of ["read", "write"]) {
       const d = entry(design, kind);
-      goals.push(atMost(`${design} ${kind} / ${peer}, server CPU per request`, d?.cpu_ratio_to_peer, 0.9, design, d?.cpu_us_per_req ? ` (${d.cpu_us_per_req} µs against ${report.peers?.find((p) => p.name === peer && p.kind === kind)?.cpu_us_per_req ?? "?"})` : ""));
+      goals.push(
+        atMost(
+          `${design} ${kind} / ${peer}, server CPU per request`,
+          d?.cpu_ratio_to_peer,
+          0.9,
+          design,
+          d?.cpu_us_per_req
+            ? ` (${d.cpu_us_per_req} µs against ${report.peers?.find((p) => p.name === peer && p.kind === kind)?.cpu_us_per_req ?? "?"})`
+            : "",
+        ),
+      );
     }
   }
   const stateful = entry("stateful", "read");
-  goals.push(atMost("stateful read / express+data_dir, server CPU per request", stateful?.cpu_ratio_to_ceiling, 1.05, "stateful"));
+  goals.push(
+    atMost(
+      "stateful read / express+data_dir, server CPU per request",
+      stateful?.cpu_ratio_to_ceiling,
+      1.05,
+      "stateful",
+    ),
+  );
   const builtin = report.balancer.find((b) => b.name === "builtin");
   goals.push({
     figure: "built-in balancer / direct (3 instances)",
@@ -48,7 +74,8 @@ export function evaluateGoals(report: BenchReport): Goal[] {
     measured: builtin ? `${builtin.ratio_to_direct}, p50 added ${builtin.p50_added_ms} ms` : "not measured",
     met: builtin ? (builtin.ratio_to_direct ?? 0) >= 0.8 && builtin.p50_added_ms <= 2 : null,
   });
-  const largest = (design: string) => report.memory.filter((m) => m.design === design).sort((a, b) => b.sessions - a.sessions)[0];
+  const largest = (design: string) =>
+    report.memory.filter((m) => m.design === design).sort((a, b) => b.sessions - a.sessions)[0];
   // The last step (5,000 to 20,000 sessions in a full run): the earlier ones also carry V8's
   // first heap growth, paid once. The V8 heap after a full collection is what the sessions hold.
   const sessions = largest("stateful");
@@ -56,7 +83,10 @@ export function evaluateGoals(report: BenchReport): Goal[] {
   goals.push({
     figure: "stateful V8 heap per session",
     goal: "<= 512 B",
-    measured: !sessions || heap === null || heap === undefined ? "not measured" : `${heap} B at ${sessions.sessions} sessions (RSS: ${sessions.server_bytes_per_session} B)`,
+    measured:
+      !sessions || heap === null || heap === undefined
+        ? "not measured"
+        : `${heap} B at ${sessions.sessions} sessions (RSS: ${sessions.server_bytes_per_session} B)`,
     met: heap === null || heap === undefined ? null : heap <= 512,
   });
   const inRedis = largest("redis-session");
@@ -69,7 +99,15 @@ export function evaluateGoals(report: BenchReport): Goal[] {
   return goals;
 }
 
-type Figures = { req_s: number; p50_ms: number; p99_ms: number; errors: number; cpu_us_per_req: number | null; spread: number; cpu_spread?: number | null };
+type Figures = {
+  req_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  cpu_us_per_req: number | null;
+  spread: number;
+  cpu_spread?: number | null;
+};
 
 export type BenchReport = {
   date: string;
@@ -97,8 +135,26 @@ export type BenchReport = {
       redis_cpu_us_per_req?: number | null;
     } & Figures
   >;
-  memory: Array<{ design: string; sessions: number; server_rss_bytes: number; server_heap_bytes: number | null; server_bytes_per_session: number; server_heap_bytes_per_session: number | null; redis_bytes_per_session: number | null }>;
-  balancer: Array<{ name: string; req_s: number; p50_ms: number; ratio_to_direct: number | null; p50_added_ms: number; ms_per_req_alone?: number; added_ms_alone?: number; balancer_cpu_us_per_req?: number; profile?: Pick<Profile, "top_packages" | "top_functions"> }>;
+  memory: Array<{
+    design: string;
+    sessions: number;
+    server_rss_bytes: number;
+    server_heap_bytes: number | null;
+    server_bytes_per_session: number;
+    server_heap_bytes_per_session: number | null;
+    redis_bytes_per_session: number | null;
+  }>;
+  balancer: Array<{
+    name: string;
+    req_s: number;
+    p50_ms: number;
+    ratio_to_direct: number | null;
+    p50_added_ms: number;
+    ms_per_req_alone?: number;
+    added_ms_alone?: number;
+    balancer_cpu_us_per_req?: number;
+    profile?: Pick<Profile, "top_packages" | "top_functions">;
+  }>;
   store: { get_req_s?: number | null; set_req_s?: number | null; note?: string };
   replication?: ReplicationFigures | null;
   cluster?: ClusterFigures | null;
@@ -118,7 +174,9 @@ export function benchMarkdown(report: BenchReport): string {
     "",
     "| figure | goal | measured | met |",
     "|---|---|---|---|",
-    ...(report.goals ?? []).map((g) => `| ${g.figure} | ${g.goal} | ${g.measured} | ${g.met === null ? "-" : g.met ? "yes" : "**no**"} |`),
+    ...(report.goals ?? []).map(
+      (g) => `| ${g.figure} | ${g.goal} | ${g.measured} | ${g.met === null ? "-" : g.met ? "yes" : "**no**"} |`,
+    ),
     "",
     "## Against the textbook app (server CPU per request)",
     "",
@@ -139,15 +197,22 @@ export function benchMarkdown(report: BenchReport): string {
     "",
     "| design | path | req/s vs its ceiling | vs bare Express | req/s | p50 ms | p99 ms | server CPU µs/req | CPU vs its ceiling | Redis commands/req | errors | req/s spread |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ...report.designs.map((d) => `| ${d.design} | ${d.kind} | ${d.ratio_to_ceiling ?? "n/a (errors)"} (${d.ceiling}) | ${d.ratio_to_express ?? "n/a"} | ${d.req_s} | ${d.p50_ms} | ${d.p99_ms} | ${d.cpu_us_per_req ?? "-"} | ${d.cpu_ratio_to_ceiling ?? "-"} | ${d.redis_commands_per_req ?? "-"} | ${d.errors + d.non2xx ? `**${d.errors} errors, ${d.non2xx} non-2xx**` : 0} | ${d.spread} |`),
+    ...report.designs.map(
+      (d) =>
+        `| ${d.design} | ${d.kind} | ${d.ratio_to_ceiling ?? "n/a (errors)"} (${d.ceiling}) | ${d.ratio_to_express ?? "n/a"} | ${d.req_s} | ${d.p50_ms} | ${d.p99_ms} | ${d.cpu_us_per_req ?? "-"} | ${d.cpu_ratio_to_ceiling ?? "-"} | ${d.redis_commands_per_req ?? "-"} | ${d.errors + d.non2xx ? `**${d.errors} errors, ${d.non2xx} non-2xx**` : 0} | ${d.spread} |`,
+    ),
     "",
     "## Ceilings",
     "",
     "| ceiling | req/s | p50 ms | p99 ms | server CPU µs/req | req/s spread | CPU spread |",
     "|---|---|---|---|---|---|---|",
-    ...report.ceilings.map((c) => `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.spread} | ${c.cpu_spread ?? "-"} |`),
+    ...report.ceilings.map(
+      (c) =>
+        `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.spread} | ${c.cpu_spread ?? "-"} |`,
+    ),
   ];
-  const statelessRead = (name: string) => report.designs.find((d) => d.kind === "read" && d.design === name)?.req_s ?? 0;
+  const statelessRead = (name: string) =>
+    report.designs.find((d) => d.kind === "read" && d.design === name)?.req_s ?? 0;
   const statefulRead = statelessRead("stateful");
   if (statelessRead("stateless") && statefulRead) {
     lines.push(
@@ -165,11 +230,27 @@ export function benchMarkdown(report: BenchReport): string {
       "| design | sessions | server RSS bytes/session | server V8 heap bytes/session | Redis bytes/session |",
       "|---|---|---|---|---|",
     );
-    lines.push(...report.memory.map((m) => `| ${m.design} | ${m.sessions} | ${m.server_bytes_per_session} | ${m.server_heap_bytes_per_session ?? "-"} | ${m.redis_bytes_per_session ?? "-"} |`));
+    lines.push(
+      ...report.memory.map(
+        (m) =>
+          `| ${m.design} | ${m.sessions} | ${m.server_bytes_per_session} | ${m.server_heap_bytes_per_session ?? "-"} | ${m.redis_bytes_per_session ?? "-"} |`,
+      ),
+    );
   }
   if (report.balancer.length) {
-    lines.push("", "## The balancer's cost (redis-session read, 3 instances)", "", "| through | req/s | vs direct | p50 ms | p50 added ms | one request at a time: ms per request (added) | the balancer's own CPU µs/req |", "|---|---|---|---|---|---|---|");
-    lines.push(...report.balancer.map((b) => `| ${b.name} | ${b.req_s} | ${b.ratio_to_direct} | ${b.p50_ms} | ${b.p50_added_ms} | ${b.ms_per_req_alone === undefined ? "-" : `${b.ms_per_req_alone} (${b.added_ms_alone})`} | ${b.balancer_cpu_us_per_req ?? "-"} |`));
+    lines.push(
+      "",
+      "## The balancer's cost (redis-session read, 3 instances)",
+      "",
+      "| through | req/s | vs direct | p50 ms | p50 added ms | one request at a time: ms per request (added) | the balancer's own CPU µs/req |",
+      "|---|---|---|---|---|---|---|",
+    );
+    lines.push(
+      ...report.balancer.map(
+        (b) =>
+          `| ${b.name} | ${b.req_s} | ${b.ratio_to_direct} | ${b.p50_ms} | ${b.p50_added_ms} | ${b.ms_per_req_alone === undefined ? "-" : `${b.ms_per_req_alone} (${b.added_ms_alone})`} | ${b.balancer_cpu_us_per_req ?? "-"} |`,
+      ),
+    );
     lines.push(
       "",
       report.balancer.some((b) => b.added_ms_alone !== undefined)
@@ -180,7 +261,9 @@ export function benchMarkdown(report: BenchReport): string {
     if (profile) {
       lines.push(
         "",
-        "Where the built-in balancer's time goes (a CPU profile of it under the same reads, self time): " + profile.top_packages.map((p) => `${p.name} ${p.percent}%`).join(", ") + ". `writev` is the kernel's side of the socket writes (on loopback, sending runs the receiver's TCP stack too): a proxy writes every request twice, to the backend and back to the client, and one Node process doing both on a core that the backends and the load generator share is where the added milliseconds come from.",
+        "Where the built-in balancer's time goes (a CPU profile of it under the same reads, self time): " +
+          profile.top_packages.map((p) => `${p.name} ${p.percent}%`).join(", ") +
+          ". `writev` is the kernel's side of the socket writes (on loopback, sending runs the receiver's TCP stack too): a proxy writes every request twice, to the backend and back to the client, and one Node process doing both on a core that the backends and the load generator share is where the added milliseconds come from.",
       );
     }
   }
@@ -197,10 +280,19 @@ export function benchMarkdown(report: BenchReport): string {
       `| without WAIT | ${r.without_wait.req_s} | ${r.without_wait.p50_ms} | ${r.without_wait.p99_ms} |`,
       `| with WAIT 1 | ${r.with_wait.req_s} | ${r.with_wait.p50_ms} | ${r.with_wait.p99_ms} |`,
       "",
-      r.ratio === null ? `No ratio: ${r.errors} errors or non-2xx answers.` : `With WAIT / without: ${r.ratio} of the requests per second.`,
+      r.ratio === null
+        ? `No ratio: ${r.errors} errors or non-2xx answers.`
+        : `With WAIT / without: ${r.ratio} of the requests per second.`,
     );
   }
-  lines.push("", "## Redis's own limit", "", report.store.note ?? `redis-benchmark, 50 clients: GET ${report.store.get_req_s} req/s, SET ${report.store.set_req_s} req/s.`, "");
+  lines.push(
+    "",
+    "## Redis's own limit",
+    "",
+    report.store.note ??
+      `redis-benchmark, 50 clients: GET ${report.store.get_req_s} req/s, SET ${report.store.set_req_s} req/s.`,
+    "",
+  );
   if (report.capacity?.length) {
     lines.push(
       "## Capacity: how many instances one Redis serves",
@@ -210,7 +302,10 @@ export function benchMarkdown(report: BenchReport): string {
       ...leftOutOfCapacity(report).map((line) => `${line}\n`),
       "| design | path | store | server CPU µs/req | req/s per instance | Redis commands/req | Redis CPU µs/req | instances at saturation | by redis-benchmark's GET rate | the arithmetic |",
       "|---|---|---|---|---|---|---|---|---|---|",
-      ...report.capacity.map((row) => `| ${row.design} | ${row.kind} | ${row.store} | ${row.server_cpu_us_per_req} | ${row.requests_per_s_per_instance} | ${row.redis_commands_per_req} | ${row.redis_cpu_us_per_req} | ${row.instances_at_saturation} | ${row.instances_by_redis_benchmark ?? "-"} | ${row.arithmetic} |`),
+      ...report.capacity.map(
+        (row) =>
+          `| ${row.design} | ${row.kind} | ${row.store} | ${row.server_cpu_us_per_req} | ${row.requests_per_s_per_instance} | ${row.redis_commands_per_req} | ${row.redis_cpu_us_per_req} | ${row.instances_at_saturation} | ${row.instances_by_redis_benchmark ?? "-"} | ${row.arithmetic} |`,
+      ),
       "",
       typeof report.scaling === "string" || !report.scaling
         ? `Checked against a measurement: ${report.scaling || "not measured"}.`
@@ -227,22 +322,40 @@ export function benchMarkdown(report: BenchReport): string {
       "",
       "| design | path | req/s | p50 ms | server CPU µs/req (one Redis) | Redis commands/req | Redis CPU µs/req, all primaries | the busiest primary | errors |",
       "|---|---|---|---|---|---|---|---|---|",
-      ...report.cluster.runs.map((run) => `| ${run.design} | ${run.kind} | ${run.req_s} | ${run.p50_ms} | ${run.cpu_us_per_req ?? "-"} (${single(run.design, run.kind)?.cpu_us_per_req ?? "-"}) | ${run.redis_commands_per_req} | ${run.redis_cpu_us_per_req} | ${run.busiest_node_cpu_us_per_req} | ${run.errors + run.non2xx ? `**${failures(run)}**` : 0} |`),
+      ...report.cluster.runs.map(
+        (run) =>
+          `| ${run.design} | ${run.kind} | ${run.req_s} | ${run.p50_ms} | ${run.cpu_us_per_req ?? "-"} (${single(run.design, run.kind)?.cpu_us_per_req ?? "-"}) | ${run.redis_commands_per_req} | ${run.redis_cpu_us_per_req} | ${run.busiest_node_cpu_us_per_req} | ${run.errors + run.non2xx ? `**${failures(run)}**` : 0} |`,
+      ),
       "",
-      ...report.cluster.runs.filter((run) => run.first_failure).map((run) => `${run.design} ${run.kind} failed on the Cluster (${failures(run)}); one more request answered ${run.first_failure}. Left out of the capacity section.`),
-      ...(report.cluster.failovers?.length ? [`A failover happened during these measurements (${report.cluster.failovers.join("; ")}): read the figures with that in mind.`] : []),
+      ...report.cluster.runs
+        .filter((run) => run.first_failure)
+        .map(
+          (run) =>
+            `${run.design} ${run.kind} failed on the Cluster (${failures(run)}); one more request answered ${run.first_failure}. Left out of the capacity section.`,
+        ),
+      ...(report.cluster.failovers?.length
+        ? [
+            `A failover happened during these measurements (${report.cluster.failovers.join("; ")}): read the figures with that in mind.`,
+          ]
+        : []),
       "",
     );
   }
   for (const profile of report.profiles ?? []) {
     const commands = (per: Record<string, number> | null) =>
-      per ? `${Math.round(Object.values(per).reduce((a, b) => a + b, 0) * 100) / 100} (${Object.entries(per).map(([name, n]) => `${name} ${n}`).join(", ")})` : "none (phase 1)";
+      per
+        ? `${Math.round(Object.values(per).reduce((a, b) => a + b, 0) * 100) / 100} (${Object.entries(per)
+            .map(([name, n]) => `${name} ${n}`)
+            .join(", ")})`
+        : "none (phase 1)";
     lines.push(
       `## Where ${profile.design}'s time goes (its read goal was missed)`,
       "",
       `Redis commands per read: ${commands(profile.redis_commands_per_read)}; per upload: ${commands(profile.redis_commands_per_write)}.`,
       "",
-      "Server CPU profile under the read load (self time), by package: " + profile.top_packages.map((p) => `${p.name} ${p.percent}%`).join(", ") + ".",
+      "Server CPU profile under the read load (self time), by package: " +
+        profile.top_packages.map((p) => `${p.name} ${p.percent}%`).join(", ") +
+        ".",
       "",
       "Top functions: " + profile.top_functions.map((f) => `${f.name} ${f.percent}%`).join("; ") + ".",
       "",
@@ -260,8 +373,12 @@ function failures(run: { errors: number; non2xx: number; statuses?: Record<strin
 /** The runs whose requests failed: the capacity model leaves them out, and says so. */
 export function leftOutOfCapacity(report: BenchReport): string[] {
   const failed = [
-    ...report.designs.filter((d) => d.errors + d.non2xx > 0 && !d.design.includes(" ")).map((d) => `${d.design} ${d.kind} on one Redis (${failures(d)})`),
-    ...(report.cluster?.runs ?? []).filter((run) => run.errors + run.non2xx > 0).map((run) => `${run.design} ${run.kind} on the Cluster (${failures(run)})`),
+    ...report.designs
+      .filter((d) => d.errors + d.non2xx > 0 && !d.design.includes(" "))
+      .map((d) => `${d.design} ${d.kind} on one Redis (${failures(d)})`),
+    ...(report.cluster?.runs ?? [])
+      .filter((run) => run.errors + run.non2xx > 0)
+      .map((run) => `${run.design} ${run.kind} on the Cluster (${failures(run)})`),
   ];
   return failed.length ? [`Left out, because their requests failed: ${failed.join("; ")}.`] : [];
 }

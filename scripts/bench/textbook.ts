@@ -28,7 +28,6 @@ import { loadPhase2Config } from "../../phase2-production/src/config";
 import { TEXTBOOK_PEERS, TextbookPeer } from "../designs";
 import { serveForBench } from "./ceilings";
 
-
 declare module "express-session" {
   interface SessionData {
     userId?: string;
@@ -47,10 +46,20 @@ function app(peer: TextbookPeer): express.Express {
   const key = new TextEncoder().encode(secret);
   const web = express();
   web.use(express.json());
-  web.get("/ready", (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }));
+  web.get(
+    "/ready",
+    (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }),
+  );
 
   const upload = async (userId: string, body: { filename: string; content: string }) => {
-    const file = { file_id: randomUUID().replace(/-/g, ""), owner: userId, filename: body.filename, content: body.content, size: Buffer.byteLength(body.content), created_at: new Date().toISOString() };
+    const file = {
+      file_id: randomUUID().replace(/-/g, ""),
+      owner: userId,
+      filename: body.filename,
+      content: body.content,
+      size: Buffer.byteLength(body.content),
+      created_at: new Date().toISOString(),
+    };
     await store.putFileIfAbsent(file, { maxFiles: Number.MAX_SAFE_INTEGER, maxBytes: Number.MAX_SAFE_INTEGER });
     return file;
   };
@@ -58,21 +67,36 @@ function app(peer: TextbookPeer): express.Express {
   if (peer === "textbook:jwt") {
     web.post("/api/login", async (req, res) => {
       const { userId, username } = await users.login(req.body);
-      const token = await new SignJWT({ name: username }).setProtectedHeader({ alg: "HS256" }).setSubject(userId).setJti(randomBytes(16).toString("hex")).setIssuedAt().setExpirationTime("30m").sign(key);
+      const token = await new SignJWT({ name: username })
+        .setProtectedHeader({ alg: "HS256" })
+        .setSubject(userId)
+        .setJti(randomBytes(16).toString("hex"))
+        .setIssuedAt()
+        .setExpirationTime("30m")
+        .sign(key);
       res.json({ token });
     });
     const auth: express.RequestHandler = async (req, res, next) => {
       try {
         const { payload } = await jwtVerify((req.headers.authorization ?? "").slice(7), key, { algorithms: ["HS256"] });
-        if (await client.exists(`${config.keyPrefix}revoked:${payload.jti}`)) return void res.status(401).json({ error: "revoked" });
+        if (await client.exists(`${config.keyPrefix}revoked:${payload.jti}`))
+          return void res.status(401).json({ error: "revoked" });
         res.locals.userId = payload.sub;
         next();
       } catch {
         res.status(401).json({ error: "unauthorized" });
       }
     };
-    web.get("/api/files", auth, async (_req, res) => void res.json({ files: await store.listFiles(res.locals.userId) }));
-    web.post("/api/upload", auth, async (req, res) => void res.status(201).json(await upload(res.locals.userId, req.body)));
+    web.get(
+      "/api/files",
+      auth,
+      async (_req, res) => void res.json({ files: await store.listFiles(res.locals.userId) }),
+    );
+    web.post(
+      "/api/upload",
+      auth,
+      async (req, res) => void res.status(201).json(await upload(res.locals.userId, req.body)),
+    );
     return web;
   }
 
@@ -84,7 +108,10 @@ function app(peer: TextbookPeer): express.Express {
       saveUninitialized: false,
       rolling: true,
       cookie: { httpOnly: true, sameSite: "lax", maxAge: 30 * 60 * 1000 },
-      store: peer === "textbook:redis-session" ? new RedisStore({ client, prefix: `${config.keyPrefix}textbook-sess:` }) : undefined, // undefined: the MemoryStore
+      store:
+        peer === "textbook:redis-session"
+          ? new RedisStore({ client, prefix: `${config.keyPrefix}textbook-sess:` })
+          : undefined, // undefined: the MemoryStore
     }),
   );
   web.post("/api/login", async (req, res) => {
@@ -100,8 +127,16 @@ function app(peer: TextbookPeer): express.Express {
     req.session.count = (req.session.count ?? 0) + 1; // the request counted in the session, as the designs do
     next();
   };
-  web.get("/api/files", auth, async (req, res) => void res.json({ files: await store.listFiles(req.session.userId as string) }));
-  web.post("/api/upload", auth, async (req, res) => void res.status(201).json(await upload(req.session.userId as string, req.body)));
+  web.get(
+    "/api/files",
+    auth,
+    async (req, res) => void res.json({ files: await store.listFiles(req.session.userId as string) }),
+  );
+  web.post(
+    "/api/upload",
+    auth,
+    async (req, res) => void res.status(201).json(await upload(req.session.userId as string, req.body)),
+  );
   return web;
 }
 

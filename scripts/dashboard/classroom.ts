@@ -3,11 +3,11 @@
 // pace a class can follow, the controls a presenter clicks, and what the page is sent: each
 // request as it is served, each user's session, the checker's running figures, the store, and
 // one plain sentence for each event that matters (docs/instructor-guide.md, "The 10-minute
-// demo"). The users are the lab's own (scripts/lab/workload.ts), slowed down.
+// demo"). The users are the lab's own (scripts/workbench/workload.ts), slowed down.
 
 import { Design, DESIGNS, hasSessionView, isPhase1, probesSpareLogin, sessionHome } from "../designs";
-import { startStack, Stack } from "../demos/stack";
-import { Workload } from "../lab/workload";
+import { startStack, Stack } from "../processes/stack";
+import { Workload } from "../workbench/workload";
 import { Strategy } from "../processes/builtin-balancer";
 import { sleep } from "../processes/managed-process";
 import { RedisServer } from "../processes/redis";
@@ -45,7 +45,13 @@ export interface Snapshot {
   paused: boolean;
   busy: string | null;
   balancerUrl: string | null;
-  instances: Array<{ id: string; port: number; pid: number | null; state: "up" | "down" | "starting" | "stopping"; served: number }>;
+  instances: Array<{
+    id: string;
+    port: number;
+    pid: number | null;
+    state: "up" | "down" | "starting" | "stopping";
+    served: number;
+  }>;
   users: UserRow[];
   figures: Record<Rule, number> & { ops: number; ok: number; errors: number };
   nodes: NodeView[];
@@ -92,9 +98,15 @@ export class Classroom {
   describe(): string[] {
     const stack = this.stack;
     if (!stack) return [];
-    const lines = stack.instances.map((instance) => `  ${instance.serverId.padEnd(20)} ${instance.url}  (pid ${instance.pid})`);
-    if (stack.redis) lines.push(`  ${"redis-server".padEnd(20)} ${stack.redis.url}  (pid ${stack.redis.pid})   watch it: redis-cli -p ${stack.redis.port} monitor`);
-    for (const node of stack.replicated?.nodes ?? []) lines.push(`  ${node.name.padEnd(20)} redis://127.0.0.1:${node.port}  (pid ${node.pid})`);
+    const lines = stack.instances.map(
+      (instance) => `  ${instance.serverId.padEnd(20)} ${instance.url}  (pid ${instance.pid})`,
+    );
+    if (stack.redis)
+      lines.push(
+        `  ${"redis-server".padEnd(20)} ${stack.redis.url}  (pid ${stack.redis.pid})   watch it: redis-cli -p ${stack.redis.port} monitor`,
+      );
+    for (const node of stack.replicated?.nodes ?? [])
+      lines.push(`  ${node.name.padEnd(20)} redis://127.0.0.1:${node.port}  (pid ${node.pid})`);
     return lines;
   }
 
@@ -106,7 +118,10 @@ export class Classroom {
     const store = isPhase1(this.design) ? "single" : this.store;
     this.stack = await startStack({ design: this.design, instances: 3, balancer: this.lb, store });
     this.startUsers();
-    this.say(`${this.design}: 3 instances behind the ${this.lb} balancer${isPhase1(this.design) ? "" : store === "sentinel" ? ", on replicated Redis (a primary, two replicas, three Sentinels)" : ", on one Redis"}. ${homeSentence(this.design)}`, "info");
+    this.say(
+      `${this.design}: 3 instances behind the ${this.lb} balancer${isPhase1(this.design) ? "" : store === "sentinel" ? ", on replicated Redis (a primary, two replicas, three Sentinels)" : ", on one Redis"}. ${homeSentence(this.design)}`,
+      "info",
+    );
   }
 
   private startUsers(): void {
@@ -137,25 +152,59 @@ export class Classroom {
   }
 
   /** The actions a POST can ask for, each checked before it is queued. */
-  static readonly ACTIONS = ["kill", "stop", "start", "rolling-deploy", "redis-restart", "redis-stop", "redis-start", "redis-freeze", "design", "balancer", "burst", "pause", "resume", "reset"] as const;
+  static readonly ACTIONS = [
+    "kill",
+    "stop",
+    "start",
+    "rolling-deploy",
+    "redis-restart",
+    "redis-stop",
+    "redis-start",
+    "redis-freeze",
+    "design",
+    "balancer",
+    "burst",
+    "pause",
+    "resume",
+    "reset",
+  ] as const;
 
   /**
    * Checks an action and queues it: actions run one at a time, in the order asked. Resolves
    * with an error message (the POST answers 400 or 409) or undefined once it is queued.
    */
-  request(action: (typeof Classroom.ACTIONS)[number], body: Record<string, unknown>): { status: number; error: string; message: string } | undefined {
+  request(
+    action: (typeof Classroom.ACTIONS)[number],
+    body: Record<string, unknown>,
+  ): { status: number; error: string; message: string } | undefined {
     const stack = this.stack;
     if (!stack || this.closed) return { status: 409, error: "not_running", message: "the cluster is not running" };
-    const instance = typeof body.instance === "string" ? stack.instances.find((candidate) => candidate.serverId === body.instance) : undefined;
+    const instance =
+      typeof body.instance === "string"
+        ? stack.instances.find((candidate) => candidate.serverId === body.instance)
+        : undefined;
     if ((action === "kill" || action === "stop" || action === "start") && !instance) {
-      return { status: 400, error: "unknown_instance", message: `"instance" must be one of ${stack.instances.map((candidate) => candidate.serverId).join(", ")}` };
+      return {
+        status: 400,
+        error: "unknown_instance",
+        message: `"instance" must be one of ${stack.instances.map((candidate) => candidate.serverId).join(", ")}`,
+      };
     }
-    if (action.startsWith("redis-") && isPhase1(this.design)) return { status: 409, error: "no_store", message: `${this.design} keeps no data in Redis: there is no store to act on` };
-    if (action === "design" && !DESIGNS.includes(body.design as Design)) return { status: 400, error: "unknown_design", message: `"design" must be one of ${DESIGNS.join(", ")}` };
-    if (action === "balancer" && body.strategy !== "round-robin" && body.strategy !== "sticky") return { status: 400, error: "unknown_strategy", message: `"strategy" must be round-robin or sticky` };
+    if (action.startsWith("redis-") && isPhase1(this.design))
+      return {
+        status: 409,
+        error: "no_store",
+        message: `${this.design} keeps no data in Redis: there is no store to act on`,
+      };
+    if (action === "design" && !DESIGNS.includes(body.design as Design))
+      return { status: 400, error: "unknown_design", message: `"design" must be one of ${DESIGNS.join(", ")}` };
+    if (action === "balancer" && body.strategy !== "round-robin" && body.strategy !== "sticky")
+      return { status: 400, error: "unknown_strategy", message: `"strategy" must be round-robin or sticky` };
     if (action === "pause") return void this.setPaused(true);
     if (action === "resume") return void this.setPaused(false);
-    this.queue = this.queue.then(() => this.run(action, body, instance?.serverId)).catch((error: Error) => this.say(`${action} failed: ${error.message}`, "bad"));
+    this.queue = this.queue
+      .then(() => this.run(action, body, instance?.serverId))
+      .catch((error: Error) => this.say(`${action} failed: ${error.message}`, "bad"));
     return undefined;
   }
 
@@ -163,11 +212,18 @@ export class Classroom {
     if (this.paused === paused) return;
     this.paused = paused;
     this.mark(paused ? "paused" : "resumed");
-    this.say(paused ? "The users are paused: each finishes what it was doing, then waits." : "The users go on.", "info");
+    this.say(
+      paused ? "The users are paused: each finishes what it was doing, then waits." : "The users go on.",
+      "info",
+    );
     if (!paused) for (const wake of this.waiters.splice(0)) wake();
   }
 
-  private async run(action: (typeof Classroom.ACTIONS)[number], body: Record<string, unknown>, instanceId?: string): Promise<void> {
+  private async run(
+    action: (typeof Classroom.ACTIONS)[number],
+    body: Record<string, unknown>,
+    instanceId?: string,
+  ): Promise<void> {
     const stack = this.stack;
     if (!stack || this.closed) return;
     const instance = stack.instances.find((candidate) => candidate.serverId === instanceId);
@@ -180,7 +236,11 @@ export class Classroom {
           this.transitions.set(instance.serverId, "stopping");
           await (action === "kill" ? instance.kill() : instance.stop());
           this.transitions.delete(instance.serverId);
-          this.fault(instance.serverId, action === "kill" ? "was killed" : "was stopped", action === "kill" ? `SIGKILL ${instance.serverId}` : `SIGTERM ${instance.serverId}`);
+          this.fault(
+            instance.serverId,
+            action === "kill" ? "was killed" : "was stopped",
+            action === "kill" ? `SIGKILL ${instance.serverId}` : `SIGTERM ${instance.serverId}`,
+          );
           this.say(downSentence(this.design, instance.serverId, action), "fault");
           return;
         case "start":
@@ -189,11 +249,17 @@ export class Classroom {
           await instance.start();
           this.transitions.delete(instance.serverId);
           this.mark(`start ${instance.serverId}`);
-          this.say(`${instance.serverId} started again on port ${instance.port}${sessionHome(this.design) === "memory" ? ", with empty memory" : ""}; the balancer sends it requests again.`, "good");
+          this.say(
+            `${instance.serverId} started again on port ${instance.port}${sessionHome(this.design) === "memory" ? ", with empty memory" : ""}; the balancer sends it requests again.`,
+            "good",
+          );
           return;
         case "rolling-deploy":
           this.mark("rolling deploy");
-          this.say("A rolling deploy: each instance in turn is stopped (SIGTERM), started again, and waited for (/ready).", "fault");
+          this.say(
+            "A rolling deploy: each instance in turn is stopped (SIGTERM), started again, and waited for (/ready).",
+            "fault",
+          );
           for (const each of stack.instances) {
             this.transitions.set(each.serverId, "stopping");
             await each.stop();
@@ -202,7 +268,10 @@ export class Classroom {
             await each.start();
             this.transitions.delete(each.serverId);
           }
-          this.say(`The rolling deploy is done: every instance was restarted once${sessionHome(this.design) === "memory" ? ", and every session made before it is gone" : ""}.`, "info");
+          this.say(
+            `The rolling deploy is done: every instance was restarted once${sessionHome(this.design) === "memory" ? ", and every session made before it is gone" : ""}.`,
+            "info",
+          );
           return;
         case "redis-restart":
         case "redis-stop":
@@ -211,7 +280,14 @@ export class Classroom {
           return await this.storeAction(action);
         case "design":
         case "balancer":
-          return await this.switchTo(action === "design" ? (body.design as Design) : this.design, action === "balancer" ? (body.strategy as Strategy) : action === "design" ? defaultStrategy(body.design as Design) : this.lb);
+          return await this.switchTo(
+            action === "design" ? (body.design as Design) : this.design,
+            action === "balancer"
+              ? (body.strategy as Strategy)
+              : action === "design"
+                ? defaultStrategy(body.design as Design)
+                : this.lb,
+          );
         case "burst":
           return await this.fireBurst();
         case "reset":
@@ -232,24 +308,41 @@ export class Classroom {
       if (down.length === 0) return this.say("Redis is already running.", "info");
       for (const node of down) await node.start();
       this.mark("Redis started");
-      this.say(replicated ? `${down.map((node) => node.name).join(", ")} started again; the Sentinels make ${down.length > 1 ? "them replicas" : "it a replica"} of the current primary.` : "Redis started again, empty: it had no append-only log.", "good");
+      this.say(
+        replicated
+          ? `${down.map((node) => node.name).join(", ")} started again; the Sentinels make ${down.length > 1 ? "them replicas" : "it a replica"} of the current primary.`
+          : "Redis started again, empty: it had no append-only log.",
+        "good",
+      );
       return;
     }
     const target = replicated ? await replicated.agreedPrimary() : stack.redis;
-    if (!target || !target.running) return this.say(replicated ? "The Sentinels do not agree on a primary yet: try again in a moment." : "Redis is not running: start it first.", "info");
+    if (!target || !target.running)
+      return this.say(
+        replicated
+          ? "The Sentinels do not agree on a primary yet: try again in a moment."
+          : "Redis is not running: start it first.",
+        "info",
+      );
     const name = replicated ? `The Redis primary (${target.name})` : "Redis"; // each sentence opens with it
     if (action === "redis-freeze") {
       if (this.frozen.has(target)) return this.say(`${name} is already frozen.`, "info");
       target.freeze();
       this.frozen.add(target);
       this.fault("redis", "was frozen");
-      this.say(`${name} is frozen (SIGSTOP) for ${FREEZE_MS / 1000} s: its connections stay open and nothing answers.${replicated ? " After 1 s the Sentinels call it down and promote a replica; what it acknowledged since its replicas last copied it is lost." : " Each request waits for its Redis command timeout, then gets 503 store_unavailable."}`, "fault");
+      this.say(
+        `${name} is frozen (SIGSTOP) for ${FREEZE_MS / 1000} s: its connections stay open and nothing answers.${replicated ? " After 1 s the Sentinels call it down and promote a replica; what it acknowledged since its replicas last copied it is lost." : " Each request waits for its Redis command timeout, then gets 503 store_unavailable."}`,
+        "fault",
+      );
       const timer = setTimeout(() => {
         this.resumeTimers.delete(timer);
         target.resume();
         this.frozen.delete(target);
         this.mark("Redis resumed");
-        this.say(`${name} goes on (SIGCONT)${replicated ? ", still believing it is the primary until a Sentinel tells it otherwise" : ""}.`, "info");
+        this.say(
+          `${name} goes on (SIGCONT)${replicated ? ", still believing it is the primary until a Sentinel tells it otherwise" : ""}.`,
+          "info",
+        );
       }, FREEZE_MS);
       this.resumeTimers.add(timer);
       return;
@@ -257,7 +350,12 @@ export class Classroom {
     if (action === "redis-stop") {
       await target.stop();
       this.fault("redis", "was stopped");
-      this.say(replicated ? `${name} was stopped (SIGTERM). The Sentinels promote a replica within about 2 s; until then requests get 503 store_unavailable.` : "Redis was stopped (SIGTERM) and stays down: each request gets 503 store_unavailable at once, never a hang. Start it again with the button.", "fault");
+      this.say(
+        replicated
+          ? `${name} was stopped (SIGTERM). The Sentinels promote a replica within about 2 s; until then requests get 503 store_unavailable.`
+          : "Redis was stopped (SIGTERM) and stays down: each request gets 503 store_unavailable at once, never a hang. Start it again with the button.",
+        "fault",
+      );
       return;
     }
     // redis-restart: a single Redis comes back empty (no append-only log); on replicated Redis the
@@ -265,7 +363,10 @@ export class Classroom {
     if (replicated) {
       await target.kill();
       this.fault("redis", "was killed");
-      this.say(`${name} was killed (SIGKILL); the Sentinels promote a replica, which has every write it was sent.`, "fault");
+      this.say(
+        `${name} was killed (SIGKILL); the Sentinels promote a replica, which has every write it was sent.`,
+        "fault",
+      );
       const next = await replicated.waitForNewPrimary(target);
       await target.start();
       this.say(`${next.name} is the primary now; ${target.name} came back as its replica.`, "good");
@@ -273,7 +374,10 @@ export class Classroom {
       await target.stop();
       await target.start();
       this.fault("redis", "restarted empty");
-      this.say(`Redis restarted (SIGTERM, then start) with no append-only log: it came back empty. Every session, account and file it held is gone${probesSpareLogin(this.design) ? ", and so is the deny-list of logged-out tokens" : ""}.`, "fault");
+      this.say(
+        `Redis restarted (SIGTERM, then start) with no append-only log: it came back empty. Every session, account and file it held is gone${probesSpareLogin(this.design) ? ", and so is the deny-list of logged-out tokens" : ""}.`,
+        "fault",
+      );
     }
     if (probesSpareLogin(this.design)) {
       await sleep(500);
@@ -285,13 +389,19 @@ export class Classroom {
     const user = this.workload?.active()[0];
     if (!user) return this.say("No user is working: nobody can fire the burst.", "info");
     this.mark(`burst, user ${user.index}`);
-    this.say(`User ${user.index} fires ten uploads at once, each on its own connection, then reads its session view.`, "info");
+    this.say(
+      `User ${user.index} fires ten uploads at once, each on its own connection, then reads its session view.`,
+      "info",
+    );
     const { uploads, view } = await user.burst();
     const listed = new Set(view?.filesUploaded ?? []);
     const shown = uploads.map((upload) => ({
       filename: upload.filename ?? "",
       acknowledged: upload.outcome === "ok",
-      kept: !hasSessionView(this.design) || view?.outcome !== "ok" ? null : upload.outcome === "ok" && listed.has(upload.fileId as string),
+      kept:
+        !hasSessionView(this.design) || view?.outcome !== "ok"
+          ? null
+          : upload.outcome === "ok" && listed.has(upload.fileId as string),
     }));
     const acknowledged = shown.filter((upload) => upload.acknowledged).length;
     const lost = shown.filter((upload) => upload.acknowledged && upload.kept === false).length;
@@ -318,7 +428,8 @@ export class Classroom {
     this.resumeTimers.clear();
     for (const node of this.frozen) node.resume();
     this.frozen.clear();
-    for (const node of stack.replicated?.nodes ?? (stack.redis ? [stack.redis] : [])) if (!node.running) await node.start();
+    for (const node of stack.replicated?.nodes ?? (stack.redis ? [stack.redis] : []))
+      if (!node.running) await node.start();
     for (const instance of stack.instances) if (!instance.running) await instance.start();
     this.forget();
     this.startUsers();
@@ -369,7 +480,10 @@ export class Classroom {
   /** Takes in the operations finished since the last call (four times a second). */
   observe(): void {
     const operations = this.workload?.operations;
-    if (operations) this.feed.take(operations, this.now(), (found, sorted) => explainAnomaly(this.design, found, sorted, this.faults));
+    if (operations)
+      this.feed.take(operations, this.now(), (found, sorted) =>
+        explainAnomaly(this.design, found, sorted, this.faults),
+      );
   }
 
   /** Polls the store panel (once a second is plenty). */
@@ -377,7 +491,9 @@ export class Classroom {
     const stack = this.stack;
     if (!stack) return;
     const nodes = stack.replicated?.nodes ?? (stack.redis ? [stack.redis] : []);
-    this.nodes = await this.panel.read(nodes.map((node) => ({ name: node.name, port: node.port, running: node.running, frozen: this.frozen.has(node) })));
+    this.nodes = await this.panel.read(
+      nodes.map((node) => ({ name: node.name, port: node.port, running: node.running, frozen: this.frozen.has(node) })),
+    );
   }
 
   snapshot(): Snapshot {

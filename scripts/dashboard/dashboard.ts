@@ -46,35 +46,51 @@ export interface DashboardOptions {
 }
 
 /** The page, its stream and its controls, over one classroom. Resolves with the listening server. */
-export async function serveDashboard({ classroom, port, token }: DashboardOptions): Promise<{ server: http.Server; url: string; close(): Promise<void> }> {
+export async function serveDashboard({
+  classroom,
+  port,
+  token,
+}: DashboardOptions): Promise<{ server: http.Server; url: string; close(): Promise<void> }> {
   const clients = new Set<Client>();
   const page = (name: string) => readFileSync(path.join(PAGE_DIR, name), "utf8");
   let listeningPort = port;
 
   const json = (res: http.ServerResponse, status: number, body: unknown) => {
-    res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" }).end(JSON.stringify(body));
+    res
+      .writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store" })
+      .end(JSON.stringify(body));
   };
-  const ownHost = (host: string | undefined) => host === `127.0.0.1:${listeningPort}` || host === `localhost:${listeningPort}`;
+  const ownHost = (host: string | undefined) =>
+    host === `127.0.0.1:${listeningPort}` || host === `localhost:${listeningPort}`;
 
   const server = http.createServer((req, res) => {
     res.setHeader("X-Content-Type-Options", "nosniff");
-    if (!ownHost(req.headers.host)) return json(res, 403, { error: "forbidden", message: "this page answers only at 127.0.0.1 or localhost" });
+    if (!ownHost(req.headers.host))
+      return json(res, 403, { error: "forbidden", message: "this page answers only at 127.0.0.1 or localhost" });
     const url = new URL(req.url ?? "/", `http://${req.headers.host}`);
     if (req.method === "GET" && url.pathname === "/") {
       res.writeHead(200, {
         "Content-Type": "text/html; charset=utf-8",
         "Cache-Control": "no-store",
         // Nothing but this server: no CDN, no font, no analytics, no inline script.
-        "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
+        "Content-Security-Policy":
+          "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'",
       });
       return void res.end(page("index.html").replace("%%TOKEN%%", token));
     }
     if (req.method === "GET" && (url.pathname === "/dashboard.js" || url.pathname === "/dashboard.css")) {
-      res.writeHead(200, { "Content-Type": url.pathname.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8", "Cache-Control": "no-store" });
+      res.writeHead(200, {
+        "Content-Type": url.pathname.endsWith(".js") ? "text/javascript; charset=utf-8" : "text/css; charset=utf-8",
+        "Cache-Control": "no-store",
+      });
       return void res.end(page(url.pathname.slice(1)));
     }
     if (req.method === "GET" && url.pathname === "/events") {
-      res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-store", Connection: "keep-alive" });
+      res.writeHead(200, {
+        "Content-Type": "text/event-stream",
+        "Cache-Control": "no-store",
+        Connection: "keep-alive",
+      });
       res.write("retry: 1000\n\n"); // the browser reconnects after 1 s when the stream drops
       const client: Client = { res, seq: 0, hello: true };
       clients.add(client);
@@ -84,12 +100,22 @@ export async function serveDashboard({ classroom, port, token }: DashboardOption
     }
     const action = /^\/actions\/([a-z-]+)$/.exec(url.pathname)?.[1];
     if (url.pathname.startsWith("/actions/")) {
-      if (req.method !== "POST") return json(res, 405, { error: "method_not_allowed", message: "the controls are POSTs" });
+      if (req.method !== "POST")
+        return json(res, 405, { error: "method_not_allowed", message: "the controls are POSTs" });
       const sent = req.headers["x-dashboard-token"];
       const origin = req.headers.origin;
-      if (typeof sent !== "string" || !sameSecret(sent, token)) return json(res, 403, { error: "forbidden", message: "X-Dashboard-Token is missing or wrong: the controls answer only the page this run served" });
-      if (origin !== undefined && !ownHost(origin.replace(/^http:\/\//, ""))) return json(res, 403, { error: "forbidden", message: `Origin ${origin} is not this page's own` });
-      if (!action || !(Classroom.ACTIONS as readonly string[]).includes(action)) return json(res, 404, { error: "unknown_action", message: `no action ${JSON.stringify(action ?? url.pathname)}; the actions are ${Classroom.ACTIONS.join(", ")}` });
+      if (typeof sent !== "string" || !sameSecret(sent, token))
+        return json(res, 403, {
+          error: "forbidden",
+          message: "X-Dashboard-Token is missing or wrong: the controls answer only the page this run served",
+        });
+      if (origin !== undefined && !ownHost(origin.replace(/^http:\/\//, "")))
+        return json(res, 403, { error: "forbidden", message: `Origin ${origin} is not this page's own` });
+      if (!action || !(Classroom.ACTIONS as readonly string[]).includes(action))
+        return json(res, 404, {
+          error: "unknown_action",
+          message: `no action ${JSON.stringify(action ?? url.pathname)}; the actions are ${Classroom.ACTIONS.join(", ")}`,
+        });
       readJson(req).then(
         (body) => {
           const refused = classroom.request(action as (typeof Classroom.ACTIONS)[number], body);
@@ -112,7 +138,13 @@ export async function serveDashboard({ classroom, port, token }: DashboardOption
     // A page that is not reading: skip it this time (it catches up by number later).
     if (client.res.writableLength > MAX_WAITING_BYTES) return;
     const news = classroom.since(client.seq);
-    const message = { hello: client.hello, snapshot: classroom.snapshot(), lit: news.lit, marks: news.marks, narration: news.narration };
+    const message = {
+      hello: client.hello,
+      snapshot: classroom.snapshot(),
+      lit: news.lit,
+      marks: news.marks,
+      narration: news.narration,
+    };
     client.seq = news.seq;
     client.hello = false;
     client.res.write(`event: tick\ndata: ${JSON.stringify(message)}\n\n`);
@@ -171,7 +203,8 @@ function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
       if (text.trim() === "") return resolve({});
       try {
         const body = JSON.parse(text);
-        if (body === null || typeof body !== "object" || Array.isArray(body)) return reject(new Error("the body must be a JSON object"));
+        if (body === null || typeof body !== "object" || Array.isArray(body))
+          return reject(new Error("the body must be a JSON object"));
         resolve(body);
       } catch {
         reject(new Error("the body is not JSON"));
@@ -186,7 +219,8 @@ async function main(): Promise<void> {
     const values = readArgs(process.argv.slice(2), ["design", "lb", "store", "port", "users"]);
     const design = readDesign(values.design ?? "memory-session", true);
     const store = values.store ?? "single";
-    if (store !== "single" && store !== "sentinel") throw new UsageError(`--store must be single or sentinel (got ${JSON.stringify(store)})`);
+    if (store !== "single" && store !== "sentinel")
+      throw new UsageError(`--store must be single or sentinel (got ${JSON.stringify(store)})`);
     return {
       design,
       lb: values.lb === undefined ? defaultStrategy(design) : readStrategy(values.lb),
@@ -196,7 +230,13 @@ async function main(): Promise<void> {
     };
   });
   refuseNativeWindows("dashboard");
-  const classroom = new Classroom({ design: options.design, lb: options.lb, store: options.store, users: options.users, paceMs: 400 });
+  const classroom = new Classroom({
+    design: options.design,
+    lb: options.lb,
+    store: options.store,
+    users: options.users,
+    paceMs: 400,
+  });
   let dashboard: Awaited<ReturnType<typeof serveDashboard>> | undefined;
   let stopping = false;
   const stop = (why: string, code: number) => {
@@ -220,18 +260,26 @@ async function main(): Promise<void> {
     if (process.ppid !== parent) stop("its parent process is gone", 1);
   }, 500).unref();
 
-  console.log(`dashboard: starting ${options.design} (3 instances) behind the ${options.lb} balancer${options.store === "sentinel" ? " on replicated Redis" : ""}…`);
+  console.log(
+    `dashboard: starting ${options.design} (3 instances) behind the ${options.lb} balancer${options.store === "sentinel" ? " on replicated Redis" : ""}…`,
+  );
   await classroom.start();
   const token = randomBytes(24).toString("hex");
   try {
     dashboard = await serveDashboard({ classroom, port: options.port, token });
   } catch (error) {
     const taken = (error as NodeJS.ErrnoException).code === "EADDRINUSE";
-    throw new Error(taken ? `port ${options.port} is taken: choose another with --port P (or --port 0 for any free port)` : (error as Error).message);
+    throw new Error(
+      taken
+        ? `port ${options.port} is taken: choose another with --port P (or --port 0 for any free port)`
+        : (error as Error).message,
+    );
   }
   for (const line of classroom.describe()) console.log(line);
   console.log(`  balancer             ${classroom.balancerUrl}`);
-  console.log(`\nOpen ${dashboard.url} in a browser (Chromium, Firefox or Safari). Press ? on the page for the keys. Ctrl-C stops everything.`);
+  console.log(
+    `\nOpen ${dashboard.url} in a browser (Chromium, Firefox or Safari). Press ? on the page for the keys. Ctrl-C stops everything.`,
+  );
 }
 
 if (require.main === module) {

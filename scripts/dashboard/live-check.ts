@@ -1,11 +1,11 @@
-// The live view's running figures: the lab's own checker rules (scripts/lab/checker.ts) run
+// The live view's running figures: the lab's own checker rules (scripts/workbench/checker.ts) run
 // every half second on the live history, so that what the page counts is what `npm run lab`
 // would count. One difference, because a live run has no end: the read-back of each user is
 // its latest file listing (an acknowledged upload missing from a listing that began after it
 // is a write lost), where the lab reads every file back after the run.
 
-import { Anomaly, revocationsLost, sessionsBroken, sessionStateLost, writesLost } from "../lab/checker";
-import { Operation } from "../lab/history";
+import { Anomaly, revocationsLost, sessionsBroken, sessionStateLost, writesLost } from "../workbench/checker";
+import { Operation } from "../workbench/history";
 
 export type Rule = "sessions_broken" | "session_state_lost" | "writes_lost" | "revived";
 export const RULES: Rule[] = ["sessions_broken", "session_state_lost", "writes_lost", "revived"];
@@ -39,7 +39,17 @@ export function withReadBacks(operations: Operation[]): Operation[] {
     if (!listing || op.end > listing.start) continue; // not yet seen by a listing
     judged.push(op);
     const listed = (listing.filenames ?? []).includes(op.filename as string);
-    readBacks.push({ ...listing, name: "readback", outcome: listed ? "ok" : "refused", status: listed ? 200 : 404, workload: false, fileId: op.fileId, key: op.key, filename: op.filename, filenames: undefined });
+    readBacks.push({
+      ...listing,
+      name: "readback",
+      outcome: listed ? "ok" : "refused",
+      status: listed ? 200 : 404,
+      workload: false,
+      fileId: op.fileId,
+      key: op.key,
+      filename: op.filename,
+      filenames: undefined,
+    });
   }
   return [...judged, ...readBacks];
 }
@@ -68,7 +78,13 @@ export class LiveCheck {
         if (this.seen.has(key)) continue;
         this.seen.add(key);
         this.counts[rule] += 1;
-        const row = this.perUser.get(anomaly.user) ?? { sessions_broken: 0, session_state_lost: 0, writes_lost: 0, revived: 0, lastAt: 0 };
+        const row = this.perUser.get(anomaly.user) ?? {
+          sessions_broken: 0,
+          session_state_lost: 0,
+          writes_lost: 0,
+          revived: 0,
+          lastAt: 0,
+        };
         row[rule] += 1;
         if (anomaly.time_ms >= row.lastAt) Object.assign(row, { lastAt: anomaly.time_ms, lastRule: rule });
         this.perUser.set(anomaly.user, row);

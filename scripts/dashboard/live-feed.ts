@@ -4,8 +4,8 @@
 // gets each one once (docs/instructor-guide.md, "The 10-minute demo").
 
 import { Design } from "../designs";
-import { Operation } from "../lab/history";
-import { Workload } from "../lab/workload";
+import { Operation } from "../workbench/history";
+import { Workload } from "../workbench/workload";
 import { Found, LiveCheck, Rule } from "./live-check";
 import { sessionPlace } from "./narrator";
 
@@ -48,7 +48,12 @@ const WINDOW_MS = 60_000;
 const HOLD_MS = 5000;
 /** The live history kept for the rules: about 10 minutes at the default pace. */
 const MAX_OPERATIONS = 6000;
-const STATE_OF: Record<Rule, UserRow["state"]> = { sessions_broken: "broken", session_state_lost: "state-lost", writes_lost: "write-lost", revived: "revived" };
+const STATE_OF: Record<Rule, UserRow["state"]> = {
+  sessions_broken: "broken",
+  session_state_lost: "state-lost",
+  writes_lost: "write-lost",
+  revived: "revived",
+};
 
 export class LiveFeed {
   live = new LiveCheck();
@@ -95,7 +100,15 @@ export class LiveFeed {
       }
       for (const attempt of op.attempts) {
         const ok = attempt.status !== undefined && attempt.status >= 200 && attempt.status < 300;
-        this.lit.push({ seq: ++this.seq, at: attempt.end, lane: attempt.servedBy ?? "none", user: op.user, operation: op.name, status: attempt.status ?? null, ok: ok || (op.name === "register" && attempt.status === 409) });
+        this.lit.push({
+          seq: ++this.seq,
+          at: attempt.end,
+          lane: attempt.servedBy ?? "none",
+          user: op.user,
+          operation: op.name,
+          status: attempt.status ?? null,
+          ok: ok || (op.name === "register" && attempt.status === 409),
+        });
       }
     }
     this.cursor = operations.length;
@@ -122,7 +135,12 @@ export class LiveFeed {
 
   /** The lit requests, sentences and marks numbered after `seq` (the last minute of them for a new page), and the number to ask from next. */
   since(seq: number): { lit: Lit[]; narration: Narrated[]; marks: Mark[]; seq: number } {
-    return { lit: this.lit.filter((entry) => entry.seq > seq), narration: this.narration.filter((entry) => entry.seq > seq).slice(-30), marks: this.marks.filter((entry) => entry.seq > seq), seq: this.seq };
+    return {
+      lit: this.lit.filter((entry) => entry.seq > seq),
+      narration: this.narration.filter((entry) => entry.seq > seq).slice(-30),
+      marks: this.marks.filter((entry) => entry.seq > seq),
+      seq: this.seq,
+    };
   }
 
   /** One row per user: what went wrong lately (held for 5 s), or how it is doing now. */
@@ -139,7 +157,12 @@ export class LiveFeed {
         if (op.name === "login" && op.outcome === "ok") login ??= op;
       }
       const recorded = this.live.perUser.get(user.index);
-      const counts = { sessions_broken: recorded?.sessions_broken ?? 0, session_state_lost: recorded?.session_state_lost ?? 0, writes_lost: recorded?.writes_lost ?? 0, revived: recorded?.revived ?? 0 };
+      const counts = {
+        sessions_broken: recorded?.sessions_broken ?? 0,
+        session_state_lost: recorded?.session_state_lost ?? 0,
+        writes_lost: recorded?.writes_lost ?? 0,
+        revived: recorded?.revived ?? 0,
+      };
       const recent = recorded?.lastRule && now - recorded.lastAt < HOLD_MS ? recorded.lastRule : undefined;
       let state: UserRow["state"] = "working";
       if (recent) state = STATE_OF[recent];
@@ -148,7 +171,14 @@ export class LiveFeed {
       else if (last.outcome === "error") state = "waiting";
       else if (paused) state = "paused";
       const lastText = last ? `${last.name} ${last.status ?? "no answer"}${last.code ? ` ${last.code}` : ""}` : "";
-      return { user: user.index, name: user.name, state, session: sessionPlace(design, login?.servedBy), last: lastText, counts };
+      return {
+        user: user.index,
+        name: user.name,
+        state,
+        session: sessionPlace(design, login?.servedBy),
+        last: lastText,
+        counts,
+      };
     });
   }
 }

@@ -25,7 +25,24 @@ export interface NodeView {
 
 const KEPT_COMMANDS = 6;
 // What Redis itself, the Sentinels and this panel send: not what the servers do for a user.
-const HOUSEKEEPING = new Set(["ping", "info", "role", "dbsize", "publish", "replconf", "subscribe", "client", "hello", "monitor", "select", "psync", "sync", "command", "config", "auth"]);
+const HOUSEKEEPING = new Set([
+  "ping",
+  "info",
+  "role",
+  "dbsize",
+  "publish",
+  "replconf",
+  "subscribe",
+  "client",
+  "hello",
+  "monitor",
+  "select",
+  "psync",
+  "sync",
+  "command",
+  "config",
+  "auth",
+]);
 
 /** One MONITOR connection: the last few commands a node ran, reconnected by the panel while the node runs. */
 class Monitor {
@@ -90,9 +107,18 @@ export class StorePanel {
         }
         if (node.frozen) return { name: node.name, port: node.port, role: "frozen", keys: null, commands };
         monitor.connect();
-        const [role, keys] = await Promise.all([ask(node.port, "ROLE").catch(() => null), ask(node.port, "DBSIZE").catch(() => null)]);
+        const [role, keys] = await Promise.all([
+          ask(node.port, "ROLE").catch(() => null),
+          ask(node.port, "DBSIZE").catch(() => null),
+        ]);
         const named = Array.isArray(role) ? (role[0] === "master" ? "primary" : "replica") : "no answer";
-        return { name: node.name, port: node.port, role: named, keys: typeof keys === "number" ? keys : null, commands };
+        return {
+          name: node.name,
+          port: node.port,
+          role: named,
+          keys: typeof keys === "number" ? keys : null,
+          commands,
+        };
       }),
     );
   }

@@ -10,7 +10,7 @@ import { parseOrExit, readArgs, readDesign, readInteger, readStrategy, refuseNat
 import { curlLines, DESIGNS } from "../designs";
 import { MASTER_NAME } from "../processes/replicated-redis";
 import { designOrDefault } from "./narration";
-import { startStack, Stack, stopOnSignals } from "./stack";
+import { startStack, Stack, stopOnSignals } from "../processes/stack";
 
 const USAGE = `usage: npm run cluster -- [--design D] [--instances N] [--lb round-robin|sticky] [--store single|sentinel|cluster]
   designs: ${DESIGNS.join(", ")} (redis-session when not given)`;
@@ -19,8 +19,14 @@ async function main(): Promise<void> {
   const { given, instances, lb, store } = parseOrExit(USAGE, () => {
     const values = readArgs(process.argv.slice(2), ["design", "instances", "lb", "store"]);
     const store = values.store ?? "single";
-    if (store !== "single" && store !== "sentinel" && store !== "cluster") throw new UsageError(`--store must be single, sentinel or cluster (got ${JSON.stringify(store)})`);
-    return { given: readDesign(values.design, false), instances: readInteger("instances", values.instances, 3, 1, 9), lb: readStrategy(values.lb), store: store as "single" | "sentinel" | "cluster" };
+    if (store !== "single" && store !== "sentinel" && store !== "cluster")
+      throw new UsageError(`--store must be single, sentinel or cluster (got ${JSON.stringify(store)})`);
+    return {
+      given: readDesign(values.design, false),
+      instances: readInteger("instances", values.instances, 3, 1, 9),
+      lb: readStrategy(values.lb),
+      store: store as "single" | "sentinel" | "cluster",
+    };
   });
   refuseNativeWindows("cluster");
   const design = designOrDefault(given, "redis-session", "--design D for another");
@@ -28,31 +34,53 @@ async function main(): Promise<void> {
   let closing = false;
   process.on("SIGINT", () => (closing = true));
   process.on("SIGTERM", () => (closing = true));
-  stopOnSignals(() => running.stack, (line) => console.log(line));
+  stopOnSignals(
+    () => running.stack,
+    (line) => console.log(line),
+  );
   const stack = await startStack({ design, instances, balancer: lb, balancerPort: 8080, store });
   running.stack = stack;
-  console.log(`cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : stack.cluster ? ", on a Redis Cluster (3 primaries, each with a replica)" : ""}`);
+  console.log(
+    `cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : stack.cluster ? ", on a Redis Cluster (3 primaries, each with a replica)" : ""}`,
+  );
   console.log(`  balancer         ${stack.balancerUrl}`);
   console.log(`  balancer status  ${stack.balancerUrl}/__lb/status`);
-  if (stack.redis) console.log(`  watch Redis      redis-cli -p ${stack.redis.port} monitor   (every command the instances send, live)`);
-  for (const instance of stack.instances) console.log(`  ${instance.serverId.padEnd(16)} ${instance.url}  (pid ${instance.pid})`);
+  if (stack.redis)
+    console.log(
+      `  watch Redis      redis-cli -p ${stack.redis.port} monitor   (every command the instances send, live)`,
+    );
+  for (const instance of stack.instances)
+    console.log(`  ${instance.serverId.padEnd(16)} ${instance.url}  (pid ${instance.pid})`);
   const replicated = stack.replicated;
   if (replicated) {
     const primary = await replicated.agreedPrimary();
-    for (const node of replicated.nodes) console.log(`  ${node.name.padEnd(16)} redis://127.0.0.1:${node.port}  (pid ${node.pid})${node === primary ? "  the primary" : "  a replica"}`);
-    console.log(`  Sentinels        ${replicated.sentinelList}   (redis-cli -p ${replicated.sentinels[0].port} sentinel get-master-addr-by-name ${MASTER_NAME})`);
+    for (const node of replicated.nodes)
+      console.log(
+        `  ${node.name.padEnd(16)} redis://127.0.0.1:${node.port}  (pid ${node.pid})${node === primary ? "  the primary" : "  a replica"}`,
+      );
+    console.log(
+      `  Sentinels        ${replicated.sentinelList}   (redis-cli -p ${replicated.sentinels[0].port} sentinel get-master-addr-by-name ${MASTER_NAME})`,
+    );
   }
   const cluster = stack.cluster;
   if (cluster) {
     const primaries = await cluster.primaries();
-    for (const node of cluster.nodes) console.log(`  ${node.name.padEnd(16)} redis://127.0.0.1:${node.port}  (pid ${node.pid})${primaries.includes(node) ? "  a primary" : "  a replica"}`);
+    for (const node of cluster.nodes)
+      console.log(
+        `  ${node.name.padEnd(16)} redis://127.0.0.1:${node.port}  (pid ${node.pid})${primaries.includes(node) ? "  a primary" : "  a replica"}`,
+      );
     const first = cluster.nodes[0].port;
-    console.log(`  Cluster nodes    redis-cli -p ${first} cluster nodes   (which primary owns which of the 16384 slots)`);
+    console.log(
+      `  Cluster nodes    redis-cli -p ${first} cluster nodes   (which primary owns which of the 16384 slots)`,
+    );
     console.log(`  watch one node   redis-cli -p ${first} monitor   (the commands for its own slots only)`);
   }
   console.log("\nTry it:");
-  console.log(`  curl -s -X POST ${stack.balancerUrl}/api/users -H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`);
-  for (const line of curlLines(design, stack.balancerUrl ?? stack.instances[0].url, "alice", "password123")) console.log(`  ${line}`);
+  console.log(
+    `  curl -s -X POST ${stack.balancerUrl}/api/users -H 'Content-Type: application/json' -d '{"username":"alice","password":"password123"}'`,
+  );
+  for (const line of curlLines(design, stack.balancerUrl ?? stack.instances[0].url, "alice", "password123"))
+    console.log(`  ${line}`);
   console.log("Kill an instance by hand, then ask the balancer again:");
   console.log(`  kill -9 ${stack.instances[0].pid}      # crash ${stack.instances[0].serverId}`);
   console.log(`  kill -TERM ${stack.instances[0].pid}   # or stop it gracefully`);
@@ -66,7 +94,10 @@ async function main(): Promise<void> {
   for (const instance of stack.instances) {
     const watch = async () => {
       while (instance.running) await new Promise((resolve) => setTimeout(resolve, 200));
-      if (!closing) console.log(`cluster: ${instance.serverId} (pid ${instance.pid}) has stopped; the balancer now routes around it`);
+      if (!closing)
+        console.log(
+          `cluster: ${instance.serverId} (pid ${instance.pid}) has stopped; the balancer now routes around it`,
+        );
     };
     void watch();
   }

@@ -26,10 +26,19 @@ export class DemoUser {
   private async send(url: string, request: DesignRequest): Promise<Answer> {
     const started = performance.now();
     try {
-      const answer = await fetchAnswer(url, { ...request, headers: { ...this.credentials.headers(), ...request.headers } });
+      const answer = await fetchAnswer(url, {
+        ...request,
+        headers: { ...this.credentials.headers(), ...request.headers },
+      });
       this.credentials.keepCookies(answer.setCookie);
       const ms = Math.round(performance.now() - started);
-      return { status: answer.status, servedBy: answer.servedBy ?? "?", storeNode: answer.headers.get("X-Store-Node") ?? undefined, body: answer.body, ms };
+      return {
+        status: answer.status,
+        servedBy: answer.servedBy ?? "?",
+        storeNode: answer.headers.get("X-Store-Node") ?? undefined,
+        body: answer.body,
+        ms,
+      };
     } catch (error) {
       const code = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       return { status: 0, servedBy: "-", body: {}, error: code };
@@ -53,7 +62,8 @@ export class DemoUser {
       return { status: 200, servedBy: "-", body: { note: "no login: the credentials go with every request" } };
     }
     const answer = await this.send(url, login);
-    if (answer.status >= 200 && answer.status < 300) this.credentials.accept({ status: answer.status, body: answer.body });
+    if (answer.status >= 200 && answer.status < 300)
+      this.credentials.accept({ status: answer.status, body: answer.body });
     return answer;
   }
 

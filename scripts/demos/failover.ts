@@ -11,7 +11,7 @@ import { RedisServer } from "../processes/redis";
 import { ask, ReplicatedRedis } from "../processes/replicated-redis";
 import { Answer, DemoUser } from "./demo-user";
 import { bold, describe, Narration } from "./narration";
-import { Stack, startStack, stopOnSignals } from "./stack";
+import { Stack, startStack, stopOnSignals } from "../processes/stack";
 
 const USAGE = "usage: npm run demo:failover -- [--design D] [--pause]   (D: a phase-2 design; default redis-session)";
 const FREEZE_MS = 5000;
@@ -22,7 +22,10 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 /** The median time of `count` uploads one after the other: what an acknowledgement costs. */
 async function uploadMs(user: DemoUser, url: string, count: number, tag: string): Promise<number> {
   const times: number[] = [];
-  for (let i = 0; i < count; i += 1) times.push((await user.request(url, "POST", "/api/upload", { filename: `${tag}-${i}.txt`, content: "timing" })).ms ?? 0);
+  for (let i = 0; i < count; i += 1)
+    times.push(
+      (await user.request(url, "POST", "/api/upload", { filename: `${tag}-${i}.txt`, content: "timing" })).ms ?? 0,
+    );
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)];
 }
@@ -32,7 +35,8 @@ async function untilServed(user: DemoUser, url: string, timeoutMs = 30_000): Pro
   const started = Date.now();
   for (;;) {
     const answer = await user.whoAmI(url);
-    if ((answer.status >= 200 && answer.status < 300) || Date.now() - started > timeoutMs) return { ms: Date.now() - started, answer };
+    if ((answer.status >= 200 && answer.status < 300) || Date.now() - started > timeoutMs)
+      return { ms: Date.now() - started, answer };
     await sleep(100);
   }
 }
@@ -77,7 +81,12 @@ async function freezeAndUpload(replicated: ReplicatedRedis, user: DemoUser, url:
   const promoted = await replicated.waitForNewPrimary(old);
   console.log(`   SIGCONT after ${seconds(FREEZE_MS)}; meanwhile the Sentinels promoted ${node(promoted)}`);
   const upload = await user.request(url, "POST", "/api/upload", { filename, content: "written just after the freeze" });
-  const by = upload.storeNode === node(old) ? ` by ${upload.storeNode}, the primary we froze` : upload.storeNode ? ` by ${upload.storeNode}` : "";
+  const by =
+    upload.storeNode === node(old)
+      ? ` by ${upload.storeNode}, the primary we froze`
+      : upload.storeNode
+        ? ` by ${upload.storeNode}`
+        : "";
   console.log(`   upload ${filename}: ${describe(upload)}${upload.status < 300 ? `, acknowledged${by}` : ""}`);
   return { old, upload };
 }
@@ -91,7 +100,10 @@ async function main(): Promise<void> {
   });
   refuseNativeWindows("demo:failover");
   const running: { stack?: Stack } = {};
-  stopOnSignals(() => running.stack, (line) => console.log(line));
+  stopOnSignals(
+    () => running.stack,
+    (line) => console.log(line),
+  );
   const talk = new Narration(pause);
 
   await talk.next(
@@ -102,33 +114,53 @@ async function main(): Promise<void> {
   running.stack = stack;
   let replicated = stack.replicated as ReplicatedRedis;
   let [server] = stack.instances;
-  console.log(`   primary ${node(await replicated.agreedPrimary())}, replicas ${replicated.nodes.slice(1).map(node).join(" and ")}, Sentinels ${replicated.sentinelList}`);
+  console.log(
+    `   primary ${node(await replicated.agreedPrimary())}, replicas ${replicated.nodes.slice(1).map(node).join(" and ")}, Sentinels ${replicated.sentinelList}`,
+  );
   const user = new DemoUser(design, `fail${process.pid % 100000}`);
   console.log(`   register: ${describe(await user.register(server.url))}`);
   console.log(`   log in:   ${describe(await user.logIn(server.url))}`);
-  const first = await user.request(server.url, "POST", "/api/upload", { filename: "before-the-crash.txt", content: "kept?" });
+  const first = await user.request(server.url, "POST", "/api/upload", {
+    filename: "before-the-crash.txt",
+    content: "kept?",
+  });
   console.log(`   upload:   ${describe(first)} (file ${String(first.body.file_id)})`);
   const plainMs = await uploadMs(user, server.url, 20, "plain");
 
-  await talk.next("Crash the primary (SIGKILL)", "The Sentinels wait 1 s of silence, agree, and promote a replica. Does the session survive?");
+  await talk.next(
+    "Crash the primary (SIGKILL)",
+    "The Sentinels wait 1 s of silence, agree, and promote a replica. Does the session survive?",
+  );
   await replicated.sentinelsConnected();
   const crashed = await primaryNow(replicated);
   await crashed.kill();
   const { ms: gap, answer: after } = await untilServed(user, server.url);
-  console.log(`   ${node(crashed)} is gone; the server answered again after ${seconds(gap)}, from the primary ${node(await replicated.agreedPrimary())}`);
+  console.log(
+    `   ${node(crashed)} is gone; the server answered again after ${seconds(gap)}, from the primary ${node(await replicated.agreedPrimary())}`,
+  );
   console.log(`   who am I: ${describe(after)}`);
   const kept = await user.request(server.url, "GET", `/api/files/${String(first.body.file_id)}`);
   console.log(`   the upload: ${describe(kept)}`);
   console.log(bold(`   A crash: writes stopped for ${seconds(gap)}, and nothing acknowledged was lost.`));
 
-  await talk.next("Now a pause: freeze the primary for 5 s (SIGSTOP)", "A stalled process, or a network pause. The Sentinels promote the last replica meanwhile. What does the old primary do when it wakes up?");
+  await talk.next(
+    "Now a pause: freeze the primary for 5 s (SIGSTOP)",
+    "A stalled process, or a network pause. The Sentinels promote the last replica meanwhile. What does the old primary do when it wakes up?",
+  );
   const { old, upload } = await freezeAndUpload(replicated, user, server.url, "after-the-freeze.txt");
 
-  await talk.next("Wait for a Sentinel to notice the old primary", "It is demoted only when a Sentinel's periodic check sees it (every 10 s). Then it copies the new primary, and drops what only it had.");
+  await talk.next(
+    "Wait for a Sentinel to notice the old primary",
+    "It is demoted only when a Sentinel's periodic check sees it (every 10 s). Then it copies the new primary, and drops what only it had.",
+  );
   console.log(`   ${node(old)} became a replica after ${seconds(await untilDemoted(old))}`);
   const lost = await afterRetries(() => user.request(server.url, "GET", `/api/files/${String(upload.body.file_id)}`));
   console.log(`   read the acknowledged upload ${String(upload.body.file_id)}: ${describe(lost)}`);
-  console.log(bold(`   A pause: ${lost.status === 404 ? "an acknowledged upload is gone." : "this time the upload survived (the server did not write to the frozen primary)."}`));
+  console.log(
+    bold(
+      `   A pause: ${lost.status === 404 ? "an acknowledged upload is gone." : "this time the upload survived (the server did not write to the frozen primary)."}`,
+    ),
+  );
   await stack.stop();
 
   await talk.next(
@@ -145,12 +177,22 @@ async function main(): Promise<void> {
   const safeMs = await uploadMs(safeUser, server.url, 20, "safe");
   const safe = await freezeAndUpload(replicated, safeUser, server.url, "after-the-safe-freeze.txt");
   console.log(`   ${node(safe.old)} became a replica after ${seconds(await untilDemoted(safe.old))}`);
-  const read = safe.upload.status < 300 ? await afterRetries(() => safeUser.request(server.url, "GET", `/api/files/${String(safe.upload.body.file_id)}`)) : undefined;
+  const read =
+    safe.upload.status < 300
+      ? await afterRetries(() => safeUser.request(server.url, "GET", `/api/files/${String(safe.upload.body.file_id)}`))
+      : undefined;
   console.log(`   read it back: ${read ? describe(read) : "nothing to read: it was refused, never acknowledged"}`);
 
-  await talk.next("What it cost", "WAIT holds every answer until a replica has the write: one more round trip per write, to the replica and back.");
-  console.log(`   median of 20 uploads one after the other: ${plainMs} ms without the safe settings, ${safeMs} ms with them`);
-  console.log("   (on loopback, one user at a time, the replica answers within a millisecond; under load the difference grows)");
+  await talk.next(
+    "What it cost",
+    "WAIT holds every answer until a replica has the write: one more round trip per write, to the replica and back.",
+  );
+  console.log(
+    `   median of 20 uploads one after the other: ${plainMs} ms without the safe settings, ${safeMs} ms with them`,
+  );
+  console.log(
+    "   (on loopback, one user at a time, the replica answers within a millisecond; under load the difference grows)",
+  );
   // Said as measured: a refused upload was never acknowledged; a 401 means the session itself was lost.
   const verdict =
     safe.upload.status === 401
@@ -159,7 +201,9 @@ async function main(): Promise<void> {
         ? "nothing acknowledged was lost"
         : "an acknowledged upload was lost even so";
   const pauseVerdict = lost.status === 404 ? "a pause lost an acknowledged write" : "a pause lost nothing this time";
-  console.log(`\n${bold(`Verdict: replication kept ${design}'s data through a crash; ${pauseVerdict}; with the safe settings ${verdict}.`)}`);
+  console.log(
+    `\n${bold(`Verdict: replication kept ${design}'s data through a crash; ${pauseVerdict}; with the safe settings ${verdict}.`)}`,
+  );
   await stack.stop();
 }
 

@@ -8,29 +8,48 @@ import { stopEverything } from "../processes/managed-process";
 import { parseOrExit, readArgs, readDesign, readStrategy, refuseNativeWindows } from "../cli";
 import { DemoUser } from "./demo-user";
 import { bold, describe, designOrDefault, Narration } from "./narration";
-import { Stack, startStack, stopOnSignals } from "./stack";
+import { Stack, startStack, stopOnSignals } from "../processes/stack";
 
-const USAGE = "usage: npm run demo:lb -- [--design D] [--lb round-robin|sticky] [--pause] [--compact]   (stateful behind round-robin when not given)";
+const USAGE =
+  "usage: npm run demo:lb -- [--design D] [--lb round-robin|sticky] [--pause] [--compact]   (stateful behind round-robin when not given)";
 
 async function main(): Promise<void> {
   const { given, lb, pause, compact } = parseOrExit(USAGE, () => {
     const values = readArgs(process.argv.slice(2), ["design", "lb"], ["pause", "compact"]);
-    return { given: readDesign(values.design, false), lb: readStrategy(values.lb), pause: values.pause ?? false, compact: values.compact ?? false };
+    return {
+      given: readDesign(values.design, false),
+      lb: readStrategy(values.lb),
+      pause: values.pause ?? false,
+      compact: values.compact ?? false,
+    };
   });
   refuseNativeWindows("demo:lb");
   const design = designOrDefault(given, "stateful", "then try --lb sticky, and --design redis-session");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
-  stopOnSignals(() => running.stack, (line) => console.log(line));
+  stopOnSignals(
+    () => running.stack,
+    (line) => console.log(line),
+  );
   const talk = new Narration(pause, compact);
 
-  await talk.next(`Start three ${design} instances behind a ${lb} balancer`, lb === "sticky" ? "The balancer pins each client to one instance with its own cookie." : "The balancer sends each request to the next instance in turn.");
+  await talk.next(
+    `Start three ${design} instances behind a ${lb} balancer`,
+    lb === "sticky"
+      ? "The balancer pins each client to one instance with its own cookie."
+      : "The balancer sends each request to the next instance in turn.",
+  );
   const stack = await startStack({ design, instances: 3, balancer: lb });
   running.stack = stack;
   const url = stack.balancerUrl as string;
-  console.log(`   balancer ${url}; instances ${stack.instances.map((instance) => `${instance.serverId} (${instance.url})`).join(", ")}`);
+  console.log(
+    `   balancer ${url}; instances ${stack.instances.map((instance) => `${instance.serverId} (${instance.url})`).join(", ")}`,
+  );
 
   const user = new DemoUser(design, `lbdemo${process.pid % 100000}`);
-  await talk.next("A user registers and logs in through the balancer", "Whichever instance answers the login is the one that remembers it, if any does.");
+  await talk.next(
+    "A user registers and logs in through the balancer",
+    "Whichever instance answers the login is the one that remembers it, if any does.",
+  );
   console.log(`   register: ${describe(await user.register(url))}`);
   const login = await user.logIn(url);
   console.log(`   log in:   ${describe(login)}`);
@@ -45,7 +64,9 @@ async function main(): Promise<void> {
   const refused = answers.filter((answer) => answer.status !== 200).length;
   const instances = new Set(answers.filter((answer) => answer.status === 200).map((answer) => answer.servedBy));
   // A session view whose request_count goes back: the instances disagree about the session.
-  const counts = answers.filter((answer) => typeof answer.body.request_count === "number").map((answer) => answer.body.request_count as number);
+  const counts = answers
+    .filter((answer) => typeof answer.body.request_count === "number")
+    .map((answer) => answer.body.request_count as number);
   const wentBack = counts.some((count, i) => i > 0 && count <= counts[i - 1]);
   const verdict =
     refused > 0

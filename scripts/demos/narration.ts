@@ -23,7 +23,11 @@ export class Narration {
   async next(title: string, explanation: string): Promise<void> {
     if (this.pause && this.step > 0) await waitForEnter();
     this.step += 1;
-    console.log(this.compact ? `${bold(`${this.step}. ${title}.`)} ${explanation}` : `\n${bold(`${this.step}. ${title}`)}\n${explanation}`);
+    console.log(
+      this.compact
+        ? `${bold(`${this.step}. ${title}.`)} ${explanation}`
+        : `\n${bold(`${this.step}. ${title}`)}\n${explanation}`,
+    );
   }
 }
 
@@ -48,7 +52,13 @@ function waitForEnter(): Promise<void> {
 /** One line for an answer: status, instance, and the gist of the body. */
 export function describe(answer: Answer): string {
   if (answer.error) return red(`no answer (${answer.error})`);
-  const gist = answer.body.error ? `${String(answer.body.error)}` : answer.body.request_count !== undefined ? `request_count ${String(answer.body.request_count)}` : Array.isArray(answer.body.files) ? `${answer.body.files.length} file(s)` : "";
+  const gist = answer.body.error
+    ? `${String(answer.body.error)}`
+    : answer.body.request_count !== undefined
+      ? `request_count ${String(answer.body.request_count)}`
+      : Array.isArray(answer.body.files)
+        ? `${answer.body.files.length} file(s)`
+        : "";
   const text = `${answer.status} from ${answer.servedBy}${gist ? `: ${gist}` : ""}`;
   return answer.status >= 200 && answer.status < 300 ? green(text) : red(text);
 }

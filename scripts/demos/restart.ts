@@ -9,23 +9,35 @@ import { parseOrExit, readArgs, readDesign, refuseNativeWindows } from "../cli";
 import { isPhase1, logsIn } from "../designs";
 import { DemoUser } from "./demo-user";
 import { bold, describe, designOrDefault, Narration } from "./narration";
-import { Stack, startStack, stopOnSignals } from "./stack";
+import { Stack, startStack, stopOnSignals } from "../processes/stack";
 
-const USAGE = "usage: npm run demo:restart -- [--design D] [--pause] [--crash] [--compact]   (D: stateful when not given)";
+const USAGE =
+  "usage: npm run demo:restart -- [--design D] [--pause] [--crash] [--compact]   (D: stateful when not given)";
 
 async function main(): Promise<void> {
   const { given, pause, crash, compact } = parseOrExit(USAGE, () => {
     const values = readArgs(process.argv.slice(2), ["design"], ["pause", "crash", "compact"]);
-    return { given: readDesign(values.design, false), pause: values.pause ?? false, crash: values.crash ?? false, compact: values.compact ?? false };
+    return {
+      given: readDesign(values.design, false),
+      pause: values.pause ?? false,
+      crash: values.crash ?? false,
+      compact: values.compact ?? false,
+    };
   });
   refuseNativeWindows("demo:restart");
   const design = designOrDefault(given, "stateful", "then try --design redis-session");
   const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
-  stopOnSignals(() => running.stack, (line) => console.log(line));
+  stopOnSignals(
+    () => running.stack,
+    (line) => console.log(line),
+  );
   const talk = new Narration(pause, compact);
   const signal = crash ? "SIGKILL" : "SIGTERM";
 
-  await talk.next(`Start one ${design} server`, isPhase1(design) ? "Its users and files live on disk." : "Its users and files live in Redis.");
+  await talk.next(
+    `Start one ${design} server`,
+    isPhase1(design) ? "Its users and files live on disk." : "Its users and files live in Redis.",
+  );
   const stack = await startStack({ design, instances: 1 });
   running.stack = stack;
   const [server] = stack.instances;
@@ -36,10 +48,17 @@ async function main(): Promise<void> {
   console.log(`   register: ${describe(await user.register(server.url))}`);
   const login = await user.logIn(server.url);
   console.log(`   log in:   ${logsIn(design) ? describe(login) : "none: the credentials go with every request"}`);
-  console.log(`   upload:   ${describe(await user.request(server.url, "POST", "/api/upload", { filename: "notes.txt", content: "before the restart" }))}`);
+  console.log(
+    `   upload:   ${describe(await user.request(server.url, "POST", "/api/upload", { filename: "notes.txt", content: "before the restart" }))}`,
+  );
   console.log(`   who am I: ${describe(await user.whoAmI(server.url))}`);
 
-  await talk.next(`Restart the server with ${signal}`, crash ? "SIGKILL: the process dies at once, in the middle of whatever it was doing." : "SIGTERM: the server finishes its requests and exits cleanly. Does a clean exit save the sessions?");
+  await talk.next(
+    `Restart the server with ${signal}`,
+    crash
+      ? "SIGKILL: the process dies at once, in the middle of whatever it was doing."
+      : "SIGTERM: the server finishes its requests and exits cleanly. Does a clean exit save the sessions?",
+  );
   const oldPid = server.pid;
   if (crash) await server.kill();
   else await server.stop();
@@ -47,14 +66,19 @@ async function main(): Promise<void> {
   await server.start();
   console.log(`   ${server.serverId} is back on the same port ${server.port} (pid ${server.pid})`);
 
-  await talk.next("The same user asks again, with the same credentials or session", "Nothing changed on the client's side.");
+  await talk.next(
+    "The same user asks again, with the same credentials or session",
+    "Nothing changed on the client's side.",
+  );
   const after = await user.whoAmI(server.url);
   console.log(`   who am I: ${describe(after)}`);
   const files = await user.request(server.url, "GET", "/api/files");
   console.log(`   files:    ${describe(files)}`);
 
   const kept = after.status === 200;
-  console.log(`\n${bold(`Verdict: ${design} ${kept ? "kept" : "lost"} the user's ${logsIn(design) ? "session" : "access"} across a ${crash ? "crash" : "restart"}${kept ? "" : `: ${String(after.body.error ?? after.error)}`}.`)}`);
+  console.log(
+    `\n${bold(`Verdict: ${design} ${kept ? "kept" : "lost"} the user's ${logsIn(design) ? "session" : "access"} across a ${crash ? "crash" : "restart"}${kept ? "" : `: ${String(after.body.error ?? after.error)}`}.`)}`,
+  );
   await stack.stop();
 }
 

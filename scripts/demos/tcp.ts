@@ -27,7 +27,11 @@ function startServer(): Promise<net.Server> {
           tokens.set(token, argument);
           socket.write(`hello ${argument}; your token is ${token}\n`);
         } else if (command === "WHOAMI") {
-          socket.write(name ? `you are ${name} (I remember: same connection)\n` : "I don't know you (new connection, empty memory)\n");
+          socket.write(
+            name
+              ? `you are ${name} (I remember: same connection)\n`
+              : "I don't know you (new connection, empty memory)\n",
+          );
         } else if (command === "TOKEN") {
           const known = tokens.get(argument);
           socket.write(known ? `you are ${known} (the application remembered the token)\n` : "unknown token\n");
@@ -72,7 +76,9 @@ async function conversation(port: number, label: string, lines: string[]): Promi
 async function main(): Promise<void> {
   const server = await startServer();
   const { port } = server.address() as net.AddressInfo;
-  console.log(`${bold("TCP keeps a connection, not a memory.")} A server on 127.0.0.1:${port} remembers your name in a variable of the connection.`);
+  console.log(
+    `${bold("TCP keeps a connection, not a memory.")} A server on 127.0.0.1:${port} remembers your name in a variable of the connection.`,
+  );
   const first = await conversation(port, "Connection 1", ["HELLO alice", "WHOAMI"]);
   const token = /token is ([0-9a-f]+)/.exec(first[0])?.[1] ?? "";
   await conversation(port, "Connection 2, same client, same server", ["WHOAMI", `TOKEN ${token}`]);

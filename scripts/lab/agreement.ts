@@ -15,7 +15,8 @@ export interface Agreement {
 export function agreement(cell: CellResult): Agreement {
   const expected = expectation(cell.design, cell.scenario);
   const got = cell.verdict;
-  if (got === "skipped" && cell.crashed) return { agrees: false, note: cell.reason ?? "the lab could not run this cell" };
+  if (got === "skipped" && cell.crashed)
+    return { agrees: false, note: cell.reason ?? "the lab could not run this cell" };
   if (got === "skipped") return { agrees: true, note: `skipped: ${cell.reason ?? "could not run here"}` };
   if (expected.verdict === "degraded" && !expected.dagger) {
     if (got !== "degraded") return { agrees: false, note: `expected degraded, got ${got}` };
@@ -47,5 +48,8 @@ export function agreement(cell: CellResult): Agreement {
           : "timing note: survived where degraded is expected (†): every operation succeeded within its retries, the fault's gap included",
     };
   }
-  return { agrees: false, note: `expected ${expected.verdict}${expected.dagger ? (expected.verdict === "survived" ? " (or degraded)" : " (or survived)") : ""}, got ${got}` };
+  return {
+    agrees: false,
+    note: `expected ${expected.verdict}${expected.dagger ? (expected.verdict === "survived" ? " (or degraded)" : " (or survived)") : ""}, got ${got}`,
+  };
 }

@@ -4,22 +4,21 @@
 // (docs/how-the-lab-works.md, "What one cell does").
 
 import { mkdirSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { Design, isPhase1, probesSpareLogin } from "../designs";
 import { Balancer } from "../processes/builtin-balancer";
+import { MachineLoad, watchLoad } from "../processes/machine";
 import { Parts } from "../processes/managed-process";
 import { RealBalancer, startRealBalancer } from "../processes/nginx-haproxy";
 import { findRedisServer, RedisServer, startRedis } from "../processes/redis";
 import { ReplicatedRedis, startReplicatedRedis } from "../processes/replicated-redis";
 import { serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
-import { check, Judgement } from "./checker";
-import { History } from "./history";
-import { runFault } from "./nemesis";
-import { notApplicable, Scenario, SETUPS, Verdict } from "./scenarios";
-import { Workload } from "./workload";
+import { check, Judgement } from "../workbench/checker";
+import { History } from "../workbench/history";
+import * as nemesis from "../workbench/nemesis";
+import { notApplicable, Scenario, ScenarioSetup, SETUPS, Verdict } from "./scenarios";
+import { Workload } from "../workbench/workload";
 
 export interface CellOptions {
   design: Design;
@@ -54,24 +53,40 @@ export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
   first_run?: { verdict: Verdict; note: string; load?: MachineLoad; first_anomaly?: CellResult["first_anomaly"] };
 }
 
-/** The machine's 1-minute load average at the cell's end, and the lab's own event-loop delay during it (its 99th percentile). */
-export interface MachineLoad {
-  load_average: number;
-  event_loop_delay_ms: number;
-}
-
-/** Measures the lab's event-loop delay from now until the first call of the function it returns (later calls answer the same). */
-function watchLoad(): () => MachineLoad {
-  const delay = monitorEventLoopDelay({ resolution: 10 });
-  delay.enable();
-  let measured: MachineLoad | undefined;
-  return () => {
-    if (!measured) {
-      delay.disable();
-      measured = { load_average: Math.round(os.loadavg()[0] * 100) / 100, event_loop_delay_ms: Math.round(delay.percentile(99) / 1e5) / 10 };
-    }
-    return measured;
+/** The scenario's fault, done by the nemesis (scripts/workbench/nemesis.ts); resolves once it has healed. */
+async function strikeScenarioFault(
+  kind: Exclude<ScenarioSetup["fault"], "none">,
+  instances: ServerInstance[],
+  store: { redis?: RedisServer; replicated?: ReplicatedRedis },
+  context: nemesis.FaultContext & { lastServedBy: () => Array<string | undefined> },
+): Promise<nemesis.Fault> {
+  const [first] = instances;
+  const needRedis = (): RedisServer => {
+    if (!store.redis) throw new Error(`the ${kind} fault needs a Redis`);
+    return store.redis;
   };
+  const needReplicated = (): ReplicatedRedis => {
+    if (!store.replicated) throw new Error(`the ${kind} fault needs replicated Redis`);
+    return store.replicated;
+  };
+  switch (kind) {
+    case "restart":
+      return nemesis.restartInstance(first, context);
+    case "crash":
+      return nemesis.crashInstance(first, context);
+    case "kill-busiest":
+      return nemesis.killBusiest(instances, context.lastServedBy(), context);
+    case "rolling":
+      return nemesis.rollingDeploy(instances, context);
+    case "store-restart":
+      return nemesis.restartStore(needRedis(), instances, context);
+    case "store-outage":
+      return nemesis.storeOutage(needRedis(), instances, context);
+    case "kill-primary":
+      return nemesis.killPrimary(needReplicated(), instances, context);
+    case "freeze-primary":
+      return nemesis.freezePrimary({ replicated: needReplicated() }, instances, context);
+  }
 }
 
 export async function runCell(options: CellOptions): Promise<CellResult> {
@@ -80,7 +95,13 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   const na = notApplicable(design, scenario);
   if (na) return { design, scenario, verdict: "n/a", reason: na, duration_ms: 0 };
   if (!isPhase1(design) && !findRedisServer()) {
-    return { design, scenario, verdict: "skipped", reason: "redis-server is not installed (npm run setup installs it)", duration_ms: 0 };
+    return {
+      design,
+      scenario,
+      verdict: "skipped",
+      reason: "redis-server is not installed (npm run setup installs it)",
+      duration_ms: 0,
+    };
   }
 
   const setup = SETUPS[scenario];
@@ -105,7 +126,9 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       sentinels: replicated?.sentinelList,
       safeReplication: setup.store === "replicated-safe",
     });
-    const instances = Array.from({ length: setup.instances }, (_, i) => parts.add(new ServerInstance({ design, serverId: `${design}-${i + 1}`, env, dir: cellDir })));
+    const instances = Array.from({ length: setup.instances }, (_, i) =>
+      parts.add(new ServerInstance({ design, serverId: `${design}-${i + 1}`, env, dir: cellDir })),
+    );
     await Promise.all(instances.map((instance) => instance.start()));
     let url = instances[0].url;
     if (setup.balancer !== "none") {
@@ -121,7 +144,15 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
 
     const t0 = performance.now();
     const clock = () => performance.now() - t0;
-    workload = new Workload({ design, url, users: options.users, seed: options.seed, concurrent: scenario === "concurrent", tag: `cell${options.cellNumber}`, clock });
+    workload = new Workload({
+      design,
+      url,
+      users: options.users,
+      seed: options.seed,
+      concurrent: scenario === "concurrent",
+      tag: `cell${options.cellNumber}`,
+      clock,
+    });
     const cap = Date.now() + setup.capSeconds * 1000;
     const spareLogins = probesSpareLogin(design);
     const active = workload;
@@ -134,14 +165,19 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       await active.waitForLoops(4, cap);
     } else {
       await active.waitForLoops(2, cap);
-      const faultStart = clock();
-      const description = await runFault(scenario, {
+      fault = await strikeScenarioFault(
+        setup.fault,
         instances,
-        redis,
-        replicated,
-        lastServedBy: () => active.users.map((user) => [...active.operations].reverse().find((op) => op.user === user.index && op.servedBy)?.servedBy),
-      });
-      fault = { start: faultStart, end: clock(), description };
+        { redis, replicated },
+        {
+          design,
+          clock,
+          lastServedBy: () =>
+            active.users.map(
+              (user) => [...active.operations].reverse().find((op) => op.user === user.index && op.servedBy)?.servedBy,
+            ),
+        },
+      );
       // Loops started after the heal: one already under way when the fault healed does not count.
       await active.waitForMoreLoops(active.loopsStarted(), 2, cap);
     }
@@ -159,7 +195,9 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
     const history = active.history(design, scenario, clock(), fault);
     if (!history.operations.some((op) => op.name === "register" && op.outcome === "ok")) {
       const first = history.operations[0];
-      throw new Error(`no virtual user could register (first answer: ${first?.status ?? first?.attempts[0]?.error ?? "none"} ${first?.code ?? ""})`);
+      throw new Error(
+        `no virtual user could register (first answer: ${first?.status ?? first?.attempts[0]?.error ?? "none"} ${first?.code ?? ""})`,
+      );
     }
     const judgement = check(history);
     return { design, scenario, ...judgement, duration_ms: Date.now() - started, history, load: load() };

@@ -18,9 +18,10 @@ import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "../proces
 import { runSecret } from "../processes/server-env";
 import { agreement } from "./agreement";
 import { CellResult, runCell } from "./cell";
-import { loadText, machine, markdownReport, plural, RunInfo, textReport, toJson } from "./report";
+import { loadText, markdownReport, plural, RunInfo, textReport, toJson } from "./report";
 import { htmlReport } from "./report-html";
 import { notApplicable, Scenario, SCENARIOS, SETUPS } from "./scenarios";
+import { machine } from "../processes/machine";
 
 const USAGE = `usage: npm run lab -- [--design D[,D...]] [--scenario S[,S...]] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
   designs:   ${DESIGNS.join(", ")}
@@ -50,13 +51,17 @@ export function readOptions(argv: string[]): LabOptions {
     return name.trim() as Scenario;
   });
   const lb = values.lb ?? "builtin";
-  if (lb !== "builtin" && lb !== "nginx" && lb !== "haproxy") throw new UsageError(`--lb must be builtin, nginx or haproxy (got ${JSON.stringify(lb)})`);
+  if (lb !== "builtin" && lb !== "nginx" && lb !== "haproxy")
+    throw new UsageError(`--lb must be builtin, nginx or haproxy (got ${JSON.stringify(lb)})`);
   return {
     designs: designs ? DESIGNS.filter((design) => designs.includes(design)) : [...DESIGNS],
     scenarios: scenarios ? SCENARIOS.filter((scenario) => scenarios.includes(scenario)) : [...SCENARIOS],
     jobs: readInteger("jobs", values.jobs, Math.min(4, os.cpus().length), 1, 16),
     vus: readInteger("vus", values.vus, 8, 1, 64),
-    seed: values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : readInteger("seed", values.seed, 0, 0, 2 ** 31),
+    seed:
+      values.seed === undefined
+        ? Math.floor(Math.random() * 1_000_000)
+        : readInteger("seed", values.seed, 0, 0, 2 ** 31),
     repeat: readInteger("repeat", values.repeat, 1, 1, 20),
     lb,
     json: values.json ?? false,
@@ -101,7 +106,9 @@ async function main(): Promise<number> {
   process.once("SIGTERM", () => interrupted("SIGTERM"));
 
   if (options.lb !== "builtin" && !findBalancer(options.lb)) {
-    log(`lab: ${options.lb} not found: npm run setup installs it (or apt install ${options.lb}, brew install ${options.lb}); or use --lb builtin`);
+    log(
+      `lab: ${options.lb} not found: npm run setup installs it (or apt install ${options.lb}, brew install ${options.lb}); or use --lb builtin`,
+    );
     return 2;
   }
   const redis = redisVersion();
@@ -110,17 +117,39 @@ async function main(): Promise<number> {
   }
 
   const cells: Array<{ design: Design; scenario: Scenario; repetition: number }> = [];
-  for (const design of options.designs) for (const scenario of options.scenarios) for (let r = 1; r <= options.repeat; r += 1) cells.push({ design, scenario, repetition: r });
+  for (const design of options.designs)
+    for (const scenario of options.scenarios)
+      for (let r = 1; r <= options.repeat; r += 1) cells.push({ design, scenario, repetition: r });
   const started = Date.now();
   const secret = runSecret(); // every server of the run must agree on it; no two runs share it
   let done = 0;
-  const balancerName = options.lb === "builtin" ? "the built-in balancer" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim();
-  log(`lab: ${plural(cells.length, "cell")}, ${options.jobs} at a time, ${options.vus} virtual users each, ${balancerName} for the balancer scenarios, seed ${options.seed}`);
+  const balancerName =
+    options.lb === "builtin" ? "the built-in balancer" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim();
+  log(
+    `lab: ${plural(cells.length, "cell")}, ${options.jobs} at a time, ${options.vus} virtual users each, ${balancerName} for the balancer scenarios, seed ${options.seed}`,
+  );
   const measure = async (cell: (typeof cells)[number], index: number, tag: string): Promise<CellResult> => {
     try {
-      return await runCell({ design: cell.design, scenario: cell.scenario, users: options.vus, seed: options.seed + index, runDir, tag, cellNumber: index + 1, lb: options.lb, secret });
+      return await runCell({
+        design: cell.design,
+        scenario: cell.scenario,
+        users: options.vus,
+        seed: options.seed + index,
+        runDir,
+        tag,
+        cellNumber: index + 1,
+        lb: options.lb,
+        secret,
+      });
     } catch (error) {
-      return { design: cell.design, scenario: cell.scenario, verdict: "skipped", reason: `the lab could not run this cell: ${(error as Error).message}`, crashed: true, duration_ms: 0 };
+      return {
+        design: cell.design,
+        scenario: cell.scenario,
+        verdict: "skipped",
+        reason: `the lab could not run this cell: ${(error as Error).message}`,
+        crashed: true,
+        duration_ms: 0,
+      };
     }
   };
   const results = await pool(
@@ -129,12 +158,20 @@ async function main(): Promise<number> {
       const result = await measure(cell, index, tag);
       done += 1;
       const { agrees } = agreement(result);
-      const figures = result.ops !== undefined ? ` (ops ${result.ops}, errors ${result.errors}, ${(result.duration_ms / 1000).toFixed(1)} s)` : result.reason ? ` (${result.reason})` : "";
-      log(`[${String(done).padStart(2)}/${cells.length}] ${cell.design} × ${cell.scenario}: ${result.verdict}${agrees ? "" : "  <- disagrees with the expected matrix"}${figures}`);
+      const figures =
+        result.ops !== undefined
+          ? ` (ops ${result.ops}, errors ${result.errors}, ${(result.duration_ms / 1000).toFixed(1)} s)`
+          : result.reason
+            ? ` (${result.reason})`
+            : "";
+      log(
+        `[${String(done).padStart(2)}/${cells.length}] ${cell.design} × ${cell.scenario}: ${result.verdict}${agrees ? "" : "  <- disagrees with the expected matrix"}${figures}`,
+      );
       return result;
     }),
     options.jobs,
-    (index) => (notApplicable(cells[index].design, cells[index].scenario) ? 0 : SETUPS[cells[index].scenario].typicalSeconds),
+    (index) =>
+      notApplicable(cells[index].design, cells[index].scenario) ? 0 : SETUPS[cells[index].scenario].typicalSeconds,
   );
 
   // The rerun rule: a cell that disagreed, or could not run (a server that did not start in
@@ -144,11 +181,24 @@ async function main(): Promise<number> {
     const verdict = agreement(first);
     if (verdict.agrees) continue;
     const cell = cells[index];
-    log(`rerun   ${cell.design} × ${cell.scenario} disagreed (${verdict.note}${loadText(first)}): running it again, alone`);
-    const again = await measure(cell, index, `${cell.design}--${cell.scenario}--rerun${options.repeat > 1 ? `--${cell.repetition}` : ""}`);
-    again.first_run = { verdict: first.verdict, note: verdict.note ?? "", load: first.load, ...(first.first_anomaly ? { first_anomaly: first.first_anomaly } : {}) };
+    log(
+      `rerun   ${cell.design} × ${cell.scenario} disagreed (${verdict.note}${loadText(first)}): running it again, alone`,
+    );
+    const again = await measure(
+      cell,
+      index,
+      `${cell.design}--${cell.scenario}--rerun${options.repeat > 1 ? `--${cell.repetition}` : ""}`,
+    );
+    again.first_run = {
+      verdict: first.verdict,
+      note: verdict.note ?? "",
+      load: first.load,
+      ...(first.first_anomaly ? { first_anomaly: first.first_anomaly } : {}),
+    };
     results[index] = again;
-    log(`rerun   ${cell.design} × ${cell.scenario}: ${again.verdict}, ${agreement(again).agrees ? "agreed on a rerun" : "disagrees again"}`);
+    log(
+      `rerun   ${cell.design} × ${cell.scenario}: ${again.verdict}, ${agreement(again).agrees ? "agreed on a rerun" : "disagrees again"}`,
+    );
   }
 
   const info: RunInfo = {
@@ -174,7 +224,9 @@ async function main(): Promise<number> {
   writeFileSync(path.join(reports, "survival.md"), markdownReport(info, results));
   writeFileSync(path.join(reports, "survival.html"), htmlReport(info, results));
   out(textReport(info, results));
-  out(`\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shownPath(reports), name)).join(", ")} (the HTML opens offline).`);
+  out(
+    `\nReports: ${["survival.md", "survival.json", "survival.html"].map((name) => path.join(shownPath(reports), name)).join(", ")} (the HTML opens offline).`,
+  );
   if (options.json) process.stdout.write(`${JSON.stringify(json)}\n`);
   rmSync(runDir, { recursive: true, force: true });
   const crashed = results.find((result) => result.crashed);

@@ -8,12 +8,19 @@ import { CellResult } from "./cell";
 import { anomalySentence, reproduce, RunInfo } from "./report";
 import { DESIGNS } from "../designs";
 import { agreement } from "./agreement";
+import { faultSentence } from "../workbench/nemesis";
 import { expectation, SCENARIOS } from "./scenarios";
 
 const INSTANCE_COLOURS = ["#2b6cb0", "#2f855a", "#6b46c1", "#2c7a7b", "#975a16"];
 const REFUSED = "#dd6b20";
 const ERROR = "#c53030";
-const VERDICT_COLOURS: Record<string, string> = { survived: "#c6f6d5", degraded: "#fefcbf", failed: "#fed7d7", "n/a": "#edf2f7", skipped: "#edf2f7" };
+const VERDICT_COLOURS: Record<string, string> = {
+  survived: "#c6f6d5",
+  degraded: "#fefcbf",
+  failed: "#fed7d7",
+  "n/a": "#edf2f7",
+  skipped: "#edf2f7",
+};
 const MAX_MARKS = 1500;
 
 function escape(text: string): string {
@@ -35,14 +42,19 @@ function timeline(cell: CellResult): string {
   const duration = Math.max(1, history.durationMs, ...operations.map((op) => op.end));
   const x = (ms: number) => 46 + (ms / duration) * (width - 56);
   const instances = [...new Set(operations.map((op) => op.servedBy).filter((id): id is string => Boolean(id)))].sort();
-  const colourOf = (id?: string) => INSTANCE_COLOURS[Math.max(0, instances.indexOf(id ?? "")) % INSTANCE_COLOURS.length];
+  const colourOf = (id?: string) =>
+    INSTANCE_COLOURS[Math.max(0, instances.indexOf(id ?? "")) % INSTANCE_COLOURS.length];
   const parts: string[] = [];
   if (history.fault) {
     // At least 6 px wide and labelled: a 30 ms fault in a 10 s cell would otherwise be a hairline nobody sees.
-    const start = x(history.fault.start);
-    const end = Math.max(start + 6, x(history.fault.end));
-    parts.push(`<rect x="${start.toFixed(1)}" y="${top - 4}" width="${(end - start).toFixed(1)}" height="${history.users * rowHeight + 8}" fill="#4a5568" opacity="0.4" stroke="#1a202c" stroke-width="1"><title>${escape(history.fault.description)}</title></rect>`);
-    parts.push(`<text x="${(start + 2).toFixed(1)}" y="${top - 7}" font-size="10" font-weight="bold" fill="#1a202c">fault</text>`);
+    const start = x(history.fault.began_ms);
+    const end = Math.max(start + 6, x(history.fault.ended_ms ?? history.durationMs));
+    parts.push(
+      `<rect x="${start.toFixed(1)}" y="${top - 4}" width="${(end - start).toFixed(1)}" height="${history.users * rowHeight + 8}" fill="#4a5568" opacity="0.4" stroke="#1a202c" stroke-width="1"><title>${escape(faultSentence(history.fault))}</title></rect>`,
+    );
+    parts.push(
+      `<text x="${(start + 2).toFixed(1)}" y="${top - 7}" font-size="10" font-weight="bold" fill="#1a202c">fault</text>`,
+    );
   }
   for (let user = 0; user < history.users; user += 1) {
     parts.push(`<text x="2" y="${top + user * rowHeight + 9}" font-size="9" fill="#4a5568">user ${user}</text>`);
@@ -54,7 +66,10 @@ function timeline(cell: CellResult): string {
   const runs = new Map<string, { from: number; to: number; fill: string; y: number; opacity: number }>();
   const flush = (key: string) => {
     const run = runs.get(key);
-    if (run) parts.push(`<rect x="${run.from.toFixed(1)}" y="${run.y}" width="${Math.max(1.5, run.to - run.from).toFixed(1)}" height="${rowHeight - 3}" fill="${run.fill}"${run.opacity < 1 ? ` opacity="${run.opacity}"` : ""}/>`);
+    if (run)
+      parts.push(
+        `<rect x="${run.from.toFixed(1)}" y="${run.y}" width="${Math.max(1.5, run.to - run.from).toFixed(1)}" height="${rowHeight - 3}" fill="${run.fill}"${run.opacity < 1 ? ` opacity="${run.opacity}"` : ""}/>`,
+      );
     runs.delete(key);
   };
   for (const op of [...operations].sort((a, b) => a.start - b.start)) {
@@ -64,7 +79,8 @@ function timeline(cell: CellResult): string {
       const key = `${op.user}`;
       const fill = colourOf(op.servedBy);
       const run = runs.get(key);
-      if (run && run.fill === fill && run.opacity === opacity && x(op.start) - run.to < 1) run.to = Math.max(run.to, x(op.end));
+      if (run && run.fill === fill && run.opacity === opacity && x(op.start) - run.to < 1)
+        run.to = Math.max(run.to, x(op.end));
       else {
         flush(key);
         runs.set(key, { from: x(op.start), to: x(op.end), fill, y, opacity });
@@ -73,11 +89,17 @@ function timeline(cell: CellResult): string {
     }
     const fill = op.outcome === "refused" ? REFUSED : ERROR;
     const title = `${op.name} by user ${op.user}: ${op.outcome}${op.status ? ` ${op.status}` : ""}${op.code ? ` ${op.code}` : ""}${op.servedBy ? ` on ${op.servedBy}` : ""}, ${Math.round(op.end - op.start)} ms, ${op.attempts.length} attempt(s)`;
-    parts.push(`<rect x="${x(op.start).toFixed(1)}" y="${y}" width="${Math.max(1.5, x(op.end) - x(op.start)).toFixed(1)}" height="${rowHeight - 3}" fill="${fill}"${opacity < 1 ? ` opacity="${opacity}"` : ""}><title>${escape(title)}</title></rect>`);
+    parts.push(
+      `<rect x="${x(op.start).toFixed(1)}" y="${y}" width="${Math.max(1.5, x(op.end) - x(op.start)).toFixed(1)}" height="${rowHeight - 3}" fill="${fill}"${opacity < 1 ? ` opacity="${opacity}"` : ""}><title>${escape(title)}</title></rect>`,
+    );
   }
   for (const key of [...runs.keys()]) flush(key);
-  parts.push(`<text x="40" y="${height - 4}" font-size="9" fill="#4a5568">0 ms</text><text x="${width - 60}" y="${height - 4}" font-size="9" fill="#4a5568">${Math.round(duration)} ms</text>`);
-  const legend = instances.map((id) => `<span class="key" style="background:${colourOf(id)}"></span>${escape(id)}`).join(" ");
+  parts.push(
+    `<text x="40" y="${height - 4}" font-size="9" fill="#4a5568">0 ms</text><text x="${width - 60}" y="${height - 4}" font-size="9" fill="#4a5568">${Math.round(duration)} ms</text>`,
+  );
+  const legend = instances
+    .map((id) => `<span class="key" style="background:${colourOf(id)}"></span>${escape(id)}`)
+    .join(" ");
   return `<svg viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="timeline">${parts.join("")}</svg>
 <p class="legend">${legend} <span class="key" style="background:${REFUSED}"></span>refused (401…) <span class="key" style="background:${ERROR}"></span>failed after retries <span class="key" style="background:#4a5568"></span>fault (at least 6 px wide, however short); faded marks: the read-back after the run</p>`;
 }
@@ -107,9 +129,13 @@ export function htmlReport(info: RunInfo, cells: CellResult[]): string {
       const { agrees, note } = agreement(cell);
       const sentence = anomalySentence(cell);
       const anomaly = sentence ? `<p class="anomaly">First anomaly: ${escape(sentence)}</p>` : "";
-      const figures = `ops ${cell.ops}, errors ${cell.errors}, retries ${cell.retries}, sessions broken ${cell.sessions_broken}, session state lost ${cell.session_state_lost}, writes lost ${cell.writes_lost}, duplicates ${cell.duplicate_writes}, revived ${cell.revocations_lost}, availability ${Math.round((cell.availability ?? 0) * 1000) / 10}%, recovery ${cell.recovery_ms} ms, p99 ${cell.p99_ms} ms; by operation: ${Object.entries(cell.ops_by_operation ?? {}).map(([name, count]) => `${name} ${count}`).join(", ")}`;
+      const figures = `ops ${cell.ops}, errors ${cell.errors}, retries ${cell.retries}, sessions broken ${cell.sessions_broken}, session state lost ${cell.session_state_lost}, writes lost ${cell.writes_lost}, duplicates ${cell.duplicate_writes}, revived ${cell.revocations_lost}, availability ${Math.round((cell.availability ?? 0) * 1000) / 10}%, recovery ${cell.recovery_ms} ms, p99 ${cell.p99_ms} ms; by operation: ${Object.entries(
+        cell.ops_by_operation ?? {},
+      )
+        .map(([name, count]) => `${name} ${count}`)
+        .join(", ")}`;
       return `<section id="${anchor(cell, index)}"><h2>${escape(cell.design)} × ${escape(cell.scenario)}: <span style="background:${VERDICT_COLOURS[cell.verdict]}">${cell.verdict}</span></h2>
-<p>${escape(figures)}</p>${cell.history.fault ? `<p>Fault: ${escape(cell.history.fault.description)} (${Math.round(cell.history.fault.start)} to ${Math.round(cell.history.fault.end)} ms).</p>` : ""}
+<p>${escape(figures)}</p>${cell.history.fault ? `<p>Fault: ${escape(faultSentence(cell.history.fault))} (${Math.round(cell.history.fault.began_ms)} to ${Math.round(cell.history.fault.ended_ms ?? cell.history.durationMs)} ms).</p>` : ""}
 ${anomaly}${note ? `<p class="${agrees ? "note" : "anomaly"}">${escape(note)}</p>` : ""}
 ${timeline(cell)}</section>`;
     })

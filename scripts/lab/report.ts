@@ -2,15 +2,15 @@
 // disagrees with the expected matrix said in plain words (docs/how-the-lab-works.md, "Reading
 // the reports"). The HTML timeline is in report-html.ts.
 
-import os from "node:os";
-import { CellResult } from "./cell";
 import { DESIGNS } from "../designs";
+import { MachineInfo } from "../processes/machine";
+import { CellResult } from "./cell";
 import { agreement } from "./agreement";
 import { expectation, isDaggerSwap, Scenario, SCENARIOS } from "./scenarios";
 
 export interface RunInfo {
   date: string;
-  machine: { cores: number; platform: string; arch: string; cpu: string };
+  machine: MachineInfo;
   node: string;
   redis: string | null;
   seed: number;
@@ -27,10 +27,6 @@ export function reproduce(info: RunInfo): string {
   if (options.lb && options.lb !== "builtin") parts.push(`--lb ${options.lb.split(" ")[0]}`);
   if (options.vus && options.vus !== 8) parts.push(`--vus ${options.vus}`);
   return parts.join(" ");
-}
-
-export function machine(): RunInfo["machine"] {
-  return { cores: os.cpus().length, platform: process.platform, arch: process.arch, cpu: os.cpus()[0]?.model ?? "unknown" };
 }
 
 const FIGURES = [
@@ -59,7 +55,9 @@ const FIGURES = [
 /** The JSON object of `--json` and reports/survival.json: every cell, with every figure. */
 /** "; load average 3.1, the lab's event-loop delay 12 ms" for a cell that measured it. */
 export function loadText(cell: { load?: CellResult["load"] }): string {
-  return cell.load ? `; load average ${cell.load.load_average}, the lab's event-loop delay ${cell.load.event_loop_delay_ms} ms` : "";
+  return cell.load
+    ? `; load average ${cell.load.load_average}, the lab's event-loop delay ${cell.load.event_loop_delay_ms} ms`
+    : "";
 }
 
 /** "1 cell", "2 cells". */
@@ -82,7 +80,11 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
       const measured = cell.verdict !== "n/a" && cell.verdict !== "skipped";
       for (const figure of FIGURES) {
         const nullable = figure === "first_anomaly" || figure === "slowest_failed_attempt";
-        const none = nullable ? null : figure === "ops_by_operation" ? { register: 0, login: 0, upload: 0, session: 0, list: 0, logout: 0 } : 0;
+        const none = nullable
+          ? null
+          : figure === "ops_by_operation"
+            ? { register: 0, login: 0, upload: 0, session: 0, list: 0, logout: 0 }
+            : 0;
         entry[figure] = measured ? (cell[figure] ?? none) : none;
       }
       const expected = expectation(cell.design, cell.scenario);
@@ -136,7 +138,13 @@ const ABBREVIATIONS: Record<Scenario, string> = {
   "store-freeze": "s-frz",
   "store-freeze-safe": "s-safe",
 };
-const SYMBOLS: Record<string, string> = { survived: "ok", degraded: "deg", failed: "FAIL", "n/a": "-", skipped: "skip" };
+const SYMBOLS: Record<string, string> = {
+  survived: "ok",
+  degraded: "deg",
+  failed: "FAIL",
+  "n/a": "-",
+  skipped: "skip",
+};
 
 /**
  * The verdict matrix for a terminal, at most 120 columns: designs down, scenarios across by
@@ -153,13 +161,27 @@ export function compactMatrix(cells: CellResult[]): string {
     for (const scenario of scenarios) {
       const runs = pairs.get(`${design}|${scenario}`) ?? [];
       const text = [...new Set(runs.map((run) => SYMBOLS[run.verdict]))].join("/");
-      const mark = runs.some((run) => !agreement(run).agrees) ? "!" : runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict)) ? "†" : runs.some((run) => run.first_run) ? "r" : "";
+      const mark = runs.some((run) => !agreement(run).agrees)
+        ? "!"
+        : runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict))
+          ? "†"
+          : runs.some((run) => run.first_run)
+            ? "r"
+            : "";
       line += pad(text + mark, 8);
     }
     lines.push(line.trimEnd());
   }
-  const used = scenarios.filter((scenario) => ABBREVIATIONS[scenario] !== scenario).map((scenario) => `${ABBREVIATIONS[scenario]} ${scenario}`);
-  lines.push("", wrap("ok survived, deg degraded, FAIL failed, - n/a, ! disagrees with the expected matrix, † a timing swap (see the notes), r agreed on a rerun.", 120));
+  const used = scenarios
+    .filter((scenario) => ABBREVIATIONS[scenario] !== scenario)
+    .map((scenario) => `${ABBREVIATIONS[scenario]} ${scenario}`);
+  lines.push(
+    "",
+    wrap(
+      "ok survived, deg degraded, FAIL failed, - n/a, ! disagrees with the expected matrix, † a timing swap (see the notes), r agreed on a rerun.",
+      120,
+    ),
+  );
   if (used.length) lines.push(wrap(`Columns: ${used.join(", ")}.`, 120));
   return lines.join("\n");
 }
@@ -183,7 +205,20 @@ function percent(value: number | undefined): string {
 
 /** One row per measured cell: the figures behind each verdict (`short`: the terminal's column names, to fit 120 columns). */
 export function figuresTable(cells: CellResult[], short = false): string {
-  const header = ["design", "scenario", "verdict", "ops", "errors", "broken", "state lost", "writes lost", "dupes", "revived", short ? "avail" : "availability", "recovery"];
+  const header = [
+    "design",
+    "scenario",
+    "verdict",
+    "ops",
+    "errors",
+    "broken",
+    "state lost",
+    "writes lost",
+    "dupes",
+    "revived",
+    short ? "avail" : "availability",
+    "recovery",
+  ];
   const rows = cells
     .filter((cell) => cell.verdict !== "n/a" && cell.verdict !== "skipped")
     .map((cell) => [
@@ -201,7 +236,14 @@ export function figuresTable(cells: CellResult[], short = false): string {
       `${cell.recovery_ms} ms`,
     ]);
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
-  return [header, ...rows].map((row) => row.map((value, i) => pad(value, widths[i] + (short ? 1 : 2))).join("").trimEnd()).join("\n");
+  return [header, ...rows]
+    .map((row) =>
+      row
+        .map((value, i) => pad(value, widths[i] + (short ? 1 : 2)))
+        .join("")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 /** Where the run disagrees with the expected matrix, and the † timing notes, in plain words. */
@@ -210,21 +252,45 @@ export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: s
   let agrees = true;
   for (const cell of cells) {
     const result = agreement(cell);
-    const firstAnomaly = cell.first_run?.first_anomaly ? ` (${anomalySentence({ ...cell, first_anomaly: cell.first_run.first_anomaly })?.replace(/^[^:]+: /, "").replace(/\.$/, "")})` : "";
-    const first = cell.first_run ? `the first run read ${cell.first_run.verdict}${firstAnomaly}: ${cell.first_run.note}${loadText(cell.first_run)}` : "";
+    const firstAnomaly = cell.first_run?.first_anomaly
+      ? ` (${anomalySentence({ ...cell, first_anomaly: cell.first_run.first_anomaly })
+          ?.replace(/^[^:]+: /, "")
+          .replace(/\.$/, "")})`
+      : "";
+    const first = cell.first_run
+      ? `the first run read ${cell.first_run.verdict}${firstAnomaly}: ${cell.first_run.note}${loadText(cell.first_run)}`
+      : "";
     if (!result.agrees) {
       agrees = false;
-      const anomaly = cell.first_anomaly ? `; first anomaly at ${cell.first_anomaly.time_ms} ms: user ${cell.first_anomaly.user}, ${cell.first_anomaly.operation} on ${cell.first_anomaly.instance ?? "?"} answered ${cell.first_anomaly.status ?? "nothing"}, expected ${cell.first_anomaly.expected}` : "";
+      const anomaly = cell.first_anomaly
+        ? `; first anomaly at ${cell.first_anomaly.time_ms} ms: user ${cell.first_anomaly.user}, ${cell.first_anomaly.operation} on ${cell.first_anomaly.instance ?? "?"} answered ${cell.first_anomaly.status ?? "nothing"}, expected ${cell.first_anomaly.expected}`
+        : "";
       const again = first ? ` It disagreed on its rerun too (${first}).` : "";
-      lines.push(`DISAGREES ${cell.design} × ${cell.scenario}: ${result.note}${anomaly}${loadText(cell)}.${again} Either a bug in the lab or a finding worth a paragraph in the docs.`);
+      lines.push(
+        `DISAGREES ${cell.design} × ${cell.scenario}: ${result.note}${anomaly}${loadText(cell)}.${again} Either a bug in the lab or a finding worth a paragraph in the docs.`,
+      );
     } else if (first) {
-      lines.push(`note      ${cell.design} × ${cell.scenario}: agreed on a rerun (${cell.verdict}); ${first}${result.note ? `. ${result.note}` : ""}`);
+      lines.push(
+        `note      ${cell.design} × ${cell.scenario}: agreed on a rerun (${cell.verdict}); ${first}${result.note ? `. ${result.note}` : ""}`,
+      );
     } else if (result.note) {
-      lines.push(`note      ${cell.design} × ${cell.scenario}: ${result.note}${result.note.startsWith("timing note") ? loadText(cell) : ""}`);
+      lines.push(
+        `note      ${cell.design} × ${cell.scenario}: ${result.note}${result.note.startsWith("timing note") ? loadText(cell) : ""}`,
+      );
     }
-    if (cell.verdict !== "n/a" && cell.verdict !== "skipped" && cell.instances_seen === 1 && ["round-robin", "sticky-failover", "rolling-deploy"].includes(cell.scenario)) {
-      const why = cell.scenario === "sticky-failover" ? " (expected with sticky sessions: users pinned to a surviving instance never move)" : "";
-      lines.push(`note      ${cell.design} × ${cell.scenario}: some user was served by one instance only, so this cell proves nothing about that user${why}`);
+    if (
+      cell.verdict !== "n/a" &&
+      cell.verdict !== "skipped" &&
+      cell.instances_seen === 1 &&
+      ["round-robin", "sticky-failover", "rolling-deploy"].includes(cell.scenario)
+    ) {
+      const why =
+        cell.scenario === "sticky-failover"
+          ? " (expected with sticky sessions: users pinned to a surviving instance never move)"
+          : "";
+      lines.push(
+        `note      ${cell.design} × ${cell.scenario}: some user was served by one instance only, so this cell proves nothing about that user${why}`,
+      );
     }
   }
   return { agrees, lines };
@@ -233,28 +299,51 @@ export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: s
 /** The count of each workload operation per measured cell (worksheet 02 reads it). */
 export function operationsTable(cells: CellResult[]): string {
   const names = ["register", "login", "upload", "session", "list", "logout"];
-  const rows = cells.filter((cell) => cell.ops_by_operation).map((cell) => `| ${cell.design} | ${cell.scenario} | ${names.map((name) => cell.ops_by_operation?.[name] ?? 0).join(" | ")} |`);
-  return [`| design | scenario | ${names.join(" | ")} |`, `|---|---|${names.map(() => "---:").join("|")}|`, ...rows].join("\n");
+  const rows = cells
+    .filter((cell) => cell.ops_by_operation)
+    .map(
+      (cell) =>
+        `| ${cell.design} | ${cell.scenario} | ${names.map((name) => cell.ops_by_operation?.[name] ?? 0).join(" | ")} |`,
+    );
+  return [
+    `| design | scenario | ${names.join(" | ")} |`,
+    `|---|---|${names.map(() => "---:").join("|")}|`,
+    ...rows,
+  ].join("\n");
 }
 
 /** For every failed cell, its first anomaly in one plain sentence. */
 export function anomalySentences(cells: CellResult[]): string[] {
-  return cells.filter((cell) => cell.verdict === "failed").map(anomalySentence).filter((sentence): sentence is string => sentence !== undefined);
+  return cells
+    .filter((cell) => cell.verdict === "failed")
+    .map(anomalySentence)
+    .filter((sentence): sentence is string => sentence !== undefined);
 }
 
 export function textReport(info: RunInfo, cells: CellResult[]): string {
   const { agrees, lines } = agreementNotes(cells);
   const sentences = anomalySentences(cells);
   return [
-    wrap(`Survival matrix (${info.date}, ${plural(info.machine.cores, "core")}, Node ${info.node}, Redis ${info.redis ?? "not installed"}, balancer ${info.options.lb}, seed ${info.seed}, ${info.wall_s} s)`, 120),
+    wrap(
+      `Survival matrix (${info.date}, ${plural(info.machine.cores, "core")}, Node ${info.node}, Redis ${info.redis ?? "not installed"}, balancer ${info.options.lb}, seed ${info.seed}, ${info.wall_s} s)`,
+      120,
+    ),
     "",
     compactMatrix(cells),
     "",
-    ...(sentences.length ? ["Why each failed cell failed (its first anomaly):", ...sentences.map((sentence) => wrap(`- ${sentence}`, 120).replace(/\n/g, "\n  ")), ""] : []),
+    ...(sentences.length
+      ? [
+          "Why each failed cell failed (its first anomaly):",
+          ...sentences.map((sentence) => wrap(`- ${sentence}`, 120).replace(/\n/g, "\n  ")),
+          "",
+        ]
+      : []),
     figuresTable(cells, true),
     "",
     ...lines.map((line) => wrap(line, 120).replace(/\n/g, "\n          ")),
-    agrees ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)." : "The run DISAGREES with the expected matrix: see the lines above.",
+    agrees
+      ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)."
+      : "The run DISAGREES with the expected matrix: see the lines above.",
   ].join("\n");
 }
 
@@ -275,7 +364,9 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
             const verdicts = [...new Set(runs.map((run) => run.verdict))].join("/");
             if (runs.some((run) => !agreement(run).agrees)) return `**${verdicts}** (disagrees)`;
             // Like the terminal: † marks a cell that may read either way and read degraded.
-            return runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict)) ? `${verdicts}†` : verdicts;
+            return runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict))
+              ? `${verdicts}†`
+              : verdicts;
           })
           .join(" | ")} |`,
     ),
@@ -291,14 +382,18 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
     figuresTable(cells),
     "```",
     "",
-    ...(sentences.length ? ["Why each failed cell failed (its first anomaly):", "", ...sentences.map((sentence) => `- ${sentence}`), ""] : []),
+    ...(sentences.length
+      ? ["Why each failed cell failed (its first anomaly):", "", ...sentences.map((sentence) => `- ${sentence}`), ""]
+      : []),
     "Operations by kind (the workload's; `ops` is their sum):",
     "",
     operationsTable(cells),
     "",
     ...lines.map((line) => `- ${line}`),
     "",
-    agrees ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)." : "**The run disagrees with the expected matrix.**",
+    agrees
+      ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)."
+      : "**The run disagrees with the expected matrix.**",
     "",
   ].join("\n");
 }

@@ -4,6 +4,7 @@
 // rule"). An instructor who wants another scenario starts here.
 
 import { Design, isPhase1 } from "../designs";
+import { Verdict } from "../workbench/checker";
 
 export const SCENARIOS = [
   "baseline",
@@ -22,7 +23,8 @@ export const SCENARIOS = [
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
-export type Verdict = "survived" | "degraded" | "failed" | "n/a" | "skipped";
+/** The verdicts are the checker's (scripts/workbench/checker.ts), named here too for the lab's own files. */
+export type { Verdict };
 
 export interface ScenarioSetup {
   instances: 1 | 3;
@@ -36,24 +38,150 @@ export interface ScenarioSetup {
   /** About how long one cell takes on 2 cores: the lab starts the longest first. */
   typicalSeconds: number;
   /** The scenario's fault, or none. */
-  fault: "none" | "restart" | "crash" | "kill-busiest" | "rolling" | "store-restart" | "store-outage" | "kill-primary" | "freeze-primary";
+  fault:
+    | "none"
+    | "restart"
+    | "crash"
+    | "kill-busiest"
+    | "rolling"
+    | "store-restart"
+    | "store-outage"
+    | "kill-primary"
+    | "freeze-primary";
   description: string;
 }
 
 export const SETUPS: Record<Scenario, ScenarioSetup> = {
-  baseline: { instances: 1, balancer: "none", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 1, fault: "none", description: "1 instance, no fault" },
-  restart: { instances: 1, balancer: "none", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 2, fault: "restart", description: "SIGTERM, then start again on the same port" },
-  crash: { instances: 1, balancer: "none", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 2, fault: "crash", description: "SIGKILL, then start again on the same port" },
-  "round-robin": { instances: 3, balancer: "round-robin", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 2, fault: "none", description: "3 instances behind a round-robin balancer" },
-  "sticky-failover": { instances: 3, balancer: "sticky", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 2.5, fault: "kill-busiest", description: "3 sticky instances; SIGKILL the one holding the most users" },
-  "rolling-deploy": { instances: 3, balancer: "round-robin", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 5, fault: "rolling", description: "restart each of 3 instances in turn" },
-  concurrent: { instances: 1, balancer: "none", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 3.5, fault: "none", description: "10 uploads at once per user on one session" },
-  "store-restart": { instances: 1, balancer: "none", appendonly: false, store: "single", capSeconds: 10, typicalSeconds: 1.2, fault: "store-restart", description: "restart Redis without persistence" },
-  "store-restart-aof": { instances: 1, balancer: "none", appendonly: true, store: "single", capSeconds: 10, typicalSeconds: 1.3, fault: "store-restart", description: "restart Redis with appendonly yes" },
-  "store-outage": { instances: 1, balancer: "none", appendonly: true, store: "single", capSeconds: 15, typicalSeconds: 4.5, fault: "store-outage", description: "Redis down for 3 s" },
-  "store-failover": { instances: 1, balancer: "none", appendonly: false, store: "replicated", capSeconds: 15, typicalSeconds: 5.8, fault: "kill-primary", description: "SIGKILL the Redis primary; the Sentinels promote a replica" },
-  "store-freeze": { instances: 1, balancer: "none", appendonly: false, store: "replicated", capSeconds: 15, typicalSeconds: 8.4, fault: "freeze-primary", description: "SIGSTOP the Redis primary for 5 s; the Sentinels promote a replica meanwhile" },
-  "store-freeze-safe": { instances: 1, balancer: "none", appendonly: false, store: "replicated-safe", capSeconds: 15, typicalSeconds: 8.6, fault: "freeze-primary", description: "the same freeze, with the safe replication settings" },
+  baseline: {
+    instances: 1,
+    balancer: "none",
+    appendonly: false,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 1,
+    fault: "none",
+    description: "1 instance, no fault",
+  },
+  restart: {
+    instances: 1,
+    balancer: "none",
+    appendonly: false,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 2,
+    fault: "restart",
+    description: "SIGTERM, then start again on the same port",
+  },
+  crash: {
+    instances: 1,
+    balancer: "none",
+    appendonly: false,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 2,
+    fault: "crash",
+    description: "SIGKILL, then start again on the same port",
+  },
+  "round-robin": {
+    instances: 3,
+    balancer: "round-robin",
+    appendonly: false,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 2,
+    fault: "none",
+    description: "3 instances behind a round-robin balancer",
+  },
+  "sticky-failover": {
+    instances: 3,
+    balancer: "sticky",
+    appendonly: false,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 2.5,
+    fault: "kill-busiest",
+    description: "3 sticky instances; SIGKILL the one holding the most users",
+  },
+  "rolling-deploy": {
+    instances: 3,
+    balancer: "round-robin",
+    appendonly: false,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 5,
+    fault: "rolling",
+    description: "restart each of 3 instances in turn",
+  },
+  concurrent: {
+    instances: 1,
+    balancer: "none",
+    appendonly: false,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 3.5,
+    fault: "none",
+    description: "10 uploads at once per user on one session",
+  },
+  "store-restart": {
+    instances: 1,
+    balancer: "none",
+    appendonly: false,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 1.2,
+    fault: "store-restart",
+    description: "restart Redis without persistence",
+  },
+  "store-restart-aof": {
+    instances: 1,
+    balancer: "none",
+    appendonly: true,
+    store: "single",
+    capSeconds: 10,
+    typicalSeconds: 1.3,
+    fault: "store-restart",
+    description: "restart Redis with appendonly yes",
+  },
+  "store-outage": {
+    instances: 1,
+    balancer: "none",
+    appendonly: true,
+    store: "single",
+    capSeconds: 15,
+    typicalSeconds: 4.5,
+    fault: "store-outage",
+    description: "Redis down for 3 s",
+  },
+  "store-failover": {
+    instances: 1,
+    balancer: "none",
+    appendonly: false,
+    store: "replicated",
+    capSeconds: 15,
+    typicalSeconds: 5.8,
+    fault: "kill-primary",
+    description: "SIGKILL the Redis primary; the Sentinels promote a replica",
+  },
+  "store-freeze": {
+    instances: 1,
+    balancer: "none",
+    appendonly: false,
+    store: "replicated",
+    capSeconds: 15,
+    typicalSeconds: 8.4,
+    fault: "freeze-primary",
+    description: "SIGSTOP the Redis primary for 5 s; the Sentinels promote a replica meanwhile",
+  },
+  "store-freeze-safe": {
+    instances: 1,
+    balancer: "none",
+    appendonly: false,
+    store: "replicated-safe",
+    capSeconds: 15,
+    typicalSeconds: 8.6,
+    fault: "freeze-primary",
+    description: "the same freeze, with the safe replication settings",
+  },
 };
 
 export function isStoreScenario(scenario: Scenario): boolean {

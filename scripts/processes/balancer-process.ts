@@ -13,7 +13,9 @@ if (require.main === module) {
   }
   const backends = list.split(",").map((url, i) => ({ id: `backend-${i + 1}`, url }));
   const balancer = new Balancer(backends, strategy as Strategy);
-  void balancer.listen(Number(process.env.PORT ?? 0)).then((port) => process.send?.({ type: "listening", port, pid: process.pid }));
+  void balancer
+    .listen(Number(process.env.PORT ?? 0))
+    .then((port) => process.send?.({ type: "listening", port, pid: process.pid }));
   const stop = () => void balancer.stop().then(() => process.exit(0));
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);

@@ -137,18 +137,32 @@ export class Balancer implements Part {
     const start = this.next;
     this.next = (this.next + 1) % this.backends.length;
     const rotation = this.backends.map((_, i) => this.backends[(start + i) % this.backends.length]);
-    const pinned = this.strategy === "sticky" ? rotation.find((backend) => backend.id === pinnedBackend(req)) : undefined;
+    const pinned =
+      this.strategy === "sticky" ? rotation.find((backend) => backend.id === pinnedBackend(req)) : undefined;
     const ordered = pinned ? [pinned, ...rotation.filter((backend) => backend !== pinned)] : rotation;
-    return [...ordered.filter((backend) => backend.downUntil <= now), ...ordered.filter((backend) => backend.downUntil > now)];
+    return [
+      ...ordered.filter((backend) => backend.downUntil <= now),
+      ...ordered.filter((backend) => backend.downUntil > now),
+    ];
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, backend: BackendState, body: Buffer): Promise<"answered" | "refused" | "failed"> {
+  private forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    backend: BackendState,
+    body: Buffer,
+  ): Promise<"answered" | "refused" | "failed"> {
     return new Promise((resolve) => {
       (req as RoutedRequest).backendId = backend.id;
       res.once("finish", () => resolve("answered"));
-      this.proxy.web(req, res, { target: backend.url, buffer: Readable.from([body]) }, (error: NodeJS.ErrnoException) => {
-        resolve(error.code === "ECONNREFUSED" ? "refused" : "failed");
-      });
+      this.proxy.web(
+        req,
+        res,
+        { target: backend.url, buffer: Readable.from([body]) },
+        (error: NodeJS.ErrnoException) => {
+          resolve(error.code === "ECONNREFUSED" ? "refused" : "failed");
+        },
+      );
     }).then((outcome) => {
       if (outcome === "answered") backend.served += 1;
       return outcome as "answered" | "refused" | "failed";

@@ -5,7 +5,16 @@
 // last started first (docs/how-the-lab-works.md, "Processes and clean-up").
 
 import { ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -136,7 +145,8 @@ export abstract class ManagedProcess implements Part {
         this.port = port;
         return;
       }
-      if (attempt >= PORT_ATTEMPTS) throw new Error(`${this.name} could not listen (port ${port} taken ${attempt} times)`);
+      if (attempt >= PORT_ATTEMPTS)
+        throw new Error(`${this.name} could not listen (port ${port} taken ${attempt} times)`);
       if (samePort) await sleep(100);
     }
   }
@@ -148,7 +158,10 @@ export abstract class ManagedProcess implements Part {
     // Its output goes to a file, not a pipe to us: an external process must not depend on our
     // staying alive (a lab killed with SIGKILL leaves Redis running; the next run stops it).
     const log = openSync(this.logFile, "a");
-    const child = spawn(file, args, { env: env ?? process.env, stdio: ["ignore", log, log, ...(ipc ? ["ipc" as const] : [])] });
+    const child = spawn(file, args, {
+      env: env ?? process.env,
+      stdio: ["ignore", log, log, ...(ipc ? ["ipc" as const] : [])],
+    });
     closeSync(log);
     this.child = child;
     live.add(this);
@@ -167,7 +180,9 @@ export abstract class ManagedProcess implements Part {
       if (gone) {
         const output = this.output();
         if (this.portTaken(output, port)) return false;
-        throw new Error(`${this.name} exited (${child.exitCode ?? child.signalCode}) while starting:\n${output.slice(-2000)}`);
+        throw new Error(
+          `${this.name} exited (${child.exitCode ?? child.signalCode}) while starting:\n${output.slice(-2000)}`,
+        );
       }
       if (await this.ready(port)) return true;
       await sleep(20);

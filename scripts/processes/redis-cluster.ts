@@ -25,7 +25,12 @@ function run(file: string, args: string[], timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
     // A timeout kills it (SIGTERM): nothing of it outlives the call.
     execFile(file, args, { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${path.basename(file)} ${args.slice(0, 2).join(" ")} failed: ${(stderr || stdout || error.message).trim().split("\n").slice(-3).join(" ")}`));
+      if (error)
+        reject(
+          new Error(
+            `${path.basename(file)} ${args.slice(0, 2).join(" ")} failed: ${(stderr || stdout || error.message).trim().split("\n").slice(-3).join(" ")}`,
+          ),
+        );
       else resolve(stdout);
     });
   });
@@ -61,14 +66,27 @@ export class RedisCluster implements Part {
       const dir = path.join(this.options.dir, `cluster-${i}`);
       mkdirSync(dir, { recursive: true });
       // The node also listens on its port + 10000 (the cluster bus): a taken bus port reads as a taken port, and another is tried.
-      const args = ["--cluster-enabled", "yes", "--cluster-config-file", path.join(dir, "nodes.conf"), "--cluster-node-timeout", "2000", "--repl-diskless-sync-delay", "0"];
+      const args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        path.join(dir, "nodes.conf"),
+        "--cluster-node-timeout",
+        "2000",
+        "--repl-diskless-sync-delay",
+        "0",
+      ];
       this.nodes.push(new RedisServer(dir, false, `cluster-${i}`, args));
     }
     const started = await Promise.allSettled(this.nodes.map((node) => node.start()));
     const failed = started.find((outcome) => outcome.status === "rejected");
     if (failed) throw failed.reason;
     const addresses = this.nodes.map((node) => `127.0.0.1:${node.port}`);
-    await run(findRedisCli(), ["--cluster", "create", ...addresses, "--cluster-replicas", "1", "--cluster-yes"], 30_000);
+    await run(
+      findRedisCli(),
+      ["--cluster", "create", ...addresses, "--cluster-replicas", "1", "--cluster-yes"],
+      30_000,
+    );
     await this.settled();
   }
 
@@ -77,16 +95,31 @@ export class RedisCluster implements Part {
     const deadline = Date.now() + SETTLE_TIMEOUT_MS;
     let waitingFor = "every node to report cluster_state:ok";
     while (Date.now() < deadline) {
-      const infos = await Promise.all(this.nodes.map((node) => ask(node.port, "CLUSTER", "INFO").then(String, () => "")));
-      if (infos.every((info) => /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${this.nodes.length}\\b`).test(info))) {
+      const infos = await Promise.all(
+        this.nodes.map((node) => ask(node.port, "CLUSTER", "INFO").then(String, () => "")),
+      );
+      if (
+        infos.every(
+          (info) =>
+            /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${this.nodes.length}\\b`).test(info),
+        )
+      ) {
         const primaries = await this.primaries();
-        const roles = await Promise.all(primaries.map((node) => ask(node.port, "ROLE").catch(() => null) as Promise<unknown[] | null>));
-        if (primaries.length === this.nodes.length / 2 && roles.every((role) => Array.isArray(role?.[2]) && role[2].length === 1)) return;
+        const roles = await Promise.all(
+          primaries.map((node) => ask(node.port, "ROLE").catch(() => null) as Promise<unknown[] | null>),
+        );
+        if (
+          primaries.length === this.nodes.length / 2 &&
+          roles.every((role) => Array.isArray(role?.[2]) && role[2].length === 1)
+        )
+          return;
         waitingFor = "every primary to have its replica connected";
       }
       await sleep(100);
     }
-    throw new Error(`the Redis Cluster did not settle within ${SETTLE_TIMEOUT_MS / 1000} s, waiting for ${waitingFor} (see the logs in ${this.options.dir})`);
+    throw new Error(
+      `the Redis Cluster did not settle within ${SETTLE_TIMEOUT_MS / 1000} s, waiting for ${waitingFor} (see the logs in ${this.options.dir})`,
+    );
   }
 
   /** The nodes that hold slots now (from CLUSTER NODES, asked of any node that answers). */

@@ -70,7 +70,7 @@ export interface RedisOptions {
 export class RedisServer extends ManagedProcess {
   constructor(
     dir: string,
-    private readonly appendonly: boolean,
+    readonly appendonly: boolean,
     name = "redis-server",
     private readonly args: string[] = [],
   ) {
@@ -85,7 +85,19 @@ export class RedisServer extends ManagedProcess {
     const binary = findRedisServer();
     if (!binary) throw new Error(REDIS_MISSING_MESSAGE);
     // Loopback only, no snapshots; the scenario decides on the append-only log.
-    const args = ["--bind", "127.0.0.1", "--port", String(port), "--dir", this.dir, "--save", "", "--appendonly", this.appendonly ? "yes" : "no", ...this.args];
+    const args = [
+      "--bind",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--dir",
+      this.dir,
+      "--save",
+      "",
+      "--appendonly",
+      this.appendonly ? "yes" : "no",
+      ...this.args,
+    ];
     return { file: binary, args };
   }
 
@@ -99,7 +111,12 @@ export class RedisServer extends ManagedProcess {
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
-  const redis = new RedisServer(options.dir ?? throwAwayDir("lab-redis-"), options.appendonly ?? false, options.name, options.args);
+  const redis = new RedisServer(
+    options.dir ?? throwAwayDir("lab-redis-"),
+    options.appendonly ?? false,
+    options.name,
+    options.args,
+  );
   await redis.start();
   return redis;
 }

@@ -17,7 +17,15 @@ const SETTLE_TIMEOUT_MS = 20_000;
 
 /** One command to one node, on a connection of its own that gives up quickly (a frozen node never answers). */
 export async function ask(port: number, ...args: Array<string | number>): Promise<unknown> {
-  const client = new Redis({ host: "127.0.0.1", port, lazyConnect: true, connectTimeout: 500, commandTimeout: 500, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const client = new Redis({
+    host: "127.0.0.1",
+    port,
+    lazyConnect: true,
+    connectTimeout: 500,
+    commandTimeout: 500,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   client.on("error", () => undefined); // a node that is down is an answer here, not a crash
   try {
     await client.connect();
@@ -48,7 +56,9 @@ async function allStarted(servers: RedisServer[]): Promise<void> {
 /** SENTINEL replicas/sentinels answer a list of flat [name, value, name, value, ...] arrays. */
 function fieldsOf(answer: unknown): Array<Record<string, string>> {
   if (!Array.isArray(answer)) return [];
-  return answer.map((entry: string[]) => Object.fromEntries(entry.flatMap((value, i) => (i % 2 ? [] : [[value, entry[i + 1]]]))));
+  return answer.map((entry: string[]) =>
+    Object.fromEntries(entry.flatMap((value, i) => (i % 2 ? [] : [[value, entry[i + 1]]]))),
+  );
 }
 
 /** A Sentinel: `redis-server <conf> --sentinel`, with a configuration of its own that it may rewrite. */
@@ -122,22 +132,39 @@ export class ReplicatedRedis implements Part {
 
   async start(): Promise<void> {
     // repl-diskless-sync-delay is 5 s by default: replicas would wait 5 s for their first sync.
-    const replication = ["--repl-diskless-sync-delay", "0", ...(this.options.safe ? ["--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"] : [])];
+    const replication = [
+      "--repl-diskless-sync-delay",
+      "0",
+      ...(this.options.safe ? ["--min-replicas-to-write", "1", "--min-replicas-max-lag", "2"] : []),
+    ];
     const primary = new RedisServer(this.folder("redis-1"), false, "redis-1", replication);
     this.nodes.push(primary);
     await primary.start();
-    for (const name of ["redis-2", "redis-3"]) this.nodes.push(new RedisServer(this.folder(name), false, name, [...replication, "--replicaof", "127.0.0.1", String(primary.port)]));
+    for (const name of ["redis-2", "redis-3"])
+      this.nodes.push(
+        new RedisServer(this.folder(name), false, name, [
+          ...replication,
+          "--replicaof",
+          "127.0.0.1",
+          String(primary.port),
+        ]),
+      );
     await allStarted(this.nodes.slice(1));
     const view = (self: SentinelServer): SentinelView => ({
       primaryPort: primary.port,
       replicaPorts: this.nodes.slice(1).map((replica) => replica.port),
-      peers: this.sentinels.filter((sentinel) => sentinel !== self).map((sentinel) => ({ port: sentinel.port, myid: sentinel.myid })),
+      peers: this.sentinels
+        .filter((sentinel) => sentinel !== self)
+        .map((sentinel) => ({ port: sentinel.port, myid: sentinel.myid })),
     });
     for (const name of ["sentinel-1", "sentinel-2", "sentinel-3"]) {
       const sentinel: SentinelServer = new SentinelServer(this.folder(name), name, () => view(sentinel));
       // Their ports are chosen before any starts, so that each can be told the others'.
       do sentinel.port = randomPort();
-      while (this.sentinels.some((other) => other.port === sentinel.port) || this.nodes.some((node) => node.port === sentinel.port));
+      while (
+        this.sentinels.some((other) => other.port === sentinel.port) ||
+        this.nodes.some((node) => node.port === sentinel.port)
+      );
       this.sentinels.push(sentinel);
     }
     await allStarted(this.sentinels);
@@ -157,7 +184,8 @@ export class ReplicatedRedis implements Part {
       const primary = await this.agreedPrimary();
       const role = primary ? ((await ask(primary.port, "ROLE").catch(() => null)) as unknown[] | null) : null;
       if (!primary) waitingFor = "the Sentinels to agree on a primary";
-      else if (role?.[0] !== "master" || !Array.isArray(role[2]) || role[2].length !== 2) waitingFor = `both replicas to connect to the primary ${primary.port} (ROLE: ${JSON.stringify(role)})`;
+      else if (role?.[0] !== "master" || !Array.isArray(role[2]) || role[2].length !== 2)
+        waitingFor = `both replicas to connect to the primary ${primary.port} (ROLE: ${JSON.stringify(role)})`;
       else {
         const known = await Promise.all(
           this.sentinels.map(async (sentinel) => {
@@ -165,7 +193,9 @@ export class ReplicatedRedis implements Part {
             const others = fieldsOf(await ask(sentinel.port, "SENTINEL", "sentinels", MASTER_NAME).catch(() => []));
             // Connected to both replicas, which report their link to the primary up: before that,
             // a failover takes a second longer. (The Sentinels connect to each other meanwhile.)
-            const replicasSeen = replicas.length === 2 && replicas.every((replica) => replica.flags === "slave" && replica["master-link-status"] === "ok");
+            const replicasSeen =
+              replicas.length === 2 &&
+              replicas.every((replica) => replica.flags === "slave" && replica["master-link-status"] === "ok");
             return replicasSeen && others.length === 2;
           }),
         );
@@ -174,7 +204,9 @@ export class ReplicatedRedis implements Part {
       }
       await sleep(100);
     }
-    throw new NotSettledError(`the replicated Redis did not settle within ${SETTLE_TIMEOUT_MS / 1000} s, waiting for ${waitingFor} (see the logs in ${this.options.dir})`);
+    throw new NotSettledError(
+      `the replicated Redis did not settle within ${SETTLE_TIMEOUT_MS / 1000} s, waiting for ${waitingFor} (see the logs in ${this.options.dir})`,
+    );
   }
 
   /**
@@ -199,7 +231,9 @@ export class ReplicatedRedis implements Part {
   /** The node every Sentinel names as the primary, or undefined while they disagree or cannot tell. */
   async agreedPrimary(): Promise<RedisServer | undefined> {
     const named = await Promise.all(
-      this.sentinels.filter((sentinel) => sentinel.running).map((sentinel) => ask(sentinel.port, "SENTINEL", "get-master-addr-by-name", MASTER_NAME).catch(() => null)),
+      this.sentinels
+        .filter((sentinel) => sentinel.running)
+        .map((sentinel) => ask(sentinel.port, "SENTINEL", "get-master-addr-by-name", MASTER_NAME).catch(() => null)),
     );
     const ports = new Set(named.map((answer) => (Array.isArray(answer) ? Number(answer[1]) : NaN)));
     if (ports.size !== 1) return undefined;
@@ -252,7 +286,9 @@ class NotSettledError extends Error {}
 
 export async function startReplicatedRedis(options: ReplicatedOptions): Promise<ReplicatedRedis> {
   for (let attempt = 1; ; attempt += 1) {
-    const replicated = new ReplicatedRedis(attempt === 1 ? options : { ...options, dir: path.join(options.dir, `attempt-${attempt}`) });
+    const replicated = new ReplicatedRedis(
+      attempt === 1 ? options : { ...options, dir: path.join(options.dir, `attempt-${attempt}`) },
+    );
     try {
       await replicated.start();
       return replicated;

@@ -42,7 +42,10 @@ function workingDirectoryOf(pid: number): string | undefined {
   try {
     if (existsSync(`/proc/${pid}`)) return readlinkSync(`/proc/${pid}/cwd`);
     const lsof = spawnSync("lsof", ["-a", "-p", String(pid), "-d", "cwd", "-Fn"], { encoding: "utf8" });
-    return lsof.stdout.split("\n").find((line) => line.startsWith("n"))?.slice(1);
+    return lsof.stdout
+      .split("\n")
+      .find((line) => line.startsWith("n"))
+      ?.slice(1);
   } catch {
     return undefined;
   }
@@ -96,7 +99,9 @@ export function cleanUpEarlierRuns(except?: string): string[] {
         const deadline = Date.now() + 2000;
         while (commandLineOf(pid) !== undefined && Date.now() < deadline) spawnSync("sleep", ["0.05"]);
         if (commandLineOf(pid) !== undefined) process.kill(pid, "SIGKILL");
-        stopped.push(`stopped ${path.basename(pidFile, ".pid")} (pid ${pid}) left by an earlier run in ${path.relative(REPO_ROOT, runDir)}`);
+        stopped.push(
+          `stopped ${path.basename(pidFile, ".pid")} (pid ${pid}) left by an earlier run in ${path.relative(REPO_ROOT, runDir)}`,
+        );
       } catch {
         // already gone
       }

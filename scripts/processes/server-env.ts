@@ -39,7 +39,9 @@ export function serverEnvironment(options: ServerEnvironment): Record<string, st
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...(options.sentinels ? { REDIS_SENTINELS: options.sentinels, REDIS_MASTER_NAME: MASTER_NAME } : {}),
     ...(options.clusterNodes ? { REDIS_CLUSTER_NODES: options.clusterNodes } : {}),
-    ...(options.safeReplication ? { REDIS_FAILOVER_DETECTOR: "true", REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "100" } : {}),
+    ...(options.safeReplication
+      ? { REDIS_FAILOVER_DETECTOR: "true", REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "100" }
+      : {}),
     KEY_PREFIX: options.keyPrefix ?? "lab:",
     PASSWORD_HASH_COST: String(options.passwordHashCost ?? 10),
     RATE_LIMIT_PER_MINUTE: "1000000", // many virtual users log in from one loopback address

@@ -24,8 +24,13 @@ async function backend(id: string): Promise<{ id: string; url: string; server: h
     req.on("data", (chunk) => (body += chunk));
     req.on("end", () => {
       res.setHeader("Set-Cookie", "sid=from-backend; Path=/");
-      const framing = { length: req.headers["content-length"] ?? null, chunked: req.headers["transfer-encoding"] === "chunked" };
-      res.writeHead(200, { "Content-Type": "application/json", "X-Served-By": id }).end(JSON.stringify({ id, body, framing }));
+      const framing = {
+        length: req.headers["content-length"] ?? null,
+        chunked: req.headers["transfer-encoding"] === "chunked",
+      };
+      res
+        .writeHead(200, { "Content-Type": "application/json", "X-Served-By": id })
+        .end(JSON.stringify({ id, body, framing }));
     });
   });
   servers.push(server);
@@ -42,7 +47,10 @@ async function refusing(id: string): Promise<{ id: string; url: string }> {
   return { id, url: `http://127.0.0.1:${port}` };
 }
 
-async function start(backends: Array<{ id: string; url: string }>, strategy: "round-robin" | "sticky"): Promise<{ url: string; balancer: Balancer }> {
+async function start(
+  backends: Array<{ id: string; url: string }>,
+  strategy: "round-robin" | "sticky",
+): Promise<{ url: string; balancer: Balancer }> {
   const balancer = new Balancer(backends, strategy);
   balancers.push(balancer);
   return { url: `http://127.0.0.1:${await balancer.listen()}`, balancer };
@@ -51,7 +59,11 @@ async function start(backends: Array<{ id: string; url: string }>, strategy: "ro
 async function ask(url: string, init: RequestInit = {}) {
   const response = await fetch(url, init);
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined, cookies: response.headers.getSetCookie() };
+  return {
+    status: response.status,
+    body: text ? JSON.parse(text) : undefined,
+    cookies: response.headers.getSetCookie(),
+  };
 }
 
 function stickyCookie(cookies: string[]): string | undefined {
@@ -87,7 +99,11 @@ describe("the built-in balancer", () => {
     const alive = await backend("alive");
     const { url, balancer } = await start([dead, alive], "round-robin");
     for (let i = 0; i < 4; i += 1) {
-      const answer = await ask(`${url}/upload`, { method: "POST", headers: { "Content-Type": "application/json" }, body: `{"n":${i}}` });
+      const answer = await ask(`${url}/upload`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: `{"n":${i}}`,
+      });
       expect(answer.status).toBe(200);
       expect(answer.body).toMatchObject({ id: "alive", body: `{"n":${i}}` });
     }
@@ -124,7 +140,11 @@ describe("the built-in balancer", () => {
     const victim = pinned === "a" ? a : b;
     victim.server.closeAllConnections();
     await new Promise((resolve) => victim.server.close(resolve));
-    const moved = await ask(`${url}/x`, { method: "POST", body: "keep me", headers: { Cookie: stickyCookie(first.cookies) as string } });
+    const moved = await ask(`${url}/x`, {
+      method: "POST",
+      body: "keep me",
+      headers: { Cookie: stickyCookie(first.cookies) as string },
+    });
     expect(moved.status).toBe(200);
     expect(moved.body).toMatchObject({ id: pinned === "a" ? "b" : "a", body: "keep me" });
     expect(stickyCookie(moved.cookies)).toBe(`${STICKY_COOKIE}=${moved.body.id}`);

@@ -25,28 +25,80 @@ import { BenchReport, leftOutOfCapacity } from "../bench/report";
 
 describe("npm run bench, short", () => {
   it("writes reports/bench.json and bench.md with ceilings, the textbook peer, CPU per request, goals, capacity and the Cluster, without errors", () => {
-    const run = spawnSync(process.execPath, [path.join(REPO_ROOT, "dist", "scripts", "bench", "bench.js"), "--quick", "--duration", "1", "--design", "redis-session", "--no-memory"], {
-      encoding: "utf8",
-      timeout: 240_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      [
+        path.join(REPO_ROOT, "dist", "scripts", "bench", "bench.js"),
+        "--quick",
+        "--duration",
+        "1",
+        "--design",
+        "redis-session",
+        "--no-memory",
+      ],
+      {
+        encoding: "utf8",
+        timeout: 240_000,
+      },
+    );
     expect(run.stderr).not.toContain("Error");
     expect(run.status).toBe(0);
     const report = JSON.parse(readFileSync(path.join(reportsDir(), "bench.json"), "utf8"));
-    expect(Object.keys(report)).toEqual(expect.arrayContaining(["date", "machine", "node", "redis", "options", "ceilings", "peers", "designs", "memory", "balancer", "store", "replication", "cluster", "capacity", "scaling", "goals", "profiles"]));
+    expect(Object.keys(report)).toEqual(
+      expect.arrayContaining([
+        "date",
+        "machine",
+        "node",
+        "redis",
+        "options",
+        "ceilings",
+        "peers",
+        "designs",
+        "memory",
+        "balancer",
+        "store",
+        "replication",
+        "cluster",
+        "capacity",
+        "scaling",
+        "goals",
+        "profiles",
+      ]),
+    );
     // Every phase-2 design's read and write against its peer, stateful against its ceiling, the balancer, heap and Redis bytes.
     expect(report.goals.length).toBe(14);
-    expect(report.goals.filter((goal: { met: boolean | null }) => goal.met !== null).map((goal: { figure: string }) => goal.figure)).toEqual(
-      expect.arrayContaining(["redis-session read / textbook:redis-session, server CPU per request", "redis-session write / textbook:redis-session, server CPU per request", "built-in balancer / direct (3 instances)"]),
+    expect(
+      report.goals
+        .filter((goal: { met: boolean | null }) => goal.met !== null)
+        .map((goal: { figure: string }) => goal.figure),
+    ).toEqual(
+      expect.arrayContaining([
+        "redis-session read / textbook:redis-session, server CPU per request",
+        "redis-session write / textbook:redis-session, server CPU per request",
+        "built-in balancer / direct (3 instances)",
+      ]),
     );
-    expect(report.ceilings.map((c: { name: string }) => c.name)).toEqual(["node:http", "express", "express+data_dir", "express+redis"]);
-    for (const ceiling of report.ceilings) expect(ceiling).toMatchObject({ errors: 0, req_s: expect.any(Number), cpu_us_per_req: expect.any(Number) });
-    expect(report.peers.map((p: { name: string; kind: string }) => `${p.name} ${p.kind}`)).toEqual(["textbook:redis-session read", "textbook:redis-session write"]);
+    expect(report.ceilings.map((c: { name: string }) => c.name)).toEqual([
+      "node:http",
+      "express",
+      "express+data_dir",
+      "express+redis",
+    ]);
+    for (const ceiling of report.ceilings)
+      expect(ceiling).toMatchObject({ errors: 0, req_s: expect.any(Number), cpu_us_per_req: expect.any(Number) });
+    expect(report.peers.map((p: { name: string; kind: string }) => `${p.name} ${p.kind}`)).toEqual([
+      "textbook:redis-session read",
+      "textbook:redis-session write",
+    ]);
     for (const peer of report.peers) {
       expect(peer).toMatchObject({ errors: 0, non2xx: 0 });
       expect(peer.cpu_us_per_req).toBeGreaterThan(0);
       expect(peer.redis_commands_per_req).toBeGreaterThan(1); // the session's GET and SET, and the files
     }
-    expect(report.designs.map((d: { design: string; kind: string }) => `${d.design} ${d.kind}`)).toEqual(["redis-session read", "redis-session write"]);
+    expect(report.designs.map((d: { design: string; kind: string }) => `${d.design} ${d.kind}`)).toEqual([
+      "redis-session read",
+      "redis-session write",
+    ]);
     for (const design of report.designs) {
       expect(design).toMatchObject({ errors: 0, non2xx: 0, ceiling: "express+redis", peer: "textbook:redis-session" });
       expect(design.cpu_ratio_to_peer).toBeGreaterThan(0);
@@ -59,21 +111,38 @@ describe("npm run bench, short", () => {
     expect(report.replication.ratio).toBeGreaterThan(0); // with WAIT / without, measured in the same run
     // The Cluster: six nodes, three primaries, the design's read and write without an error.
     expect(report.cluster).toMatchObject({ nodes: 6, primaries: 3 });
-    expect(report.cluster.runs.map((r: { design: string; kind: string }) => `${r.design} ${r.kind}`)).toEqual(["redis-session read", "redis-session write"]);
+    expect(report.cluster.runs.map((r: { design: string; kind: string }) => `${r.design} ${r.kind}`)).toEqual([
+      "redis-session read",
+      "redis-session write",
+    ]);
     for (const run of report.cluster.runs) {
       expect(run).toMatchObject({ errors: 0, non2xx: 0 });
       expect(run.busiest_node_cpu_us_per_req).toBeLessThan(run.redis_cpu_us_per_req); // three primaries share the work
     }
     // Capacity: one row per path and store, the arithmetic shown, the instance count consistent with it.
-    const rows = report.capacity.map((row: { design: string; kind: string; store: string }) => `${row.design} ${row.kind} ${row.store}`);
-    expect(rows).toEqual(["redis-session read one Redis", "redis-session write one Redis", "redis-session read Redis Cluster (3 primaries)", "redis-session write Redis Cluster (3 primaries)"]);
+    const rows = report.capacity.map(
+      (row: { design: string; kind: string; store: string }) => `${row.design} ${row.kind} ${row.store}`,
+    );
+    expect(rows).toEqual([
+      "redis-session read one Redis",
+      "redis-session write one Redis",
+      "redis-session read Redis Cluster (3 primaries)",
+      "redis-session write Redis Cluster (3 primaries)",
+    ]);
     for (const row of report.capacity) {
       expect(row.instances_at_saturation).toBeCloseTo(row.server_cpu_us_per_req / row.saturating_cpu_us_per_req, 0);
       if (row.store === "one Redis") expect(row.saturating_cpu_us_per_req).toBe(row.redis_cpu_us_per_req);
       expect(row.arithmetic).toContain(`= ${row.instances_at_saturation} instances`);
     }
     const markdown = readFileSync(path.join(reportsDir(), "bench.md"), "utf8");
-    for (const heading of ["## Goals", "## Against the textbook app (server CPU per request)", "## Capacity: how many instances one Redis serves", "## On a Redis Cluster (3 primaries, 3 replicas)", "## The price of safe replication"]) expect(markdown).toContain(heading);
+    for (const heading of [
+      "## Goals",
+      "## Against the textbook app (server CPU per request)",
+      "## Capacity: how many instances one Redis serves",
+      "## On a Redis Cluster (3 primaries, 3 replicas)",
+      "## The price of safe replication",
+    ])
+      expect(markdown).toContain(heading);
     expect(markdown).toMatch(/\| redis-session \| read \| \d+ \| textbook:redis-session \| \d+ \|/);
   }, 300_000);
 });
@@ -84,14 +153,25 @@ describe("the memory part's heap probe", () => {
     const file = path.join(dir, "heap.json");
     const probe = path.join(REPO_ROOT, "dist", "scripts", "bench", "heap-probe.js");
     // A process that holds about 8 MB of live strings, and makes garbage of the same size.
-    const child = spawn(process.execPath, ["--expose-gc", "--require", probe, "-e", "globalThis.kept = Array.from({ length: 2e5 }, (_, i) => 'x'.repeat(32) + i); for (let i = 0; i < 2e5; i++) 'y'.repeat(32) + i; setInterval(() => {}, 1000)"], {
-      env: { ...process.env, BENCH_HEAP_FILE: file },
-      stdio: "ignore",
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        "--expose-gc",
+        "--require",
+        probe,
+        "-e",
+        "globalThis.kept = Array.from({ length: 2e5 }, (_, i) => 'x'.repeat(32) + i); for (let i = 0; i < 2e5; i++) 'y'.repeat(32) + i; setInterval(() => {}, 1000)",
+      ],
+      {
+        env: { ...process.env, BENCH_HEAP_FILE: file },
+        stdio: "ignore",
+      },
+    );
     try {
       await new Promise((resolve) => setTimeout(resolve, 500));
       child.kill("SIGUSR2");
-      for (let waited = 0; waited < 5000 && !existsSync(file); waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let waited = 0; waited < 5000 && !existsSync(file); waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       const usage = JSON.parse(readFileSync(file, "utf8"));
       expect(usage.heapUsed).toBeGreaterThan(8e6); // the kept strings are there
       expect(usage.heapUsed).toBeLessThan(usage.heapTotal);
@@ -104,9 +184,17 @@ describe("the memory part's heap probe", () => {
 
 describe("the profile's summary", () => {
   it("gives self time by package and by function, as a share of the time the process was not idle", () => {
-    const frame = (id: number, functionName: string, url: string) => ({ id, callFrame: { functionName, url, lineNumber: 9 } });
+    const frame = (id: number, functionName: string, url: string) => ({
+      id,
+      callFrame: { functionName, url, lineNumber: 9 },
+    });
     const summary = summarise({
-      nodes: [frame(1, "(idle)", ""), frame(2, "handle", "file:///app/node_modules/express/lib/router.js"), frame(3, "(garbage collector)", ""), frame(4, "listFiles", "file:///app/dist/redis-data-store.js")],
+      nodes: [
+        frame(1, "(idle)", ""),
+        frame(2, "handle", "file:///app/node_modules/express/lib/router.js"),
+        frame(3, "(garbage collector)", ""),
+        frame(4, "listFiles", "file:///app/dist/redis-data-store.js"),
+      ],
       samples: [1, 2, 2, 3, 4, 1],
       timeDeltas: [500, 30, 30, 20, 20, 500],
     });
@@ -120,20 +208,53 @@ describe("the profile's summary", () => {
 });
 
 describe("the capacity model", () => {
-  const figure = { design: "redis-session", kind: "read" as const, store: "one Redis" as const, cpu_us_per_req: 330, redis_commands_per_req: 4, redis_cpu_us_per_req: 16, errors: 0, non2xx: 0 };
+  const figure = {
+    design: "redis-session",
+    kind: "read" as const,
+    store: "one Redis" as const,
+    cpu_us_per_req: 330,
+    redis_commands_per_req: 4,
+    redis_cpu_us_per_req: 16,
+    errors: 0,
+    non2xx: 0,
+  };
 
   it("divides the server's CPU per request by Redis's, and shows the arithmetic", () => {
     const [row] = capacityRows([figure], 100_000);
-    expect(row).toMatchObject({ instances_at_saturation: 20.6, requests_per_s_per_instance: 3030, instances_by_redis_benchmark: 8.3 });
-    expect(row.arithmetic).toBe("server 330 µs / Redis 16 µs = 20.6 instances; each sends 3030 req/s × 4 commands = 12120 commands/s");
+    expect(row).toMatchObject({
+      instances_at_saturation: 20.6,
+      requests_per_s_per_instance: 3030,
+      instances_by_redis_benchmark: 8.3,
+    });
+    expect(row.arithmetic).toBe(
+      "server 330 µs / Redis 16 µs = 20.6 instances; each sends 3030 req/s × 4 commands = 12120 commands/s",
+    );
   });
 
   it("leaves out a run whose requests failed, and the report says which and how", () => {
     // A run answered 503 at once measures failing fast, not the work (a full run's atomic-session uploads on the Cluster once did).
-    const failed = { ...figure, design: "atomic-session", kind: "write" as const, store: "Redis Cluster (3 primaries)" as const, non2xx: 43082, statuses: { "503": 43082 } };
+    const failed = {
+      ...figure,
+      design: "atomic-session",
+      kind: "write" as const,
+      store: "Redis Cluster (3 primaries)" as const,
+      non2xx: 43082,
+      statuses: { "503": 43082 },
+    };
     expect(capacityRows([figure, failed], null).map((row) => row.design)).toEqual(["redis-session"]);
-    const report = { designs: [], cluster: { nodes: 6, primaries: 3, runs: [{ ...failed, req_s: 3091, p50_ms: 15, p99_ms: 37, busiest_node_cpu_us_per_req: 14 }], failovers: [], scaling_check: "" } };
-    expect(leftOutOfCapacity(report as unknown as BenchReport)).toEqual(["Left out, because their requests failed: atomic-session write on the Cluster (0 errors, 43082 non-2xx (503 ×43082))."]);
+    const report = {
+      designs: [],
+      cluster: {
+        nodes: 6,
+        primaries: 3,
+        runs: [{ ...failed, req_s: 3091, p50_ms: 15, p99_ms: 37, busiest_node_cpu_us_per_req: 14 }],
+        failovers: [],
+        scaling_check: "",
+      },
+    };
+    expect(leftOutOfCapacity(report as unknown as BenchReport)).toEqual([
+      "Left out, because their requests failed: atomic-session write on the Cluster (0 errors, 43082 non-2xx (503 ×43082)).",
+    ]);
   });
 });
 

@@ -3,8 +3,8 @@
 // (docs/how-the-lab-works.md, "The figures of a cell" and "The verdicts").
 
 import { CellResult } from "../lab/cell";
-import { check } from "../lab/checker";
-import { History, Operation } from "../lab/history";
+import { check } from "../workbench/checker";
+import { History, Operation } from "../workbench/history";
 import { agreement } from "../lab/agreement";
 
 let clock = 0;
@@ -53,11 +53,27 @@ describe("the checker", () => {
   it("lets a clean history survive", () => {
     const result = check(history([...cleanUser(0), ...cleanUser(1)]));
     expect(result.verdict).toBe("survived");
-    expect(result).toMatchObject({ ops: 10, ok: 10, errors: 0, sessions_broken: 0, session_state_lost: 0, writes_lost: 0, duplicate_writes: 0, revocations_lost: 0, availability: 1, first_anomaly: null });
+    expect(result).toMatchObject({
+      ops: 10,
+      ok: 10,
+      errors: 0,
+      sessions_broken: 0,
+      session_state_lost: 0,
+      writes_lost: 0,
+      duplicate_writes: 0,
+      revocations_lost: 0,
+      availability: 1,
+      first_anomaly: null,
+    });
   });
 
   it("counts each operation of the workload, and the acknowledged uploads a lost write is out of", () => {
-    const operations = [...cleanUser(0), ...cleanUser(1).map((operation) => (operation.name === "upload" ? { ...operation, outcome: "error" as const, status: 503 } : operation))];
+    const operations = [
+      ...cleanUser(0),
+      ...cleanUser(1).map((operation) =>
+        operation.name === "upload" ? { ...operation, outcome: "error" as const, status: 503 } : operation,
+      ),
+    ];
     const result = check(history(operations));
     expect(result.ops_by_operation).toEqual({ register: 2, login: 2, upload: 2, session: 2, list: 2, logout: 0 });
     expect(result.acknowledged_uploads).toBe(1); // the read-back is not part of the workload
@@ -65,7 +81,19 @@ describe("the checker", () => {
 
   it("reads errors without any loss as degraded", () => {
     const operations = cleanUser(0);
-    operations.splice(4, 0, op({ name: "list", outcome: "error", status: 503, attempts: [{ start: 1, end: 2, status: 503 }, { start: 3, end: 4, status: 503 }] }));
+    operations.splice(
+      4,
+      0,
+      op({
+        name: "list",
+        outcome: "error",
+        status: 503,
+        attempts: [
+          { start: 1, end: 2, status: 503 },
+          { start: 3, end: 4, status: 503 },
+        ],
+      }),
+    );
     const result = check(history(operations));
     expect(result.verdict).toBe("degraded");
     expect(result.errors).toBe(1);
@@ -74,7 +102,11 @@ describe("the checker", () => {
   });
 
   it("finds a lost write: acknowledged, then not readable at the read-back", () => {
-    const operations = cleanUser(0).map((operation) => (operation.name === "readback" ? { ...operation, outcome: "refused" as const, status: 404, servedBy: "instance-2" } : operation));
+    const operations = cleanUser(0).map((operation) =>
+      operation.name === "readback"
+        ? { ...operation, outcome: "refused" as const, status: 404, servedBy: "instance-2" }
+        : operation,
+    );
     const result = check(history(operations));
     expect(result.verdict).toBe("failed");
     expect(result.writes_lost).toBe(1);
@@ -84,17 +116,36 @@ describe("the checker", () => {
 
   it("names the Redis node that acknowledged a lost write, where the server said (replicated Redis)", () => {
     const operations = cleanUser(0).map((operation) =>
-      operation.name === "upload" ? { ...operation, storeNode: "127.0.0.1:25509" } : operation.name === "readback" ? { ...operation, outcome: "refused" as const, status: 404 } : operation,
+      operation.name === "upload"
+        ? { ...operation, storeNode: "127.0.0.1:25509" }
+        : operation.name === "readback"
+          ? { ...operation, outcome: "refused" as const, status: 404 }
+          : operation,
     );
     expect(check(history(operations)).first_anomaly?.expected).toContain("by the Redis node on port 25509");
-    const frozen = { ...history(operations), fault: { start: 0, end: 5000, description: "SIGSTOP the Redis primary on port 25509 for 5 s, then SIGCONT; the Sentinels promoted 26000" } };
+    const frozen = {
+      ...history(operations),
+      fault: {
+        kind: "freeze-primary" as const,
+        target: { name: "redis-primary", role: "redis-primary" as const, port: 25509, pid: null },
+        began_ms: 0,
+        ended_ms: 5000,
+        keeps: [],
+        loses: ["sessions" as const, "users" as const, "files" as const],
+        promoted: { name: "redis-replica-1", port: 26000 },
+        held_ms: 5000,
+        restarted: true,
+      },
+    };
     expect(check(frozen).first_anomaly?.expected).toContain("by the old primary on port 25509");
   });
 
   it("counts every acknowledged upload as lost when the read-back login is refused", () => {
     const operations = cleanUser(0)
       .filter((operation) => operation.name !== "readback")
-      .map((operation) => (operation.name === "readback-login" ? { ...operation, outcome: "refused" as const, status: 401 } : operation));
+      .map((operation) =>
+        operation.name === "readback-login" ? { ...operation, outcome: "refused" as const, status: 401 } : operation,
+      );
     const result = check(history(operations));
     expect(result.writes_lost).toBe(1);
     expect(result.first_anomaly?.operation).toBe("readback-login");
@@ -102,7 +153,11 @@ describe("the checker", () => {
 
   it("finds a broken session: a 401 after a successful login", () => {
     const operations = cleanUser(0);
-    operations.splice(4, 0, op({ name: "list", outcome: "refused", status: 401, code: "session_not_found", servedBy: "instance-3" }));
+    operations.splice(
+      4,
+      0,
+      op({ name: "list", outcome: "refused", status: 401, code: "session_not_found", servedBy: "instance-3" }),
+    );
     const result = check(history(operations));
     expect(result.verdict).toBe("failed");
     expect(result.sessions_broken).toBe(1);
@@ -111,14 +166,21 @@ describe("the checker", () => {
 
   it("names a broken spare login as such: 'spare logout', not the user's own session", () => {
     const operations = cleanUser(0);
-    operations.splice(2, 0, op({ name: "login", spare: true }), op({ name: "logout", spare: true, outcome: "refused", status: 401, servedBy: "instance-2" }));
+    operations.splice(
+      2,
+      0,
+      op({ name: "login", spare: true }),
+      op({ name: "logout", spare: true, outcome: "refused", status: 401, servedBy: "instance-2" }),
+    );
     const result = check(history(operations));
     expect(result.sessions_broken).toBe(1);
     expect(result.first_anomaly).toMatchObject({ operation: "spare logout", instance: "instance-2", status: 401 });
   });
 
   it("finds a stale session view: an acknowledged upload missing from a later view of the same session", () => {
-    const operations = cleanUser(0).map((operation) => (operation.name === "session" ? { ...operation, filesUploaded: [], servedBy: "instance-2" } : operation));
+    const operations = cleanUser(0).map((operation) =>
+      operation.name === "session" ? { ...operation, filesUploaded: [], servedBy: "instance-2" } : operation,
+    );
     const result = check(history(operations));
     expect(result.verdict).toBe("failed");
     expect(result.session_state_lost).toBe(1);
@@ -126,7 +188,9 @@ describe("the checker", () => {
   });
 
   it("does not expect a new session to list the uploads of an earlier one", () => {
-    const operations = cleanUser(0).map((operation) => (operation.name === "session" ? { ...operation, epoch: 2, filesUploaded: [] } : operation));
+    const operations = cleanUser(0).map((operation) =>
+      operation.name === "session" ? { ...operation, epoch: 2, filesUploaded: [] } : operation,
+    );
     expect(check(history(operations)).session_state_lost).toBe(0);
   });
 
@@ -140,7 +204,9 @@ describe("the checker", () => {
   });
 
   it("finds a duplicate write: one file name twice in the final list", () => {
-    const operations = cleanUser(0).map((operation) => (operation.name === "readback-list" ? { ...operation, filenames: ["k0.txt", "k0.txt"] } : operation));
+    const operations = cleanUser(0).map((operation) =>
+      operation.name === "readback-list" ? { ...operation, filenames: ["k0.txt", "k0.txt"] } : operation,
+    );
     const result = check(history(operations));
     expect(result.verdict).toBe("failed");
     expect(result.duplicate_writes).toBe(1);
@@ -153,13 +219,18 @@ describe("the checker", () => {
     expect(result.verdict).toBe("failed");
     expect(result.revocations_lost).toBe(1);
     expect(result.first_anomaly?.operation).toBe("probe");
-    const refused = [...cleanUser(0), op({ name: "probe", workload: false, outcome: "refused", status: 401, code: "token_revoked" })];
+    const refused = [
+      ...cleanUser(0),
+      op({ name: "probe", workload: false, outcome: "refused", status: 401, code: "token_revoked" }),
+    ];
     expect(check(history(refused)).verdict).toBe("survived"); // the expected 401 is neither an error nor a broken session
   });
 
   it("reports the earliest anomaly first", () => {
     const operations = [
-      ...cleanUser(0).map((operation) => (operation.name === "readback-list" ? { ...operation, filenames: ["k0.txt", "k0.txt"] } : operation)),
+      ...cleanUser(0).map((operation) =>
+        operation.name === "readback-list" ? { ...operation, filenames: ["k0.txt", "k0.txt"] } : operation,
+      ),
       op({ user: 1, name: "register", epoch: 0 }),
       op({ user: 1, name: "login" }),
       op({ user: 1, name: "list", outcome: "refused", status: 401, start: 1, end: 2 }),
@@ -170,8 +241,29 @@ describe("the checker", () => {
   it("measures availability, recovery, the slowest failed attempt and the instances each user saw", () => {
     const operations = [
       op({ user: 0, name: "list", start: 0, end: 10, servedBy: "a" }),
-      op({ user: 0, name: "list", start: 10, end: 1010, outcome: "error", status: 503, attempts: [{ start: 10, end: 40, status: 503, code: "store_unavailable" }, { start: 500, end: 1010, error: "abandoned" }] }),
-      op({ user: 0, name: "list", start: 1010, end: 1020, servedBy: "b", attempts: [{ start: 1010, end: 1015, status: 503, code: "draining" }, { start: 1015, end: 1020, status: 200, servedBy: "b" }] }),
+      op({
+        user: 0,
+        name: "list",
+        start: 10,
+        end: 1010,
+        outcome: "error",
+        status: 503,
+        attempts: [
+          { start: 10, end: 40, status: 503, code: "store_unavailable" },
+          { start: 500, end: 1010, error: "abandoned" },
+        ],
+      }),
+      op({
+        user: 0,
+        name: "list",
+        start: 1010,
+        end: 1020,
+        servedBy: "b",
+        attempts: [
+          { start: 1010, end: 1015, status: 503, code: "draining" },
+          { start: 1015, end: 1020, status: 200, servedBy: "b" },
+        ],
+      }),
       op({ user: 1, name: "list", start: 5, end: 15, servedBy: "a" }),
     ];
     const result = check(history(operations));
@@ -185,10 +277,18 @@ describe("the checker", () => {
 });
 
 describe("the agreement with the expected matrix", () => {
-  const cell = (design: CellResult["design"], scenario: CellResult["scenario"], verdict: CellResult["verdict"], figures: Partial<CellResult> = {}): CellResult => ({ design, scenario, verdict, duration_ms: 1000, errors: 3, ...figures });
+  const cell = (
+    design: CellResult["design"],
+    scenario: CellResult["scenario"],
+    verdict: CellResult["verdict"],
+    figures: Partial<CellResult> = {},
+  ): CellResult => ({ design, scenario, verdict, duration_ms: 1000, errors: 3, ...figures });
 
   it("lets a † cell read degraded, with a timing note", () => {
-    expect(agreement(cell("redis-session", "crash", "degraded"))).toEqual({ agrees: true, note: expect.stringMatching(/^timing note: degraded where survived is expected/) });
+    expect(agreement(cell("redis-session", "crash", "degraded"))).toEqual({
+      agrees: true,
+      note: expect.stringMatching(/^timing note: degraded where survived is expected/),
+    });
   });
 
   it("calls degraded in an unmarked cell a disagreement", () => {
@@ -198,17 +298,44 @@ describe("the agreement with the expected matrix", () => {
   it("lets a replicated-store cell marked degraded† read degraded or survived, whatever its failed attempts were", () => {
     const timedOut = { max_failed_attempt_ms: 1000, failed_attempts_not_503: 5, abandoned_attempts: 5 }; // a frozen primary: timeouts, not prompt 503s
     expect(agreement(cell("redis-session", "store-failover", "degraded", timedOut))).toEqual({ agrees: true });
-    expect(agreement(cell("redis-session", "store-freeze-safe", "survived"))).toEqual({ agrees: true, note: expect.stringMatching(/^timing note: survived where degraded is expected/) });
+    expect(agreement(cell("redis-session", "store-freeze-safe", "survived"))).toEqual({
+      agrees: true,
+      note: expect.stringMatching(/^timing note: survived where degraded is expected/),
+    });
     expect(agreement(cell("redis-session", "store-freeze", "degraded")).agrees).toBe(false); // a freeze must lose acknowledged writes
-    expect(agreement(cell("redis-session", "store-failover", "failed")).note).toBe("expected degraded (or survived), got failed");
+    expect(agreement(cell("redis-session", "store-failover", "failed")).note).toBe(
+      "expected degraded (or survived), got failed",
+    );
   });
 
   it("accepts a store-outage only when every failed attempt was a prompt 503, and names the rule that was broken", () => {
-    expect(agreement(cell("jwt", "store-outage", "degraded", { max_failed_attempt_ms: 80, failed_attempts_not_503: 0, abandoned_attempts: 0 }))).toEqual({ agrees: true });
-    const abandoned = agreement(cell("jwt", "store-outage", "degraded", { max_failed_attempt_ms: 80, failed_attempts_not_503: 0, abandoned_attempts: 2 }));
+    expect(
+      agreement(
+        cell("jwt", "store-outage", "degraded", {
+          max_failed_attempt_ms: 80,
+          failed_attempts_not_503: 0,
+          abandoned_attempts: 0,
+        }),
+      ),
+    ).toEqual({ agrees: true });
+    const abandoned = agreement(
+      cell("jwt", "store-outage", "degraded", {
+        max_failed_attempt_ms: 80,
+        failed_attempts_not_503: 0,
+        abandoned_attempts: 2,
+      }),
+    );
     expect(abandoned.agrees).toBe(false);
     expect(abandoned.note).toContain("2 attempt(s) got no answer before the clients' 1 s deadline");
     expect(abandoned.note).not.toContain("limit 500"); // 80 ms broke no rule: not worth a word
-    expect(agreement(cell("jwt", "store-outage", "degraded", { max_failed_attempt_ms: 700, failed_attempts_not_503: 0, abandoned_attempts: 0 })).note).toContain("took 700 ms (limit 500)");
+    expect(
+      agreement(
+        cell("jwt", "store-outage", "degraded", {
+          max_failed_attempt_ms: 700,
+          failed_attempts_not_503: 0,
+          abandoned_attempts: 0,
+        }),
+      ).note,
+    ).toContain("took 700 ms (limit 500)");
   });
 });

@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { Browser, chromium, Page } from "playwright-core";
 import { LiveCheck, withReadBacks } from "../dashboard/live-check";
-import { Operation } from "../lab/history";
+import { Operation } from "../workbench/history";
 import { isAlive, sleep } from "../processes/managed-process";
 import { REPO_ROOT } from "../processes/run-dir";
 import { killSurvivors, loggedProcesses } from "../../test-support/pid-log";
@@ -27,12 +27,24 @@ const children: ChildProcess[] = [];
 
 /** The installed Chromium: CHROMIUM_PATH, or the usual names on Debian, Ubuntu and macOS. */
 function findChromium(): string | undefined {
-  const candidates = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/Applications/Chromium.app/Contents/MacOS/Chromium", "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"];
-  return candidates.find((candidate): candidate is string => typeof candidate === "string" && candidate !== "" && existsSync(candidate));
+  const candidates = [
+    process.env.CHROMIUM_PATH,
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+    "/usr/bin/google-chrome",
+    "/Applications/Chromium.app/Contents/MacOS/Chromium",
+    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+  ];
+  return candidates.find(
+    (candidate): candidate is string => typeof candidate === "string" && candidate !== "" && existsSync(candidate),
+  );
 }
 const CHROMIUM = findChromium();
 const inBrowser = CHROMIUM ? describe : describe.skip;
-if (!CHROMIUM) console.warn("dashboard: the browser tests are skipped: no Chromium installed (npm run setup -- --browser installs it)");
+if (!CHROMIUM)
+  console.warn(
+    "dashboard: the browser tests are skipped: no Chromium installed (npm run setup -- --browser installs it)",
+  );
 
 interface Dashboard {
   child: ChildProcess;
@@ -49,8 +61,15 @@ async function startDashboard(args: string[], name: string, wrap = false): Promi
   const program = [path.join(REPO_ROOT, "dist", "scripts", "dashboard", "dashboard.js"), "--port", "0", ...args];
   // wrap: through a shell that we can kill, to lose the dashboard's parent.
   const child = wrap
-    ? spawn("bash", ["-c", `"${process.execPath}" ${program.map((arg) => `'${arg}'`).join(" ")} & echo "pid $!"; wait`], { env: { ...process.env, LAB_PID_LOG: pidLog, REDIS_URL: "" }, stdio: ["ignore", "pipe", "pipe"] })
-    : spawn(process.execPath, program, { env: { ...process.env, LAB_PID_LOG: pidLog, REDIS_URL: "" }, stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn(
+        "bash",
+        ["-c", `"${process.execPath}" ${program.map((arg) => `'${arg}'`).join(" ")} & echo "pid $!"; wait`],
+        { env: { ...process.env, LAB_PID_LOG: pidLog, REDIS_URL: "" }, stdio: ["ignore", "pipe", "pipe"] },
+      )
+    : spawn(process.execPath, program, {
+        env: { ...process.env, LAB_PID_LOG: pidLog, REDIS_URL: "" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
   children.push(child);
   let stdout = "";
   child.stdout?.on("data", (chunk) => (stdout += chunk));
@@ -58,7 +77,8 @@ async function startDashboard(args: string[], name: string, wrap = false): Promi
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const deadline = Date.now() + 40_000;
   let url: RegExpExecArray | null = null;
-  while (!(url = /Open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)) && Date.now() < deadline && child.exitCode === null) await sleep(50);
+  while (!(url = /Open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)) && Date.now() < deadline && child.exitCode === null)
+    await sleep(50);
   if (!url) throw new Error(`the dashboard did not print its URL:\n${stdout}`);
   const page = await (await fetch(url[1])).text();
   const token = /name="dashboard-token" content="([0-9a-f]+)"/.exec(page)?.[1] ?? "";
@@ -82,15 +102,28 @@ async function interrupt(dashboard: Dashboard): Promise<number | null> {
 }
 
 function post(dashboard: Dashboard, action: string, headers: Record<string, string>, body = "{}") {
-  return fetch(`${dashboard.url}actions/${action}`, { method: "POST", headers: { "Content-Type": "application/json", ...headers }, body }).then(async (response) => ({ status: response.status, type: response.headers.get("content-type"), body: (await response.json()) as Record<string, unknown> }));
+  return fetch(`${dashboard.url}actions/${action}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body,
+  }).then(async (response) => ({
+    status: response.status,
+    type: response.headers.get("content-type"),
+    body: (await response.json()) as Record<string, unknown>,
+  }));
 }
 
 let browser: Browser | undefined;
 afterAll(async () => {
   await browser?.close();
   // A test that failed halfway: stop its dashboard as Ctrl-C would, then anything still logged.
-  await Promise.all(children.filter((child) => child.exitCode === null && child.signalCode === null).map((child) => new Promise((resolve) => child.once("exit", resolve).kill("SIGINT"))));
-  for (const log of readdirSync(scratch).filter((name) => name.endsWith(".pids"))) killSurvivors(path.join(scratch, log));
+  await Promise.all(
+    children
+      .filter((child) => child.exitCode === null && child.signalCode === null)
+      .map((child) => new Promise((resolve) => child.once("exit", resolve).kill("SIGINT"))),
+  );
+  for (const log of readdirSync(scratch).filter((name) => name.endsWith(".pids")))
+    killSurvivors(path.join(scratch, log));
   rmSync(scratch, { recursive: true, force: true });
 }, 30_000);
 
@@ -111,13 +144,29 @@ async function burstDrawn(page: Page, fire: () => Promise<void>): Promise<boolea
   return waitUntil(async () => (await burstAt(page)) !== before, 5000);
 }
 /** The text of an element now, or "" when there is none (a locator would wait for it). */
-const textOf = (page: Page, selector: string) => page.locator(selector).allTextContents().then((texts) => texts.join(""));
+const textOf = (page: Page, selector: string) =>
+  page
+    .locator(selector)
+    .allTextContents()
+    .then((texts) => texts.join(""));
 const usersWorking = (page: Page) => page.locator('#users tbody tr[data-state="working"]').count();
-const figure = async (page: Page, name: string) => Number(((await page.locator(`[data-figure="${name}"] .value`).textContent()) ?? "").replace(/\D/g, ""));
+const figure = async (page: Page, name: string) =>
+  Number(((await page.locator(`[data-figure="${name}"] .value`).textContent()) ?? "").replace(/\D/g, ""));
 
 describe("the live checker", () => {
-  const op = (fields: Partial<Operation>): Operation => ({ user: 0, name: "upload", start: 0, end: 1, outcome: "ok", attempts: [], epoch: 1, workload: true, ...fields });
-  const upload = (n: number, start: number) => op({ name: "upload", start, end: start + 1, fileId: `f${n}`, filename: `u-${n}.txt`, key: `u-${n}` });
+  const op = (fields: Partial<Operation>): Operation => ({
+    user: 0,
+    name: "upload",
+    start: 0,
+    end: 1,
+    outcome: "ok",
+    attempts: [],
+    epoch: 1,
+    workload: true,
+    ...fields,
+  });
+  const upload = (n: number, start: number) =>
+    op({ name: "upload", start, end: start + 1, fileId: `f${n}`, filename: `u-${n}.txt`, key: `u-${n}` });
   const list = (start: number, filenames: string[]) => op({ name: "list", start, end: start + 1, filenames });
 
   it("judges an upload by the user's latest listing that began after it, and not before there is one", () => {
@@ -139,7 +188,12 @@ describe("the live checker", () => {
     expect(live.counts).toEqual({ sessions_broken: 0, session_state_lost: 1, writes_lost: 1, revived: 0 });
     history.push(op({ name: "list", start: 60, end: 61, status: 401, outcome: "refused" }));
     expect(live.run(history).map((found) => found.rule)).toEqual(["sessions_broken"]);
-    expect(live.perUser.get(0)).toMatchObject({ sessions_broken: 1, session_state_lost: 1, writes_lost: 1, lastRule: "sessions_broken" });
+    expect(live.perUser.get(0)).toMatchObject({
+      sessions_broken: 1,
+      session_state_lost: 1,
+      writes_lost: 1,
+      lastRule: "sessions_broken",
+    });
   });
 });
 
@@ -155,8 +209,18 @@ describe("the dashboard's controls, over HTTP", () => {
   it("refuses a control without the token, with a wrong one, or from another site's page: 403 JSON, and nothing changes", async () => {
     const refused = [
       await post(dashboard, "kill", {}, JSON.stringify({ instance: "redis-session-1" })),
-      await post(dashboard, "kill", { "X-Dashboard-Token": "0".repeat(48) }, JSON.stringify({ instance: "redis-session-1" })),
-      await post(dashboard, "kill", { "X-Dashboard-Token": dashboard.token, Origin: "http://evil.example" }, JSON.stringify({ instance: "redis-session-1" })),
+      await post(
+        dashboard,
+        "kill",
+        { "X-Dashboard-Token": "0".repeat(48) },
+        JSON.stringify({ instance: "redis-session-1" }),
+      ),
+      await post(
+        dashboard,
+        "kill",
+        { "X-Dashboard-Token": dashboard.token, Origin: "http://evil.example" },
+        JSON.stringify({ instance: "redis-session-1" }),
+      ),
       await post(dashboard, "reset", { "X-Dashboard-Token": dashboard.token, Origin: "http://127.0.0.1:1" }),
     ];
     for (const answer of refused) {
@@ -165,24 +229,43 @@ describe("the dashboard's controls, over HTTP", () => {
       expect(answer.body.error).toBe("forbidden");
     }
     await sleep(500);
-    const health = await fetch(`${dashboard.output().match(/redis-session-1 +(http:\/\/127\.0\.0\.1:\d+)/)?.[1]}/health`);
+    const health = await fetch(
+      `${dashboard.output().match(/redis-session-1 +(http:\/\/127\.0\.0\.1:\d+)/)?.[1]}/health`,
+    );
     expect(health.status).toBe(200); // still running: the refused kill did nothing
   });
 
   it("answers an unknown action 404, a bad body 400, an unknown instance 400, a GET on a control 405, and another Host 403, all in JSON", async () => {
     const auth = { "X-Dashboard-Token": dashboard.token };
     expect(await post(dashboard, "explode", auth)).toMatchObject({ status: 404, body: { error: "unknown_action" } });
-    expect(await post(dashboard, "kill", auth, "{not json")).toMatchObject({ status: 400, body: { error: "invalid_body" } });
-    expect(await post(dashboard, "kill", auth, "[1,2]")).toMatchObject({ status: 400, body: { error: "invalid_body" } });
-    expect(await post(dashboard, "kill", auth, JSON.stringify({ instance: "nobody-9" }))).toMatchObject({ status: 400, body: { error: "unknown_instance" } });
-    expect(await post(dashboard, "design", auth, JSON.stringify({ design: "mainframe" }))).toMatchObject({ status: 400, body: { error: "unknown_design" } });
-    expect(await post(dashboard, "kill", auth, JSON.stringify({ instance: "x".repeat(5000) }))).toMatchObject({ status: 400, body: { error: "invalid_body" } });
+    expect(await post(dashboard, "kill", auth, "{not json")).toMatchObject({
+      status: 400,
+      body: { error: "invalid_body" },
+    });
+    expect(await post(dashboard, "kill", auth, "[1,2]")).toMatchObject({
+      status: 400,
+      body: { error: "invalid_body" },
+    });
+    expect(await post(dashboard, "kill", auth, JSON.stringify({ instance: "nobody-9" }))).toMatchObject({
+      status: 400,
+      body: { error: "unknown_instance" },
+    });
+    expect(await post(dashboard, "design", auth, JSON.stringify({ design: "mainframe" }))).toMatchObject({
+      status: 400,
+      body: { error: "unknown_design" },
+    });
+    expect(await post(dashboard, "kill", auth, JSON.stringify({ instance: "x".repeat(5000) }))).toMatchObject({
+      status: 400,
+      body: { error: "invalid_body" },
+    });
     const get = await fetch(`${dashboard.url}actions/kill`);
     expect(get.status).toBe(405);
     const port = new URL(dashboard.url).port;
     const rebound = await new Promise<number>((resolve, reject) => {
       // fetch will not send a Host of our choosing: a raw request as a DNS-rebinding page's would arrive.
-      const socket = net.connect(Number(port), "127.0.0.1", () => socket.write(`GET / HTTP/1.1\r\nHost: attacker.example:${port}\r\nConnection: close\r\n\r\n`));
+      const socket = net.connect(Number(port), "127.0.0.1", () =>
+        socket.write(`GET / HTTP/1.1\r\nHost: attacker.example:${port}\r\nConnection: close\r\n\r\n`),
+      );
       let text = "";
       socket.on("data", (chunk: Buffer) => (text += chunk));
       socket.on("end", () => resolve(Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1])));
@@ -226,7 +309,10 @@ inBrowser("the dashboard in Chromium", () => {
     // The stream goes silent (the dashboard frozen for 4 s): the page says so, then reconnects by itself.
     const sentences = await page.locator(".sentence").count();
     process.kill(dashboard.child.pid as number, "SIGSTOP");
-    const lost = await waitUntil(async () => (await textOf(page, "#stream")).includes("stream lost: reconnecting"), 6000);
+    const lost = await waitUntil(
+      async () => (await textOf(page, "#stream")).includes("stream lost: reconnecting"),
+      6000,
+    );
     process.kill(dashboard.child.pid as number, "SIGCONT");
     expect(lost).toBe(true);
     expect(await waitUntil(async () => (await textOf(page, "#stream")).includes("live"), 6000)).toBe(true);
@@ -245,7 +331,13 @@ inBrowser("the dashboard in Chromium", () => {
     const page = await openPage(dashboard);
     expect(await waitUntil(async () => (await usersWorking(page)) === 4, 5000)).toBe(true);
     await page.locator('.lane[data-instance="redis-session-2"] [data-action="kill"]').click();
-    expect(await waitUntil(async () => (await page.locator('.lane[data-instance="redis-session-2"]').getAttribute("data-state")) === "down", 3000)).toBe(true);
+    expect(
+      await waitUntil(
+        async () =>
+          (await page.locator('.lane[data-instance="redis-session-2"]').getAttribute("data-state")) === "down",
+        3000,
+      ),
+    ).toBe(true);
     await sleep(3000); // every user has made several requests since
     expect(await figure(page, "sessions_broken")).toBe(0);
     expect(await page.locator('#users tr[data-state="broken"]').count()).toBe(0);
@@ -257,7 +349,9 @@ inBrowser("the dashboard in Chromium", () => {
       lost = await page.locator('#burst .box[data-kept="false"]').count();
     }
     expect(lost).toBeGreaterThan(0);
-    expect(await textOf(page, "#burst-sentence")).toMatch(/the session view lists only \d+: .* the later saves overwrote \d+\.$/);
+    expect(await textOf(page, "#burst-sentence")).toMatch(
+      /the session view lists only \d+: .* the later saves overwrote \d+\.$/,
+    );
     await page.screenshot({ path: path.join(SCREENSHOTS, "dashboard-redis-session-burst.png") });
     expect(await interrupt(dashboard)).toBe(130);
     expect(killSurvivors(dashboard.pidLog)).toEqual([]);

@@ -30,7 +30,9 @@ function start(script: string, args: string[], pidLog: string) {
   let stderr = "";
   child.stdout?.on("data", (chunk) => (stdout += chunk));
   child.stderr?.on("data", (chunk) => (stderr += chunk));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once("exit", (code) => resolve({ code, stdout, stderr })),
+  );
   return { child, done, output: () => stdout };
 }
 
@@ -38,28 +40,48 @@ describe("the demos", () => {
   it.each([
     [["--design", "stateful"], "Verdict: stateful lost the user's session across a restart: session_not_found."],
     [["--design", "redis-session", "--crash"], "Verdict: redis-session kept the user's session across a crash."],
-  ])("demo:restart %j ends with its verdict", async (args, verdict) => {
-    const pidLog = path.join(scratch, `restart-${args.join("")}.pids`);
-    const run = await start("demos/restart.js", args, pidLog).done;
-    expect(run.stderr).toBe("");
-    expect(run.code).toBe(0);
-    expect(run.stdout.trim().split("\n").pop()).toBe(verdict);
-    expect(run.stdout.includes("\u001b[")).toBe(false); // no colour when the output is not a terminal
-    expect(killSurvivors(pidLog)).toEqual([]);
-  }, 30_000);
+  ])(
+    "demo:restart %j ends with its verdict",
+    async (args, verdict) => {
+      const pidLog = path.join(scratch, `restart-${args.join("")}.pids`);
+      const run = await start("demos/restart.js", args, pidLog).done;
+      expect(run.stderr).toBe("");
+      expect(run.code).toBe(0);
+      expect(run.stdout.trim().split("\n").pop()).toBe(verdict);
+      expect(run.stdout.includes("\u001b[")).toBe(false); // no colour when the output is not a terminal
+      expect(killSurvivors(pidLog)).toEqual([]);
+    },
+    30_000,
+  );
 
   it.each([
-    [["--design", "stateful", "--lb", "round-robin"], /^Verdict: stateful behind round-robin: [1-6] of 6 requests refused: the session lives on one instance only\.$/],
-    [["--design", "jwt", "--lb", "round-robin"], /^Verdict: jwt behind round-robin: all 6 requests served, by 3 instance\(s\)\.$/],
-    [["--design", "memory-session", "--lb", "sticky"], /^Verdict: memory-session behind sticky: all 6 requests served, by 1 instance\(s\)/],
-    [["--design", "cached-session", "--lb", "round-robin"], /^Verdict: cached-session behind round-robin: all 6 requests served, but request_count went [\d, ]+: each instance serves its own stale copy of the session\.$/],
-  ])("demo:lb %j ends with its verdict", async (args, verdict) => {
-    const pidLog = path.join(scratch, `lb-${args.join("")}.pids`);
-    const run = await start("demos/lb.js", args, pidLog).done;
-    expect(run.code).toBe(0);
-    expect(run.stdout.trim().split("\n").pop()).toMatch(verdict);
-    expect(killSurvivors(pidLog)).toEqual([]);
-  }, 30_000);
+    [
+      ["--design", "stateful", "--lb", "round-robin"],
+      /^Verdict: stateful behind round-robin: [1-6] of 6 requests refused: the session lives on one instance only\.$/,
+    ],
+    [
+      ["--design", "jwt", "--lb", "round-robin"],
+      /^Verdict: jwt behind round-robin: all 6 requests served, by 3 instance\(s\)\.$/,
+    ],
+    [
+      ["--design", "memory-session", "--lb", "sticky"],
+      /^Verdict: memory-session behind sticky: all 6 requests served, by 1 instance\(s\)/,
+    ],
+    [
+      ["--design", "cached-session", "--lb", "round-robin"],
+      /^Verdict: cached-session behind round-robin: all 6 requests served, but request_count went [\d, ]+: each instance serves its own stale copy of the session\.$/,
+    ],
+  ])(
+    "demo:lb %j ends with its verdict",
+    async (args, verdict) => {
+      const pidLog = path.join(scratch, `lb-${args.join("")}.pids`);
+      const run = await start("demos/lb.js", args, pidLog).done;
+      expect(run.code).toBe(0);
+      expect(run.stdout.trim().split("\n").pop()).toMatch(verdict);
+      expect(killSurvivors(pidLog)).toEqual([]);
+    },
+    30_000,
+  );
 
   it("demo:failover keeps a session through a crash of the primary, loses an acknowledged upload to a freeze, and not with the safe settings", async () => {
     const pidLog = path.join(scratch, "failover.pids");
@@ -67,17 +89,27 @@ describe("the demos", () => {
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/A crash: writes stopped for \d+\.\d s, and nothing acknowledged was lost\./);
-    expect(run.stdout).toMatch(/upload after-the-freeze\.txt: 201 from atomic-session-1, acknowledged by 127\.0\.0\.1:\d+, the primary we froze/);
+    expect(run.stdout).toMatch(
+      /upload after-the-freeze\.txt: 201 from atomic-session-1, acknowledged by 127\.0\.0\.1:\d+, the primary we froze/,
+    );
     expect(run.stdout).toMatch(/read the acknowledged upload [0-9a-f]+: 404 from atomic-session-1: not_found/);
     // With the safe settings, whatever was acknowledged reads back (an upload refused with 503 was never acknowledged).
-    if (/upload after-the-safe-freeze\.txt: 201/.test(run.stdout)) expect(run.stdout).toContain("read it back: 200 from atomic-session-1");
-    expect(run.stdout.trim().split("\n").pop()).toMatch(/^Verdict: replication kept atomic-session's data through a crash; a pause lost an acknowledged write; with the safe settings /);
-    expect(loggedProcesses(pidLog).map((logged) => logged.name).filter((name) => /^(redis|sentinel)-\d$/.test(name))).toHaveLength(12); // two replicated sets of six
+    if (/upload after-the-safe-freeze\.txt: 201/.test(run.stdout))
+      expect(run.stdout).toContain("read it back: 200 from atomic-session-1");
+    expect(run.stdout.trim().split("\n").pop()).toMatch(
+      /^Verdict: replication kept atomic-session's data through a crash; a pause lost an acknowledged write; with the safe settings /,
+    );
+    expect(
+      loggedProcesses(pidLog)
+        .map((logged) => logged.name)
+        .filter((name) => /^(redis|sentinel)-\d$/.test(name)),
+    ).toHaveLength(12); // two replicated sets of six
     expect(killSurvivors(pidLog)).toEqual([]);
   }, 90_000);
 
   it("demo:failover refuses a phase-1 design, which keeps nothing in Redis", async () => {
-    const run = await start("demos/failover.js", ["--design", "stateful"], path.join(scratch, "failover-bad.pids")).done;
+    const run = await start("demos/failover.js", ["--design", "stateful"], path.join(scratch, "failover-bad.pids"))
+      .done;
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("--design must be a phase-2 design: stateful keeps nothing in Redis");
   });
@@ -88,7 +120,9 @@ describe("the demos", () => {
     expect(run.stdout).toContain("< you are alice (I remember: same connection)");
     expect(run.stdout).toContain("< I don't know you (new connection, empty memory)");
     expect(run.stdout).toContain("< you are alice (the application remembered the token)");
-    expect(run.stdout.trim().split("\n").pop()).toBe("Verdict: state across connections is the application's job (a session id, a token), never TCP's.");
+    expect(run.stdout.trim().split("\n").pop()).toBe(
+      "Verdict: state across connections is the application's job (a session id, a token), never TCP's.",
+    );
   });
 
   it("refuses an unknown design with a usage line", async () => {
@@ -101,15 +135,24 @@ describe("the demos", () => {
 describe("npm run cluster", () => {
   it("prints the balancer, each instance and the status URL, serves through the balancer, and stops everything on Ctrl-C", async () => {
     const pidLog = path.join(scratch, "cluster.pids");
-    const cluster = start("demos/cluster.js", ["--design", "redis-session", "--instances", "2", "--lb", "round-robin"], pidLog);
+    const cluster = start(
+      "demos/cluster.js",
+      ["--design", "redis-session", "--instances", "2", "--lb", "round-robin"],
+      pidLog,
+    );
     const deadline = Date.now() + 20_000;
-    while (!cluster.output().includes("Ctrl-C stops everything") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (!cluster.output().includes("Ctrl-C stops everything") && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     const balancer = /balancer\s+(http:\/\/127\.0\.0\.1:\d+)\n/.exec(cluster.output())?.[1] as string;
     expect(cluster.output()).toMatch(/redis-session-1\s+http:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)/);
     expect(cluster.output()).toContain(`${balancer}/__lb/status`);
     const status = (await (await fetch(`${balancer}/__lb/status`)).json()) as { backends: unknown[] };
     expect(status.backends).toHaveLength(2);
-    const register = await fetch(`${balancer}/api/users`, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"username":"clusterer","password":"password-ok"}' });
+    const register = await fetch(`${balancer}/api/users`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: '{"username":"clusterer","password":"password-ok"}',
+    });
     expect(register.status).toBe(201);
     cluster.child.kill("SIGINT");
     const run = await cluster.done;
@@ -119,27 +162,50 @@ describe("npm run cluster", () => {
 
   it("--store cluster: runs the instances on a Redis Cluster of six nodes, serves a user's upload through the balancer, and stops all of it on Ctrl-C", async () => {
     const pidLog = path.join(scratch, "cluster-store.pids");
-    const cluster = start("demos/cluster.js", ["--design", "atomic-session", "--instances", "2", "--store", "cluster"], pidLog);
+    const cluster = start(
+      "demos/cluster.js",
+      ["--design", "atomic-session", "--instances", "2", "--store", "cluster"],
+      pidLog,
+    );
     const deadline = Date.now() + 30_000;
-    while (!cluster.output().includes("Ctrl-C stops everything") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (!cluster.output().includes("Ctrl-C stops everything") && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     expect(cluster.output()).toContain("on a Redis Cluster (3 primaries, each with a replica)");
-    expect(cluster.output().match(/cluster-\d\s+redis:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)\s+a primary/g)).toHaveLength(3);
-    expect(cluster.output().match(/cluster-\d\s+redis:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)\s+a replica/g)).toHaveLength(3);
+    expect(cluster.output().match(/cluster-\d\s+redis:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)\s+a primary/g)).toHaveLength(
+      3,
+    );
+    expect(cluster.output().match(/cluster-\d\s+redis:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)\s+a replica/g)).toHaveLength(
+      3,
+    );
     const balancer = /balancer\s+(http:\/\/127\.0\.0\.1:\d+)\n/.exec(cluster.output())?.[1] as string;
     const json = { "Content-Type": "application/json" };
     const credentials = '{"username":"sharded","password":"password-ok"}';
-    expect((await fetch(`${balancer}/api/users`, { method: "POST", headers: json, body: credentials })).status).toBe(201);
+    expect((await fetch(`${balancer}/api/users`, { method: "POST", headers: json, body: credentials })).status).toBe(
+      201,
+    );
     const login = await fetch(`${balancer}/api/login`, { method: "POST", headers: json, body: credentials });
     const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0];
-    const upload = await fetch(`${balancer}/api/upload`, { method: "POST", headers: { ...json, Cookie: cookie }, body: '{"filename":"a.txt","content":"on three shards"}' });
+    const upload = await fetch(`${balancer}/api/upload`, {
+      method: "POST",
+      headers: { ...json, Cookie: cookie },
+      body: '{"filename":"a.txt","content":"on three shards"}',
+    });
     expect(upload.status).toBe(201); // a script over four keys of one user: one slot, thanks to the hash tag
-    const view = (await (await fetch(`${balancer}/api/session`, { headers: { Cookie: cookie } })).json()) as { files_uploaded: string[] };
+    const view = (await (await fetch(`${balancer}/api/session`, { headers: { Cookie: cookie } })).json()) as {
+      files_uploaded: string[];
+    };
     expect(view.files_uploaded).toHaveLength(1);
     cluster.child.kill("SIGINT");
     const run = await cluster.done;
     expect(run.code).toBe(130);
     // Six nodes (a node whose port, or its bus port + 10000, was taken starts again on another: logged twice).
-    expect(new Set(loggedProcesses(pidLog).map((logged) => logged.name).filter((name) => /^cluster-\d$/.test(name))).size).toBe(6);
+    expect(
+      new Set(
+        loggedProcesses(pidLog)
+          .map((logged) => logged.name)
+          .filter((name) => /^cluster-\d$/.test(name)),
+      ).size,
+    ).toBe(6);
     expect(killSurvivors(pidLog)).toEqual([]);
   }, 60_000);
 });

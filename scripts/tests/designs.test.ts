@@ -7,7 +7,16 @@ import { PHASE2_DESIGNS } from "../../phase2-production/src/config";
 import { useRedis } from "../../test-support/phase2-apps";
 import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
 import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
-import { Credentials, Design, DESIGNS, DesignRequest, fetchAnswer, hasSessionView, isPhase1, SESSION_COOKIE } from "../designs";
+import {
+  Credentials,
+  Design,
+  DESIGNS,
+  DesignRequest,
+  fetchAnswer,
+  hasSessionView,
+  isPhase1,
+  SESSION_COOKIE,
+} from "../designs";
 
 const redis = useRedis();
 const servers = new Map<Design, ServerProcess>();
@@ -20,7 +29,9 @@ afterAll(async () => {
 async function server(design: Design): Promise<string> {
   let running = servers.get(design);
   if (!running) {
-    const env: Record<string, string> = isPhase1(design) ? { DATA_DIR: makeTempDir("designs-data") } : { REDIS_URL: redis().url, KEY_PREFIX: `designs-${design}:`, LOG_LEVEL: "warn" };
+    const env: Record<string, string> = isPhase1(design)
+      ? { DATA_DIR: makeTempDir("designs-data") }
+      : { REDIS_URL: redis().url, KEY_PREFIX: `designs-${design}:`, LOG_LEVEL: "warn" };
     running = await startServer(design, { env });
     servers.set(design, running);
     for (let tries = 0; (await fetch(`${running.url}/ready`)).status !== 200; tries += 1) {

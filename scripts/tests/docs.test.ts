@@ -144,16 +144,20 @@ function registeredRoutes(stack: RouterLayer[], prefix = ""): Set<string> {
       const paths = Array.isArray(layer.route.path) ? layer.route.path : [layer.route.path];
       const methods = Object.keys(layer.route.methods).filter((method) => layer.route?.methods[method]);
       for (const method of methods) {
-        for (const routePath of paths) routes.add(`${method === "_all" ? "ALL" : method.toUpperCase()} ${prefix}${pathText(routePath)}`);
+        for (const routePath of paths)
+          routes.add(`${method === "_all" ? "ALL" : method.toUpperCase()} ${prefix}${pathText(routePath)}`);
       }
       continue;
     }
     const nested = (layer.handle as { stack?: unknown }).stack;
     if (!Array.isArray(nested)) continue; // plain middleware, not a router
     const mount = layer.rawPath; // the path given to app.use() (router 2.3 and later)
-    if (mount === undefined) throw new Error("this version of Express's router does not say where a router is mounted (layer.rawPath)");
-    if (typeof mount !== "string") throw new Error(`a router is mounted on a pattern (${String(mount)}): the docs check cannot name its routes`);
-    for (const route of registeredRoutes(nested as RouterLayer[], prefix + (mount === "/" ? "" : mount))) routes.add(route);
+    if (mount === undefined)
+      throw new Error("this version of Express's router does not say where a router is mounted (layer.rawPath)");
+    if (typeof mount !== "string")
+      throw new Error(`a router is mounted on a pattern (${String(mount)}): the docs check cannot name its routes`);
+    for (const route of registeredRoutes(nested as RouterLayer[], prefix + (mount === "/" ? "" : mount)))
+      routes.add(route);
   }
   return routes;
 }
@@ -165,7 +169,12 @@ function routesOf(app: Express): Set<string> {
 const ENDPOINT_CELL = /^`([A-Z]+) (\S+)`$/;
 
 function tableCells(line: string): string[] {
-  return line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map((cell) => cell.trim());
+  return line
+    .trim()
+    .replace(/^\|/, "")
+    .replace(/\|$/, "")
+    .split("|")
+    .map((cell) => cell.trim());
 }
 
 /**
@@ -178,17 +187,22 @@ function documentedRoutes(markdown: string): Map<string, Set<string>> {
   if (start < 0) throw new Error('docs/api-reference.md has no "## Endpoints at a glance" section');
   const tableStart = lines.findIndex((line, index) => index > start && line.trim().startsWith("|"));
   const table: string[] = [];
-  for (let index = tableStart; index >= 0 && index < lines.length && lines[index].trim().startsWith("|"); index += 1) table.push(lines[index]);
-  const header = tableCells(table[0] ?? "").slice(1).map((cell) => cell.replace(/`/g, ""));
+  for (let index = tableStart; index >= 0 && index < lines.length && lines[index].trim().startsWith("|"); index += 1)
+    table.push(lines[index]);
+  const header = tableCells(table[0] ?? "")
+    .slice(1)
+    .map((cell) => cell.replace(/`/g, ""));
   expect(header).toEqual([...DESIGNS]);
 
   const byDesign = new Map<string, Set<string>>(DESIGNS.map((design) => [design, new Set<string>()]));
   for (const row of table.slice(2)) {
     const [endpoint, ...cells] = tableCells(row);
     const match = ENDPOINT_CELL.exec(endpoint);
-    if (!match) throw new Error(`cannot read the endpoint cell ${JSON.stringify(endpoint)}: write it as \`METHOD /path\``);
+    if (!match)
+      throw new Error(`cannot read the endpoint cell ${JSON.stringify(endpoint)}: write it as \`METHOD /path\``);
     cells.forEach((cell, column) => {
-      if (!/^(yes|no)\b/.test(cell)) throw new Error(`${endpoint}, ${header[column]}: write yes or no, not ${JSON.stringify(cell)}`);
+      if (!/^(yes|no)\b/.test(cell))
+        throw new Error(`${endpoint}, ${header[column]}: write yes or no, not ${JSON.stringify(cell)}`);
       if (cell.startsWith("yes")) byDesign.get(header[column])?.add(`${match[1]} ${match[2]}`);
     });
   }
@@ -206,22 +220,31 @@ describe("the docs check", () => {
   const apiReference = existsSync(API_REFERENCE) ? readFileSync(API_REFERENCE, "utf8") : "";
 
   it("finds the README, phase 2's README and the API reference among the Markdown files it checks", () => {
-    expect(files).toEqual(expect.arrayContaining(["README.md", path.join("phase2-production", "README.md"), path.join("docs", "api-reference.md")]));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "README.md",
+        path.join("phase2-production", "README.md"),
+        path.join("docs", "api-reference.md"),
+      ]),
+    );
   });
 
   it("names only npm scripts that package.json defines", () => {
     const scripts = Object.keys(JSON.parse(read("package.json")).scripts);
-    const unknown = files.flatMap((file) => scriptsNamedIn(read(file)).filter((name) => !scripts.includes(name)).map((name) => `${file}: npm run ${name}`));
+    const unknown = files.flatMap((file) =>
+      scriptsNamedIn(read(file))
+        .filter((name) => !scripts.includes(name))
+        .map((name) => `${file}: npm run ${name}`),
+    );
     expect(unknown).toEqual([]);
   });
 
   it("reads `npm run X -- --flag` and `npm run X --silent` as the script X, and skips a placeholder", () => {
-    expect(scriptsNamedIn("npm run lab -- --design jwt; npm run lab --silent -- --json; npm run --silent bench; npm run X; npm test")).toEqual([
-      "lab",
-      "lab",
-      "bench",
-      "test",
-    ]);
+    expect(
+      scriptsNamedIn(
+        "npm run lab -- --design jwt; npm run lab --silent -- --json; npm run --silent bench; npm run X; npm test",
+      ),
+    ).toEqual(["lab", "lab", "bench", "test"]);
   });
 
   it("has every relative link lead to a file or folder of the repository", () => {
@@ -237,8 +260,19 @@ describe("the docs check", () => {
   });
 
   it("does not read links inside code, and keeps the file part of a link with an anchor", () => {
-    const markdown = ["[a](a.md#part) `[b](b.md)` [web](https://example.com) [here](#top)", "```", "[c](c.md)", "```", "[d]: <d.md>"].join("\n");
-    expect(linkTargets(markdown).map(({ target }) => target)).toEqual(["a.md#part", "https://example.com", "#top", "d.md"]);
+    const markdown = [
+      "[a](a.md#part) `[b](b.md)` [web](https://example.com) [here](#top)",
+      "```",
+      "[c](c.md)",
+      "```",
+      "[d]: <d.md>",
+    ].join("\n");
+    expect(linkTargets(markdown).map(({ target }) => target)).toEqual([
+      "a.md#part",
+      "https://example.com",
+      "#top",
+      "d.md",
+    ]);
     expect(linkedFile("docs/x.md", "a.md#part")).toBe(path.join(REPO_ROOT, "docs", "a.md"));
     expect(linkedFile("docs/x.md", "https://example.com")).toBeUndefined();
     expect(linkedFile("docs/x.md", "#top")).toBeUndefined();
@@ -266,21 +300,31 @@ describe("the docs check", () => {
     });
     const answered = new Map<string, Set<number>>();
     for (const source of sources) {
-      for (const match of source.matchAll(/ApiError\((\d{3}), "([a-z_]+)"/g)) {
+      for (const match of source.matchAll(/ApiError\(\s*(\d{3}),\s*"([a-z_]+)"/g)) {
         answered.set(match[2], (answered.get(match[2]) ?? new Set()).add(Number(match[1])));
       }
-      for (const match of source.matchAll(/\berror: "([a-z_]+)"/g)) answered.set(match[1], answered.get(match[1]) ?? new Set());
+      for (const match of source.matchAll(/\berror: "([a-z_]+)"/g))
+        answered.set(match[1], answered.get(match[1]) ?? new Set());
     }
     expect([...answered.keys()].filter((code) => !declared.includes(code))).toEqual([]);
     expect(SPEC_ERRORS.map(([, code]) => code).filter((code) => !answered.has(code))).toEqual([]);
-    const wrongStatus = SPEC_ERRORS.filter(([status, code]) => (answered.get(code)?.size ?? 0) > 0 && !answered.get(code)?.has(status));
-    expect(wrongStatus.map(([status, code]) => `${code}: the list says ${status}, the source says ${[...(answered.get(code) ?? [])]}`)).toEqual([]);
+    const wrongStatus = SPEC_ERRORS.filter(
+      ([status, code]) => (answered.get(code)?.size ?? 0) > 0 && !answered.get(code)?.has(status),
+    );
+    expect(
+      wrongStatus.map(
+        ([status, code]) => `${code}: the list says ${status}, the source says ${[...(answered.get(code) ?? [])]}`,
+      ),
+    ).toEqual([]);
   });
 
   it("lists every error code in the API reference's error table, with its status", () => {
     const tableRows = proseLines(apiReference).filter((line) => line.trim().startsWith("|"));
     const missing = [...SPEC_ERRORS, [500, "internal_error"] as [number, string]]
-      .filter(([status, code]) => !tableRows.some((row) => row.includes(`\`${code}\``) && tableCells(row).includes(String(status))))
+      .filter(
+        ([status, code]) =>
+          !tableRows.some((row) => row.includes(`\`${code}\``) && tableCells(row).includes(String(status))),
+      )
       .map(([status, code]) => `${status} ${code}`);
     expect(missing).toEqual([]);
   });
@@ -313,7 +357,9 @@ describe("the docs check", () => {
     });
 
     it("each have a section of their own, headed `### METHOD /path`", () => {
-      const headings = new Set(proseLines(apiReference).flatMap((line) => /^###\s+`?([A-Z]+ \S+?)`?\s*$/.exec(line)?.[1] ?? []));
+      const headings = new Set(
+        proseLines(apiReference).flatMap((line) => /^###\s+`?([A-Z]+ \S+?)`?\s*$/.exec(line)?.[1] ?? []),
+      );
       const routes = new Set([...documentedRoutes(apiReference).values()].flatMap((set) => [...set]));
       expect([...routes].filter((route) => !headings.has(route)).sort()).toEqual([]);
     });

@@ -29,15 +29,24 @@ interface Run {
   stderr: string;
 }
 
-function startLab(args: string[], pidLog?: string, env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Run> } {
+function startLab(
+  args: string[],
+  pidLog?: string,
+  env: Record<string, string> = {},
+): { child: ChildProcess; done: Promise<Run> } {
   if (!existsSync(LAB)) throw new Error(`${LAB} is missing: run npm run build first (npm test does)`);
-  const child = spawn(process.execPath, [LAB, ...args], { env: { ...process.env, ...(pidLog ? { LAB_PID_LOG: pidLog } : {}), ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [LAB, ...args], {
+    env: { ...process.env, ...(pidLog ? { LAB_PID_LOG: pidLog } : {}), ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(child);
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (chunk) => (stdout += chunk));
   child.stderr?.on("data", (chunk) => (stderr += chunk));
-  const done = new Promise<Run>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const done = new Promise<Run>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   return { child, done };
 }
 
@@ -54,7 +63,8 @@ async function expectNothingLeft(pidLog: string): Promise<void> {
   expect(processes.length).toBeGreaterThan(0);
   // Node children exit on their own when their IPC channel closes: give them a moment.
   const deadline = Date.now() + 5000;
-  while (processes.some((p) => isAlive(p.pid)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  while (processes.some((p) => isAlive(p.pid)) && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   const survivors = processes.filter((p) => isAlive(p.pid));
   for (const p of survivors) process.kill(p.pid, "SIGKILL"); // never leave them, even when the test fails
   expect(survivors).toEqual([]);
@@ -75,10 +85,34 @@ describe("npm run lab", () => {
     const run = await runLab(["--design", "redis-session", "--scenario", "crash", "--json", "--seed", "7"], pidLog);
     expect(run.code).toBe(0);
     const report = lastJson(run.stdout);
-    expect(report).toMatchObject({ seed: 7, node: process.versions.node, redis: expect.stringMatching(/^\d+\.\d+/), machine: { cores: os.cpus().length } });
+    expect(report).toMatchObject({
+      seed: 7,
+      node: process.versions.node,
+      redis: expect.stringMatching(/^\d+\.\d+/),
+      machine: { cores: os.cpus().length },
+    });
     expect(report.cells).toHaveLength(1);
     expect(Object.keys(report.cells[0])).toEqual(
-      expect.arrayContaining(["design", "scenario", "verdict", "ops", "ok", "errors", "retries", "sessions_broken", "session_state_lost", "writes_lost", "duplicate_writes", "revocations_lost", "availability", "recovery_ms", "p99_ms", "max_failed_attempt_ms", "instances_seen", "first_anomaly"]),
+      expect.arrayContaining([
+        "design",
+        "scenario",
+        "verdict",
+        "ops",
+        "ok",
+        "errors",
+        "retries",
+        "sessions_broken",
+        "session_state_lost",
+        "writes_lost",
+        "duplicate_writes",
+        "revocations_lost",
+        "availability",
+        "recovery_ms",
+        "p99_ms",
+        "max_failed_attempt_ms",
+        "instances_seen",
+        "first_anomaly",
+      ]),
     );
     expect(report.cells[0]).toMatchObject({ design: "redis-session", scenario: "crash" });
     expect(["survived", "degraded"]).toContain(report.cells[0].verdict);
@@ -90,37 +124,83 @@ describe("npm run lab", () => {
 
   it("gives one column with --scenario and one row with --design", async () => {
     const column = lastJson((await runLab(["--scenario", "baseline", "--json"])).stdout);
-    expect(column.cells.map((cell: { design: string }) => cell.design)).toEqual(["stateless", "stateful", "memory-session", "redis-session", "cached-session", "jwt", "atomic-session"]);
+    expect(column.cells.map((cell: { design: string }) => cell.design)).toEqual([
+      "stateless",
+      "stateful",
+      "memory-session",
+      "redis-session",
+      "cached-session",
+      "jwt",
+      "atomic-session",
+    ]);
     const row = lastJson((await runLab(["--design", "stateless", "--json"])).stdout);
     expect(row.cells).toHaveLength(13);
-    expect(row.cells.filter((cell: { verdict: string }) => cell.verdict === "n/a").map((cell: { scenario: string }) => cell.scenario)).toEqual(["store-restart", "store-restart-aof", "store-outage", "store-failover", "store-freeze", "store-freeze-safe"]);
+    expect(
+      row.cells
+        .filter((cell: { verdict: string }) => cell.verdict === "n/a")
+        .map((cell: { scenario: string }) => cell.scenario),
+    ).toEqual([
+      "store-restart",
+      "store-restart-aof",
+      "store-outage",
+      "store-failover",
+      "store-freeze",
+      "store-freeze-safe",
+    ]);
     expect(row.cells.find((cell: { verdict: string }) => cell.verdict === "n/a").reason).toEqual(expect.any(String));
   }, 120_000);
 
   it("runs a disagreeing cell again, alone, and exits 1 when it disagrees again (a planted wrong expectation)", async () => {
-    const run = await startLab(["--design", "stateless", "--scenario", "baseline,crash", "--json"], undefined, { LAB_PLANT_EXPECTATION: "stateless:baseline=failed" }).done;
+    const run = await startLab(["--design", "stateless", "--scenario", "baseline,crash", "--json"], undefined, {
+      LAB_PLANT_EXPECTATION: "stateless:baseline=failed",
+    }).done;
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/rerun {3}stateless × baseline disagreed \(expected failed, got survived; load average [\d.]+, the lab's event-loop delay [\d.]+ ms\): running it again, alone/);
+    expect(run.stderr).toMatch(
+      /rerun {3}stateless × baseline disagreed \(expected failed, got survived; load average [\d.]+, the lab's event-loop delay [\d.]+ ms\): running it again, alone/,
+    );
     expect(run.stderr).toContain("rerun   stateless × baseline: survived, disagrees again");
-    expect(run.stderr.replace(/\s+/g, " ")).toContain("It disagreed on its rerun too (the first run read survived: expected failed, got survived"); // --json: the text on stderr
+    expect(run.stderr.replace(/\s+/g, " ")).toContain(
+      "It disagreed on its rerun too (the first run read survived: expected failed, got survived",
+    ); // --json: the text on stderr
     const report = lastJson(run.stdout);
-    expect(report.cells[0]).toMatchObject({ agrees: false, first_run: { verdict: "survived", note: "expected failed, got survived", load: { load_average: expect.any(Number), event_loop_delay_ms: expect.any(Number) } } });
+    expect(report.cells[0]).toMatchObject({
+      agrees: false,
+      first_run: {
+        verdict: "survived",
+        note: "expected failed, got survived",
+        load: { load_average: expect.any(Number), event_loop_delay_ms: expect.any(Number) },
+      },
+    });
     expect(report.cells[1]).toMatchObject({ scenario: "crash", agrees: true, load: expect.any(Object) });
     expect(report.cells[1].first_run).toBeUndefined(); // an agreeing cell runs once
     expect((await runLab(["--design", "stateless", "--scenario", "baseline"])).code).toBe(0); // without the plant: agrees, exit 0
   }, 60_000);
 
   it("keeps a failed first run's first anomaly beside its rerun, in the JSON and in the note", async () => {
-    const run = await startLab(["--design", "stateful", "--scenario", "restart", "--json"], undefined, { LAB_PLANT_EXPECTATION: "stateful:restart=survived" }).done;
+    const run = await startLab(["--design", "stateful", "--scenario", "restart", "--json"], undefined, {
+      LAB_PLANT_EXPECTATION: "stateful:restart=survived",
+    }).done;
     expect(run.code).toBe(1);
     const cell = lastJson(run.stdout).cells[0];
-    expect(cell.first_run).toMatchObject({ verdict: "failed", first_anomaly: { status: 401, expected: expect.stringContaining("to be accepted") } });
-    expect(run.stderr.replace(/\s+/g, " ")).toMatch(/the first run read failed \(at \d+ ms, user \d+'s [a-z ]+ on stateful-1 was answered 401; expected the session/);
+    expect(cell.first_run).toMatchObject({
+      verdict: "failed",
+      first_anomaly: { status: 401, expected: expect.stringContaining("to be accepted") },
+    });
+    expect(run.stderr.replace(/\s+/g, " ")).toMatch(
+      /the first run read failed \(at \d+ ms, user \d+'s [a-z ]+ on stateful-1 was answered 401; expected the session/,
+    );
   }, 60_000);
 
   it("takes comma-separated lists for --design and --scenario, and keeps the matrix's order", async () => {
-    const run = lastJson((await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--json"])).stdout);
-    expect(run.cells.map((cell: { design: string; scenario: string }) => `${cell.design} ${cell.scenario}`)).toEqual(["stateless baseline", "stateless crash", "stateful baseline", "stateful crash"]);
+    const run = lastJson(
+      (await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--json"])).stdout,
+    );
+    expect(run.cells.map((cell: { design: string; scenario: string }) => `${cell.design} ${cell.scenario}`)).toEqual([
+      "stateless baseline",
+      "stateless crash",
+      "stateful baseline",
+      "stateful crash",
+    ]);
     expect(run.options).toMatchObject({ design: "stateless,stateful", scenario: "baseline,crash" });
     expect((await runLab(["--scenario", "baseline,teleport"])).stderr).toContain('unknown scenario "teleport"');
   }, 60_000);
@@ -140,8 +220,18 @@ describe("npm run lab", () => {
     expect(stderr).toContain("redis-server not found: install it");
     const report = lastJson(stdout);
     expect(report.redis).toBeNull();
-    const verdicts = Object.fromEntries(report.cells.map((cell: { design: string; verdict: string }) => [cell.design, cell.verdict]));
-    expect(verdicts).toEqual({ stateless: "survived", stateful: "survived", "memory-session": "skipped", "redis-session": "skipped", "cached-session": "skipped", jwt: "skipped", "atomic-session": "skipped" });
+    const verdicts = Object.fromEntries(
+      report.cells.map((cell: { design: string; verdict: string }) => [cell.design, cell.verdict]),
+    );
+    expect(verdicts).toEqual({
+      stateless: "survived",
+      stateful: "survived",
+      "memory-session": "skipped",
+      "redis-session": "skipped",
+      "cached-session": "skipped",
+      jwt: "skipped",
+      "atomic-session": "skipped",
+    });
     expect(report.cells[2].reason).toContain("redis-server is not installed");
   }, 60_000);
 
@@ -159,18 +249,26 @@ describe("npm run lab", () => {
 
   it.each([
     ["its own Redis and instances", ["--design", "redis-session", "--scenario", "store-outage"], "redis-session-1"],
-    ["nginx in front of three instances", ["--design", "stateless", "--scenario", "rolling-deploy", "--lb", "nginx"], "nginx"],
-  ])("stops every process it started (%s) when interrupted with SIGINT in the middle of a cell", async (_what, args, last) => {
-    const pidLog = path.join(scratch, `sigint-${last}.pids`);
-    const { child, done } = startLab(args, pidLog);
-    await waitFor(() => loggedProcesses(pidLog).some((p) => p.name === last), 15_000);
-    await new Promise((resolve) => setTimeout(resolve, 500)); // well inside the cell
-    child.kill("SIGINT");
-    const run = await done;
-    expect(run.code).toBe(130);
-    expect(run.stderr).toContain("SIGINT: stopping every process this run started");
-    await expectNothingLeft(pidLog);
-  }, 60_000);
+    [
+      "nginx in front of three instances",
+      ["--design", "stateless", "--scenario", "rolling-deploy", "--lb", "nginx"],
+      "nginx",
+    ],
+  ])(
+    "stops every process it started (%s) when interrupted with SIGINT in the middle of a cell",
+    async (_what, args, last) => {
+      const pidLog = path.join(scratch, `sigint-${last}.pids`);
+      const { child, done } = startLab(args, pidLog);
+      await waitFor(() => loggedProcesses(pidLog).some((p) => p.name === last), 15_000);
+      await new Promise((resolve) => setTimeout(resolve, 500)); // well inside the cell
+      child.kill("SIGINT");
+      const run = await done;
+      expect(run.code).toBe(130);
+      expect(run.stderr).toContain("SIGINT: stopping every process this run started");
+      await expectNothingLeft(pidLog);
+    },
+    60_000,
+  );
 
   it("stops all six processes of a replicated Redis, the frozen primary too, when interrupted with SIGINT during a freeze", async () => {
     const pidLog = path.join(scratch, "sigint-freeze.pids");
@@ -188,7 +286,9 @@ describe("npm run lab", () => {
     child.kill("SIGINT");
     const run = await done;
     expect(run.code).toBe(130);
-    expect(loggedProcesses(pidLog).filter((p) => /^(redis|sentinel)-\d$/.test(p.name)).length).toBeGreaterThanOrEqual(6);
+    expect(loggedProcesses(pidLog).filter((p) => /^(redis|sentinel)-\d$/.test(p.name)).length).toBeGreaterThanOrEqual(
+      6,
+    );
     await expectNothingLeft(pidLog);
   }, 60_000);
 

@@ -19,7 +19,9 @@ function filesUnder(dir: string, keep: (name: string) => boolean): string[] {
   return found.sort();
 }
 
-const SOURCES = ["phase1-mockup", "phase2-production", "scripts", "test-support"].flatMap((dir) => filesUnder(dir, (name) => name.endsWith(".ts")));
+const SOURCES = ["phase1-mockup", "phase2-production", "scripts", "test-support"].flatMap((dir) =>
+  filesUnder(dir, (name) => name.endsWith(".ts")),
+);
 
 /** The comments of a source file, each run of `//` lines joined into one line of text. */
 function comments(source: string): string[] {
@@ -65,11 +67,15 @@ describe("the layout check", () => {
     expect(citations('(docs/how-the-lab-works.md, "The figures of a cell" and "The verdicts")')).toEqual([
       { doc: "docs/how-the-lab-works.md", sections: ["The figures of a cell", "The verdicts"] },
     ]);
-    expect(citations('docs/api-reference.md ("Errors", "Headers")')).toEqual([{ doc: "docs/api-reference.md", sections: ["Errors", "Headers"] }]);
+    expect(citations('docs/api-reference.md ("Errors", "Headers")')).toEqual([
+      { doc: "docs/api-reference.md", sections: ["Errors", "Headers"] },
+    ]);
   });
 
   it("finds many citations in the source, so that the next test checks something", () => {
-    const count = SOURCES.flatMap((file) => comments(readFileSync(path.join(REPO_ROOT, file), "utf8")).flatMap(citations)).length;
+    const count = SOURCES.flatMap((file) =>
+      comments(readFileSync(path.join(REPO_ROOT, file), "utf8")).flatMap(citations),
+    ).length;
     expect(count).toBeGreaterThan(50);
   });
 
@@ -85,7 +91,8 @@ describe("the layout check", () => {
           continue;
         }
         for (const section of sections) {
-          if (!titles.some((title) => title.startsWith(normalized(section)))) broken.push(`${file}: ${doc} has no section "${section}"`);
+          if (!titles.some((title) => title.startsWith(normalized(section))))
+            broken.push(`${file}: ${doc} has no section "${section}"`);
         }
       }
     }
@@ -94,7 +101,9 @@ describe("the layout check", () => {
 
   it("names every file of scripts/ in scripts/README.md", () => {
     const readme = readFileSync(path.join(REPO_ROOT, "scripts", "README.md"), "utf8");
-    const files = filesUnder("scripts", (name) => name.endsWith(".ts") || name.endsWith(".sh")).map((file) => path.relative("scripts", file));
+    const files = filesUnder("scripts", (name) => name.endsWith(".ts") || name.endsWith(".sh")).map((file) =>
+      path.relative("scripts", file),
+    );
     expect(files.length).toBeGreaterThan(30);
     expect(files.filter((file) => !readme.includes(`](${file})`))).toEqual([]);
   });
@@ -103,6 +112,19 @@ describe("the layout check", () => {
     const top = readdirSync(path.join(REPO_ROOT, "scripts")).filter((name) => name.endsWith(".ts"));
     expect(top.length).toBeLessThanOrEqual(4);
     expect(top).toEqual(expect.arrayContaining(["designs.ts", "cli.ts"]));
+  });
+
+  it("keeps the programs apart: no file of lab/, bench/, demos/ or dashboard/ imports from another of them", () => {
+    const programs = ["lab", "bench", "demos", "dashboard"];
+    const crossing: string[] = [];
+    for (const program of programs) {
+      for (const file of filesUnder(path.join("scripts", program), (name) => name.endsWith(".ts"))) {
+        for (const match of readFileSync(path.join(REPO_ROOT, file), "utf8").matchAll(/from "\.\.\/(\w+)\//g)) {
+          if (programs.includes(match[1]) && match[1] !== program) crossing.push(`${file} imports from ${match[1]}/`);
+        }
+      }
+    }
+    expect(crossing).toEqual([]);
   });
 
   it("tells the designs apart in scripts/designs.ts only: no other file of the harness compares a design's name", () => {

@@ -20,7 +20,9 @@ afterAll(async () => {
 
     const stopped = stopEverything();
     const late = new RedisServer(throwAwayDir("lab-mp-"), false, "redis-late");
-    await expect(late.start()).rejects.toThrow("redis-late was not started: every process of this run is being stopped");
+    await expect(late.start()).rejects.toThrow(
+      "redis-late was not started: every process of this run is being stopped",
+    );
     await stopped;
 
     expect(late.pid).toBeUndefined();

@@ -33,8 +33,12 @@ describe("the Node version guard", () => {
   });
 
   it("guards every npm script that runs the lab's code", () => {
-    const scripts: Record<string, string> = JSON.parse(readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")).scripts;
-    const unguarded = Object.entries(scripts).filter(([name, command]) => name !== "setup" && !command.startsWith("node scripts/require-node.js && "));
+    const scripts: Record<string, string> = JSON.parse(
+      readFileSync(path.join(REPO_ROOT, "package.json"), "utf8"),
+    ).scripts;
+    const unguarded = Object.entries(scripts).filter(
+      ([name, command]) => name !== "setup" && !command.startsWith("node scripts/require-node.js && "),
+    );
     expect(unguarded).toEqual([]);
   });
 });

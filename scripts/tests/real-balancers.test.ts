@@ -9,7 +9,13 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT } from "../processes/run-dir";
-import { findBalancer, haproxyConfig, nginxConfig, RealBalancerProcess, startRealBalancer } from "../processes/nginx-haproxy";
+import {
+  findBalancer,
+  haproxyConfig,
+  nginxConfig,
+  RealBalancerProcess,
+  startRealBalancer,
+} from "../processes/nginx-haproxy";
 import { EXAMPLE_BACKENDS, EXAMPLE_DIR, EXAMPLE_PORT } from "../processes/write-balancer-examples";
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), "real-lb-"));
@@ -27,7 +33,9 @@ afterAll(async () => {
 async function backend(id: string): Promise<{ id: string; url: string; server: http.Server }> {
   const server = http.createServer((req, res) => {
     req.resume();
-    req.on("end", () => res.writeHead(200, { "Content-Type": "application/json", "X-Served-By": id }).end(JSON.stringify({ id })));
+    req.on("end", () =>
+      res.writeHead(200, { "Content-Type": "application/json", "X-Served-By": id }).end(JSON.stringify({ id })),
+    );
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -37,7 +45,12 @@ async function backend(id: string): Promise<{ id: string; url: string; server: h
 /** Asks through the balancer, keeping the cookies a browser would keep. */
 async function ask(url: string, jar: Map<string, string>) {
   const cookie = [...jar].map(([name, value]) => `${name}=${value}`).join("; ");
-  const send = () => fetch(`${url}/x`, { method: "POST", body: "{}", headers: { "Content-Type": "application/json", ...(cookie ? { Cookie: cookie } : {}) } });
+  const send = () =>
+    fetch(`${url}/x`, {
+      method: "POST",
+      body: "{}",
+      headers: { "Content-Type": "application/json", ...(cookie ? { Cookie: cookie } : {}) },
+    });
   // Like any client, try once more when a kept-alive connection was closed under the request.
   const response = await send().catch(send);
   for (const header of response.headers.getSetCookie()) {
@@ -90,7 +103,10 @@ describe("the example configurations in phase2-production/balancers/", () => {
     ["nginx-sticky.conf", () => nginxConfig(EXAMPLE_BACKENDS, "sticky", EXAMPLE_PORT, EXAMPLE_DIR, false)],
     ["haproxy-round-robin.cfg", () => haproxyConfig(EXAMPLE_BACKENDS, "round-robin", EXAMPLE_PORT)],
     ["haproxy-sticky.cfg", () => haproxyConfig(EXAMPLE_BACKENDS, "sticky", EXAMPLE_PORT)],
-  ])("%s is what the lab generates (npm run build && node dist/scripts/processes/write-balancer-examples.js rewrites them)", (file, generate) => {
-    expect(readFileSync(path.join(REPO_ROOT, "phase2-production", "balancers", file), "utf8")).toBe(generate());
-  });
+  ])(
+    "%s is what the lab generates (npm run build && node dist/scripts/processes/write-balancer-examples.js rewrites them)",
+    (file, generate) => {
+      expect(readFileSync(path.join(REPO_ROOT, "phase2-production", "balancers", file), "utf8")).toBe(generate());
+    },
+  );
 });

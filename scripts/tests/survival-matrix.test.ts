@@ -17,15 +17,127 @@ import path from "node:path";
 import { REPO_ROOT } from "../processes/run-dir";
 
 const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab", "lab.js");
-const SCENARIOS = ["baseline", "restart", "crash", "round-robin", "sticky-failover", "rolling-deploy", "concurrent", "store-restart", "store-restart-aof", "store-outage", "store-failover", "store-freeze", "store-freeze-safe"];
+const SCENARIOS = [
+  "baseline",
+  "restart",
+  "crash",
+  "round-robin",
+  "sticky-failover",
+  "rolling-deploy",
+  "concurrent",
+  "store-restart",
+  "store-restart-aof",
+  "store-outage",
+  "store-failover",
+  "store-freeze",
+  "store-freeze-safe",
+];
 const EXPECTED: Record<string, string[]> = {
-  stateless: ["survived", "survived†", "survived†", "survived", "survived†", "survived†", "survived", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"],
-  stateful: ["survived", "failed", "failed", "failed", "failed", "failed", "survived", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"],
-  "memory-session": ["survived", "failed", "failed", "failed", "failed", "failed", "failed", "failed", "survived†", "degraded", "degraded†", "failed", "degraded†"],
-  "redis-session": ["survived", "survived†", "survived†", "survived", "survived†", "survived†", "failed", "failed", "survived†", "degraded", "degraded†", "failed", "degraded†"],
-  "cached-session": ["survived", "survived†", "survived†", "failed", "survived†", "failed", "failed", "failed", "survived†", "degraded", "degraded†", "failed", "degraded†"],
-  jwt: ["survived", "survived†", "survived†", "survived", "survived†", "survived†", "survived", "failed", "survived†", "degraded", "degraded†", "failed", "degraded†"],
-  "atomic-session": ["survived", "survived†", "survived†", "survived", "survived†", "survived†", "survived", "failed", "survived†", "degraded", "degraded†", "failed", "degraded†"],
+  stateless: [
+    "survived",
+    "survived†",
+    "survived†",
+    "survived",
+    "survived†",
+    "survived†",
+    "survived",
+    "n/a",
+    "n/a",
+    "n/a",
+    "n/a",
+    "n/a",
+    "n/a",
+  ],
+  stateful: [
+    "survived",
+    "failed",
+    "failed",
+    "failed",
+    "failed",
+    "failed",
+    "survived",
+    "n/a",
+    "n/a",
+    "n/a",
+    "n/a",
+    "n/a",
+    "n/a",
+  ],
+  "memory-session": [
+    "survived",
+    "failed",
+    "failed",
+    "failed",
+    "failed",
+    "failed",
+    "failed",
+    "failed",
+    "survived†",
+    "degraded",
+    "degraded†",
+    "failed",
+    "degraded†",
+  ],
+  "redis-session": [
+    "survived",
+    "survived†",
+    "survived†",
+    "survived",
+    "survived†",
+    "survived†",
+    "failed",
+    "failed",
+    "survived†",
+    "degraded",
+    "degraded†",
+    "failed",
+    "degraded†",
+  ],
+  "cached-session": [
+    "survived",
+    "survived†",
+    "survived†",
+    "failed",
+    "survived†",
+    "failed",
+    "failed",
+    "failed",
+    "survived†",
+    "degraded",
+    "degraded†",
+    "failed",
+    "degraded†",
+  ],
+  jwt: [
+    "survived",
+    "survived†",
+    "survived†",
+    "survived",
+    "survived†",
+    "survived†",
+    "survived",
+    "failed",
+    "survived†",
+    "degraded",
+    "degraded†",
+    "failed",
+    "degraded†",
+  ],
+  "atomic-session": [
+    "survived",
+    "survived†",
+    "survived†",
+    "survived",
+    "survived†",
+    "survived†",
+    "survived",
+    "failed",
+    "survived†",
+    "degraded",
+    "degraded†",
+    "failed",
+    "degraded†",
+  ],
 };
 
 interface Cell {
@@ -53,12 +165,17 @@ function disagreement(cell: Cell): string | undefined {
     }
     return undefined;
   }
-  if (cell.verdict === verdict || (dagger && (cell.verdict === "degraded" || cell.verdict === "survived"))) return undefined;
+  if (cell.verdict === verdict || (dagger && (cell.verdict === "degraded" || cell.verdict === "survived")))
+    return undefined;
   return `expected ${expected}, got ${cell.verdict}`;
 }
 
 function lab(args: string[]): { cells: Cell[]; seed: number; redis: string | null } {
-  const run = spawnSync(process.execPath, [LAB, "--json", ...args], { encoding: "utf8", timeout: 400_000, maxBuffer: 64 * 1024 * 1024 });
+  const run = spawnSync(process.execPath, [LAB, "--json", ...args], {
+    encoding: "utf8",
+    timeout: 400_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   // 0: the run agrees; 1: some cell disagreed even on the lab's own rerun (judged below, cell by cell); anything else: the lab could not run.
   if (run.status !== 0 && run.status !== 1) throw new Error(`lab exited ${run.status}:\n${run.stderr.slice(-3000)}`);
   return JSON.parse(run.stdout.trim().split("\n").pop() as string);
@@ -77,23 +194,35 @@ describe("the survival matrix, measured", () => {
     expect(cells.filter((cell) => cell.verdict === "skipped")).toEqual([]);
   });
 
-  it.each(Object.keys(EXPECTED))("reads for %s as the expected matrix says", (design) => {
-    const row = cells.filter((cell) => cell.design === design);
-    expect(row.map((cell) => cell.scenario)).toEqual(SCENARIOS);
-    for (const cell of row) {
-      const first = disagreement(cell);
-      if (!first) continue;
-      console.warn(`${design} × ${cell.scenario} disagreed on the first run (${first}); running it again once`, cell.first_anomaly ?? cell.slowest_failed_attempt);
-      const again = lab(["--design", design, "--scenario", cell.scenario, "--seed", "777"]).cells[0];
-      expect({ cell: `${design} × ${cell.scenario}`, disagreement: disagreement(again) ?? null }).toEqual({ cell: `${design} × ${cell.scenario}`, disagreement: null });
-    }
-  }, 120_000);
+  it.each(Object.keys(EXPECTED))(
+    "reads for %s as the expected matrix says",
+    (design) => {
+      const row = cells.filter((cell) => cell.design === design);
+      expect(row.map((cell) => cell.scenario)).toEqual(SCENARIOS);
+      for (const cell of row) {
+        const first = disagreement(cell);
+        if (!first) continue;
+        console.warn(
+          `${design} × ${cell.scenario} disagreed on the first run (${first}); running it again once`,
+          cell.first_anomaly ?? cell.slowest_failed_attempt,
+        );
+        const again = lab(["--design", design, "--scenario", cell.scenario, "--seed", "777"]).cells[0];
+        expect({ cell: `${design} × ${cell.scenario}`, disagreement: disagreement(again) ?? null }).toEqual({
+          cell: `${design} × ${cell.scenario}`,
+          disagreement: null,
+        });
+      }
+    },
+    120_000,
+  );
 
   it("counts a logout that does not hold as revived: cached-session behind round robin (another instance's cache brings the session back), jwt after store-restart (the deny-list is gone)", () => {
-    const revived = (design: string, scenario: string) => cells.find((cell) => cell.design === design && cell.scenario === scenario)?.revocations_lost ?? 0;
+    const revived = (design: string, scenario: string) =>
+      cells.find((cell) => cell.design === design && cell.scenario === scenario)?.revocations_lost ?? 0;
     expect(revived("cached-session", "round-robin")).toBeGreaterThan(0);
     expect(revived("jwt", "store-restart")).toBeGreaterThan(0);
     // Every design that can log out tries its spare login; none revives it in the baseline.
-    for (const design of Object.keys(EXPECTED)) expect({ design, revived: revived(design, "baseline") }).toEqual({ design, revived: 0 });
+    for (const design of Object.keys(EXPECTED))
+      expect({ design, revived: revived(design, "baseline") }).toEqual({ design, revived: 0 });
   });
 });

@@ -135,7 +135,9 @@ export class Narrator {
   /** Stops the walk-through when the server answers something the script did not expect. */
   expect(exchange: Exchange, status: number, what: string): void {
     if (exchange.status === status) return;
-    console.error(`\n${red(`Expected ${status} for ${what}, got ${exchange.status}.`)} Is ${this.baseUrl} the right server?`);
+    console.error(
+      `\n${red(`Expected ${status} for ${what}, got ${exchange.status}.`)} Is ${this.baseUrl} the right server?`,
+    );
     process.exit(1);
   }
 }

@@ -16,16 +16,23 @@ async function main(): Promise<void> {
   talk.step("Who is there?", "A health check needs no identity at all.");
   const health = await talk.send("GET", "/health");
   talk.expect(health, 200, "GET /health");
-  if (health.body.design !== "stateful") talk.note(`This server's design is ${String(health.body.design)}, not stateful: expect surprises.`);
+  if (health.body.design !== "stateful")
+    talk.note(`This server's design is ${String(health.body.design)}, not stateful: expect surprises.`);
 
   talk.step("Register", "Registration creates the credentials, exactly as on the stateless server.");
   talk.expect(await talk.send("POST", "/api/users", { body: { username, password } }), 201, "registration");
 
-  talk.step("Start a session", "The password crosses the wire once more, and then no more in this session. The server answers with a session id.");
+  talk.step(
+    "Start a session",
+    "The password crosses the wire once more, and then no more in this session. The server answers with a session id.",
+  );
   const start = await talk.send("POST", "/api/session/start", { body: { username, password } });
   talk.expect(start, 201, "starting a session");
   const sessionId = String(start.body.session_id);
-  const session = { headers: { "X-Session-ID": sessionId }, headerNotes: { "X-Session-ID": "no password: the id stands for it" } };
+  const session = {
+    headers: { "X-Session-ID": sessionId },
+    headerNotes: { "X-Session-ID": "no password: the id stands for it" },
+  };
   talk.note(`expires_in ${String(start.body.expires_in)}: idle that many seconds and the session expires.`);
 
   talk.step("Upload a file", "Only the session id now. The server looks it up in its Map and knows who we are.");
@@ -40,7 +47,10 @@ async function main(): Promise<void> {
   talk.expect(upload, 201, "the upload");
   const fileId = String(upload.body.file_id);
 
-  talk.step("Send the same upload again", "As a client would after a lost answer: same Idempotency-Key, so 200 and the same file_id, not a copy.");
+  talk.step(
+    "Send the same upload again",
+    "As a client would after a lost answer: same Idempotency-Key, so 200 and the same file_id, not a copy.",
+  );
   const replay = await uploadOnce();
   talk.expect(replay, 200, "the repeated upload");
 
@@ -51,7 +61,9 @@ async function main(): Promise<void> {
   talk.step("Look at the session", "The server's memory of us: every request counted, the upload remembered.");
   const view = await talk.send("GET", "/api/session", session);
   talk.expect(view, 200, "the session view");
-  talk.note(`request_count ${String(view.body.request_count)}: this memory is what a restart or a second instance loses.`);
+  talk.note(
+    `request_count ${String(view.body.request_count)}: this memory is what a restart or a second instance loses.`,
+  );
 
   talk.step("Delete the file", "Still only the session id.");
   talk.expect(await talk.send("DELETE", `/api/files/${fileId}`, session), 200, "the delete");
@@ -62,7 +74,10 @@ async function main(): Promise<void> {
   talk.step("Use the old session id", "The id is worthless now: the memory it pointed to is gone.");
   talk.expect(await talk.send("GET", "/api/files", session), 401, "a request with an ended session");
 
-  talk.step("Start one more session, keep a file, and leave both", "So that you can watch a restart forget the session and keep the file.");
+  talk.step(
+    "Start one more session, keep a file, and leave both",
+    "So that you can watch a restart forget the session and keep the file.",
+  );
   const keep = await talk.send("POST", "/api/session/start", { body: { username, password } });
   talk.expect(keep, 201, "starting a second session");
   const kept = await talk.send("POST", "/api/upload", {
@@ -72,13 +87,19 @@ async function main(): Promise<void> {
   talk.expect(kept, 201, "the upload of kept.txt");
 
   console.log(`\n${bold("What to notice")}`);
-  console.log("- The password crossed the wire once per session (and at registration); every other request sent only an id.");
+  console.log(
+    "- The password crossed the wire once per session (and at registration); every other request sent only an id.",
+  );
   console.log("- The server did the remembering: who you are, how many requests, which uploads. Cheap and rich.");
   console.log("- But that memory is a Map inside one process. See it die: restart the server (Ctrl-C, then");
-  console.log(`  ${restartCommand(url, "stateful")}) and try this still-open session; it answers 401 session_not_found:`);
+  console.log(
+    `  ${restartCommand(url, "stateful")}) and try this still-open session; it answers 401 session_not_found:`,
+  );
   console.log(`    curl -i -H 'X-Session-ID: ${String(keep.body.session_id)}' ${url}/api/files`);
   console.log("  while kept.txt, on disk, is still there for a new session:");
-  console.log(`    curl -s -X POST ${url}/api/session/start -H 'Content-Type: application/json' -d '{"username":"${username}","password":"${password}"}'`);
+  console.log(
+    `    curl -s -X POST ${url}/api/session/start -H 'Content-Type: application/json' -d '{"username":"${username}","password":"${password}"}'`,
+  );
   console.log(`    curl -s -H 'X-Session-ID: <the new session_id>' ${url}/api/files`);
 }
 

@@ -11,19 +11,26 @@ async function main(): Promise<void> {
   const username = freshUsername("goldfish");
   const password = "correct-horse-battery";
   const basic = `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
-  const auth = { headers: { Authorization: basic }, headerNotes: { Authorization: `${username}:${password}, base64-encoded` } };
+  const auth = {
+    headers: { Authorization: basic },
+    headerNotes: { Authorization: `${username}:${password}, base64-encoded` },
+  };
   let passwordsSent = 0;
   const withPassword = () => {
     passwordsSent += 1;
     return auth;
   };
 
-  talk.title("The goldfish: a stateless conversation", `Talking to ${url}. The server keeps no memory of you between requests.`);
+  talk.title(
+    "The goldfish: a stateless conversation",
+    `Talking to ${url}. The server keeps no memory of you between requests.`,
+  );
 
   talk.step("Who is there?", "A health check needs no identity at all.");
   const health = await talk.send("GET", "/health");
   talk.expect(health, 200, "GET /health");
-  if (health.body.design !== "stateless") talk.note(`This server's design is ${String(health.body.design)}, not stateless: expect surprises.`);
+  if (health.body.design !== "stateless")
+    talk.note(`This server's design is ${String(health.body.design)}, not stateless: expect surprises.`);
 
   talk.step("Register", "Registration is the one request that carries no credentials: it creates them.");
   talk.expect(await talk.send("POST", "/api/users", { body: { username, password } }), 201, "registration");
@@ -35,7 +42,10 @@ async function main(): Promise<void> {
   talk.note("401 with WWW-Authenticate: every request must say who it is, every time.");
 
   talk.step("Upload a file", "So every request carries Authorization: Basic, the password included.");
-  const upload = await talk.send("POST", "/api/upload", { ...withPassword(), body: { filename: "notes.txt", content: "a stateless hello" } });
+  const upload = await talk.send("POST", "/api/upload", {
+    ...withPassword(),
+    body: { filename: "notes.txt", content: "a stateless hello" },
+  });
   talk.expect(upload, 201, "the upload");
   const fileId = String(upload.body.file_id);
 
@@ -52,12 +62,23 @@ async function main(): Promise<void> {
   talk.expect(await talk.send("GET", "/api/session"), 404, "GET /api/session");
 
   talk.step("Keep a file, and leave", "So that you can watch a restart change nothing.");
-  talk.expect(await talk.send("POST", "/api/upload", { ...withPassword(), body: { filename: "kept.txt", content: "still here after a restart" } }), 201, "the upload of kept.txt");
+  talk.expect(
+    await talk.send("POST", "/api/upload", {
+      ...withPassword(),
+      body: { filename: "kept.txt", content: "still here after a restart" },
+    }),
+    201,
+    "the upload of kept.txt",
+  );
 
   console.log(`\n${bold("What to notice")}`);
-  console.log(`- ${talk.requests} requests; the password crossed the wire ${passwordsSent} times and was checked each time.`);
+  console.log(
+    `- ${talk.requests} requests; the password crossed the wire ${passwordsSent} times and was checked each time.`,
+  );
   console.log("- Nothing about you lives in the server's memory: restart it, or send the next request to another");
-  console.log(`  instance, and the same Authorization header works just the same. Restart it (Ctrl-C, then ${restartCommand(url, "stateless")})`);
+  console.log(
+    `  instance, and the same Authorization header works just the same. Restart it (Ctrl-C, then ${restartCommand(url, "stateless")})`,
+  );
   console.log("  and ask again: 200 OK, and kept.txt is listed:");
   console.log(`    curl -i -u '${username}:${password}' ${url}/api/files`);
   console.log("- The price: every request costs a password hash, and the client must hold the password.");

@@ -110,7 +110,9 @@ export class FileDataStore implements DataStore {
       throw storeError("list files", error);
     }
     const records = await Promise.all(
-      names.filter((name) => name.endsWith(".json")).map((name) => this.readRecord<FileRecord>(path.join(ownerDir, name))),
+      names
+        .filter((name) => name.endsWith(".json"))
+        .map((name) => this.readRecord<FileRecord>(path.join(ownerDir, name))),
     );
     return records
       .filter((record): record is FileRecord => record !== null) // deleted while we listed
@@ -140,7 +142,8 @@ export class FileDataStore implements DataStore {
       throw storeError("delete a file", error);
     }
     // Exactly the content this metadata named: a replay that publishes again meanwhile has its own.
-    if (stored?.content_file) await fs.unlink(path.join(this.filesDir, owner, stored.content_file)).catch(() => undefined);
+    if (stored?.content_file)
+      await fs.unlink(path.join(this.filesDir, owner, stored.content_file)).catch(() => undefined);
     return true;
   }
 

@@ -36,7 +36,11 @@ export class FileService {
     const key = validateIdempotencyKey(idempotencyKey);
     const size = Buffer.byteLength(content, "utf8");
     if (size > this.options.maxFileBytes) {
-      throw new ApiError(413, "payload_too_large", `content is ${size} bytes; the limit is ${this.options.maxFileBytes}`);
+      throw new ApiError(
+        413,
+        "payload_too_large",
+        `content is ${size} bytes; the limit is ${this.options.maxFileBytes}`,
+      );
     }
     const file: FileRecord = {
       file_id: key === undefined ? randomBytes(16).toString("hex") : this.idForKey(owner, key),
@@ -50,7 +54,11 @@ export class FileService {
     if ("quotaExceeded" in stored) {
       const { files, bytes } = stored.quotaExceeded;
       const { maxFiles, maxBytes } = this.quota;
-      throw new ApiError(413, "quota_exceeded", `you hold ${files} files and ${bytes} bytes; a user may hold at most ${maxFiles} files and ${maxBytes} bytes: delete some first`);
+      throw new ApiError(
+        413,
+        "quota_exceeded",
+        `you hold ${files} files and ${bytes} bytes; a user may hold at most ${maxFiles} files and ${maxBytes} bytes: delete some first`,
+      );
     }
     return stored;
   }

@@ -58,7 +58,10 @@ export function validateFilename(value: unknown): string {
     throw validationError("filename", "must not contain control characters (NUL, newline, ...)");
   }
   if (BIDI_CONTROLS.test(value)) {
-    throw validationError("filename", "must not contain Unicode bidirectional controls (U+202A to U+202E, U+2066 to U+2069)");
+    throw validationError(
+      "filename",
+      "must not contain Unicode bidirectional controls (U+202A to U+202E, U+2066 to U+2069)",
+    );
   }
   if (value === "." || value === "..") throw validationError("filename", "must not be . or ..");
   return value;

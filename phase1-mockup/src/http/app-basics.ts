@@ -52,7 +52,8 @@ export function createBaseApp(options: BaseAppOptions): Express {
     // "Graceful shutdown").
     if (lifecycle.draining) res.set("Connection", "close");
     // HTTP/1.1 requires Host; Node's own refusal would be a bare 400 (serve.ts turns it off).
-    if (!req.headers.host && req.httpVersion !== "1.0") return next(new ApiError(400, "validation_error", "the Host header is required"));
+    if (!req.headers.host && req.httpVersion !== "1.0")
+      return next(new ApiError(400, "validation_error", "the Host header is required"));
     next();
   });
   for (const handler of options.middleware ?? []) app.use(handler);
@@ -74,7 +75,10 @@ export function createBaseApp(options: BaseAppOptions): Express {
     }
     const reason = await options.notReadyReason?.();
     if (reason) {
-      res.status(503).set("Retry-After", String(STORE_RETRY_AFTER_SECONDS)).json({ error: "store_unavailable", message: reason });
+      res
+        .status(503)
+        .set("Retry-After", String(STORE_RETRY_AFTER_SECONDS))
+        .json({ error: "store_unavailable", message: reason });
     } else {
       res.json({ status: "ready", server_id: serverId });
     }
@@ -84,7 +88,11 @@ export function createBaseApp(options: BaseAppOptions): Express {
   // only once the request has proved who it is (file-routes.ts), so that nobody unauthenticated
   // can make a server read megabytes.
   // (Express routes /api/upload/ and /API/UPLOAD there too: so does this test.)
-  app.use((req, res, next) => (req.method === "POST" && req.path.replace(/\/+$/, "").toLowerCase() === "/api/upload" ? next() : smallBody(req, res, next)));
+  app.use((req, res, next) =>
+    req.method === "POST" && req.path.replace(/\/+$/, "").toLowerCase() === "/api/upload"
+      ? next()
+      : smallBody(req, res, next),
+  );
   // No CORS here: an OPTIONS request gets the JSON 404 of finishApp(), not Express's plain text.
   app.options(/.*/, (req, _res, next) => next(new ApiError(404, "not_found", `no route for OPTIONS ${req.path}`)));
   return app;
@@ -121,12 +129,17 @@ function refuseDeepNesting(_req: unknown, _res: unknown, buffer: Buffer): void {
   for (let i = 0; i < buffer.length; i += 1) {
     const byte = buffer[i];
     if (inString) {
-      if (byte === 0x5c) i += 1; // a backslash: skip the escaped character
+      if (byte === 0x5c)
+        i += 1; // a backslash: skip the escaped character
       else if (byte === 0x22) inString = false;
     } else if (byte === 0x22) inString = true;
     else if (byte === 0x7b || byte === 0x5b) {
       depth += 1;
-      if (depth > MAX_JSON_DEPTH) throw Object.assign(new Error(`the JSON is nested deeper than ${MAX_JSON_DEPTH} levels`), { status: 400, type: "entity.verify.failed" });
+      if (depth > MAX_JSON_DEPTH)
+        throw Object.assign(new Error(`the JSON is nested deeper than ${MAX_JSON_DEPTH} levels`), {
+          status: 400,
+          type: "entity.verify.failed",
+        });
     } else if (byte === 0x7d || byte === 0x5d) depth -= 1;
   }
 }
@@ -161,7 +174,11 @@ function fromBodyParser(error: { type?: unknown }): ApiError | undefined {
     case "entity.parse.failed":
       return new ApiError(400, "invalid_json", "the body is not valid JSON");
     case "entity.verify.failed":
-      return new ApiError(400, "invalid_json", (error as { message?: string }).message ?? "the body is not acceptable JSON");
+      return new ApiError(
+        400,
+        "invalid_json",
+        (error as { message?: string }).message ?? "the body is not acceptable JSON",
+      );
     case "entity.too.large":
       return new ApiError(413, "payload_too_large", "the request body is too large");
     case "charset.unsupported":

@@ -47,7 +47,9 @@ export function fileRoutes({ files, authenticate, afterUpload, beforeAnswer }: F
   });
 
   router.get("/api/files/:id", authenticate, async (req, res) => {
-    res.json(publicFile(await alongside(files.read(res.locals.userId, String(req.params.id)), beforeAnswer?.(req, res))));
+    res.json(
+      publicFile(await alongside(files.read(res.locals.userId, String(req.params.id)), beforeAnswer?.(req, res))),
+    );
   });
 
   router.delete("/api/files/:id", authenticate, async (req, res) => {

@@ -88,9 +88,14 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
       running?.app(req, res);
     });
     if (config.usingDevelopmentSecret) {
-      console.warn(`${options.design}: SESSION_SECRET is not set; using the fixed development value (never do that in production)`);
+      console.warn(
+        `${options.design}: SESSION_SECRET is not set; using the fixed development value (never do that in production)`,
+      );
     }
-    say(config, `[${serverId}] ${options.design} server listening on http://${config.host}:${port} (pid ${process.pid})`);
+    say(
+      config,
+      `[${serverId}] ${options.design} server listening on http://${config.host}:${port} (pid ${process.pid})`,
+    );
     const message: ListeningMessage = { type: "listening", design: options.design, serverId, port, pid: process.pid };
     process.send?.(message);
   });
@@ -125,9 +130,17 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
     const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
     if (!socket.writable || answering?.headersSent) return socket.destroy();
     const [status, text] =
-      error.code === "HPE_HEADER_OVERFLOW" ? [431, "Request Header Fields Too Large"] : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? [408, "Request Timeout"] : [400, "Bad Request"];
-    const body = JSON.stringify({ error: "validation_error", message: `malformed request: ${error.code ?? error.message}` });
-    const serverId = process.env.SERVER_ID || `${options.design}-${(server.address() as AddressInfo | null)?.port ?? config.port}`;
+      error.code === "HPE_HEADER_OVERFLOW"
+        ? [431, "Request Header Fields Too Large"]
+        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? [408, "Request Timeout"]
+          : [400, "Bad Request"];
+    const body = JSON.stringify({
+      error: "validation_error",
+      message: `malformed request: ${error.code ?? error.message}`,
+    });
+    const serverId =
+      process.env.SERVER_ID || `${options.design}-${(server.address() as AddressInfo | null)?.port ?? config.port}`;
     socket.end(
       `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
         `X-Served-By: ${serverId}\r\nX-Request-ID: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,

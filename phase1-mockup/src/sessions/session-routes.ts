@@ -15,14 +15,26 @@ export function requireSession(sessions: SessionStore): RequestHandler {
     // No password check here: the session id stands for the password the user typed once.
     const sessionId = req.get("X-Session-ID");
     if (!sessionId) {
-      throw new ApiError(401, "missing_session", "start a session with POST /api/session/start and send its id in X-Session-ID");
+      throw new ApiError(
+        401,
+        "missing_session",
+        "start a session with POST /api/session/start and send its id in X-Session-ID",
+      );
     }
     const lookup = sessions.touch(sessionId);
     if (lookup.status === "expired") {
-      throw new ApiError(401, "session_expired", `the session was idle for more than ${sessions.ttlSeconds} s; start a new one`);
+      throw new ApiError(
+        401,
+        "session_expired",
+        `the session was idle for more than ${sessions.ttlSeconds} s; start a new one`,
+      );
     }
     if (lookup.status === "not_found") {
-      throw new ApiError(401, "session_not_found", "this server knows no such session (it ended, or the server restarted); start a new one");
+      throw new ApiError(
+        401,
+        "session_not_found",
+        "this server knows no such session (it ended, or the server restarted); start a new one",
+      );
     }
     res.locals.username = lookup.data.username;
     res.locals.userId = lookup.data.user_id;

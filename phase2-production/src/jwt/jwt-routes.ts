@@ -31,7 +31,12 @@ export function revocationChecked(_req: Request, res: Response): Promise<void> {
   return (res.locals.revocation as Promise<void> | undefined) ?? Promise.resolve();
 }
 
-export function jwtRoutes(users: UserService, tokens: TokenService, ttlSeconds: number, onTokenIssued: () => void): Router {
+export function jwtRoutes(
+  users: UserService,
+  tokens: TokenService,
+  ttlSeconds: number,
+  onTokenIssued: () => void,
+): Router {
   const router = Router();
   const authenticate = bearerAuthentication(tokens);
 

@@ -61,7 +61,11 @@ export class TokenService {
   /** The signature and expiry alone: no store is asked. */
   async verifySignature(authorization: string | undefined): Promise<VerifiedToken> {
     if (!authorization) {
-      throw new ApiError(401, "missing_credentials", "log in with POST /api/login and send Authorization: Bearer <token>");
+      throw new ApiError(
+        401,
+        "missing_credentials",
+        "log in with POST /api/login and send Authorization: Bearer <token>",
+      );
     }
     const token = BEARER.exec(authorization.trim())?.[1];
     if (!token) throw new ApiError(401, "invalid_token", "the Authorization header is not Bearer <JWT>");
@@ -72,10 +76,16 @@ export class TokenService {
       if (typeof payload.sub !== "string" || typeof payload.jti !== "string" || typeof payload.exp !== "number") {
         throw new ApiError(401, "invalid_token", "the token lacks sub, jti or exp");
       }
-      verified = { userId: payload.sub, username: typeof payload.name === "string" ? payload.name : payload.sub, jti: payload.jti, expiresAt: payload.exp };
+      verified = {
+        userId: payload.sub,
+        username: typeof payload.name === "string" ? payload.name : payload.sub,
+        jti: payload.jti,
+        expiresAt: payload.exp,
+      };
     } catch (error) {
       if (error instanceof ApiError) throw error;
-      if (error instanceof errors.JWTExpired) throw new ApiError(401, "token_expired", "the token has expired; log in again");
+      if (error instanceof errors.JWTExpired)
+        throw new ApiError(401, "token_expired", "the token has expired; log in again");
       throw new ApiError(401, "invalid_token", "the token is not valid (bad signature, bad format or algorithm)");
     }
     return verified;
@@ -91,7 +101,9 @@ export class TokenService {
   /** Logout: deny the token until it would have expired anyway, then Redis forgets it. */
   async revoke(token: VerifiedToken): Promise<void> {
     const remaining = Math.max(1, token.expiresAt - Math.floor(Date.now() / 1000));
-    await guardRedis("revoke a token", () => this.confirmed(() => this.client.set(this.revokedKey(token.jti), "1", "EX", remaining)));
+    await guardRedis("revoke a token", () =>
+      this.confirmed(() => this.client.set(this.revokedKey(token.jti), "1", "EX", remaining)),
+    );
   }
 
   private revokedKey(jti: string): string {

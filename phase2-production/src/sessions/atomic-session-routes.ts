@@ -31,7 +31,15 @@ export interface AtomicSessionOptions {
   onSessionCreated: () => void;
 }
 
-export function atomicSession({ client, confirmed, keyPrefix, ttlSeconds, users, files, onSessionCreated }: AtomicSessionOptions) {
+export function atomicSession({
+  client,
+  confirmed,
+  keyPrefix,
+  ttlSeconds,
+  users,
+  files,
+  onSessionCreated,
+}: AtomicSessionOptions) {
   const recordKey = (sid: string) => `${keyPrefix}sess:${sid}`; // connect-redis's key, as store-per-design.ts names it
   const fieldsKey = (sid: string) => `${keyPrefix}sessfields:{${recordKey(sid)}}`;
   const filesKey = (sid: string) => `${keyPrefix}sessfiles:{${recordKey(sid)}}`;
@@ -60,7 +68,10 @@ export function atomicSession({ client, confirmed, keyPrefix, ttlSeconds, users,
     const sid = req.sessionID;
     const uploaded: string[] = res.locals.uploaded ?? [];
     return guardRedis("record the request in the session", async () => {
-      const multi = client.multi().hincrby(fieldsKey(sid), "request_count", 1).hset(fieldsKey(sid), "last_activity", new Date().toISOString());
+      const multi = client
+        .multi()
+        .hincrby(fieldsKey(sid), "request_count", 1)
+        .hset(fieldsKey(sid), "last_activity", new Date().toISOString());
       if (uploaded.length) multi.sadd(filesKey(sid), ...uploaded);
       for (const key of [recordKey(sid), fieldsKey(sid), filesKey(sid)]) multi.expire(key, ttlSeconds);
       const results = await confirmed(() => multi.exec());
@@ -96,9 +107,17 @@ export function atomicSession({ client, confirmed, keyPrefix, ttlSeconds, users,
     ]);
     // A set has no order: list the uploads as they were made, by the files' created_at.
     const createdAt = new Map(owned.map((file) => [file.file_id, file.created_at]));
-    const filesUploaded = ids.sort((a, b) => (createdAt.get(a) ?? "").localeCompare(createdAt.get(b) ?? "") || a.localeCompare(b));
+    const filesUploaded = ids.sort(
+      (a, b) => (createdAt.get(a) ?? "").localeCompare(createdAt.get(b) ?? "") || a.localeCompare(b),
+    );
     const { username, created_at } = req.session;
-    res.json({ username, created_at, last_activity: fields.last_activity ?? created_at, request_count: Number(fields.request_count ?? 0), files_uploaded: filesUploaded });
+    res.json({
+      username,
+      created_at,
+      last_activity: fields.last_activity ?? created_at,
+      request_count: Number(fields.request_count ?? 0),
+      files_uploaded: filesUploaded,
+    });
   });
 
   return { router, requireSession, rememberUpload, recordRequest };

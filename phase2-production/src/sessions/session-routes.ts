@@ -31,7 +31,14 @@ const HAS_SESSION_COOKIE = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=`);
 function call(what: string, method: (callback: (error?: unknown) => void) => unknown): Promise<void> {
   return new Promise((resolve, reject) =>
     method((error) =>
-      error ? reject(new StoreUnavailableError(`session store: could not ${what}: ${(error as Error)?.message ?? String(error)}`, { cause: error })) : resolve(),
+      error
+        ? reject(
+            new StoreUnavailableError(
+              `session store: could not ${what}: ${(error as Error)?.message ?? String(error)}`,
+              { cause: error },
+            ),
+          )
+        : resolve(),
     ),
   );
 }
@@ -52,9 +59,17 @@ export function refuseWithoutSession(req: Request): void {
   // express-session ignores a cookie it cannot verify or whose session the store lacks,
   // and hands out an empty session: so "no user" with a cookie sent means an unknown session.
   if (HAS_SESSION_COOKIE.test(req.headers.cookie ?? "")) {
-    throw new ApiError(401, "session_not_found", "this session is unknown here (logged out, expired, or never stored); log in again");
+    throw new ApiError(
+      401,
+      "session_not_found",
+      "this session is unknown here (logged out, expired, or never stored); log in again",
+    );
   }
-  throw new ApiError(401, "missing_session", "log in with POST /api/login; the session cookie sid must come with every request");
+  throw new ApiError(
+    401,
+    "missing_session",
+    "log in with POST /api/login; the session cookie sid must come with every request",
+  );
 }
 
 /** Validation, then this request's activity, in the session object that the save will write whole. */
@@ -97,7 +112,14 @@ export function sessionRoutes({ users, ttlSeconds, onSessionCreated }: SessionRo
   router.post("/api/login", async (req, res) => {
     const { username, userId } = await users.login(req.body);
     const now = new Date().toISOString();
-    await startSession(req, { username, user_id: userId, created_at: now, last_activity: now, request_count: 0, files_uploaded: [] });
+    await startSession(req, {
+      username,
+      user_id: userId,
+      created_at: now,
+      last_activity: now,
+      request_count: 0,
+      files_uploaded: [],
+    });
     onSessionCreated();
     res.json({ username, expires_in: ttlSeconds });
   });
@@ -121,4 +143,3 @@ export function rememberUpload(req: Request, _res: Response, fileId: string): vo
   const uploads = (req.session.files_uploaded ??= []);
   if (!uploads.includes(fileId)) uploads.push(fileId);
 }
-

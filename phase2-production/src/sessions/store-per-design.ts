@@ -34,9 +34,18 @@ export function createSessionStore(design: SessionDesign, client: RedisClient, k
 export function confirmingWrites<S extends session.Store>(store: S, confirmed: ConfirmedWrite): S {
   const set = store.set.bind(store);
   const destroy = store.destroy.bind(store);
-  const promised = (call: (done: (error?: unknown) => void) => void) => () => new Promise<void>((resolve, reject) => call((error) => (error ? reject(error) : resolve())));
-  store.set = (sid, data, callback) => void confirmed(promised((done) => set(sid, data, done))).then(() => callback?.(), (error: unknown) => callback?.(error));
-  store.destroy = (sid, callback) => void confirmed(promised((done) => destroy(sid, done))).then(() => callback?.(), (error: unknown) => callback?.(error));
+  const promised = (call: (done: (error?: unknown) => void) => void) => () =>
+    new Promise<void>((resolve, reject) => call((error) => (error ? reject(error) : resolve())));
+  store.set = (sid, data, callback) =>
+    void confirmed(promised((done) => set(sid, data, done))).then(
+      () => callback?.(),
+      (error: unknown) => callback?.(error),
+    );
+  store.destroy = (sid, callback) =>
+    void confirmed(promised((done) => destroy(sid, done))).then(
+      () => callback?.(),
+      (error: unknown) => callback?.(error),
+    );
   return store;
 }
 

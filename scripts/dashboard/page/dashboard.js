@@ -6,8 +6,28 @@
 
 const token = document.querySelector('meta[name="dashboard-token"]').content;
 const WINDOW_MS = 60_000;
-const SHAPES = { working: "●", broken: "✖", "state-lost": "▲", "write-lost": "■", revived: "◆", waiting: "…", gone: "○", paused: "‖", starting: "◌" };
-const WORDS = { working: "working", broken: "session broken", "state-lost": "state lost", "write-lost": "write lost", revived: "revived", waiting: "waiting", gone: "account gone", paused: "paused", starting: "starting" };
+const SHAPES = {
+  working: "●",
+  broken: "✖",
+  "state-lost": "▲",
+  "write-lost": "■",
+  revived: "◆",
+  waiting: "…",
+  gone: "○",
+  paused: "‖",
+  starting: "◌",
+};
+const WORDS = {
+  working: "working",
+  broken: "session broken",
+  "state-lost": "state lost",
+  "write-lost": "write lost",
+  revived: "revived",
+  waiting: "waiting",
+  gone: "account gone",
+  paused: "paused",
+  starting: "starting",
+};
 const INSTANCE_SHAPES = { up: "● up", down: "✖ down", starting: "◐ starting", stopping: "◑ stopping" };
 const FIGURES = [
   ["sessions_broken", "sessions broken"],
@@ -102,10 +122,12 @@ function render(fresh) {
 
 function renderHeader(snapshot) {
   const select = $("#design");
-  if (select.options.length === 0) for (const design of snapshot.designs) select.append(element("option", { value: design, text: design }));
+  if (select.options.length === 0)
+    for (const design of snapshot.designs) select.append(element("option", { value: design, text: design }));
   if (document.activeElement !== select) select.value = snapshot.design;
   $("#lb").textContent = snapshot.lb;
-  $("#store").textContent = snapshot.store === "none" ? "no store" : snapshot.store === "sentinel" ? "replicated Redis" : "one Redis";
+  $("#store").textContent =
+    snapshot.store === "none" ? "no store" : snapshot.store === "sentinel" ? "replicated Redis" : "one Redis";
   $("#clock").textContent = `t = ${Math.floor(snapshot.t / 1000)} s`;
   $("#busy").textContent = snapshot.busy ? `⏳ ${snapshot.busy}…` : snapshot.paused ? "‖ paused" : "";
 }
@@ -126,7 +148,12 @@ function renderLanes(snapshot, fresh) {
         return element(
           "div",
           { class: "lane", "data-instance": instance.id },
-          element("div", {}, element("div", { class: "name", text: `${i + 1} · ${instance.id}` }), element("div", { class: "detail" })),
+          element(
+            "div",
+            {},
+            element("div", { class: "name", text: `${i + 1} · ${instance.id}` }),
+            element("div", { class: "detail" }),
+          ),
           element("div", { class: "chips" }),
           buttons,
         );
@@ -139,14 +166,21 @@ function renderLanes(snapshot, fresh) {
     lane.classList.toggle("down", instance.state !== "up");
     lane.classList.toggle("selected", i === state.selected);
     lane.dataset.state = instance.state;
-    lane.querySelector(".detail").textContent = `${INSTANCE_SHAPES[instance.state]} · port ${instance.port}${instance.pid ? ` · pid ${instance.pid}` : ""} · served ${instance.served}`;
+    lane.querySelector(".detail").textContent =
+      `${INSTANCE_SHAPES[instance.state]} · port ${instance.port}${instance.pid ? ` · pid ${instance.pid}` : ""} · served ${instance.served}`;
     lane.querySelector('[data-action="kill"]').disabled = instance.state !== "up";
     lane.querySelector('[data-action="stop"]').disabled = instance.state !== "up";
     lane.querySelector('[data-action="start"]').disabled = instance.state !== "down";
     const mine = fresh.filter((entry) => entry.lane === instance.id);
     if (mine.length > 0) {
       const chips = lane.querySelector(".chips");
-      for (const entry of mine) chips.prepend(element("span", { class: `chip ${entry.ok ? "ok" : "fail"}`, text: entry.ok ? `${entry.user}` : `${entry.user}✖${entry.status ?? ""}` }));
+      for (const entry of mine)
+        chips.prepend(
+          element("span", {
+            class: `chip ${entry.ok ? "ok" : "fail"}`,
+            text: entry.ok ? `${entry.user}` : `${entry.user}✖${entry.status ?? ""}`,
+          }),
+        );
       while (chips.children.length > 16) chips.lastChild.remove();
       lane.classList.add("flash");
       setTimeout(() => lane.classList.remove("flash"), 180);
@@ -217,9 +251,17 @@ function renderFigures(snapshot) {
   const figures = snapshot.figures;
   $("#figures").replaceChildren(
     ...FIGURES.map(([key, label]) =>
-      element("div", { class: `figure${figures[key] > 0 ? " bad" : ""}`, "data-figure": key }, element("div", { class: "value", text: `${figures[key] > 0 ? "✖ " : ""}${figures[key]}` }), element("div", { class: "label", text: label })),
+      element(
+        "div",
+        { class: `figure${figures[key] > 0 ? " bad" : ""}`, "data-figure": key },
+        element("div", { class: "value", text: `${figures[key] > 0 ? "✖ " : ""}${figures[key]}` }),
+        element("div", { class: "label", text: label }),
+      ),
     ),
-    element("div", { id: "totals", text: `${figures.ops} operations: ${figures.ok} ok, ${figures.errors} failed after retries` }),
+    element("div", {
+      id: "totals",
+      text: `${figures.ops} operations: ${figures.ok} ok, ${figures.errors} failed after retries`,
+    }),
   );
 }
 
@@ -227,7 +269,12 @@ function renderUsers(snapshot) {
   $("#users tbody").replaceChildren(
     ...snapshot.users.map((user) => {
       const alarm = ["broken", "state-lost", "write-lost", "revived"].includes(user.state);
-      const counts = Object.entries({ broken: user.counts.sessions_broken, lost: user.counts.session_state_lost, "writes lost": user.counts.writes_lost, revived: user.counts.revived })
+      const counts = Object.entries({
+        broken: user.counts.sessions_broken,
+        lost: user.counts.session_state_lost,
+        "writes lost": user.counts.writes_lost,
+        revived: user.counts.revived,
+      })
         .filter(([, value]) => value > 0)
         .map(([name, value]) => `${name} ${value}`)
         .join(", ");
@@ -235,7 +282,10 @@ function renderUsers(snapshot) {
         "tr",
         { class: alarm ? "alarm" : "", "data-user": String(user.user), "data-state": user.state },
         element("td", { text: `user ${user.user}` }),
-        element("td", { class: `state ${user.state}`, text: `${SHAPES[user.state]} ${WORDS[user.state]}${counts ? ` (${counts})` : ""}` }),
+        element("td", {
+          class: `state ${user.state}`,
+          text: `${SHAPES[user.state]} ${WORDS[user.state]}${counts ? ` (${counts})` : ""}`,
+        }),
         element("td", { text: user.session }),
         element("td", { class: "last", text: user.last }),
       );
@@ -249,7 +299,14 @@ function renderNodes(snapshot) {
       element(
         "div",
         { class: `node ${node.role === "down" || node.role === "frozen" ? node.role : ""}`, "data-role": node.role },
-        element("div", {}, element("b", { text: node.name }), element("div", { text: `${{ primary: "★ primary", replica: "◇ replica", down: "✖ down", frozen: "❄ frozen", "no answer": "? no answer" }[node.role]} · ${node.keys ?? "?"} keys` })),
+        element(
+          "div",
+          {},
+          element("b", { text: node.name }),
+          element("div", {
+            text: `${{ primary: "★ primary", replica: "◇ replica", down: "✖ down", frozen: "❄ frozen", "no answer": "? no answer" }[node.role]} · ${node.keys ?? "?"} keys`,
+          }),
+        ),
         element("div", { class: "commands", text: node.commands.slice(-2).join("\n") || "no commands yet" }),
       ),
     ),
@@ -263,14 +320,31 @@ function renderBurst(snapshot) {
   $("#burst").dataset.at = String(burst.at);
   const boxes = burst.uploads.map((upload, i) => {
     const kind = !upload.acknowledged ? "unacked" : upload.kept === false ? "lost" : "kept";
-    return element("span", { class: `box ${kind}`, "data-kept": String(upload.kept), text: `${kind === "lost" ? "✖" : kind === "unacked" ? "–" : "✓"}${i + 1}` });
+    return element("span", {
+      class: `box ${kind}`,
+      "data-kept": String(upload.kept),
+      text: `${kind === "lost" ? "✖" : kind === "unacked" ? "–" : "✓"}${i + 1}`,
+    });
   });
-  $("#burst").replaceChildren(element("b", { text: `Burst by user ${burst.user}: ✓ kept in the session, ✖ lost from it` }), element("div", { class: "boxes" }, ...boxes), element("div", { id: "burst-sentence", text: burst.sentence }));
+  $("#burst").replaceChildren(
+    element("b", { text: `Burst by user ${burst.user}: ✓ kept in the session, ✖ lost from it` }),
+    element("div", { class: "boxes" }, ...boxes),
+    element("div", { id: "burst-sentence", text: burst.sentence }),
+  );
 }
 
 function renderNarration() {
   const newest = [...state.narration].reverse().slice(0, 4);
-  $("#narration").replaceChildren(...newest.map((entry) => element("p", { class: `sentence ${entry.tone}` }, element("span", { class: "when", text: `${(entry.at / 1000).toFixed(1)} s` }), entry.text)));
+  $("#narration").replaceChildren(
+    ...newest.map((entry) =>
+      element(
+        "p",
+        { class: `sentence ${entry.tone}` },
+        element("span", { class: "when", text: `${(entry.at / 1000).toFixed(1)} s` }),
+        entry.text,
+      ),
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,7 +352,11 @@ function renderNarration() {
 
 async function act(action, body = {}) {
   try {
-    const response = await fetch(`/actions/${action}`, { method: "POST", headers: { "Content-Type": "application/json", "X-Dashboard-Token": token }, body: JSON.stringify(body) });
+    const response = await fetch(`/actions/${action}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Dashboard-Token": token },
+      body: JSON.stringify(body),
+    });
     if (!response.ok) toast((await response.json()).message ?? `${action}: ${response.status}`);
   } catch (error) {
     toast(`${action}: ${error.message}`);
@@ -301,8 +379,10 @@ document.addEventListener("click", (event) => {
   if (!button) return;
   if (button.id === "help-button") return toggleHelp();
   if (button.id === "pause") return act(state.snapshot?.paused ? "resume" : "pause");
-  if (button.id === "balancer") return act("balancer", { strategy: state.snapshot?.lb === "sticky" ? "round-robin" : "sticky" });
-  if (button.dataset.action) act(button.dataset.action, button.dataset.instance ? { instance: button.dataset.instance } : {});
+  if (button.id === "balancer")
+    return act("balancer", { strategy: state.snapshot?.lb === "sticky" ? "round-robin" : "sticky" });
+  if (button.dataset.action)
+    act(button.dataset.action, button.dataset.instance ? { instance: button.dataset.instance } : {});
 });
 
 $("#design").addEventListener("change", (event) => act("design", { design: event.target.value }));
@@ -323,13 +403,24 @@ document.addEventListener("keydown", (event) => {
     return render([]);
   }
   const instance = selectedInstance();
-  const simple = { d: "rolling-deploy", r: "redis-restart", x: "redis-stop", y: "redis-start", f: "redis-freeze", c: "burst", 0: "reset" };
+  const simple = {
+    d: "rolling-deploy",
+    r: "redis-restart",
+    x: "redis-stop",
+    y: "redis-start",
+    f: "redis-freeze",
+    c: "burst",
+    0: "reset",
+  };
   if (key === "k") act("kill", { instance });
   else if (key === "s") act("stop", { instance });
   else if (key === "t") act("start", { instance });
   else if (key === " ") act(snapshot.paused ? "resume" : "pause");
   else if (key === "b") act("balancer", { strategy: snapshot.lb === "sticky" ? "round-robin" : "sticky" });
-  else if (key === "n") act("design", { design: snapshot.designs[(snapshot.designs.indexOf(snapshot.design) + 1) % snapshot.designs.length] });
+  else if (key === "n")
+    act("design", {
+      design: snapshot.designs[(snapshot.designs.indexOf(snapshot.design) + 1) % snapshot.designs.length],
+    });
   else if (simple[key]) act(simple[key]);
   else return;
   event.preventDefault();

@@ -8,14 +8,14 @@
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { Design, isPhase1 } from "../designs";
-import { Balancer, Strategy } from "../processes/builtin-balancer";
-import { Parts, stopEverything } from "../processes/managed-process";
-import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from "../processes/redis";
-import { RedisCluster, startRedisCluster } from "../processes/redis-cluster";
-import { ReplicatedRedis, startReplicatedRedis } from "../processes/replicated-redis";
-import { makeRunDir } from "../processes/run-dir";
-import { runSecret, serverEnvironment } from "../processes/server-env";
-import { ServerInstance } from "../processes/server-instance";
+import { Balancer, Strategy } from "./builtin-balancer";
+import { Parts, stopEverything } from "./managed-process";
+import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from "./redis";
+import { RedisCluster, startRedisCluster } from "./redis-cluster";
+import { ReplicatedRedis, startReplicatedRedis } from "./replicated-redis";
+import { makeRunDir } from "./run-dir";
+import { runSecret, serverEnvironment } from "./server-env";
+import { ServerInstance } from "./server-instance";
 
 export interface Stack {
   instances: ServerInstance[];
@@ -77,12 +77,27 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       safeReplication: store === "sentinel-safe",
       keyPrefix: `demo-${process.pid}:`,
     });
-    const instances = Array.from({ length: options.instances }, (_, i) => parts.add(new ServerInstance({ design: options.design, serverId: `${options.design}-${i + 1}`, env, dir: runDir, graceful: true })));
+    const instances = Array.from({ length: options.instances }, (_, i) =>
+      parts.add(
+        new ServerInstance({
+          design: options.design,
+          serverId: `${options.design}-${i + 1}`,
+          env,
+          dir: runDir,
+          graceful: true,
+        }),
+      ),
+    );
     await Promise.all(instances.map((instance) => instance.start()));
     let balancer: Balancer | undefined;
     let balancerUrl: string | undefined;
     if (options.balancer) {
-      const lb = parts.add(new Balancer(instances.map((instance) => ({ id: instance.serverId, url: instance.url })), options.balancer));
+      const lb = parts.add(
+        new Balancer(
+          instances.map((instance) => ({ id: instance.serverId, url: instance.url })),
+          options.balancer,
+        ),
+      );
       const port = await lb.listen(options.balancerPort ?? 0).catch(() => lb.listen(0));
       balancer = lb;
       balancerUrl = `http://127.0.0.1:${port}`;

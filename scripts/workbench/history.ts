@@ -3,6 +3,8 @@
 // writes it, the checker judges it, the report draws it (docs/how-the-lab-works.md, "The
 // workload").
 
+import type { Fault } from "./nemesis";
+
 export type OperationName =
   | "register"
   | "login"
@@ -60,7 +62,7 @@ export interface History {
   scenario: string;
   users: number;
   operations: Operation[];
-  /** When the fault began and when it healed (ms since the run started); absent without a fault. */
-  fault?: { start: number; end: number; description: string };
+  /** The fault, as the nemesis recorded it (when it began and healed, what it struck, kept and lost); absent without one. */
+  fault?: Fault;
   durationMs: number;
 }

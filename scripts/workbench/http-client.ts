@@ -41,7 +41,10 @@ function attempt(request: Request, deadline: number): Promise<Answer> {
       headers["Content-Length"] = payload.length;
     }
     const req = http.request(request.url, { method: request.method, headers, agent: request.agent });
-    const timer = setTimeout(() => req.destroy(Object.assign(new Error("abandoned at the deadline"), { code: "abandoned" })), Math.max(1, deadline - Date.now()));
+    const timer = setTimeout(
+      () => req.destroy(Object.assign(new Error("abandoned at the deadline"), { code: "abandoned" })),
+      Math.max(1, deadline - Date.now()),
+    );
     req.on("response", (response) => {
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -84,7 +87,14 @@ export async function send(request: Request, clock: () => number, random: () => 
       const servedBy = answer.headers["x-served-by"];
       const storeNode = answer.headers["x-store-node"];
       const code = typeof answer.body.error === "string" ? answer.body.error : undefined;
-      attempts.push({ start, end: clock(), status: answer.status, code, servedBy: typeof servedBy === "string" ? servedBy : undefined, storeNode: typeof storeNode === "string" ? storeNode : undefined });
+      attempts.push({
+        start,
+        end: clock(),
+        status: answer.status,
+        code,
+        servedBy: typeof servedBy === "string" ? servedBy : undefined,
+        storeNode: typeof storeNode === "string" ? storeNode : undefined,
+      });
       if (!retryable(answer.status)) return { answer, attempts };
     } catch (error) {
       attempts.push({ start, end: clock(), error: (error as NodeJS.ErrnoException).code ?? (error as Error).message });

@@ -57,7 +57,11 @@ class VirtualUser {
   ): Promise<{ operation: Operation; outcome: Outcome }> {
     const start = this.options.clock();
     const url = (request.baseUrl ?? this.options.url) + request.path;
-    const outcome = await send({ ...request, url, agent: request.agent ?? this.agent }, this.options.clock, this.random);
+    const outcome = await send(
+      { ...request, url, agent: request.agent ?? this.agent },
+      this.options.clock,
+      this.random,
+    );
     const answer = outcome.answer;
     // The spare login's cookies are the spare's own (prepareSpareLogin keeps them): never the user's.
     if (!extra.spare) this.credentials.keepCookies(answer?.headers["set-cookie"]);
@@ -70,7 +74,8 @@ class VirtualUser {
       end: this.options.clock(),
       // 409 at registration after a retry means the first attempt worked: ok. A 401 is the design
       // forgetting the user. Anything else that is not a 2xx is an error.
-      outcome: ok || (name === "register" && answer?.status === 409) ? "ok" : answer?.status === 401 ? "refused" : "error",
+      outcome:
+        ok || (name === "register" && answer?.status === 409) ? "ok" : answer?.status === 401 ? "refused" : "error",
       status: answer?.status,
       code: typeof answer?.body.error === "string" ? answer.body.error : undefined,
       attempts: outcome.attempts,
@@ -132,7 +137,11 @@ class VirtualUser {
     if (!this.spare) return;
     this.spare.followBalancerOf(this.credentials); // the user's cookie jar as it is now, like every request of the user
     for (let attempt = 1; attempt <= 3; attempt += 1) {
-      const { operation } = await this.operation("probe", { method: "GET", path: "/api/files", headers: this.spare.headers() }, { workload: false, spare: true });
+      const { operation } = await this.operation(
+        "probe",
+        { method: "GET", path: "/api/files", headers: this.spare.headers() },
+        { workload: false, spare: true },
+      );
       if (operation.outcome === "ok") return;
     }
   }
@@ -147,7 +156,13 @@ class VirtualUser {
     const filename = `${key}.txt`;
     return this.operation(
       "upload",
-      { method: "POST", path: "/api/upload", headers: { ...this.credentials.headers(), "Idempotency-Key": key }, body: { filename, content: `written by ${this.name}` }, agent },
+      {
+        method: "POST",
+        path: "/api/upload",
+        headers: { ...this.credentials.headers(), "Idempotency-Key": key },
+        body: { filename, content: `written by ${this.name}` },
+        agent,
+      },
       { key, filename },
     ).then(({ operation, outcome }) => {
       if (operation.outcome === "ok") operation.fileId = String(outcome.answer?.body.file_id);
@@ -187,8 +202,15 @@ class VirtualUser {
       if (view.status === 401) await this.relogin();
       await this.pause();
     }
-    const { operation, outcome } = await this.operation("list", { method: "GET", path: "/api/files", headers: this.credentials.headers() });
-    if (operation.outcome === "ok") operation.filenames = ((outcome.answer?.body.files as Array<{ filename: string }>) ?? []).map((file) => file.filename);
+    const { operation, outcome } = await this.operation("list", {
+      method: "GET",
+      path: "/api/files",
+      headers: this.credentials.headers(),
+    });
+    if (operation.outcome === "ok")
+      operation.filenames = ((outcome.answer?.body.files as Array<{ filename: string }>) ?? []).map(
+        (file) => file.filename,
+      );
     if (operation.status === 401) await this.relogin();
     await this.pause();
     this.loops += 1;
@@ -204,19 +226,36 @@ class VirtualUser {
     const fresh = new Credentials(this.options.design, this.name, PASSWORD);
     const login = fresh.loginRequest();
     if (login) {
-      const { operation, outcome } = await this.operation("readback-login", { ...login, ...common }, { workload: false });
+      const { operation, outcome } = await this.operation(
+        "readback-login",
+        { ...login, ...common },
+        { workload: false },
+      );
       if (operation.outcome !== "ok") return agent.destroy(); // every acknowledged upload counts as lost
       fresh.accept(answerOf(outcome));
     } else {
       fresh.accept();
     }
     const headers = fresh.headers();
-    const acknowledged = this.history.filter((op) => op.user === this.index && op.name === "upload" && op.outcome === "ok" && op.fileId);
+    const acknowledged = this.history.filter(
+      (op) => op.user === this.index && op.name === "upload" && op.outcome === "ok" && op.fileId,
+    );
     for (const upload of acknowledged) {
-      await this.operation("readback", { ...common, method: "GET", path: `/api/files/${upload.fileId}`, headers }, { workload: false, fileId: upload.fileId, key: upload.key, filename: upload.filename });
+      await this.operation(
+        "readback",
+        { ...common, method: "GET", path: `/api/files/${upload.fileId}`, headers },
+        { workload: false, fileId: upload.fileId, key: upload.key, filename: upload.filename },
+      );
     }
-    const { operation, outcome } = await this.operation("readback-list", { ...common, method: "GET", path: "/api/files", headers }, { workload: false });
-    if (operation.outcome === "ok") operation.filenames = ((outcome.answer?.body.files as Array<{ filename: string }>) ?? []).map((file) => file.filename);
+    const { operation, outcome } = await this.operation(
+      "readback-list",
+      { ...common, method: "GET", path: "/api/files", headers },
+      { workload: false },
+    );
+    if (operation.outcome === "ok")
+      operation.filenames = ((outcome.answer?.body.files as Array<{ filename: string }>) ?? []).map(
+        (file) => file.filename,
+      );
     agent.destroy();
   }
 
@@ -307,8 +346,12 @@ export class Workload {
 
   /** Every user that registered reads back its acknowledged uploads from `instanceUrl`. */
   async readBack(instanceUrl: string): Promise<void> {
-    const registered = new Set(this.operations.filter((op) => op.name === "register" && op.outcome === "ok").map((op) => op.user));
-    await Promise.all(this.users.filter((user) => registered.has(user.index)).map((user) => user.readBack(instanceUrl)));
+    const registered = new Set(
+      this.operations.filter((op) => op.name === "register" && op.outcome === "ok").map((op) => op.user),
+    );
+    await Promise.all(
+      this.users.filter((user) => registered.has(user.index)).map((user) => user.readBack(instanceUrl)),
+    );
   }
 
   /** Every user tries its logged-out spare login once. */
@@ -325,5 +368,9 @@ export type { VirtualUser };
 
 /** What Credentials needs of an operation's answer. */
 function answerOf(outcome: Outcome): DesignAnswer {
-  return { status: outcome.answer?.status ?? 0, body: outcome.answer?.body ?? {}, setCookie: outcome.answer?.headers["set-cookie"] };
+  return {
+    status: outcome.answer?.status ?? 0,
+    body: outcome.answer?.body ?? {},
+    setCookie: outcome.answer?.headers["set-cookie"],
+  };
 }

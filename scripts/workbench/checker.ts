@@ -6,7 +6,9 @@
 // operations failed after their retries; survived otherwise.
 
 import { History, Operation } from "./history";
-import { Verdict } from "./scenarios";
+
+/** A cell's verdict: the checker's three, and the two for a cell that did not run (not applicable, or skipped). */
+export type Verdict = "survived" | "degraded" | "failed" | "n/a" | "skipped";
 
 export interface Anomaly {
   time_ms: number;
@@ -41,7 +43,13 @@ export interface Figures {
   instances_seen: number;
   first_anomaly: Anomaly | null;
   /** The slowest failed attempt, for a store-outage cell that was not answered promptly. */
-  slowest_failed_attempt: { user: number; operation: string; start_ms: number; duration_ms: number; answer: string } | null;
+  slowest_failed_attempt: {
+    user: number;
+    operation: string;
+    start_ms: number;
+    duration_ms: number;
+    answer: string;
+  } | null;
 }
 
 export interface Judgement extends Figures {
@@ -91,7 +99,13 @@ export function sessionStateLost(workload: Operation[]): Anomaly[] {
       if (upload.user !== view.user || upload.epoch !== view.epoch || upload.end > view.start) continue;
       const key = `${upload.user}:${upload.fileId}`;
       if (!listed.has(upload.fileId as string) && !lost.has(key)) {
-        lost.set(key, anomaly(view, `the session view to list upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms)`));
+        lost.set(
+          key,
+          anomaly(
+            view,
+            `the session view to list upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms)`,
+          ),
+        );
       }
     }
   }
@@ -100,18 +114,25 @@ export function sessionStateLost(workload: Operation[]): Anomaly[] {
 
 /** writes_lost: an acknowledged upload not readable at the read-back. */
 export function writesLost(operations: Operation[], fault?: History["fault"]): Anomaly[] {
-  const readable = new Set(operations.filter((op) => op.name === "readback" && op.outcome === "ok").map((op) => `${op.user}:${op.fileId}`));
+  const readable = new Set(
+    operations.filter((op) => op.name === "readback" && op.outcome === "ok").map((op) => `${op.user}:${op.fileId}`),
+  );
   return acknowledgedUploads(operations.filter((op) => op.workload))
     .filter((upload) => !readable.has(`${upload.user}:${upload.fileId}`))
     .map((upload) => {
       // The read that failed, or else the read-back login that was refused.
-      const read = operations.find((op) => op.user === upload.user && op.name === "readback" && op.fileId === upload.fileId);
+      const read = operations.find(
+        (op) => op.user === upload.user && op.name === "readback" && op.fileId === upload.fileId,
+      );
       const login = operations.find((op) => op.user === upload.user && op.name === "readback-login");
       // Replicated Redis: which node acknowledged it, and whether that was the primary the fault struck.
       const port = upload.storeNode?.split(":").pop();
-      const struck = port !== undefined && fault?.description.includes(`primary on port ${port}`);
+      const struck = port !== undefined && fault?.target.role === "redis-primary" && String(fault.target.port) === port;
       const by = port ? ` by ${struck ? "the old primary" : "the Redis node"} on port ${port}` : "";
-      return anomaly(read ?? login ?? upload, `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms${by}) to be readable at the read-back`);
+      return anomaly(
+        read ?? login ?? upload,
+        `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms${by}) to be readable at the read-back`,
+      );
     });
 }
 
@@ -130,13 +151,18 @@ export function duplicateWrites(operations: Operation[]): Anomaly[] {
 
 /** revocations_lost (shown as `revived`): the logged-out spare login (a session or a token) accepted. */
 export function revocationsLost(operations: Operation[]): Anomaly[] {
-  return operations.filter((op) => op.name === "probe" && op.outcome === "ok").map((probe) => anomaly(probe, "the logged-out spare login to be refused (401)"));
+  return operations
+    .filter((op) => op.name === "probe" && op.outcome === "ok")
+    .map((probe) => anomaly(probe, "the logged-out spare login to be refused (401)"));
 }
 
 // ---------------------------------------------------------------------------------------------
 // What the users saw of availability: not rules, the figures beside the verdict.
 
-type Service = Omit<Figures, "sessions_broken" | "session_state_lost" | "writes_lost" | "duplicate_writes" | "revocations_lost" | "first_anomaly">;
+type Service = Omit<
+  Figures,
+  "sessions_broken" | "session_state_lost" | "writes_lost" | "duplicate_writes" | "revocations_lost" | "first_anomaly"
+>;
 
 /** ops, errors, retries, availability (first-try successes / ops), recovery (the longest gap without a success), latency and the failed attempts. */
 function service(workload: Operation[]): Service {
@@ -151,7 +177,8 @@ function service(workload: Operation[]): Service {
     recovery = Math.max(recovery, end - previous);
     previous = Math.max(previous, end);
   }
-  const failed = (attempt: Operation["attempts"][number]) => attempt.status === undefined || attempt.status < 200 || attempt.status >= 300;
+  const failed = (attempt: Operation["attempts"][number]) =>
+    attempt.status === undefined || attempt.status < 200 || attempt.status >= 300;
   const failedAttempts = workload.flatMap((op) => op.attempts.filter(failed));
   let slowest: Figures["slowest_failed_attempt"] = null;
   for (const op of workload) {
@@ -159,7 +186,13 @@ function service(workload: Operation[]): Service {
       if (!failed(attempt)) continue;
       const duration = Math.round(attempt.end - attempt.start);
       if (!slowest || duration > slowest.duration_ms) {
-        slowest = { user: op.user, operation: op.name, start_ms: Math.round(attempt.start), duration_ms: duration, answer: attempt.status ? String(attempt.status) : (attempt.error ?? "none") };
+        slowest = {
+          user: op.user,
+          operation: op.name,
+          start_ms: Math.round(attempt.start),
+          duration_ms: duration,
+          answer: attempt.status ? String(attempt.status) : (attempt.error ?? "none"),
+        };
       }
     }
   }
@@ -176,11 +209,23 @@ function service(workload: Operation[]): Service {
     retries: workload.reduce((sum, op) => sum + op.attempts.length - 1, 0),
     availability: workload.length ? Math.round((firstTry / workload.length) * 10000) / 10000 : 1,
     recovery_ms: Math.round(recovery),
-    p99_ms: Math.round(percentile(workload.map((op) => op.end - op.start), 99)),
+    p99_ms: Math.round(
+      percentile(
+        workload.map((op) => op.end - op.start),
+        99,
+      ),
+    ),
     max_failed_attempt_ms: Math.round(Math.max(0, ...failedAttempts.map((attempt) => attempt.end - attempt.start))),
-    failed_attempts_not_503: failedAttempts.filter((attempt) => attempt.status !== 503 || attempt.code !== "store_unavailable").length,
+    failed_attempts_not_503: failedAttempts.filter(
+      (attempt) => attempt.status !== 503 || attempt.code !== "store_unavailable",
+    ).length,
     abandoned_attempts: failedAttempts.filter((attempt) => attempt.error === "abandoned").length,
-    ops_by_operation: Object.fromEntries(["register", "login", "upload", "session", "list", "logout"].map((name) => [name, workload.filter((op) => op.name === name).length])),
+    ops_by_operation: Object.fromEntries(
+      ["register", "login", "upload", "session", "list", "logout"].map((name) => [
+        name,
+        workload.filter((op) => op.name === name).length,
+      ]),
+    ),
     acknowledged_uploads: acknowledgedUploads(workload).length,
     instances_seen: perUser.size ? Math.min(...[...perUser.values()].map((set) => set.size)) : 0,
     slowest_failed_attempt: slowest,
