@@ -1,4 +1,4 @@
-// Phase 1's share of what the servers defend against (LAB-SPEC section 10; docs/api-reference.md,
+// Phase 1's share of what the servers defend against (docs/api-reference.md,
 // "What the servers defend against"): a session from before a wipe of DATA_DIR never reaches
 // the files of whoever registers the same name later, a listing reads no file's content, the
 // per-user quota, and filenames that would display as another name.

@@ -1,6 +1,6 @@
 // What the servers defend against, each finding of a probe of the running servers turned into
-// the exact requests that showed it and the answer they get now (LAB-SPEC section 10;
-// docs/api-reference.md, "What the servers defend against"). Real Redis, real HTTP.
+// the exact requests that showed it and the answer they get now (docs/api-reference.md,
+// "What the servers defend against"). Real Redis, real HTTP.
 
 import net from "node:net";
 import Redis from "ioredis";

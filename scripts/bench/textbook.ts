@@ -1,4 +1,4 @@
-// The benchmark's textbook peers (LAB-SPEC section 7): the app a tutorial would write for the
+// The benchmark's textbook peers (docs/how-the-lab-works.md, "The benchmark harness"): the app a tutorial would write for the
 // same work as a phase-2 design, so that the bench can ask the question a user asks: is the
 // lab's server, with its logs, metrics, validation, request ids and rate limit, at least as
 // cheap as the tutorial's? Each peer counts the request in its session and lists the same

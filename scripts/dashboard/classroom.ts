@@ -1,19 +1,33 @@
-// The live classroom view's model (LAB-SPEC section 9): the cluster `npm run cluster` starts
-// (3 instances, Redis or replicated Redis, the built-in balancer), a few virtual users at a
-// pace a class can follow, the controls a presenter clicks, and what the page is sent: each
-// request as it is served, each user's session, the checker's running figures, the store, and
-// one plain sentence for each event that matters (docs/instructor-guide.md, "The 10-minute
-// demo"). The users are the lab's own (scripts/workbench/workload.ts), slowed down.
+// The live classroom view's model: the cluster `npm run cluster` starts (3 instances, Redis or
+// replicated Redis, the built-in balancer), a few virtual users at a pace a class can follow, the
+// controls a presenter clicks (actions.ts), and what the page is sent: each request as it is
+// served, each user's session, the checker's running figures, the store, and one plain sentence
+// for each event that matters (docs/instructor-guide.md, "The 10-minute demo"). The users are the
+// lab's own (scripts/workbench/workload.ts), slowed down; every fault is the nemesis's
+// (scripts/workbench/nemesis.ts), recorded as data, so that a sentence about an anomaly names the
+// fault that was in effect when it arose.
 
-import { Design, DESIGNS, hasSessionView, isPhase1, probesSpareLogin, sessionHome } from "../designs";
-import { startStack, Stack } from "../processes/stack";
-import { Workload } from "../workbench/workload";
+import { Design, DESIGNS, hasSessionView, isDesign, isPhase1, probesSpareLogin, stateHome } from "../designs";
 import { Strategy } from "../processes/builtin-balancer";
 import { sleep } from "../processes/managed-process";
 import { RedisServer } from "../processes/redis";
+import { SentinelEvent, watchSentinelEvents } from "../processes/replicated-redis";
+import { Stack, startStack } from "../processes/stack";
+import * as nemesis from "../workbench/nemesis";
+import { Fault } from "../workbench/nemesis";
+import { Workload } from "../workbench/workload";
+import { Action, findAction } from "./actions";
 import { LiveFeed, Lit, Mark, Narrated, UserRow } from "./live-feed";
 import { Rule } from "./live-check";
-import { burstSentence, downSentence, explainAnomaly, Faults, homeSentence } from "./narrator";
+import {
+  burstSentence,
+  explainAnomaly,
+  faultLabel,
+  healSentence,
+  homeSentence,
+  sentinelSentence,
+  strikeSentence,
+} from "./narrator";
 import { NodeView, StorePanel } from "./store-panel";
 
 export type StoreKind = "single" | "sentinel";
@@ -58,7 +72,7 @@ export interface Snapshot {
   burst: BurstView | null;
 }
 
-const FREEZE_MS = 5000;
+type Refusal = { status: number; error: string; message: string };
 
 /** The lanes and rows of the page, and everything the controls do to the cluster. */
 export class Classroom {
@@ -76,13 +90,15 @@ export class Classroom {
   private generation = 0;
   private burst: BurstView | null = null;
   private transitions = new Map<string, "starting" | "stopping">();
-  /** The last fault done to each instance, and to Redis: the reason a session broke. */
-  private faults: Faults = new Map();
+  /** Every fault done since the cluster (re)started, as the nemesis recorded it: the reasons a session broke. */
+  private faults: Fault[] = [];
   private frozen = new Set<RedisServer>();
-  private resumeTimers = new Set<NodeJS.Timeout>();
   private waiters: Array<() => void> = [];
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  private unwatchSentinels: (() => Promise<void>) | undefined;
+  /** The Sentinel announcements already narrated (each is heard from up to three Sentinels). */
+  private readonly sentinelHeard = new Map<string, number>();
 
   constructor(private readonly options: ClassroomOptions) {
     this.design = options.design;
@@ -116,10 +132,20 @@ export class Classroom {
 
   async start(): Promise<void> {
     const store = isPhase1(this.design) ? "single" : this.store;
-    this.stack = await startStack({ design: this.design, instances: 3, balancer: this.lb, store });
+    // With its append-only log, as the lab's store-outage: Stop and Start Redis keep every account and file.
+    this.stack = await startStack({ design: this.design, instances: 3, balancer: this.lb, store, appendonly: true });
+    if (this.stack.replicated) {
+      const replicated = this.stack.replicated;
+      this.unwatchSentinels = await watchSentinelEvents(replicated, (event) => this.narrateSentinelEvent(event));
+    }
     this.startUsers();
+    const where = isPhase1(this.design)
+      ? ""
+      : store === "sentinel"
+        ? ", on replicated Redis (a primary, two replicas, three Sentinels)"
+        : ", on one Redis with its append-only log";
     this.say(
-      `${this.design}: 3 instances behind the ${this.lb} balancer${isPhase1(this.design) ? "" : store === "sentinel" ? ", on replicated Redis (a primary, two replicas, three Sentinels)" : ", on one Redis"}. ${homeSentence(this.design)}`,
+      `${this.design}: 3 instances behind the ${this.lb} balancer${where}. ${homeSentence(this.design)}`,
       "info",
     );
   }
@@ -147,68 +173,79 @@ export class Classroom {
     });
   }
 
+  /**
+   * Promotion and demotion, from the Sentinels' own announcements: each of the three announces
+   * what it saw, so one sentence per event (its type and message) however many heard it.
+   */
+  private narrateSentinelEvent(event: SentinelEvent): void {
+    const key = `${event.type} ${event.detail.replace(/#.*$/, "").trim()}`; // "#quorum 2/2" differs between Sentinels
+    if (event.at - (this.sentinelHeard.get(key) ?? -Infinity) < 5000) return;
+    this.sentinelHeard.set(key, event.at);
+    const nameOf = (port: string) =>
+      this.stack?.replicated?.nodes.find((node) => String(node.port) === port)?.name ?? `the node on port ${port}`;
+    const sentence = sentinelSentence(event.type, event.detail, nameOf);
+    if (!sentence) return;
+    if (event.type === "+switch-master") this.mark(`promoted ${nameOf(event.detail.split(" ").at(-1) ?? "")}`);
+    this.say(sentence.text, sentence.tone);
+  }
+
   private gate(): Promise<void> {
     return this.paused && !this.closed ? new Promise((resolve) => this.waiters.push(resolve)) : Promise.resolve();
   }
 
-  /** The actions a POST can ask for, each checked before it is queued. */
-  static readonly ACTIONS = [
-    "kill",
-    "stop",
-    "start",
-    "rolling-deploy",
-    "redis-restart",
-    "redis-stop",
-    "redis-start",
-    "redis-freeze",
-    "design",
-    "balancer",
-    "burst",
-    "pause",
-    "resume",
-    "reset",
-  ] as const;
-
   /**
-   * Checks an action and queues it: actions run one at a time, in the order asked. Resolves
-   * with an error message (the POST answers 400 or 409) or undefined once it is queued.
+   * Checks an action against what its row needs and queues it: actions run one at a time, in
+   * the order asked (pause and resume at once). Answers a refusal (the POST answers 400 or 409),
+   * or undefined once it is queued.
    */
-  request(
-    action: (typeof Classroom.ACTIONS)[number],
-    body: Record<string, unknown>,
-  ): { status: number; error: string; message: string } | undefined {
+  request(name: string, body: Record<string, unknown>): Refusal | undefined {
+    const action = findAction(name) as Action;
     const stack = this.stack;
     if (!stack || this.closed) return { status: 409, error: "not_running", message: "the cluster is not running" };
-    const instance =
-      typeof body.instance === "string"
-        ? stack.instances.find((candidate) => candidate.serverId === body.instance)
-        : undefined;
-    if ((action === "kill" || action === "stop" || action === "start") && !instance) {
-      return {
-        status: 400,
-        error: "unknown_instance",
-        message: `"instance" must be one of ${stack.instances.map((candidate) => candidate.serverId).join(", ")}`,
-      };
-    }
-    if (action.startsWith("redis-") && isPhase1(this.design))
-      return {
-        status: 409,
-        error: "no_store",
-        message: `${this.design} keeps no data in Redis: there is no store to act on`,
-      };
-    if (action === "design" && !DESIGNS.includes(body.design as Design))
-      return { status: 400, error: "unknown_design", message: `"design" must be one of ${DESIGNS.join(", ")}` };
-    if (action === "balancer" && body.strategy !== "round-robin" && body.strategy !== "sticky")
-      return { status: 400, error: "unknown_strategy", message: `"strategy" must be round-robin or sticky` };
-    if (action === "pause") return void this.setPaused(true);
-    if (action === "resume") return void this.setPaused(false);
+    const value = this.valueFor(action, body, stack);
+    if (typeof value !== "string" && value !== undefined) return value;
+    if (action.immediate) return void action.run(this, value);
     this.queue = this.queue
-      .then(() => this.run(action, body, instance?.serverId))
-      .catch((error: Error) => this.say(`${action} failed: ${error.message}`, "bad"));
+      .then(async () => {
+        if (!this.stack || this.closed) return;
+        this.busy = action.name;
+        try {
+          await action.run(this, value);
+        } finally {
+          this.busy = null;
+        }
+      })
+      .catch((error: Error) => this.say(`${action.label} failed: ${error.message}`, "bad"));
     return undefined;
   }
 
-  private setPaused(paused: boolean): void {
+  /** What the action's row needs, read from the request's body: the value, or the refusal. */
+  private valueFor(action: Action, body: Record<string, unknown>, stack: Stack): string | Refusal | undefined {
+    switch (action.needs) {
+      case "instance": {
+        const ids = stack.instances.map((candidate) => candidate.serverId);
+        if (typeof body.instance === "string" && ids.includes(body.instance)) return body.instance;
+        return { status: 400, error: "unknown_instance", message: `"instance" must be one of ${ids.join(", ")}` };
+      }
+      case "store":
+        if (!isPhase1(this.design)) return undefined;
+        return {
+          status: 409,
+          error: "no_store",
+          message: `${this.design} keeps no data in Redis: there is no store to act on`,
+        };
+      case "design":
+        if (isDesign(body.design)) return body.design;
+        return { status: 400, error: "unknown_design", message: `"design" must be one of ${DESIGNS.join(", ")}` };
+      case "strategy":
+        if (body.strategy === "round-robin" || body.strategy === "sticky") return body.strategy;
+        return { status: 400, error: "unknown_strategy", message: `"strategy" must be round-robin or sticky` };
+      case null:
+        return undefined;
+    }
+  }
+
+  setPaused(paused: boolean): void {
     if (this.paused === paused) return;
     this.paused = paused;
     this.mark(paused ? "paused" : "resumed");
@@ -219,165 +256,80 @@ export class Classroom {
     if (!paused) for (const wake of this.waiters.splice(0)) wake();
   }
 
-  private async run(
-    action: (typeof Classroom.ACTIONS)[number],
-    body: Record<string, unknown>,
-    instanceId?: string,
-  ): Promise<void> {
-    const stack = this.stack;
-    if (!stack || this.closed) return;
-    const instance = stack.instances.find((candidate) => candidate.serverId === instanceId);
-    this.busy = action;
-    try {
-      switch (action) {
-        case "kill":
-        case "stop":
-          if (!instance?.running) return this.say(`${instanceId} is not running.`, "info");
-          this.transitions.set(instance.serverId, "stopping");
-          await (action === "kill" ? instance.kill() : instance.stop());
-          this.transitions.delete(instance.serverId);
-          this.fault(
-            instance.serverId,
-            action === "kill" ? "was killed" : "was stopped",
-            action === "kill" ? `SIGKILL ${instance.serverId}` : `SIGTERM ${instance.serverId}`,
-          );
-          this.say(downSentence(this.design, instance.serverId, action), "fault");
-          return;
-        case "start":
-          if (!instance || instance.running) return this.say(`${instanceId} is already running.`, "info");
-          this.transitions.set(instance.serverId, "starting");
-          await instance.start();
-          this.transitions.delete(instance.serverId);
-          this.mark(`start ${instance.serverId}`);
-          this.say(
-            `${instance.serverId} started again on port ${instance.port}${sessionHome(this.design) === "memory" ? ", with empty memory" : ""}; the balancer sends it requests again.`,
-            "good",
-          );
-          return;
-        case "rolling-deploy":
-          this.mark("rolling deploy");
-          this.say(
-            "A rolling deploy: each instance in turn is stopped (SIGTERM), started again, and waited for (/ready).",
-            "fault",
-          );
-          for (const each of stack.instances) {
-            this.transitions.set(each.serverId, "stopping");
-            await each.stop();
-            this.fault(each.serverId, "was restarted by the rolling deploy");
-            this.transitions.set(each.serverId, "starting");
-            await each.start();
-            this.transitions.delete(each.serverId);
-          }
-          this.say(
-            `The rolling deploy is done: every instance was restarted once${sessionHome(this.design) === "memory" ? ", and every session made before it is gone" : ""}.`,
-            "info",
-          );
-          return;
-        case "redis-restart":
-        case "redis-stop":
-        case "redis-start":
-        case "redis-freeze":
-          return await this.storeAction(action);
-        case "design":
-        case "balancer":
-          return await this.switchTo(
-            action === "design" ? (body.design as Design) : this.design,
-            action === "balancer"
-              ? (body.strategy as Strategy)
-              : action === "design"
-                ? defaultStrategy(body.design as Design)
-                : this.lb,
-          );
-        case "burst":
-          return await this.fireBurst();
-        case "reset":
-          return await this.reset();
-      }
-    } finally {
-      this.busy = null;
-    }
+  // -------------------------------------------------------------------------------------------
+  // The controls: each runs one of the nemesis's faults and narrates the record it returns.
+
+  /** What every fault of this cluster is told: the design, the view's clock, and a sentence the moment it strikes. */
+  private context(): nemesis.FaultContext {
+    return {
+      design: this.design,
+      clock: () => this.now(),
+      onStrike: (fault) => {
+        this.faults.push(fault);
+        this.mark(faultLabel(fault));
+        this.say(strikeSentence(this.design, fault), fault.kind === "start" ? "good" : "fault");
+      },
+    };
   }
 
-  /** The store's controls: on replicated Redis each acts on the primary the Sentinels name. */
-  private async storeAction(action: "redis-restart" | "redis-stop" | "redis-start" | "redis-freeze"): Promise<void> {
+  private instance(id: string) {
+    return (this.stack as Stack).instances.find((candidate) => candidate.serverId === id);
+  }
+
+  async killInstance(id: string): Promise<void> {
+    const instance = this.instance(id);
+    if (!instance?.running) return this.say(`${id} is not running.`, "info");
+    this.transitions.set(id, "stopping");
+    await nemesis.crashInstance(instance, this.context(), false).finally(() => this.transitions.delete(id));
+  }
+
+  async stopInstance(id: string): Promise<void> {
+    const instance = this.instance(id);
+    if (!instance?.running) return this.say(`${id} is not running.`, "info");
+    this.transitions.set(id, "stopping");
+    await nemesis.stopInstance(instance, this.context()).finally(() => this.transitions.delete(id));
+  }
+
+  async startInstance(id: string): Promise<void> {
+    const instance = this.instance(id);
+    if (!instance || instance.running) return this.say(`${id} is already running.`, "info");
+    this.transitions.set(id, "starting");
+    const started = await nemesis.startInstance(instance, this.context()).finally(() => this.transitions.delete(id));
+    this.endOpenFaults((fault) => fault.target.name === started.target.name);
+  }
+
+  async rollingDeploy(): Promise<void> {
     const stack = this.stack as Stack;
-    const replicated = stack.replicated;
-    const nodes = replicated ? replicated.nodes : stack.redis ? [stack.redis] : [];
-    if (action === "redis-start") {
-      const down = nodes.filter((node) => !node.running);
-      if (down.length === 0) return this.say("Redis is already running.", "info");
-      for (const node of down) await node.start();
-      this.mark("Redis started");
-      this.say(
-        replicated
-          ? `${down.map((node) => node.name).join(", ")} started again; the Sentinels make ${down.length > 1 ? "them replicas" : "it a replica"} of the current primary.`
-          : "Redis started again, empty: it had no append-only log.",
-        "good",
-      );
-      return;
-    }
-    const target = replicated ? await replicated.agreedPrimary() : stack.redis;
-    if (!target || !target.running)
-      return this.say(
-        replicated
-          ? "The Sentinels do not agree on a primary yet: try again in a moment."
-          : "Redis is not running: start it first.",
-        "info",
-      );
-    const name = replicated ? `The Redis primary (${target.name})` : "Redis"; // each sentence opens with it
-    if (action === "redis-freeze") {
-      if (this.frozen.has(target)) return this.say(`${name} is already frozen.`, "info");
-      target.freeze();
-      this.frozen.add(target);
-      this.fault("redis", "was frozen");
-      this.say(
-        `${name} is frozen (SIGSTOP) for ${FREEZE_MS / 1000} s: its connections stay open and nothing answers.${replicated ? " After 1 s the Sentinels call it down and promote a replica; what it acknowledged since its replicas last copied it is lost." : " Each request waits for its Redis command timeout, then gets 503 store_unavailable."}`,
-        "fault",
-      );
-      const timer = setTimeout(() => {
-        this.resumeTimers.delete(timer);
-        target.resume();
-        this.frozen.delete(target);
-        this.mark("Redis resumed");
-        this.say(
-          `${name} goes on (SIGCONT)${replicated ? ", still believing it is the primary until a Sentinel tells it otherwise" : ""}.`,
-          "info",
-        );
-      }, FREEZE_MS);
-      this.resumeTimers.add(timer);
-      return;
-    }
-    if (action === "redis-stop") {
-      await target.stop();
-      this.fault("redis", "was stopped");
-      this.say(
-        replicated
-          ? `${name} was stopped (SIGTERM). The Sentinels promote a replica within about 2 s; until then requests get 503 store_unavailable.`
-          : "Redis was stopped (SIGTERM) and stays down: each request gets 503 store_unavailable at once, never a hang. Start it again with the button.",
-        "fault",
-      );
-      return;
-    }
-    // redis-restart: a single Redis comes back empty (no append-only log); on replicated Redis the
-    // primary is killed, a replica promoted, and the old primary rejoins as a replica.
-    if (replicated) {
-      await target.kill();
-      this.fault("redis", "was killed");
-      this.say(
-        `${name} was killed (SIGKILL); the Sentinels promote a replica, which has every write it was sent.`,
-        "fault",
-      );
-      const next = await replicated.waitForNewPrimary(target);
+    const fault = await nemesis.rollingDeploy(stack.instances, this.context());
+    this.say(healSentence(this.design, fault), "info");
+  }
+
+  /** The Redis node a store control acts on: the primary the Sentinels agree on, or the one Redis. */
+  private async storeTarget(): Promise<RedisServer | undefined> {
+    const stack = this.stack as Stack;
+    const target = stack.replicated ? await stack.replicated.agreedPrimary() : stack.redis;
+    if (target?.running) return target;
+    this.say(
+      stack.replicated
+        ? "The Sentinels do not agree on a primary yet: try again in a moment."
+        : "Redis is not running: start it first.",
+      "info",
+    );
+    return undefined;
+  }
+
+  async restartRedis(): Promise<void> {
+    const stack = this.stack as Stack;
+    const target = await this.storeTarget();
+    if (!target) return;
+    if (stack.replicated) {
+      // The primary killed and a replica promoted; the old one then rejoins as a replica.
+      const fault = await nemesis.killPrimary(stack.replicated, stack.instances, this.context());
+      this.say(healSentence(this.design, fault), "good");
       await target.start();
-      this.say(`${next.name} is the primary now; ${target.name} came back as its replica.`, "good");
     } else {
-      await target.stop();
-      await target.start();
-      this.fault("redis", "restarted empty");
-      this.say(
-        `Redis restarted (SIGTERM, then start) with no append-only log: it came back empty. Every session, account and file it held is gone${probesSpareLogin(this.design) ? ", and so is the deny-list of logged-out tokens" : ""}.`,
-        "fault",
-      );
+      const fault = await nemesis.restartStore(target, stack.instances, this.context(), { forget: true });
+      this.say(healSentence(this.design, fault), "info");
     }
     if (probesSpareLogin(this.design)) {
       await sleep(500);
@@ -385,15 +337,60 @@ export class Classroom {
     }
   }
 
-  private async fireBurst(): Promise<void> {
+  async stopRedis(): Promise<void> {
+    const stack = this.stack as Stack;
+    const target = await this.storeTarget();
+    if (!target) return;
+    // Open-ended: in effect until Start Redis (on replicated Redis the Sentinels promote a replica meanwhile).
+    await nemesis.storeOutage(target, stack.instances, this.context(), null, { primary: !!stack.replicated });
+  }
+
+  async startRedis(): Promise<void> {
+    const stack = this.stack as Stack;
+    const nodes = stack.replicated ? stack.replicated.nodes : stack.redis ? [stack.redis] : [];
+    const down = nodes.filter((node) => !node.running);
+    if (down.length === 0) return this.say("Redis is already running.", "info");
+    for (const node of down) {
+      const outage = this.faults.find(
+        (fault) => fault.ended_ms === null && fault.kind === "store-outage" && fault.target.port === node.port,
+      );
+      if (outage) await nemesis.endStoreOutage(outage, node, stack.instances, this.context());
+      else await node.start();
+    }
+    this.endOpenFaults((fault) => down.some((node) => node.port === fault.target.port));
+    this.mark("Redis started");
+    this.say(
+      stack.replicated
+        ? `${down.map((node) => node.name).join(", ")} started again; the Sentinels make ${down.length > 1 ? "them replicas" : "it a replica"} of the current primary.`
+        : "Redis started again, with every session, account and file its append-only log kept.",
+      "good",
+    );
+  }
+
+  async freezeRedis(): Promise<void> {
+    const stack = this.stack as Stack;
+    const target = await this.storeTarget();
+    if (!target) return;
+    if (this.frozen.has(target)) return this.say(`${target.name} is already frozen.`, "info");
+    this.frozen.add(target);
+    const store = stack.replicated ? { replicated: stack.replicated } : { redis: target };
+    const fault = await nemesis
+      .freezePrimary(store, stack.instances, this.context())
+      .finally(() => this.frozen.delete(target));
+    this.say(healSentence(this.design, fault), "info");
+  }
+
+  /** The faults left open (a stop, a kill) that a start has ended: their end is now. */
+  private endOpenFaults(ended: (fault: Fault) => boolean): void {
+    for (const fault of this.faults) if (fault.ended_ms === null && ended(fault)) fault.ended_ms = this.now();
+  }
+
+  async fireBurst(): Promise<void> {
     const user = this.workload?.active()[0];
     if (!user) return this.say("No user is working: nobody can fire the burst.", "info");
-    this.mark(`burst, user ${user.index}`);
-    this.say(
-      `User ${user.index} fires ten uploads at once, each on its own connection, then reads its session view.`,
-      "info",
-    );
+    const fault = nemesis.burstFault({ index: user.index, name: user.name }, this.context());
     const { uploads, view } = await user.burst();
+    fault.ended_ms = this.now();
     const listed = new Set(view?.filesUploaded ?? []);
     const shown = uploads.map((upload) => ({
       filename: upload.filename ?? "",
@@ -410,8 +407,16 @@ export class Classroom {
     this.say(sentence, lost > 0 ? "bad" : "good");
   }
 
+  async switchDesign(design: string): Promise<void> {
+    const next = design as Design;
+    await this.switchTo(next, defaultStrategy(next));
+  }
+
+  async switchBalancer(strategy: string): Promise<void> {
+    await this.switchTo(this.design, strategy as Strategy);
+  }
+
   private async switchTo(design: Design, lb: Strategy): Promise<void> {
-    this.mark(`switch to ${design}, ${lb}`);
     this.say(`Switching to ${design} behind the ${lb} balancer: the cluster restarts.`, "info");
     await this.stopCluster();
     this.design = design;
@@ -421,13 +426,9 @@ export class Classroom {
   }
 
   /** Reset: every process running again, new users, the figures back to 0. */
-  private async reset(): Promise<void> {
+  async reset(): Promise<void> {
     const stack = this.stack as Stack;
     await this.workload?.stop();
-    for (const timer of this.resumeTimers) clearTimeout(timer);
-    this.resumeTimers.clear();
-    for (const node of this.frozen) node.resume();
-    this.frozen.clear();
     for (const node of stack.replicated?.nodes ?? (stack.redis ? [stack.redis] : []))
       if (!node.running) await node.start();
     for (const instance of stack.instances) if (!instance.running) await instance.start();
@@ -439,17 +440,19 @@ export class Classroom {
   private forget(): void {
     this.feed.forget();
     this.burst = null;
-    this.faults.clear();
+    this.faults = [];
     this.panel.clear();
   }
 
   private async stopCluster(): Promise<void> {
     await this.workload?.stop();
     this.workload = undefined;
-    for (const timer of this.resumeTimers) clearTimeout(timer);
-    this.resumeTimers.clear();
+    for (const node of this.frozen) node.resume(); // a freeze still under way: its process goes on, to be stopped
     this.frozen.clear();
     this.panel.close();
+    await this.unwatchSentinels?.();
+    this.unwatchSentinels = undefined;
+    this.sentinelHeard.clear();
     await this.stack?.stop();
     this.stack = undefined;
   }
@@ -459,11 +462,6 @@ export class Classroom {
     this.closed = true;
     for (const wake of this.waiters.splice(0)) wake();
     await this.stopCluster();
-  }
-
-  private fault(target: string, what: string, label = `${target} ${what}`): void {
-    this.faults.set(target, { what, at: this.now() });
-    this.mark(label);
   }
 
   private mark(label: string): void {
@@ -530,5 +528,5 @@ export class Classroom {
 
 /** The balancer a design starts behind: sticky where sessions live in an instance's memory, so that they work until an instance dies. */
 export function defaultStrategy(design: Design): Strategy {
-  return sessionHome(design) === "memory" ? "sticky" : "round-robin";
+  return stateHome(design, "sessions") === "instance" ? "sticky" : "round-robin";
 }

@@ -1,5 +1,5 @@
 // `npm run dashboard -- [--design D] [--lb round-robin|sticky] [--store single|sentinel] [--port P]`:
-// the live classroom view (LAB-SPEC section 9; docs/instructor-guide.md, "The 10-minute demo").
+// the live classroom view (docs/instructor-guide.md, "The 10-minute demo").
 // It starts what `npm run cluster` starts plus a few slow virtual users, and serves one page on
 // 127.0.0.1 that shows them live and breaks things with a click.
 //
@@ -21,6 +21,7 @@ import { parseOrExit, readArgs, readDesign, readInteger, readStrategy, refuseNat
 import { DESIGNS } from "../designs";
 import { stopEverything } from "../processes/managed-process";
 import { REPO_ROOT } from "../processes/run-dir";
+import { ACTIONS, actionsForPage, findAction } from "./actions";
 import { Classroom, defaultStrategy, StoreKind } from "./classroom";
 
 const USAGE = `usage: npm run dashboard -- [--design D] [--lb round-robin|sticky] [--store single|sentinel] [--port P] [--users N]
@@ -111,14 +112,14 @@ export async function serveDashboard({
         });
       if (origin !== undefined && !ownHost(origin.replace(/^http:\/\//, "")))
         return json(res, 403, { error: "forbidden", message: `Origin ${origin} is not this page's own` });
-      if (!action || !(Classroom.ACTIONS as readonly string[]).includes(action))
+      if (!findAction(action))
         return json(res, 404, {
           error: "unknown_action",
-          message: `no action ${JSON.stringify(action ?? url.pathname)}; the actions are ${Classroom.ACTIONS.join(", ")}`,
+          message: `no action ${JSON.stringify(action ?? url.pathname)}; the actions are ${ACTIONS.map((each) => each.name).join(", ")}`,
         });
       readJson(req).then(
         (body) => {
-          const refused = classroom.request(action as (typeof Classroom.ACTIONS)[number], body);
+          const refused = classroom.request(action as string, body);
           if (refused) json(res, refused.status, { error: refused.error, message: refused.message });
           else json(res, 202, { accepted: action });
         },
@@ -140,6 +141,8 @@ export async function serveDashboard({
     const news = classroom.since(client.seq);
     const message = {
       hello: client.hello,
+      // The controls' table, once per page: it draws its buttons, keys and help from it (actions.ts).
+      ...(client.hello && { actions: actionsForPage() }),
       snapshot: classroom.snapshot(),
       lit: news.lit,
       marks: news.marks,

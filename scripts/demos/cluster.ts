@@ -38,7 +38,15 @@ async function main(): Promise<void> {
     () => running.stack,
     (line) => console.log(line),
   );
-  const stack = await startStack({ design, instances, balancer: lb, balancerPort: 8080, store });
+  const stack = await startStack({
+    design,
+    instances,
+    balancer: lb,
+    balancerPort: 8080,
+    store,
+    useRedisUrl: true,
+    graceful: true,
+  });
   running.stack = stack;
   console.log(
     `cluster: ${instances} × ${design} behind the built-in ${lb} balancer${stack.redisUrl ? `, Redis at ${stack.redisUrl}` : stack.cluster ? ", on a Redis Cluster (3 primaries, each with a replica)" : ""}`,

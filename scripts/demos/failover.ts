@@ -110,7 +110,7 @@ async function main(): Promise<void> {
     `Start replicated Redis and one ${design} server`,
     "A primary, two replicas that copy it, and three Sentinels that watch it. The server asks the Sentinels which node is the primary.",
   );
-  let stack = await startStack({ design, instances: 1, store: "sentinel" });
+  let stack = await startStack({ design, instances: 1, store: "sentinel", graceful: true });
   running.stack = stack;
   let replicated = stack.replicated as ReplicatedRedis;
   let [server] = stack.instances;
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     "The same freeze, with the safe settings",
     "The server moves when the Sentinels announce a new primary (REDIS_FAILOVER_DETECTOR), a primary refuses writes without a replica in sync (min-replicas-to-write 1), and every write waits for a replica (REDIS_WAIT_REPLICAS=1).",
   );
-  stack = await startStack({ design, instances: 1, store: "sentinel-safe" });
+  stack = await startStack({ design, instances: 1, store: "sentinel-safe", graceful: true });
   running.stack = stack;
   replicated = stack.replicated as ReplicatedRedis;
   [server] = stack.instances;

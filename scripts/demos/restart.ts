@@ -10,6 +10,7 @@ import { isPhase1, logsIn } from "../designs";
 import { DemoUser } from "./demo-user";
 import { bold, describe, designOrDefault, Narration } from "./narration";
 import { Stack, startStack, stopOnSignals } from "../processes/stack";
+import * as nemesis from "../workbench/nemesis";
 
 const USAGE =
   "usage: npm run demo:restart -- [--design D] [--pause] [--crash] [--compact]   (D: stateful when not given)";
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
     `Start one ${design} server`,
     isPhase1(design) ? "Its users and files live on disk." : "Its users and files live in Redis.",
   );
-  const stack = await startStack({ design, instances: 1 });
+  const stack = await startStack({ design, instances: 1, useRedisUrl: true, graceful: true });
   running.stack = stack;
   const [server] = stack.instances;
   console.log(`   ${server.serverId} on ${server.url} (pid ${server.pid})`);
@@ -59,11 +60,9 @@ async function main(): Promise<void> {
       ? "SIGKILL: the process dies at once, in the middle of whatever it was doing."
       : "SIGTERM: the server finishes its requests and exits cleanly. Does a clean exit save the sessions?",
   );
-  const oldPid = server.pid;
-  if (crash) await server.kill();
-  else await server.stop();
-  console.log(`   pid ${oldPid} is gone`);
-  await server.start();
+  const context = { design, clock: () => performance.now() };
+  const fault = crash ? await nemesis.crashInstance(server, context) : await nemesis.restartInstance(server, context);
+  console.log(`   pid ${fault.target.pid} is gone`);
   console.log(`   ${server.serverId} is back on the same port ${server.port} (pid ${server.pid})`);
 
   await talk.next(

@@ -1,19 +1,18 @@
 // One cell of the survival matrix: one design under one scenario. It starts everything the
-// cell needs (its own Redis, its instances, a balancer), runs the workload, lets the nemesis
+// cell needs (its own Redis, its instances, a balancer: processes/stack.ts), runs the workload, lets the nemesis
 // strike, reads back what was acknowledged, stops everything it started, and judges
 // (docs/how-the-lab-works.md, "What one cell does").
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { Design, isPhase1, probesSpareLogin } from "../designs";
-import { Balancer } from "../processes/builtin-balancer";
 import { MachineLoad, watchLoad } from "../processes/machine";
 import { Parts } from "../processes/managed-process";
-import { RealBalancer, startRealBalancer } from "../processes/nginx-haproxy";
-import { findRedisServer, RedisServer, startRedis } from "../processes/redis";
-import { ReplicatedRedis, startReplicatedRedis } from "../processes/replicated-redis";
-import { serverEnvironment } from "../processes/server-env";
+import { RealBalancer } from "../processes/nginx-haproxy";
+import { findRedisServer, RedisServer } from "../processes/redis";
+import { ReplicatedRedis } from "../processes/replicated-redis";
 import { ServerInstance } from "../processes/server-instance";
+import { Stack, startStack } from "../processes/stack";
 import { check, Judgement } from "../workbench/checker";
 import { History } from "../workbench/history";
 import * as nemesis from "../workbench/nemesis";
@@ -48,7 +47,6 @@ export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
   history?: History;
   /** How busy the machine was while the cell ran: printed beside a disagreement or a † swap. */
   load?: MachineLoad;
-  /** A cell that disagreed and was run again alone: its first run (LAB-SPEC section 4, the rerun rule). */
   /** A cell that agreed only on its rerun: what its first run read, why, on what load, and (when it failed) its first anomaly. */
   first_run?: { verdict: Verdict; note: string; load?: MachineLoad; first_anomaly?: CellResult["first_anomaly"] };
 }
@@ -110,37 +108,19 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   mkdirSync(cellDir, { recursive: true });
   const parts = new Parts();
   let workload: Workload | undefined;
+  let stack: Stack | undefined;
   try {
-    let redis: RedisServer | undefined;
-    let replicated: ReplicatedRedis | undefined;
-    if (!isPhase1(design) && setup.store === "single") {
-      mkdirSync(path.join(cellDir, "redis"), { recursive: true });
-      redis = parts.add(await startRedis({ appendonly: setup.appendonly, dir: path.join(cellDir, "redis") }));
-    } else if (!isPhase1(design)) {
-      replicated = parts.add(await startReplicatedRedis({ dir: cellDir, safe: setup.store === "replicated-safe" }));
-    }
-    const env = serverEnvironment({
+    stack = await startStack({
+      design,
+      instances: setup.instances,
+      balancer: setup.balancer === "none" ? undefined : setup.balancer,
+      lb: options.lb,
+      store: setup.store === "single" ? "single" : setup.store === "replicated" ? "sentinel" : "sentinel-safe",
+      appendonly: setup.appendonly,
+      dir: cellDir,
       secret: options.secret,
-      dataDir: path.join(cellDir, "data"),
-      redisUrl: redis?.url,
-      sentinels: replicated?.sentinelList,
-      safeReplication: setup.store === "replicated-safe",
     });
-    const instances = Array.from({ length: setup.instances }, (_, i) =>
-      parts.add(new ServerInstance({ design, serverId: `${design}-${i + 1}`, env, dir: cellDir })),
-    );
-    await Promise.all(instances.map((instance) => instance.start()));
-    let url = instances[0].url;
-    if (setup.balancer !== "none") {
-      const backends = instances.map((instance) => ({ id: instance.serverId, url: instance.url }));
-      const lb = options.lb ?? "builtin";
-      if (lb === "builtin") {
-        const balancer = parts.add(new Balancer(backends, setup.balancer));
-        url = `http://127.0.0.1:${await balancer.listen()}`;
-      } else {
-        url = parts.add(await startRealBalancer(lb, backends, setup.balancer, path.join(cellDir, lb))).url;
-      }
-    }
+    const { instances, redis, replicated, url, env } = stack;
 
     const t0 = performance.now();
     const clock = () => performance.now() - t0;
@@ -205,5 +185,6 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
     load(); // stops the measurement, whatever happened
     await workload?.stop().catch(() => undefined);
     await parts.stop();
+    await stack?.stop();
   }
 }

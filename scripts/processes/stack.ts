@@ -1,15 +1,15 @@
-// Starts a small stack for a person to look at: Redis (the one at REDIS_URL if set, else our
-// own; or a replicated one, a primary, two replicas and three Sentinels; or a Redis Cluster of
-// three primaries and three replicas), N instances of a
-// design, and optionally the built-in balancer. Used by
-// `npm run cluster` and the narrated demos (docs/instructor-guide.md); stops everything it
-// started on exit and Ctrl-C.
+// The one stack builder: what a lab cell, a demo, `npm run cluster` and the live view run. Redis
+// (one, a replicated set of a primary, two replicas and three Sentinels, or a Redis Cluster of
+// three primaries and three replicas; none for phase 1), N instances of a design, and a balancer
+// (the built-in one, nginx or HAProxy) in front of them when asked (docs/how-the-lab-works.md,
+// "What one cell does"; docs/instructor-guide.md). Everything it started stops with `stop()`.
 
 import { mkdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { Design, isPhase1 } from "../designs";
 import { Balancer, Strategy } from "./builtin-balancer";
 import { Parts, stopEverything } from "./managed-process";
+import { RealBalancer, startRealBalancer } from "./nginx-haproxy";
 import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from "./redis";
 import { RedisCluster, startRedisCluster } from "./redis-cluster";
 import { ReplicatedRedis, startReplicatedRedis } from "./replicated-redis";
@@ -23,27 +23,47 @@ export interface Stack {
   redisUrl?: string;
   replicated?: ReplicatedRedis;
   cluster?: RedisCluster;
+  /** The built-in balancer, when it is the one in front. */
   balancer?: Balancer;
+  /** Where the users send their requests: the balancer, or the first instance when there is none. */
+  url: string;
   balancerUrl?: string;
+  /** The environment every instance got: a later instance (the lab's read-back) starts with the same. */
+  env: Record<string, string>;
+  dir: string;
   stop(): Promise<void>;
 }
 
 export interface StackOptions {
   design: Design;
   instances: number;
+  /** A balancer in front, with this strategy; none when absent. */
   balancer?: Strategy;
-  /** A port to try first for the balancer (easy to type in class); any free one if taken. */
+  /** Which balancer: the built-in one (default), nginx or HAProxy. */
+  lb?: "builtin" | RealBalancer;
+  /** A port to try first for the built-in balancer (easy to type in class); any free one if taken. */
   balancerPort?: number;
   /** One Redis, or replicated with Sentinel ("sentinel-safe" adds the settings that close a frozen primary's window), or a Redis Cluster. */
   store?: "single" | "sentinel" | "sentinel-safe" | "cluster";
+  /** One Redis with its append-only log (what survives a restart of it). */
+  appendonly?: boolean;
+  /** The folder to run in (a lab cell's); without it, a run folder of its own, removed at stop. */
+  dir?: string;
+  /** The demos and the cluster: use the Redis at REDIS_URL when it is set, with a key prefix of their own. */
+  useRedisUrl?: boolean;
+  /** The run's SESSION_SECRET (processes/server-env.ts); one made for the stack without it. */
+  secret?: string;
+  /** Instances ended with SIGTERM rather than SIGKILL at stop: for the demos, which are not about crashes. */
+  graceful?: boolean;
 }
 
+/** Starts the store the design needs, then the instances, then the balancer; stops what started if a step fails. */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const runDir = makeRunDir();
+  const dir = options.dir ?? makeRunDir();
   const parts = new Parts();
   const stop = async () => {
     await parts.stop();
-    rmSync(runDir, { recursive: true, force: true });
+    if (!options.dir) rmSync(dir, { recursive: true, force: true });
   };
   try {
     let redis: RedisServer | undefined;
@@ -51,31 +71,34 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let replicated: ReplicatedRedis | undefined;
     let cluster: RedisCluster | undefined;
     const store = options.store ?? "single";
-    if (!isPhase1(options.design) && store === "cluster") {
-      if (!findRedisServer()) throw new Error(REDIS_MISSING_MESSAGE);
-      cluster = parts.add(await startRedisCluster({ dir: runDir }));
-    } else if (!isPhase1(options.design) && store !== "single") {
-      if (!findRedisServer()) throw new Error(REDIS_MISSING_MESSAGE);
-      replicated = parts.add(await startReplicatedRedis({ dir: runDir, safe: store === "sentinel-safe" }));
-    } else if (!isPhase1(options.design)) {
-      if (process.env.REDIS_URL) {
-        redisUrl = process.env.REDIS_URL;
+    const sharedRedis = options.useRedisUrl ? process.env.REDIS_URL : undefined;
+    if (!isPhase1(options.design)) {
+      if (!sharedRedis && !findRedisServer()) {
+        throw new Error(
+          `${REDIS_MISSING_MESSAGE}${options.useRedisUrl ? ", or set REDIS_URL to a Redis you run" : ""}`,
+        );
+      }
+      if (store === "cluster") {
+        cluster = parts.add(await startRedisCluster({ dir }));
+      } else if (store !== "single") {
+        replicated = parts.add(await startReplicatedRedis({ dir, safe: store === "sentinel-safe" }));
+      } else if (sharedRedis) {
+        redisUrl = sharedRedis;
       } else {
-        if (!findRedisServer()) throw new Error(`${REDIS_MISSING_MESSAGE}, or set REDIS_URL to a Redis you run`);
-        mkdirSync(path.join(runDir, "redis"), { recursive: true });
-        redis = parts.add(await startRedis({ dir: path.join(runDir, "redis") }));
+        mkdirSync(path.join(dir, "redis"), { recursive: true });
+        redis = parts.add(await startRedis({ dir: path.join(dir, "redis"), appendonly: options.appendonly ?? false }));
         redisUrl = redis.url;
       }
     }
-    // Its own key prefix: a Redis at REDIS_URL may hold someone else's keys.
     const env = serverEnvironment({
-      secret: runSecret(),
-      dataDir: path.join(runDir, "data"),
+      secret: options.secret ?? runSecret(),
+      dataDir: path.join(dir, "data"),
       redisUrl,
       sentinels: replicated?.sentinelList,
       clusterNodes: cluster?.nodeList,
       safeReplication: store === "sentinel-safe",
-      keyPrefix: `demo-${process.pid}:`,
+      // Its own key prefix on a shared Redis: the one at REDIS_URL may hold someone else's keys.
+      ...(sharedRedis && { keyPrefix: `demo-${process.pid}:` }),
     });
     const instances = Array.from({ length: options.instances }, (_, i) =>
       parts.add(
@@ -83,8 +106,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           design: options.design,
           serverId: `${options.design}-${i + 1}`,
           env,
-          dir: runDir,
-          graceful: true,
+          dir,
+          graceful: options.graceful,
         }),
       ),
     );
@@ -92,17 +115,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let balancer: Balancer | undefined;
     let balancerUrl: string | undefined;
     if (options.balancer) {
-      const lb = parts.add(
-        new Balancer(
-          instances.map((instance) => ({ id: instance.serverId, url: instance.url })),
-          options.balancer,
-        ),
-      );
-      const port = await lb.listen(options.balancerPort ?? 0).catch(() => lb.listen(0));
-      balancer = lb;
-      balancerUrl = `http://127.0.0.1:${port}`;
+      const backends = instances.map((instance) => ({ id: instance.serverId, url: instance.url }));
+      const lb = options.lb ?? "builtin";
+      if (lb === "builtin") {
+        balancer = parts.add(new Balancer(backends, options.balancer));
+        const port = await balancer.listen(options.balancerPort ?? 0).catch(() => (balancer as Balancer).listen(0));
+        balancerUrl = `http://127.0.0.1:${port}`;
+      } else {
+        balancerUrl = parts.add(await startRealBalancer(lb, backends, options.balancer, path.join(dir, lb))).url;
+      }
     }
-    return { instances, redis, redisUrl, replicated, cluster, balancer, balancerUrl, stop };
+    const url = balancerUrl ?? instances[0].url;
+    return { instances, redis, redisUrl, replicated, cluster, balancer, url, balancerUrl, env, dir, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -5,6 +5,8 @@
 // it kept and lost. The checker, the reports and the live view's narrator read those fields,
 // never a sentence; `faultSentence` makes the sentence from them.
 
+import { rmSync } from "node:fs";
+import path from "node:path";
 import { Design, StateClass, stateClasses, stateHome } from "../designs";
 import { isReady, sleep } from "../processes/managed-process";
 import { RedisServer } from "../processes/redis";
@@ -209,43 +211,58 @@ export async function rollingDeploy(instances: ServerInstance[], context: FaultC
 // ---------------------------------------------------------------------------------------------
 // Faults done to Redis.
 
-/** store-restart: SIGTERM Redis and start it again at once, same port and folder; what it keeps depends on its append-only log. */
+/**
+ * store-restart: SIGTERM Redis and start it again at once, same port and folder; what it keeps
+ * depends on its append-only log. `forget` throws the log away before the start, so that a Redis
+ * that has one comes back as a Redis without persistence does: empty (the live view's Restart).
+ */
 export async function restartStore(
   redis: RedisServer,
   instances: ServerInstance[],
   context: FaultContext,
+  { forget = false } = {},
 ): Promise<Fault> {
   const began = context.clock();
-  const kept = redis.appendonly ? losesNothing(context.design) : losesRedis(context.design);
+  const kept = redis.appendonly && !forget ? losesNothing(context.design) : losesRedis(context.design);
   const fault = strike(
     context,
     { kind: "store-restart", target: redisTarget(redis, "redis"), restarted: true, ...kept },
     began,
   );
   await redis.stop();
+  if (forget) forgetAppendOnlyLog(redis);
   await redis.start();
   await instancesReady(instances);
   return healed(context, fault);
 }
 
+/** Removes what a stopped Redis would load at start: its append-only log (and a snapshot, if any). */
+function forgetAppendOnlyLog(redis: RedisServer): void {
+  for (const name of ["appendonlydir", "dump.rdb"])
+    rmSync(path.join(redis.dir, name), { recursive: true, force: true });
+}
+
 /**
  * store-outage: SIGTERM Redis and keep it down for `heldMs` (the lab: 3 s), then start it again on
  * the same port and folder; with `heldMs` null it stays down until `endStoreOutage` (the live
- * view's Stop and Start Redis).
+ * view's Stop and Start Redis). `primary`: the Redis is a replicated set's primary (the
+ * Sentinels promote a replica meanwhile).
  */
 export async function storeOutage(
   redis: RedisServer,
   instances: ServerInstance[],
   context: FaultContext,
   heldMs: number | null = STORE_OUTAGE_MS,
+  { primary = false } = {},
 ): Promise<Fault> {
   const began = context.clock();
-  const kept = redis.appendonly ? losesNothing(context.design) : losesRedis(context.design);
+  // A replicated primary's replicas hold what it held; one Redis keeps only what its log kept.
+  const kept = redis.appendonly || primary ? losesNothing(context.design) : losesRedis(context.design);
   const fault = strike(
     context,
     {
       kind: "store-outage",
-      target: redisTarget(redis, "redis"),
+      target: redisTarget(redis, primary ? "redis-primary" : "redis"),
       restarted: heldMs !== null,
       ...kept,
       ...(heldMs !== null && { held_ms: heldMs }),
