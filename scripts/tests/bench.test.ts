@@ -1,6 +1,7 @@
 /**
  * @jest-environment ./test-support/machine-lock-environment.js
  * @machine-lock exclusive
+ * @machine-heavy
  */
 // A short benchmark (one design, 1 s, one round) as a smoke test of `npm run bench`: the report
 // has every part that docs/how-the-lab-works.md ("The benchmark harness") describes (the

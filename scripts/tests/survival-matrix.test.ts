@@ -1,6 +1,7 @@
 /**
  * @jest-environment ./test-support/machine-lock-environment.js
  * @machine-lock exclusive
+ * @machine-heavy
  */
 // The expected matrix (docs/how-the-lab-works.md, "The expected matrix and the agreement
 // rule"), measured once per test run with real processes and real Redis: `npm run lab --json`,
