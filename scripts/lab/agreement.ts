@@ -1,23 +1,27 @@
 // The agreement rule: does a measured cell read as the expected matrix says? A cell marked †
 // may read survived or degraded (whether a fault that keeps state also shows errors depends on
 // how long the restart took against the 1 s deadline): such a swap is a timing note, not a
-// disagreement (docs/how-the-lab-works.md, "The expected matrix and the agreement rule").
+// disagreement (docs/how-the-lab-works.md, "The expected matrix and the agreement rule"). What the
+// reports say about it is in notes.ts.
 
 import { CellResult } from "./cell";
 import { expectation, isDaggerSwap } from "./scenarios";
 
 export interface Agreement {
   agrees: boolean;
-  /** Why it disagrees, or the timing note of a † swap. */
+  /** Why it disagrees. */
   note?: string;
+  /** A † cell that read the other of its two verdicts: it agrees, and the reports add a timing note. */
+  swap?: boolean;
 }
 
+/** Whether a cell agrees with the expected matrix, and if not, why (the reason a rerun is for). */
 export function agreement(cell: CellResult): Agreement {
   const expected = expectation(cell.design, cell.scenario);
   const got = cell.verdict;
   if (got === "skipped" && cell.crashed)
     return { agrees: false, note: cell.reason ?? "the lab could not run this cell" };
-  if (got === "skipped") return { agrees: true, note: `skipped: ${cell.reason ?? "could not run here"}` };
+  if (got === "skipped") return { agrees: true };
   if (expected.verdict === "degraded" && !expected.dagger) {
     if (got !== "degraded") return { agrees: false, note: `expected degraded, got ${got}` };
     const slow = (cell.max_failed_attempt_ms ?? 0) >= 500;
@@ -39,15 +43,7 @@ export function agreement(cell: CellResult): Agreement {
     return { agrees: true };
   }
   if (got === expected.verdict) return { agrees: true };
-  if (isDaggerSwap(expected, got)) {
-    return {
-      agrees: true,
-      note:
-        got === "degraded"
-          ? `timing note: degraded where survived is expected (†): ${cell.errors} operations failed after their retries during the fault`
-          : "timing note: survived where degraded is expected (†): every operation succeeded within its retries, the fault's gap included",
-    };
-  }
+  if (isDaggerSwap(expected, got)) return { agrees: true, swap: true };
   return {
     agrees: false,
     note: `expected ${expected.verdict}${expected.dagger ? (expected.verdict === "survived" ? " (or degraded)" : " (or survived)") : ""}, got ${got}`,

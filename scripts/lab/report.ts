@@ -6,7 +6,8 @@ import { DESIGNS } from "../designs";
 import { MachineInfo } from "../processes/machine";
 import { CellResult } from "./cell";
 import { agreement } from "./agreement";
-import { expectation, isDaggerSwap, Scenario, SCENARIOS } from "./scenarios";
+import { anomalySentence, cellNotes, matrixMarks, plural } from "./notes";
+import { expectation, Scenario, SCENARIOS } from "./scenarios";
 
 export interface RunInfo {
   date: string;
@@ -52,19 +53,10 @@ const FIGURES = [
   "slowest_failed_attempt",
 ] as const;
 
+/** How many anomalies of a cell the JSON keeps (the earliest): the figures count them all, the HTML lists them all. */
+export const JSON_ANOMALIES = 20;
+
 /** The JSON object of `--json` and reports/survival.json: every cell, with every figure. */
-/** "; load average 3.1, the lab's event-loop delay 12 ms" for a cell that measured it. */
-export function loadText(cell: { load?: CellResult["load"] }): string {
-  return cell.load
-    ? `; load average ${cell.load.load_average}, the lab's event-loop delay ${cell.load.event_loop_delay_ms} ms`
-    : "";
-}
-
-/** "1 cell", "2 cells". */
-export function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}
-
 export function toJson(info: RunInfo, cells: CellResult[]): object {
   return {
     date: info.date,
@@ -91,7 +83,12 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
       entry.expected = expected.verdict + (expected.dagger ? "†" : "");
       const { agrees, note } = agreement(cell);
       entry.agrees = agrees;
-      if (note) entry.note = note;
+      const notes = cellNotes(cell);
+      // `note`: why it disagrees, or its timing note; `notes`: every note the other reports print.
+      const short = note ?? notes.find((each) => each.kind === "timing" || each.kind === "skipped")?.text;
+      if (short) entry.note = short;
+      if (notes.length) entry.notes = notes;
+      if (measured) entry.anomalies = (cell.anomalies ?? []).slice(0, JSON_ANOMALIES);
       entry.duration_ms = cell.duration_ms;
       if (cell.load) entry.load = cell.load;
       if (cell.first_run) entry.first_run = cell.first_run;
@@ -112,14 +109,6 @@ function byPair(cells: CellResult[]): Map<string, CellResult[]> {
 
 function pad(text: string, width: number): string {
   return text.length >= width ? text : text + " ".repeat(width - text.length);
-}
-
-/** The first anomaly of a failed cell in one plain sentence: the terminal, the Markdown and the HTML say the same. */
-export function anomalySentence(cell: CellResult): string | undefined {
-  const first = cell.first_anomaly;
-  if (!first) return undefined;
-  const answer = first.status === null ? "got no answer" : `was answered ${first.status}`;
-  return `${cell.design} × ${cell.scenario}: at ${first.time_ms} ms, user ${first.user}'s ${first.operation}${first.instance ? ` on ${first.instance}` : ""} ${answer}; expected ${first.expected}.`;
 }
 
 /** The terminal's column names (at most 7 characters, so that 13 columns fit in 120), with the legend. */
@@ -161,13 +150,8 @@ export function compactMatrix(cells: CellResult[]): string {
     for (const scenario of scenarios) {
       const runs = pairs.get(`${design}|${scenario}`) ?? [];
       const text = [...new Set(runs.map((run) => SYMBOLS[run.verdict]))].join("/");
-      const mark = runs.some((run) => !agreement(run).agrees)
-        ? "!"
-        : runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict))
-          ? "†"
-          : runs.some((run) => run.first_run)
-            ? "r"
-            : "";
+      const marks = matrixMarks(runs);
+      const mark = marks.disagrees ? "!" : `${marks.dagger ? "†" : ""}${marks.rerun ? "r" : ""}`;
       line += pad(text + mark, 8);
     }
     lines.push(line.trimEnd());
@@ -186,14 +170,14 @@ export function compactMatrix(cells: CellResult[]): string {
   return lines.join("\n");
 }
 
-/** Breaks `text` into lines of at most `width` characters, at spaces. */
-function wrap(text: string, width: number): string {
+/** Breaks `text` into lines of at most `width` characters, at spaces; lines after the first start with `indent`. */
+function wrap(text: string, width: number, indent = ""): string {
   const lines: string[] = [];
   let line = "";
   for (const word of text.split(" ")) {
     if (line && line.length + 1 + word.length > width) {
       lines.push(line);
-      line = word;
+      line = indent + word;
     } else line = line ? `${line} ${word}` : word;
   }
   return [...lines, line].join("\n");
@@ -246,54 +230,15 @@ export function figuresTable(cells: CellResult[], short = false): string {
     .join("\n");
 }
 
-/** Where the run disagrees with the expected matrix, and the † timing notes, in plain words. */
-export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: string[] } {
-  const lines: string[] = [];
-  let agrees = true;
-  for (const cell of cells) {
-    const result = agreement(cell);
-    const firstAnomaly = cell.first_run?.first_anomaly
-      ? ` (${anomalySentence({ ...cell, first_anomaly: cell.first_run.first_anomaly })
-          ?.replace(/^[^:]+: /, "")
-          .replace(/\.$/, "")})`
-      : "";
-    const first = cell.first_run
-      ? `the first run read ${cell.first_run.verdict}${firstAnomaly}: ${cell.first_run.note}${loadText(cell.first_run)}`
-      : "";
-    if (!result.agrees) {
-      agrees = false;
-      const anomaly = cell.first_anomaly
-        ? `; first anomaly at ${cell.first_anomaly.time_ms} ms: user ${cell.first_anomaly.user}, ${cell.first_anomaly.operation} on ${cell.first_anomaly.instance ?? "?"} answered ${cell.first_anomaly.status ?? "nothing"}, expected ${cell.first_anomaly.expected}`
-        : "";
-      const again = first ? ` It disagreed on its rerun too (${first}).` : "";
-      lines.push(
-        `DISAGREES ${cell.design} × ${cell.scenario}: ${result.note}${anomaly}${loadText(cell)}.${again} Either a bug in the lab or a finding worth a paragraph in the docs.`,
-      );
-    } else if (first) {
-      lines.push(
-        `note      ${cell.design} × ${cell.scenario}: agreed on a rerun (${cell.verdict}); ${first}${result.note ? `. ${result.note}` : ""}`,
-      );
-    } else if (result.note) {
-      lines.push(
-        `note      ${cell.design} × ${cell.scenario}: ${result.note}${result.note.startsWith("timing note") ? loadText(cell) : ""}`,
-      );
-    }
-    if (
-      cell.verdict !== "n/a" &&
-      cell.verdict !== "skipped" &&
-      cell.instances_seen === 1 &&
-      ["round-robin", "sticky-failover", "rolling-deploy"].includes(cell.scenario)
-    ) {
-      const why =
-        cell.scenario === "sticky-failover"
-          ? " (expected with sticky sessions: users pinned to a surviving instance never move)"
-          : "";
-      lines.push(
-        `note      ${cell.design} × ${cell.scenario}: some user was served by one instance only, so this cell proves nothing about that user${why}`,
-      );
-    }
-  }
-  return { agrees, lines };
+/** Every cell's notes (notes.ts), one line each, named by the cell: `DISAGREES …` or `note      …`. */
+export function noteLines(cells: CellResult[]): { agrees: boolean; lines: string[] } {
+  const lines = cells.flatMap((cell) =>
+    cellNotes(cell).map(
+      (note) =>
+        `${note.kind === "disagrees" ? "DISAGREES" : "note     "} ${cell.design} × ${cell.scenario}: ${note.text}`,
+    ),
+  );
+  return { agrees: cells.every((cell) => agreement(cell).agrees), lines };
 }
 
 /** The count of each workload operation per measured cell (worksheet 02 reads it). */
@@ -321,7 +266,7 @@ export function anomalySentences(cells: CellResult[]): string[] {
 }
 
 export function textReport(info: RunInfo, cells: CellResult[]): string {
-  const { agrees, lines } = agreementNotes(cells);
+  const { agrees, lines } = noteLines(cells);
   const sentences = anomalySentences(cells);
   return [
     wrap(
@@ -334,13 +279,13 @@ export function textReport(info: RunInfo, cells: CellResult[]): string {
     ...(sentences.length
       ? [
           "Why each failed cell failed (its first anomaly):",
-          ...sentences.map((sentence) => wrap(`- ${sentence}`, 120).replace(/\n/g, "\n  ")),
+          ...sentences.map((sentence) => wrap(`- ${sentence}`, 120, "  ")),
           "",
         ]
       : []),
     figuresTable(cells, true),
     "",
-    ...lines.map((line) => wrap(line, 120).replace(/\n/g, "\n          ")),
+    ...lines.map((line) => wrap(line, 120, " ".repeat(10))),
     agrees
       ? "The run agrees with the expected matrix (docs/how-the-lab-works.md)."
       : "The run DISAGREES with the expected matrix: see the lines above.",
@@ -349,7 +294,7 @@ export function textReport(info: RunInfo, cells: CellResult[]): string {
 
 export function markdownReport(info: RunInfo, cells: CellResult[]): string {
   const sentences = anomalySentences(cells);
-  const { agrees, lines } = agreementNotes(cells);
+  const { agrees, lines } = noteLines(cells);
   const designs = DESIGNS.filter((design) => cells.some((cell) => cell.design === design));
   const scenarios = SCENARIOS.filter((scenario) => cells.some((cell) => cell.scenario === scenario));
   const pairs = byPair(cells);
@@ -362,11 +307,10 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
           .map((scenario) => {
             const runs = pairs.get(`${design}|${scenario}`) ?? [];
             const verdicts = [...new Set(runs.map((run) => run.verdict))].join("/");
-            if (runs.some((run) => !agreement(run).agrees)) return `**${verdicts}** (disagrees)`;
-            // Like the terminal: † marks a cell that may read either way and read degraded.
-            return runs.some((run) => isDaggerSwap(expectation(design, scenario), run.verdict))
-              ? `${verdicts}†`
-              : verdicts;
+            const marks = matrixMarks(runs);
+            // Like the terminal: † a timing swap, r agreed on a rerun.
+            if (marks.disagrees) return `**${verdicts}** (disagrees)`;
+            return `${verdicts}${marks.dagger ? "†" : ""}${marks.rerun ? " r" : ""}`;
           })
           .join(" | ")} |`,
     ),

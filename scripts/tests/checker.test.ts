@@ -6,6 +6,7 @@ import { CellResult } from "../lab/cell";
 import { check } from "../workbench/checker";
 import { History, Operation } from "../workbench/history";
 import { agreement } from "../lab/agreement";
+import { cellNotes } from "../lab/notes";
 
 let clock = 0;
 function op(partial: Partial<Operation> & Pick<Operation, "name">): Operation {
@@ -238,6 +239,34 @@ describe("the checker", () => {
     expect(check(history(operations)).first_anomaly).toMatchObject({ user: 1, operation: "list", time_ms: 2 });
   });
 
+  it("returns every anomaly, earliest first, each with the figure it counts toward, and a lost write with its upload", () => {
+    const operations = [
+      ...cleanUser(0).map((operation) =>
+        operation.name === "readback"
+          ? { ...operation, outcome: "refused" as const, status: 404 }
+          : operation.name === "readback-list"
+            ? { ...operation, filenames: ["k0.txt", "k0.txt"] }
+            : operation,
+      ),
+      op({ user: 1, name: "register", epoch: 0 }),
+      op({ user: 1, name: "login" }),
+      op({ user: 1, name: "list", outcome: "refused", status: 401, start: 1, end: 2 }),
+    ];
+    const upload = operations.find((operation) => operation.name === "upload") as Operation;
+    const result = check(history(operations));
+    expect(result.anomalies.map((anomaly) => [anomaly.figure, anomaly.user])).toEqual([
+      ["sessions_broken", 1],
+      ["writes_lost", 0],
+      ["duplicate_writes", 0],
+    ]);
+    expect(result.anomalies[1].upload).toEqual({ filename: "k0.txt", acknowledged_ms: Math.round(upload.end) });
+    // first_anomaly keeps its shape: the figure and the upload are the list's.
+    expect(Object.keys(result.first_anomaly ?? {}).sort()).toEqual(
+      ["expected", "instance", "operation", "status", "time_ms", "user"].sort(),
+    );
+    expect(check(history(cleanUser(0))).anomalies).toEqual([]);
+  });
+
   it("measures availability, recovery, the slowest failed attempt and the instances each user saw", () => {
     const operations = [
       op({ user: 0, name: "list", start: 0, end: 10, servedBy: "a" }),
@@ -284,11 +313,14 @@ describe("the agreement with the expected matrix", () => {
     figures: Partial<CellResult> = {},
   ): CellResult => ({ design, scenario, verdict, duration_ms: 1000, errors: 3, ...figures });
 
-  it("lets a † cell read degraded, with a timing note", () => {
-    expect(agreement(cell("redis-session", "crash", "degraded"))).toEqual({
-      agrees: true,
-      note: expect.stringMatching(/^timing note: degraded where survived is expected/),
-    });
+  it("lets a † cell read degraded, as a timing swap (the reports' timing note)", () => {
+    expect(agreement(cell("redis-session", "crash", "degraded"))).toEqual({ agrees: true, swap: true });
+    expect(cellNotes(cell("redis-session", "crash", "degraded"))).toEqual([
+      {
+        kind: "timing",
+        text: "timing note: degraded where survived is expected (†): 3 operations failed after their retries",
+      },
+    ]);
   });
 
   it("calls degraded in an unmarked cell a disagreement", () => {
@@ -298,10 +330,10 @@ describe("the agreement with the expected matrix", () => {
   it("lets a replicated-store cell marked degraded† read degraded or survived, whatever its failed attempts were", () => {
     const timedOut = { max_failed_attempt_ms: 1000, failed_attempts_not_503: 5, abandoned_attempts: 5 }; // a frozen primary: timeouts, not prompt 503s
     expect(agreement(cell("redis-session", "store-failover", "degraded", timedOut))).toEqual({ agrees: true });
-    expect(agreement(cell("redis-session", "store-freeze-safe", "survived"))).toEqual({
-      agrees: true,
-      note: expect.stringMatching(/^timing note: survived where degraded is expected/),
-    });
+    expect(agreement(cell("redis-session", "store-freeze-safe", "survived"))).toEqual({ agrees: true, swap: true });
+    expect(cellNotes(cell("redis-session", "store-freeze-safe", "survived"))[0].text).toMatch(
+      /^timing note: survived where degraded is expected/,
+    );
     expect(agreement(cell("redis-session", "store-freeze", "degraded")).agrees).toBe(false); // a freeze must lose acknowledged writes
     expect(agreement(cell("redis-session", "store-failover", "failed")).note).toBe(
       "expected degraded (or survived), got failed",

@@ -54,6 +54,14 @@ function runLab(args: string[], pidLog?: string): Promise<Run> {
   return startLab(args, pidLog).done;
 }
 
+/** The text a browser shows of an HTML report: tags dropped, entities decoded, whitespace folded. */
+function visible(html: string): string {
+  return html
+    .replace(/<[^>]+>/g, "")
+    .replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code)))
+    .replace(/\s+/g, " ");
+}
+
 function lastJson(stdout: string) {
   return JSON.parse(stdout.trim().split("\n").pop() as string);
 }
@@ -173,22 +181,48 @@ describe("npm run lab", () => {
     });
     expect(report.cells[1]).toMatchObject({ scenario: "crash", agrees: true, load: expect.any(Object) });
     expect(report.cells[1].first_run).toBeUndefined(); // an agreeing cell runs once
+    const html = readFileSync(path.join(reportsDir(), "survival.html"), "utf8");
+    expect(html).toMatch(/>survived ⚠<\/a><\/td>/);
+    expect(visible(html)).toContain(`stateless × baseline: ${report.cells[0].notes[0].text}`);
+    expect(visible(html)).toContain(
+      "It disagreed on its rerun too (the first run read survived: expected failed, got survived",
+    );
     expect((await runLab(["--design", "stateless", "--scenario", "baseline"])).code).toBe(0); // without the plant: agrees, exit 0
   }, 60_000);
 
-  it("keeps a failed first run's first anomaly beside its rerun, in the JSON and in the note", async () => {
+  it("marks a cell that agreed on its rerun r, keeps its first run's first anomaly, and says so in the same words in every report", async () => {
     const run = await startLab(["--design", "stateful", "--scenario", "restart", "--json"], undefined, {
       LAB_PLANT_EXPECTATION: "stateful:restart=survived",
+      LAB_PLANT_FIRST_RUN_ONLY: "1", // the rerun is judged against the real expectation, failed
     }).done;
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(0);
     const cell = lastJson(run.stdout).cells[0];
+    expect(cell).toMatchObject({ verdict: "failed", agrees: true });
     expect(cell.first_run).toMatchObject({
       verdict: "failed",
       first_anomaly: { status: 401, expected: expect.stringContaining("to be accepted") },
     });
-    expect(run.stderr.replace(/\s+/g, " ")).toMatch(
+    expect(cell.notes).toEqual([{ kind: "rerun", text: expect.stringMatching(/^agreed on a rerun \(failed\); /) }]);
+    const note = cell.notes[0].text;
+    expect(note).toMatch(
       /the first run read failed \(at \d+ ms, user \d+'s [a-z ]+ on stateful-1 was answered 401; expected the session/,
     );
+    const terminal = run.stderr.replace(/\s+/g, " "); // --json: the text on stderr
+    expect(terminal).toMatch(/stateful FAILr /);
+    expect(terminal).toContain(`note stateful × restart: ${note}`);
+    const markdown = readFileSync(path.join(reportsDir(), "survival.md"), "utf8");
+    expect(markdown).toContain("| stateful | failed r |");
+    expect(markdown).toContain(`stateful × restart: ${note}`);
+    const html = readFileSync(path.join(reportsDir(), "survival.html"), "utf8");
+    expect(html).toMatch(/>failed r<\/a><\/td>/);
+    expect(visible(html)).toContain(`stateful × restart: ${note}`);
+    // Every anomaly of the failed cell listed, not only the first: as many as its figures count.
+    const listed = /<ol class="anomalies">(.*?)<\/ol>/s.exec(html)?.[1].match(/<li>/g) ?? [];
+    const counted = ["sessions_broken", "session_state_lost", "writes_lost", "duplicate_writes", "revocations_lost"]
+      .map((figure) => cell[figure] as number)
+      .reduce((sum, count) => sum + count, 0);
+    expect(counted).toBeGreaterThan(1);
+    expect(listed).toHaveLength(counted);
   }, 60_000);
 
   it("takes comma-separated lists for --design and --scenario, and keeps the matrix's order", async () => {

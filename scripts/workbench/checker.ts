@@ -10,6 +10,10 @@ import { History, Operation } from "./history";
 /** A cell's verdict: the checker's three, and the two for a cell that did not run (not applicable, or skipped). */
 export type Verdict = "survived" | "degraded" | "failed" | "n/a" | "skipped";
 
+/** The figure an anomaly counts toward: one per rule below. */
+export type AnomalyFigure =
+  "sessions_broken" | "session_state_lost" | "writes_lost" | "duplicate_writes" | "revocations_lost";
+
 export interface Anomaly {
   time_ms: number;
   user: number;
@@ -17,6 +21,10 @@ export interface Anomaly {
   instance: string | null;
   status: number | null;
   expected: string;
+  /** Set by check(): which rule found it. */
+  figure?: AnomalyFigure;
+  /** A lost write or lost session state: the acknowledged upload it is about, so a report can mark it on the user's lane. */
+  upload?: { filename: string; acknowledged_ms: number };
 }
 
 export interface Figures {
@@ -54,6 +62,8 @@ export interface Figures {
 
 export interface Judgement extends Figures {
   verdict: Extract<Verdict, "survived" | "degraded" | "failed">;
+  /** Every anomaly any rule found, earliest first (first_anomaly is the first of them when the cell failed). */
+  anomalies: Anomaly[];
 }
 
 function anomaly(operation: Operation, expected: string): Anomaly {
@@ -77,6 +87,11 @@ function percentile(values: number[], p: number): number {
 // ---------------------------------------------------------------------------------------------
 // The rules: one function per figure, each returning the anomalies it found (one per count).
 
+/** What a report needs to mark an acknowledged upload that was later lost: its name, and when it was acknowledged. */
+function acknowledgement(upload: Operation): NonNullable<Anomaly["upload"]> {
+  return { filename: upload.filename ?? String(upload.fileId), acknowledged_ms: Math.round(upload.end) };
+}
+
 /** Acknowledged uploads: the workload's uploads that were answered 2xx with a file id. */
 function acknowledgedUploads(workload: Operation[]): Operation[] {
   return workload.filter((op) => op.name === "upload" && op.outcome === "ok" && op.fileId);
@@ -99,13 +114,13 @@ export function sessionStateLost(workload: Operation[]): Anomaly[] {
       if (upload.user !== view.user || upload.epoch !== view.epoch || upload.end > view.start) continue;
       const key = `${upload.user}:${upload.fileId}`;
       if (!listed.has(upload.fileId as string) && !lost.has(key)) {
-        lost.set(
-          key,
-          anomaly(
+        lost.set(key, {
+          ...anomaly(
             view,
             `the session view to list upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms)`,
           ),
-        );
+          upload: acknowledgement(upload),
+        });
       }
     }
   }
@@ -129,10 +144,13 @@ export function writesLost(operations: Operation[], fault?: History["fault"]): A
       const port = upload.storeNode?.split(":").pop();
       const struck = port !== undefined && fault?.target.role === "redis-primary" && String(fault.target.port) === port;
       const by = port ? ` by ${struck ? "the old primary" : "the Redis node"} on port ${port}` : "";
-      return anomaly(
-        read ?? login ?? upload,
-        `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms${by}) to be readable at the read-back`,
-      );
+      return {
+        ...anomaly(
+          read ?? login ?? upload,
+          `upload ${upload.filename} (acknowledged at ${Math.round(upload.end)} ms${by}) to be readable at the read-back`,
+        ),
+        upload: acknowledgement(upload),
+      };
     });
 }
 
@@ -232,7 +250,14 @@ function service(workload: Operation[]): Service {
   };
 }
 
-/** Judges a history: every rule, the figures, and the verdict with the first anomaly of a failed cell. */
+/** The first anomaly in the shape the JSON has always given it: without the figure and the upload that `anomalies` add. */
+function firstAnomaly([first]: Anomaly[]): Anomaly | null {
+  if (!first) return null;
+  const { time_ms, user, operation, instance, status, expected } = first;
+  return { time_ms, user, operation, instance, status, expected };
+}
+
+/** Judges a history: every rule, the figures, every anomaly, and the verdict with the first anomaly of a failed cell. */
 export function check(history: History): Judgement {
   const operations = [...history.operations].sort((a, b) => a.start - b.start);
   const workload = operations.filter((op) => op.workload);
@@ -244,7 +269,10 @@ export function check(history: History): Judgement {
     revocations_lost: revocationsLost(operations),
   };
   const figures = service(workload);
-  const anomalies = Object.values(rules).flat();
+  // Earliest first; a stable sort keeps the rules' own order among anomalies of the same millisecond.
+  const anomalies = (Object.entries(rules) as Array<[AnomalyFigure, Anomaly[]]>)
+    .flatMap(([figure, found]) => found.map((each) => ({ ...each, figure })))
+    .sort((a, b) => a.time_ms - b.time_ms);
   const verdict = anomalies.length > 0 ? "failed" : figures.errors > 0 ? "degraded" : "survived";
   return {
     verdict,
@@ -254,6 +282,7 @@ export function check(history: History): Judgement {
     writes_lost: rules.writes_lost.length,
     duplicate_writes: rules.duplicate_writes.length,
     revocations_lost: rules.revocations_lost.length,
-    first_anomaly: verdict === "failed" ? (anomalies.sort((a, b) => a.time_ms - b.time_ms)[0] ?? null) : null,
+    first_anomaly: verdict === "failed" ? firstAnomaly(anomalies) : null,
+    anomalies,
   };
 }
