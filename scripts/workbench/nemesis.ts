@@ -417,7 +417,7 @@ export function faultSentence(fault: Fault): string {
       return `SIGKILL the Redis primary ${target.name}${on}${promoted}; the old one stays down`;
     case "freeze-primary":
       return target.role === "redis-primary"
-        ? `SIGSTOP the Redis primary ${target.name}${on}${held}, then SIGCONT${promoted}; lost: what it acknowledged while frozen`
+        ? `SIGSTOP the Redis primary ${target.name}${on}${held}, then SIGCONT${promoted}; lost: what it acknowledged after the freeze, until a Sentinel demoted it`
         : `SIGSTOP Redis${on}${held}, then SIGCONT`;
     case "db-restart":
       return `SIGKILL PostgreSQL${on}, started again${lost}`;
