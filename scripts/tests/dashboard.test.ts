@@ -7,7 +7,8 @@
 // real Chromium driven by playwright-core (no browser download: the Chromium that
 // `npm run setup -- --browser` installs). Without a Chromium the browser tests say so in one
 // line and are skipped; the HTTP tests run everywhere. Two screenshots land in
-// reports/screenshots/ for docs/instructor-guide.md.
+// reports/screenshots/ for docs/instructor-guide.md. The live checker's own rules are tested in
+// live-check.test.ts, without a browser.
 
 import { ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
@@ -15,8 +16,6 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Browser, chromium, Page } from "playwright-core";
-import { LiveCheck, withReadBacks } from "../dashboard/live-check";
-import { Operation } from "../workbench/history";
 import { isAlive, sleep } from "../processes/managed-process";
 import { REPO_ROOT } from "../processes/run-dir";
 import { killSurvivors, loggedProcesses } from "../../test-support/pid-log";
@@ -152,50 +151,6 @@ const textOf = (page: Page, selector: string) =>
 const usersWorking = (page: Page) => page.locator('#users tbody tr[data-state="working"]').count();
 const figure = async (page: Page, name: string) =>
   Number(((await page.locator(`[data-figure="${name}"] .value`).textContent()) ?? "").replace(/\D/g, ""));
-
-describe("the live checker", () => {
-  const op = (fields: Partial<Operation>): Operation => ({
-    user: 0,
-    name: "upload",
-    start: 0,
-    end: 1,
-    outcome: "ok",
-    attempts: [],
-    epoch: 1,
-    workload: true,
-    ...fields,
-  });
-  const upload = (n: number, start: number) =>
-    op({ name: "upload", start, end: start + 1, fileId: `f${n}`, filename: `u-${n}.txt`, key: `u-${n}` });
-  const list = (start: number, filenames: string[]) => op({ name: "list", start, end: start + 1, filenames });
-
-  it("judges an upload by the user's latest listing that began after it, and not before there is one", () => {
-    const history = [upload(1, 0), upload(2, 10), list(20, ["u-1.txt"]), upload(3, 30)];
-    const judged = withReadBacks(history);
-    expect(judged.filter((each) => each.name === "readback").map((each) => [each.fileId, each.outcome])).toEqual([
-      ["f1", "ok"],
-      ["f2", "refused"],
-    ]);
-    expect(judged.some((each) => each.fileId === "f3")).toBe(false); // not yet listed: not judged
-  });
-
-  it("counts each anomaly once, however many later listings still miss the upload", () => {
-    const live = new LiveCheck();
-    const history = [upload(1, 0), upload(2, 10), list(20, ["u-1.txt"])];
-    expect(live.run(history).map((found) => found.rule)).toEqual(["writes_lost"]);
-    history.push(list(40, ["u-1.txt"]), op({ name: "session", start: 50, end: 51, filesUploaded: ["f1"] }));
-    expect(live.run(history).map((found) => found.rule)).toEqual(["session_state_lost"]); // f2, missing from the session view
-    expect(live.counts).toEqual({ sessions_broken: 0, session_state_lost: 1, writes_lost: 1, revived: 0 });
-    history.push(op({ name: "list", start: 60, end: 61, status: 401, outcome: "refused" }));
-    expect(live.run(history).map((found) => found.rule)).toEqual(["sessions_broken"]);
-    expect(live.perUser.get(0)).toMatchObject({
-      sessions_broken: 1,
-      session_state_lost: 1,
-      writes_lost: 1,
-      lastRule: "sessions_broken",
-    });
-  });
-});
 
 describe("the dashboard's controls, over HTTP", () => {
   let dashboard: Dashboard;
