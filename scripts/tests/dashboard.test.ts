@@ -177,7 +177,7 @@ inBrowser("the dashboard in Chromium", () => {
     expect(requests.filter((url) => !url.startsWith(dashboard.url))).toEqual([]);
 
     // sticky: user 0 always reaches the instance that made its session, until that one dies.
-    const home = ((await page.locator('#users tr[data-user="0"] td').nth(2).textContent()) ?? "").trim();
+    const home = ((await page.locator('#users tr[data-user="0"] td.session').textContent()) ?? "").trim();
     expect(home).toMatch(/^memory-session-[123]$/);
     const clicked = Date.now();
     await page.locator(`.lane[data-instance="${home}"] [data-action="kill"]`).click();
