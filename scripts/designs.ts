@@ -191,7 +191,7 @@ export function benchedOnCluster(design: Design): boolean {
 
 /** One request as a client of any transport sends it (the lab's retrying client, fetch, curl). */
 export interface DesignRequest {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   path: string;
   headers?: Record<string, string>;
   body?: unknown;

@@ -2,104 +2,40 @@
  * @jest-environment ./test-support/machine-lock-environment.js
  * @machine-lock shared
  */
-// The live classroom view (npm run dashboard; LAB-SPEC section 9), run as an instructor runs
+// The live classroom view (npm run dashboard; docs/instructor-guide.md, "The 10-minute demo"), run as an instructor runs
 // it: the compiled program as a real process, its cluster real processes, and the page in a
 // real Chromium driven by playwright-core (no browser download: the Chromium that
 // `npm run setup -- --browser` installs). Without a Chromium the browser tests say so in one
 // line and are skipped; the HTTP tests run everywhere. Two screenshots land in
-// reports/screenshots/ for docs/instructor-guide.md.
+// reports/screenshots/ for docs/instructor-guide.md. The live checker's own rules are tested in
+// live-check.test.ts, without a browser.
 
-import { ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Browser, chromium, Page } from "playwright-core";
-import { LiveCheck, withReadBacks } from "../dashboard/live-check";
-import { Operation } from "../workbench/history";
 import { isAlive, sleep } from "../processes/managed-process";
 import { REPO_ROOT } from "../processes/run-dir";
 import { killSurvivors, loggedProcesses } from "../../test-support/pid-log";
+import {
+  Dashboard,
+  findChromium,
+  interrupt,
+  startDashboard as startWith,
+  stopDashboards,
+  waitUntil,
+} from "../../test-support/dashboard-process";
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), "dashboard-"));
 const SCREENSHOTS = path.join(REPO_ROOT, "reports", "screenshots");
-const children: ChildProcess[] = [];
-
-/** The installed Chromium: CHROMIUM_PATH, or the usual names on Debian, Ubuntu and macOS. */
-function findChromium(): string | undefined {
-  const candidates = [
-    process.env.CHROMIUM_PATH,
-    "/usr/bin/chromium",
-    "/usr/bin/chromium-browser",
-    "/usr/bin/google-chrome",
-    "/Applications/Chromium.app/Contents/MacOS/Chromium",
-    "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-  ];
-  return candidates.find(
-    (candidate): candidate is string => typeof candidate === "string" && candidate !== "" && existsSync(candidate),
-  );
-}
 const CHROMIUM = findChromium();
 const inBrowser = CHROMIUM ? describe : describe.skip;
 if (!CHROMIUM)
   console.warn(
     "dashboard: the browser tests are skipped: no Chromium installed (npm run setup -- --browser installs it)",
   );
-
-interface Dashboard {
-  child: ChildProcess;
-  url: string;
-  token: string;
-  pidLog: string;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Starts `npm run dashboard`'s program on a free port; resolves once it prints the page's URL. */
-async function startDashboard(args: string[], name: string, wrap = false): Promise<Dashboard & { pid: number }> {
-  const pidLog = path.join(scratch, `${name}.pids`);
-  const program = [path.join(REPO_ROOT, "dist", "scripts", "dashboard", "dashboard.js"), "--port", "0", ...args];
-  // wrap: through a shell that we can kill, to lose the dashboard's parent.
-  const child = wrap
-    ? spawn(
-        "bash",
-        ["-c", `"${process.execPath}" ${program.map((arg) => `'${arg}'`).join(" ")} & echo "pid $!"; wait`],
-        { env: { ...process.env, LAB_PID_LOG: pidLog, REDIS_URL: "" }, stdio: ["ignore", "pipe", "pipe"] },
-      )
-    : spawn(process.execPath, program, {
-        env: { ...process.env, LAB_PID_LOG: pidLog, REDIS_URL: "" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-  children.push(child);
-  let stdout = "";
-  child.stdout?.on("data", (chunk) => (stdout += chunk));
-  child.stderr?.on("data", (chunk) => (stdout += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const deadline = Date.now() + 40_000;
-  let url: RegExpExecArray | null = null;
-  while (!(url = /Open (http:\/\/127\.0\.0\.1:\d+\/)/.exec(stdout)) && Date.now() < deadline && child.exitCode === null)
-    await sleep(50);
-  if (!url) throw new Error(`the dashboard did not print its URL:\n${stdout}`);
-  const page = await (await fetch(url[1])).text();
-  const token = /name="dashboard-token" content="([0-9a-f]+)"/.exec(page)?.[1] ?? "";
-  const pid = wrap ? Number(/pid (\d+)/.exec(stdout)?.[1]) : (child.pid as number);
-  return { child, url: url[1], token, pidLog, output: () => stdout, exited, pid };
-}
-
-async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await sleep(50);
-  }
-  return check();
-}
-
-/** Stops a dashboard as Ctrl-C does; resolves with its exit code. */
-async function interrupt(dashboard: Dashboard): Promise<number | null> {
-  dashboard.child.kill("SIGINT");
-  return dashboard.exited;
-}
+const startDashboard = (args: string[], name: string, wrap = false) => startWith(scratch, args, name, wrap);
 
 function post(dashboard: Dashboard, action: string, headers: Record<string, string>, body = "{}") {
   return fetch(`${dashboard.url}actions/${action}`, {
@@ -116,14 +52,7 @@ function post(dashboard: Dashboard, action: string, headers: Record<string, stri
 let browser: Browser | undefined;
 afterAll(async () => {
   await browser?.close();
-  // A test that failed halfway: stop its dashboard as Ctrl-C would, then anything still logged.
-  await Promise.all(
-    children
-      .filter((child) => child.exitCode === null && child.signalCode === null)
-      .map((child) => new Promise((resolve) => child.once("exit", resolve).kill("SIGINT"))),
-  );
-  for (const log of readdirSync(scratch).filter((name) => name.endsWith(".pids")))
-    killSurvivors(path.join(scratch, log));
+  await stopDashboards(scratch); // a test that failed halfway
   rmSync(scratch, { recursive: true, force: true });
 }, 30_000);
 
@@ -152,50 +81,6 @@ const textOf = (page: Page, selector: string) =>
 const usersWorking = (page: Page) => page.locator('#users tbody tr[data-state="working"]').count();
 const figure = async (page: Page, name: string) =>
   Number(((await page.locator(`[data-figure="${name}"] .value`).textContent()) ?? "").replace(/\D/g, ""));
-
-describe("the live checker", () => {
-  const op = (fields: Partial<Operation>): Operation => ({
-    user: 0,
-    name: "upload",
-    start: 0,
-    end: 1,
-    outcome: "ok",
-    attempts: [],
-    epoch: 1,
-    workload: true,
-    ...fields,
-  });
-  const upload = (n: number, start: number) =>
-    op({ name: "upload", start, end: start + 1, fileId: `f${n}`, filename: `u-${n}.txt`, key: `u-${n}` });
-  const list = (start: number, filenames: string[]) => op({ name: "list", start, end: start + 1, filenames });
-
-  it("judges an upload by the user's latest listing that began after it, and not before there is one", () => {
-    const history = [upload(1, 0), upload(2, 10), list(20, ["u-1.txt"]), upload(3, 30)];
-    const judged = withReadBacks(history);
-    expect(judged.filter((each) => each.name === "readback").map((each) => [each.fileId, each.outcome])).toEqual([
-      ["f1", "ok"],
-      ["f2", "refused"],
-    ]);
-    expect(judged.some((each) => each.fileId === "f3")).toBe(false); // not yet listed: not judged
-  });
-
-  it("counts each anomaly once, however many later listings still miss the upload", () => {
-    const live = new LiveCheck();
-    const history = [upload(1, 0), upload(2, 10), list(20, ["u-1.txt"])];
-    expect(live.run(history).map((found) => found.rule)).toEqual(["writes_lost"]);
-    history.push(list(40, ["u-1.txt"]), op({ name: "session", start: 50, end: 51, filesUploaded: ["f1"] }));
-    expect(live.run(history).map((found) => found.rule)).toEqual(["session_state_lost"]); // f2, missing from the session view
-    expect(live.counts).toEqual({ sessions_broken: 0, session_state_lost: 1, writes_lost: 1, revived: 0 });
-    history.push(op({ name: "list", start: 60, end: 61, status: 401, outcome: "refused" }));
-    expect(live.run(history).map((found) => found.rule)).toEqual(["sessions_broken"]);
-    expect(live.perUser.get(0)).toMatchObject({
-      sessions_broken: 1,
-      session_state_lost: 1,
-      writes_lost: 1,
-      lastRule: "sessions_broken",
-    });
-  });
-});
 
 describe("the dashboard's controls, over HTTP", () => {
   let dashboard: Dashboard;
@@ -292,7 +177,7 @@ inBrowser("the dashboard in Chromium", () => {
     expect(requests.filter((url) => !url.startsWith(dashboard.url))).toEqual([]);
 
     // sticky: user 0 always reaches the instance that made its session, until that one dies.
-    const home = ((await page.locator('#users tr[data-user="0"] td').nth(2).textContent()) ?? "").trim();
+    const home = ((await page.locator('#users tr[data-user="0"] td.session').textContent()) ?? "").trim();
     expect(home).toMatch(/^memory-session-[123]$/);
     const clicked = Date.now();
     await page.locator(`.lane[data-instance="${home}"] [data-action="kill"]`).click();

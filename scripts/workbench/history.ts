@@ -12,6 +12,7 @@ export type OperationName =
   | "session"
   | "list"
   | "logout"
+  | "delete" // the live view's users delete their oldest files (WorkloadOptions.keepFiles)
   | "probe" // the logged-out spare session or token, tried after the fault (up to three times)
   | "readback-login"
   | "readback"

@@ -22,9 +22,17 @@ export interface WorkloadOptions {
   gate?: () => Promise<void>;
   /** The live view: a user whose login is refused (its account gone) registers again and goes on. */
   reregister?: boolean;
+  /**
+   * The live view: after each upload, delete the user's oldest files beyond this many, so that a
+   * class-long run stays far below the quota (MAX_FILES_PER_USER, 1,000) and every listing stays
+   * short. Users with a pace (the live view's) keep LIVE_VIEW_KEEP_FILES unless told; the lab's keep all.
+   */
+  keepFiles?: number;
 }
 
 const PASSWORD = "lab-password-1";
+/** What the live view's users keep: a listing a class can read, 50 times below the quota. */
+export const LIVE_VIEW_KEEP_FILES = 20;
 
 class VirtualUser {
   readonly name: string;
@@ -38,6 +46,11 @@ class VirtualUser {
   /** A second login of this user, logged out before the fault, tried again after it. */
   private spare: Credentials | undefined;
   private uploads = 0;
+  /** The session was refused (401): no request goes out without a new login first. */
+  needsLogin = false;
+  /** keepFiles: the acknowledged uploads not yet deleted, oldest first. */
+  private readonly held: Operation[] = [];
+  private readonly keepFiles: number | undefined;
 
   constructor(
     readonly index: number,
@@ -47,6 +60,7 @@ class VirtualUser {
     this.name = `user${index}-${options.tag}`; // "user 0" in every report, and the cell it worked in
     this.random = seededRandom(options.seed * 1000 + index);
     this.credentials = new Credentials(options.design, this.name, PASSWORD);
+    this.keepFiles = options.keepFiles ?? (options.paceMs ? LIVE_VIEW_KEEP_FILES : undefined);
   }
 
   /** Runs one operation with retries and records it. */
@@ -101,11 +115,13 @@ class VirtualUser {
     this.epoch += 1;
     if (!login) {
       this.credentials.accept(); // stateless: the credentials go with every request
+      this.needsLogin = false;
       return true;
     }
     const { operation, outcome } = await this.operation("login", login);
     if (operation.outcome === "ok") {
       this.credentials.accept(answerOf(outcome));
+      this.needsLogin = false;
       return true;
     }
     this.epoch -= 1;
@@ -165,9 +181,34 @@ class VirtualUser {
       },
       { key, filename },
     ).then(({ operation, outcome }) => {
-      if (operation.outcome === "ok") operation.fileId = String(outcome.answer?.body.file_id);
+      if (operation.outcome === "ok") {
+        operation.fileId = String(outcome.answer?.body.file_id);
+        if (this.keepFiles !== undefined) this.held.push(operation);
+      }
       return operation;
     });
+  }
+
+  /**
+   * keepFiles: deletes the oldest files beyond the limit, one request each. A file already gone
+   * (404: Redis came back empty) counts as deleted; one that could not be deleted now (a 401, a
+   * 5xx, no answer) is tried again after the next upload.
+   */
+  private async deleteOldFiles(): Promise<void> {
+    const keep = this.keepFiles;
+    while (keep !== undefined && this.held.length > keep && !this.needsLogin) {
+      const oldest = this.held[0];
+      const { operation } = await this.operation(
+        "delete",
+        { method: "DELETE", path: `/api/files/${oldest.fileId}`, headers: this.credentials.headers() },
+        { key: oldest.key, fileId: oldest.fileId, filename: oldest.filename },
+      );
+      if (operation.outcome !== "ok" && operation.status !== 404) {
+        if (operation.status === 401) await this.relogin();
+        return;
+      }
+      this.held.shift();
+    }
   }
 
   /**
@@ -188,18 +229,24 @@ class VirtualUser {
     return operation;
   }
 
-  /** One loop. A 401 means the design forgot us: log in again and go on with the loop. */
+  /**
+   * One loop. A 401 means the design forgot us: log in again and go on with the loop. When that
+   * login fails too, the loop ends there: a request without a session would only be refused
+   * again, for the same cause, with another code (401 missing_session).
+   */
   async loop(): Promise<void> {
     await this.options.gate?.();
     this.loopsStarted += 1;
     const uploads = this.options.concurrent
       ? await Promise.all(Array.from({ length: 10 }, () => this.upload(false)))
       : [await this.upload()];
-    if (uploads.some((upload) => upload.status === 401)) await this.relogin();
+    if (uploads.some((upload) => upload.status === 401) && !(await this.relogin())) return;
+    await this.deleteOldFiles();
+    if (this.needsLogin) return;
     await this.pause();
     const view = await this.readSessionView();
     if (view) {
-      if (view.status === 401) await this.relogin();
+      if (view.status === 401 && !(await this.relogin())) return;
       await this.pause();
     }
     const { operation, outcome } = await this.operation("list", {
@@ -259,9 +306,11 @@ class VirtualUser {
     agent.destroy();
   }
 
-  private async relogin(): Promise<void> {
+  /** After a 401: forget the session and log in again; false when that login failed. */
+  private async relogin(): Promise<boolean> {
     this.credentials.forgetSession();
-    await this.logIn();
+    this.needsLogin = true;
+    return this.logIn();
   }
 
   /** 0 to 5 ms (plus the live view's pace), from the seed: users never march in step with the balancer's rotation. */
@@ -297,7 +346,10 @@ export class Workload {
       }
       await beforeLoops(user);
       while (!this.stopping && !user.stopped) {
-        if (user.epoch === 0 && !(await user.logIn())) continue;
+        if ((user.epoch === 0 || user.needsLogin) && !(await user.logIn())) {
+          await user.pause(); // a login answered at once (a 429, a 503) is not tried again at once
+          continue;
+        }
         await user.loop();
       }
     };

@@ -13,6 +13,7 @@ const SHAPES = {
   "write-lost": "■",
   revived: "◆",
   waiting: "…",
+  quota: "⊘",
   gone: "○",
   paused: "‖",
   starting: "◌",
@@ -24,19 +25,33 @@ const WORDS = {
   "write-lost": "write lost",
   revived: "revived",
   waiting: "waiting",
+  quota: "quota full",
   gone: "account gone",
   paused: "paused",
   starting: "starting",
 };
 const INSTANCE_SHAPES = { up: "● up", down: "✖ down", starting: "◐ starting", stopping: "◑ stopping" };
+/** The checker's figures, each with the shape that its count carries in a user's row. */
 const FIGURES = [
-  ["sessions_broken", "sessions broken"],
-  ["session_state_lost", "state lost"],
-  ["writes_lost", "writes lost"],
-  ["revived", "revived"],
+  ["sessions_broken", "sessions broken", "✖"],
+  ["session_state_lost", "state lost", "▲"],
+  ["writes_lost", "writes lost", "■"],
+  ["revived", "revived", "◆"],
 ];
 
-const state = { snapshot: null, lit: [], marks: [], narration: [], selected: 0, offset: 0 };
+// The page is laid out for 1280x720 and scaled to fit the window whole: on a 1920x1080
+// projector everything is 1.5 times as large, and nothing reflows.
+const PAGE = { width: 1280, height: 720 };
+let scale = 1;
+function fitToWindow() {
+  scale = Math.min(window.innerWidth / PAGE.width, window.innerHeight / PAGE.height);
+  const left = Math.max(0, (window.innerWidth - PAGE.width * scale) / 2);
+  document.body.style.transform = `translate(${left}px, 0) scale(${scale})`;
+}
+window.addEventListener("resize", fitToWindow);
+fitToWindow();
+
+const state = { snapshot: null, lit: [], marks: [], narration: [], selected: 0, offset: 0, cluster: "" };
 const $ = (selector) => document.querySelector(selector);
 
 function element(tag, attributes = {}, ...children) {
@@ -82,6 +97,7 @@ function setStream(up) {
   const pill = $("#stream");
   pill.textContent = up ? "● live" : "✖ stream lost: reconnecting…";
   pill.className = `pill ${up ? "stream-up" : "stream-down"}`;
+  $("#busy").classList.toggle("stale", !up); // its place goes to the longer stream pill: nothing wraps
 }
 
 function receive(message) {
@@ -89,9 +105,15 @@ function receive(message) {
   state.snapshot = message.snapshot;
   // The server's clock (ms since it started) against ours, for the timeline.
   state.offset = Date.now() - message.snapshot.t;
-  // A (re)connected stream starts with the last minute again: replace, never add twice.
-  if (message.hello) Object.assign(state, { lit: [], marks: [], narration: [] });
-  if (previous && previous.design !== message.snapshot.design) state.lit = [];
+  // A (re)connected stream starts with the last minute again: replace, never add twice. A switch
+  // of design or balancer, or a reset (the count of operations starts again), leaves nothing of
+  // the cluster before: its lanes, marks and sentences go with it.
+  const cluster = `${message.snapshot.design}|${message.snapshot.lb}`;
+  const reset = previous && message.snapshot.figures.ops < previous.figures.ops;
+  if (message.hello || cluster !== state.cluster || reset) {
+    Object.assign(state, { lit: [], marks: [], narration: [], cluster });
+    for (const chips of document.querySelectorAll(".chips")) chips.replaceChildren();
+  }
   state.lit.push(...message.lit);
   state.marks.push(...message.marks);
   state.narration.push(...message.narration);
@@ -121,6 +143,7 @@ function render(fresh) {
 }
 
 function renderHeader(snapshot) {
+  document.title = `Live: ${snapshot.design}`;
   const select = $("#design");
   if (select.options.length === 0)
     for (const design of snapshot.designs) select.append(element("option", { value: design, text: design }));
@@ -134,8 +157,8 @@ function renderHeader(snapshot) {
 
 function renderLanes(snapshot, fresh) {
   const lanes = $("#lanes");
-  const ids = snapshot.instances.map((instance) => instance.id);
-  if (lanes.dataset.ids !== ids.join()) {
+  const ids = `${state.cluster}|${snapshot.instances.map((instance) => instance.id).join()}`;
+  if (lanes.dataset.ids !== ids) {
     lanes.replaceChildren(
       ...snapshot.instances.map((instance, i) => {
         const buttons = element(
@@ -152,22 +175,24 @@ function renderLanes(snapshot, fresh) {
             "div",
             {},
             element("div", { class: "name", text: `${i + 1} · ${instance.id}` }),
-            element("div", { class: "detail" }),
+            element("div", { class: "detail state-line" }),
+            element("div", { class: "detail served-line" }),
           ),
           element("div", { class: "chips" }),
           buttons,
         );
       }),
     );
-    lanes.dataset.ids = ids.join();
+    lanes.dataset.ids = ids;
   }
   snapshot.instances.forEach((instance, i) => {
     const lane = lanes.querySelector(`.lane[data-instance="${instance.id}"]`);
     lane.classList.toggle("down", instance.state !== "up");
     lane.classList.toggle("selected", i === state.selected);
     lane.dataset.state = instance.state;
-    lane.querySelector(".detail").textContent =
-      `${INSTANCE_SHAPES[instance.state]} · port ${instance.port}${instance.pid ? ` · pid ${instance.pid}` : ""} · served ${instance.served}`;
+    lane.querySelector(".state-line").textContent =
+      `${INSTANCE_SHAPES[instance.state]}${instance.pid ? ` · pid ${instance.pid}` : ""}`;
+    lane.querySelector(".served-line").textContent = `port ${instance.port} · served ${instance.served}`;
     lane.querySelector('[data-action="kill"]').disabled = instance.state !== "up";
     lane.querySelector('[data-action="stop"]').disabled = instance.state !== "up";
     lane.querySelector('[data-action="start"]').disabled = instance.state !== "down";
@@ -181,37 +206,52 @@ function renderLanes(snapshot, fresh) {
             text: entry.ok ? `${entry.user}` : `${entry.user}✖${entry.status ?? ""}`,
           }),
         );
-      while (chips.children.length > 16) chips.lastChild.remove();
+      while (chips.children.length > 40) chips.lastChild.remove(); // those past the first line are hidden
       lane.classList.add("flash");
       setTimeout(() => lane.classList.remove("flash"), 180);
     }
   });
 }
 
+// The timeline: a band of ⚡ labels on top, then one row per instance (and "no answer").
+const LABEL_ROWS = 3;
+const LABEL_ROW_HEIGHT = 18;
+const AXIS_HEIGHT = 16;
+
 function renderTimeline(snapshot) {
   const canvas = $("#timeline");
+  // Drawn at the size it is shown (the column's width), sharp on any screen.
+  const ratio = (window.devicePixelRatio || 1) * scale;
+  const shownWidth = canvas.clientWidth;
+  const shownHeight = canvas.clientHeight;
+  if (canvas.width !== Math.round(shownWidth * ratio) || canvas.height !== Math.round(shownHeight * ratio)) {
+    canvas.width = Math.round(shownWidth * ratio);
+    canvas.height = Math.round(shownHeight * ratio);
+  }
   const context = canvas.getContext("2d");
+  context.setTransform(ratio, 0, 0, ratio, 0, 0);
   const lanes = [...snapshot.instances.map((instance) => instance.id), "none"];
   const left = 150;
-  const width = canvas.width - left - 6;
-  const rowHeight = (canvas.height - 22) / lanes.length;
+  const width = shownWidth - left - 8;
+  const top = LABEL_ROWS * LABEL_ROW_HEIGHT + 4;
+  const rowHeight = (shownHeight - top - AXIS_HEIGHT) / lanes.length;
   const x = (at) => left + ((at - (snapshot.t - WINDOW_MS)) / WINDOW_MS) * width;
-  context.clearRect(0, 0, canvas.width, canvas.height);
+  context.clearRect(0, 0, shownWidth, shownHeight);
   context.font = "14px system-ui, sans-serif";
   context.textBaseline = "middle";
   lanes.forEach((lane, row) => {
     context.fillStyle = "#000";
-    context.fillText(lane === "none" ? "no answer" : lane, 6, 20 + row * rowHeight + rowHeight / 2);
+    context.fillText(lane === "none" ? "no answer" : lane, 6, top + row * rowHeight + rowHeight / 2, left - 12);
     context.strokeStyle = "#ccc";
     context.beginPath();
-    context.moveTo(left, 20 + (row + 1) * rowHeight);
-    context.lineTo(left + width, 20 + (row + 1) * rowHeight);
+    context.moveTo(left, top + (row + 1) * rowHeight);
+    context.lineTo(left + width, top + (row + 1) * rowHeight);
     context.stroke();
   });
   for (const entry of state.lit) {
     const row = lanes.indexOf(entry.lane);
     if (row < 0) continue;
-    const y = 20 + row * rowHeight + rowHeight / 2;
+    const y = top + row * rowHeight + rowHeight / 2;
     if (entry.ok) {
       context.fillStyle = "#0072b2";
       context.fillRect(x(entry.at) - 1, y - 6, 3, 12);
@@ -228,65 +268,93 @@ function renderTimeline(snapshot) {
       context.lineWidth = 1;
     }
   }
+  const placed = placeMarkLabels(state.marks, x, left, left + width);
   context.fillStyle = "#000";
-  state.marks.forEach((mark, i) => {
-    // Labels on two alternating lines, right of the mark (left of it near "now"), so that close marks stay readable.
-    const at = x(mark.at);
-    const label = `⚡ ${mark.label}`;
-    const y = i % 2 === 0 ? 9 : 28;
-    context.fillRect(at - 1, y + 6, 3, canvas.height - y - 6);
-    const width = context.measureText(label).width;
-    context.fillStyle = "rgba(255, 255, 255, 0.85)";
-    const left = at + 4 + width > canvas.width ? at - 4 - width : at + 4;
-    context.fillRect(left - 2, y - 8, width + 4, 16);
-    context.fillStyle = "#000";
-    context.fillText(label, left, y);
-  });
+  for (const { mark, row } of placed) {
+    const y = row === null ? top : row * LABEL_ROW_HEIGHT + LABEL_ROW_HEIGHT;
+    context.fillRect(x(mark.at) - 1, y, 3, shownHeight - AXIS_HEIGHT - y);
+  }
   context.fillStyle = "#595959";
-  context.fillText("60 s ago", left, canvas.height - 8);
-  context.fillText("now", canvas.width - 36, canvas.height - 8);
+  context.textBaseline = "bottom";
+  context.fillText("60 s ago", left, shownHeight - 1);
+  context.fillText("now", left + width - context.measureText("now").width, shownHeight - 1);
+}
+
+/**
+ * The ⚡ labels as elements over the canvas, newest first, each in the first of three rows where
+ * it overlaps no other (right of its mark, or left of it near "now"). One that fits nowhere is
+ * shortened to ⚡, and left without a label when even that does not fit: its line stays.
+ */
+function placeMarkLabels(marks, x, from, to) {
+  const layer = $("#timeline-labels");
+  const rows = Array.from({ length: LABEL_ROWS }, () => []);
+  const placed = [];
+  const labels = [];
+  for (const mark of [...marks].reverse()) {
+    const at = x(mark.at);
+    if (at < from || at > to) continue;
+    let spot = null;
+    for (const text of [`⚡ ${mark.label}`, "⚡"]) {
+      const label = element("span", { class: "mark-label", text });
+      layer.append(label); // measured where it will be shown
+      const width = label.offsetWidth;
+      const start = Math.max(from, at + 3 + width > to ? at - 3 - width : at + 3);
+      const row = rows.findIndex((taken) => taken.every(([a, b]) => start + width + 4 <= a || start >= b + 4));
+      if (row >= 0 && start + width <= to) {
+        rows[row].push([start, start + width]);
+        Object.assign(label.style, { left: `${start}px`, top: `${row * LABEL_ROW_HEIGHT}px` });
+        labels.push(label);
+        spot = row;
+        break;
+      }
+      label.remove();
+    }
+    placed.push({ mark, row: spot });
+  }
+  layer.replaceChildren(...labels);
+  return placed;
 }
 
 function renderFigures(snapshot) {
   const figures = snapshot.figures;
   $("#figures").replaceChildren(
-    ...FIGURES.map(([key, label]) =>
+    ...FIGURES.map(([key, label, shape]) =>
       element(
         "div",
         { class: `figure${figures[key] > 0 ? " bad" : ""}`, "data-figure": key },
-        element("div", { class: "value", text: `${figures[key] > 0 ? "✖ " : ""}${figures[key]}` }),
-        element("div", { class: "label", text: label }),
+        element("div", { class: "value", text: `${figures[key] > 0 ? `${shape} ` : ""}${figures[key]}` }),
+        element("div", { class: "label", text: `${shape} ${label}` }),
       ),
     ),
     element("div", {
       id: "totals",
-      text: `${figures.ops} operations: ${figures.ok} ok, ${figures.errors} failed after retries`,
+      // Every operation is one of the three: the figures add up.
+      text: `${figures.ops} operations: ${figures.ok} ok, ${figures.refused ?? 0} refused (401), ${figures.errors} failed after retries`,
     }),
   );
 }
 
 function renderUsers(snapshot) {
+  const instances = new Set(snapshot.instances.map((instance) => instance.id));
+  const homes = new Set(snapshot.users.map((user) => user.session));
+  const [home] = homes;
+  // One place for every user, and not an instance: said once in the heading, not in every row.
+  const shared = homes.size === 1 && !instances.has(home) && home !== "not logged in";
+  $("#users").classList.toggle("shared-home", shared);
+  $("#session-home").textContent = shared ? `every session lives in: ${home}` : "";
   $("#users tbody").replaceChildren(
     ...snapshot.users.map((user) => {
-      const alarm = ["broken", "state-lost", "write-lost", "revived"].includes(user.state);
-      const counts = Object.entries({
-        broken: user.counts.sessions_broken,
-        lost: user.counts.session_state_lost,
-        "writes lost": user.counts.writes_lost,
-        revived: user.counts.revived,
-      })
-        .filter(([, value]) => value > 0)
-        .map(([name, value]) => `${name} ${value}`)
-        .join(", ");
+      const alarm = ["broken", "state-lost", "write-lost", "revived", "quota"].includes(user.state);
+      const counts = FIGURES.map(([key, , shape]) => (user.counts[key] > 0 ? `${shape}${user.counts[key]}` : ""))
+        .filter(Boolean)
+        .join(" ");
       return element(
         "tr",
         { class: alarm ? "alarm" : "", "data-user": String(user.user), "data-state": user.state },
         element("td", { text: `user ${user.user}` }),
-        element("td", {
-          class: `state ${user.state}`,
-          text: `${SHAPES[user.state]} ${WORDS[user.state]}${counts ? ` (${counts})` : ""}`,
-        }),
-        element("td", { text: user.session }),
+        element("td", { class: `state ${user.state}`, text: `${SHAPES[user.state]} ${WORDS[user.state]}` }),
+        element("td", { class: "counts", text: counts }),
+        element("td", { class: "session", text: user.session }),
         element("td", { class: "last", text: user.last }),
       );
     }),
@@ -303,11 +371,9 @@ function renderNodes(snapshot) {
           "div",
           {},
           element("b", { text: node.name }),
-          element("div", {
-            text: `${{ primary: "★ primary", replica: "◇ replica", down: "✖ down", frozen: "❄ frozen", "no answer": "? no answer" }[node.role]} · ${node.keys ?? "?"} keys`,
-          }),
+          ` ${{ primary: "★ primary", replica: "◇ replica", down: "✖ down", frozen: "❄ frozen", "no answer": "? no answer" }[node.role]} · ${node.keys ?? "?"} keys`,
         ),
-        element("div", { class: "commands", text: node.commands.slice(-2).join("\n") || "no commands yet" }),
+        element("div", { class: "commands", text: node.commands[node.commands.length - 1] ?? "no commands yet" }),
       ),
     ),
   );
@@ -334,8 +400,9 @@ function renderBurst(snapshot) {
 }
 
 function renderNarration() {
+  const footer = $("#narration");
   const newest = [...state.narration].reverse().slice(0, 4);
-  $("#narration").replaceChildren(
+  footer.replaceChildren(
     ...newest.map((entry) =>
       element(
         "p",
@@ -345,6 +412,10 @@ function renderNarration() {
       ),
     ),
   );
+  // As many whole sentences as fit: the oldest go first, and a very long newest one gets smaller type.
+  const overflows = () => footer.scrollHeight > footer.clientHeight;
+  while (overflows() && footer.children.length > 1) footer.lastChild.remove();
+  if (overflows()) footer.firstChild.classList.add("long");
 }
 
 // ---------------------------------------------------------------------------------------------
