@@ -9,8 +9,11 @@ import type { Classroom } from "./classroom";
 /** What a control needs besides the press: an instance (the selected lane), a store (phase 2), a design or a strategy. */
 export type Need = "instance" | "store" | "design" | "strategy" | null;
 
-/** Where the page puts its button: in each instance's lane, in the cluster's bar, or in the header. */
-export type Place = "lane" | "bar" | "header";
+/**
+ * Where the page puts its button: in each instance's lane, in the cluster's bar, in the header,
+ * or nowhere (a control reached through another's `toggle`).
+ */
+export type Place = "lane" | "bar" | "header" | "none";
 
 export interface Action {
   name: string;
@@ -23,6 +26,10 @@ export interface Action {
   sentence: string;
   /** Runs at once rather than after the actions queued before it (pause must not wait behind a 5 s freeze). */
   immediate?: boolean;
+  /** A lane's control: the instance state in which it can be pressed. */
+  when?: "up" | "down";
+  /** The control the same button and key send instead while the users are paused (pause: resume). */
+  toggle?: string;
   /** Does it, once checked and queued; `value` is the instance's id, the design or the strategy it needs. */
   run(room: Classroom, value: string | undefined): Promise<void>;
 }
@@ -35,6 +42,7 @@ export const ACTIONS: readonly Action[] = [
     needs: "instance",
     place: "lane",
     sentence: "SIGKILL the selected instance: it dies at once, with whatever it held in memory.",
+    when: "up",
     run: (room, id) => room.killInstance(id as string),
   },
   {
@@ -44,6 +52,7 @@ export const ACTIONS: readonly Action[] = [
     needs: "instance",
     place: "lane",
     sentence: "SIGTERM the selected instance: it finishes its requests, then exits, and stays down.",
+    when: "up",
     run: (room, id) => room.stopInstance(id as string),
   },
   {
@@ -53,6 +62,7 @@ export const ACTIONS: readonly Action[] = [
     needs: "instance",
     place: "lane",
     sentence: "Start the selected instance again, with empty memory.",
+    when: "down",
     run: (room, id) => room.startInstance(id as string),
   },
   {
@@ -120,6 +130,7 @@ export const ACTIONS: readonly Action[] = [
     place: "bar",
     sentence: "The users finish what they are doing, then wait (the same key resumes them).",
     immediate: true,
+    toggle: "resume",
     run: async (room) => room.setPaused(true),
   },
   {
@@ -127,7 +138,7 @@ export const ACTIONS: readonly Action[] = [
     key: " ",
     label: "Resume",
     needs: null,
-    place: "bar",
+    place: "none",
     sentence: "The paused users go on.",
     immediate: true,
     run: async (room) => room.setPaused(false),

@@ -1,6 +1,7 @@
 /**
  * @jest-environment ./test-support/machine-lock-environment.js
  * @machine-lock exclusive
+ * @machine-heavy
  */
 // The live view lasts a class (docs/instructor-guide.md, "The 10-minute demo"): its history is a
 // bounded window and its users delete their old files, so its CPU and memory stay flat. A class

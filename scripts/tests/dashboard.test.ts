@@ -17,6 +17,7 @@ import path from "node:path";
 import { Browser, chromium, Page } from "playwright-core";
 import { isAlive, sleep } from "../processes/managed-process";
 import { REPO_ROOT } from "../processes/run-dir";
+import { ACTIONS } from "../dashboard/actions";
 import { killSurvivors, loggedProcesses } from "../../test-support/pid-log";
 import {
   Dashboard,
@@ -241,6 +242,49 @@ inBrowser("the dashboard in Chromium", () => {
     expect(await interrupt(dashboard)).toBe(130);
     expect(killSurvivors(dashboard.pidLog)).toEqual([]);
   }, 90_000);
+
+  it("redis-session on replicated Redis: Freeze (F) leads within 25 s to a sentence that a replica was promoted, and none about the save race; the controls, keys and help come from one table", async () => {
+    const dashboard = await startDashboard(["--design", "redis-session", "--store", "sentinel"], "sentinel");
+    const page = await openPage(dashboard);
+    expect(await waitUntil(async () => (await usersWorking(page)) === 4, 10_000)).toBe(true);
+
+    // One table (scripts/dashboard/actions.ts): a button where its place says, with its key, and a help row each.
+    for (const action of ACTIONS.filter((each) => each.place !== "none")) {
+      const where =
+        action.place === "lane"
+          ? '.lane[data-instance="redis-session-1"]'
+          : action.place === "bar"
+            ? "#controls"
+            : "#header-controls";
+      if (action.needs === "design") continue; // the design is the list at the top
+      expect(await page.locator(`${where} [data-action="${action.name}"]`).count()).toBe(1);
+      expect(await textOf(page, "#help-actions")).toContain(`${action.label}: ${action.sentence}`);
+    }
+    await page.keyboard.press(" ");
+    expect(
+      await waitUntil(async () => (await textOf(page, '#controls [data-action="pause"]')).startsWith("Resume"), 3000),
+    ).toBe(true);
+    await page.keyboard.press(" ");
+    expect(
+      await waitUntil(async () => (await textOf(page, '#controls [data-action="pause"]')).startsWith("Pause"), 3000),
+    ).toBe(true);
+
+    await page.keyboard.press("f");
+    const promoted = await waitUntil(
+      async () => /The Sentinels promoted redis-\d in place of redis-\d/.test(await textOf(page, "#narration")),
+      25_000,
+    );
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SCREENSHOTS, "dashboard-sentinel-freeze.png") });
+    expect(promoted).toBe(true);
+    // Long enough for the old primary's demotion and the lost uploads' sentences (about 10 s after SIGCONT).
+    await sleep(12_000);
+    const narration = await textOf(page, "#narration");
+    expect(narration).not.toContain("saved the whole session");
+    await page.screenshot({ path: path.join(SCREENSHOTS, "dashboard-sentinel-freeze-after.png") });
+    expect(await interrupt(dashboard)).toBe(130);
+    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+  }, 120_000);
 
   it("atomic-session: the burst loses no upload", async () => {
     const dashboard = await startDashboard(["--design", "atomic-session"], "atomic");

@@ -28,11 +28,20 @@ export interface WorkloadOptions {
    * short. Users with a pace (the live view's) keep LIVE_VIEW_KEEP_FILES unless told; the lab's keep all.
    */
   keepFiles?: number;
+  /**
+   * The live view: after this many loops a user logs out and logs in again, as a person whose
+   * working session ends. A session view lists every upload of its session, so a session that
+   * lasted a whole class would grow, and every request that reads it would slow with it.
+   * Paced users renew every LIVE_VIEW_SESSION_LOOPS unless told; the lab's never do.
+   */
+  sessionLoops?: number;
 }
 
 const PASSWORD = "lab-password-1";
 /** What the live view's users keep: a listing a class can read, 50 times below the quota. */
 export const LIVE_VIEW_KEEP_FILES = 20;
+/** How many loops a live-view session lasts: about a minute at the classroom's pace. */
+export const LIVE_VIEW_SESSION_LOOPS = 40;
 
 class VirtualUser {
   readonly name: string;
@@ -51,6 +60,7 @@ class VirtualUser {
   /** keepFiles: the acknowledged uploads not yet deleted, oldest first. */
   private readonly held: Operation[] = [];
   private readonly keepFiles: number | undefined;
+  private readonly sessionLoops: number | undefined;
 
   constructor(
     readonly index: number,
@@ -61,6 +71,7 @@ class VirtualUser {
     this.random = seededRandom(options.seed * 1000 + index);
     this.credentials = new Credentials(options.design, this.name, PASSWORD);
     this.keepFiles = options.keepFiles ?? (options.paceMs ? LIVE_VIEW_KEEP_FILES : undefined);
+    this.sessionLoops = options.sessionLoops ?? (options.paceMs ? LIVE_VIEW_SESSION_LOOPS : undefined);
   }
 
   /** Runs one operation with retries and records it. */
@@ -261,6 +272,15 @@ class VirtualUser {
     if (operation.status === 401) await this.relogin();
     await this.pause();
     this.loops += 1;
+    if (this.sessionLoops && this.loops % this.sessionLoops === 0) await this.renewSession();
+  }
+
+  /** sessionLoops: log out (where the design can) and log in again, on a new session. */
+  private async renewSession(): Promise<void> {
+    const logout = this.credentials.logoutRequest();
+    if (!logout) return;
+    await this.operation("logout", logout);
+    await this.relogin();
   }
 
   /**

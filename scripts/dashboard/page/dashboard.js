@@ -101,6 +101,7 @@ function setStream(up) {
 }
 
 function receive(message) {
+  if (message.actions) drawControls(message.actions);
   const previous = state.snapshot;
   state.snapshot = message.snapshot;
   // The server's clock (ms since it started) against ours, for the timeline.
@@ -139,7 +140,10 @@ function render(fresh) {
   renderBurst(snapshot);
   renderNarration();
   for (const node of document.querySelectorAll(".store-only")) node.hidden = snapshot.store === "none";
-  $("#pause").firstChild.textContent = snapshot.paused ? "Resume " : "Pause ";
+  for (const button of document.querySelectorAll("button[data-toggle]")) {
+    const shown = controlFor(button.dataset.action);
+    button.firstChild.textContent = `${shown.label} `;
+  }
 }
 
 function renderHeader(snapshot) {
@@ -148,7 +152,8 @@ function renderHeader(snapshot) {
   if (select.options.length === 0)
     for (const design of snapshot.designs) select.append(element("option", { value: design, text: design }));
   if (document.activeElement !== select) select.value = snapshot.design;
-  $("#lb").textContent = snapshot.lb;
+  const lb = $("#lb");
+  if (lb) lb.textContent = snapshot.lb;
   $("#store").textContent =
     snapshot.store === "none" ? "no store" : snapshot.store === "sentinel" ? "replicated Redis" : "one Redis";
   $("#clock").textContent = `t = ${Math.floor(snapshot.t / 1000)} s`;
@@ -164,9 +169,11 @@ function renderLanes(snapshot, fresh) {
         const buttons = element(
           "div",
           { class: "buttons" },
-          element("button", { "data-action": "kill", "data-instance": instance.id, text: "Kill" }),
-          element("button", { "data-action": "stop", "data-instance": instance.id, text: "Stop" }),
-          element("button", { "data-action": "start", "data-instance": instance.id, text: "Start" }),
+          ...controls
+            .filter((action) => action.place === "lane")
+            .map((action) =>
+              element("button", { "data-action": action.name, "data-instance": instance.id, text: action.label }),
+            ),
         );
         return element(
           "div",
@@ -193,9 +200,9 @@ function renderLanes(snapshot, fresh) {
     lane.querySelector(".state-line").textContent =
       `${INSTANCE_SHAPES[instance.state]}${instance.pid ? ` · pid ${instance.pid}` : ""}`;
     lane.querySelector(".served-line").textContent = `port ${instance.port} · served ${instance.served}`;
-    lane.querySelector('[data-action="kill"]').disabled = instance.state !== "up";
-    lane.querySelector('[data-action="stop"]').disabled = instance.state !== "up";
-    lane.querySelector('[data-action="start"]').disabled = instance.state !== "down";
+    for (const action of controls.filter((each) => each.place === "lane"))
+      lane.querySelector(`[data-action="${action.name}"]`).disabled =
+        Boolean(action.when) && instance.state !== action.when;
     const mine = fresh.filter((entry) => entry.lane === instance.id);
     if (mine.length > 0) {
       const chips = lane.querySelector(".chips");
@@ -445,15 +452,77 @@ function selectedInstance() {
   return state.snapshot?.instances[state.selected]?.id;
 }
 
+/** The controls' table, as the server sent it (scripts/dashboard/actions.ts): name, key, label, needs, place, sentence. */
+let controls = [];
+
+function keyName(key) {
+  return key === " " ? "Space" : key.toUpperCase();
+}
+
+/** The control a button or key sends now: its toggle while the users are paused (Pause sends resume). */
+function controlFor(name) {
+  const action = controls.find((each) => each.name === name);
+  return action?.toggle && state.snapshot?.paused ? controls.find((each) => each.name === action.toggle) : action;
+}
+
+/** The buttons of the bar and the header, and the help's rows, drawn from the table (the lanes' in renderLanes). */
+function drawControls(table) {
+  controls = table;
+  const button = (action) =>
+    element(
+      "button",
+      {
+        "data-action": action.name,
+        ...(action.toggle && { "data-toggle": action.toggle }),
+        ...(action.needs === "store" && { class: "store-only" }),
+        title: action.sentence,
+      },
+      `${action.label} `,
+      element("kbd", { text: keyName(action.key) }),
+    );
+  $("#controls").replaceChildren(...controls.filter((action) => action.place === "bar").map(button));
+  $("#header-controls").replaceChildren(
+    ...controls
+      .filter((action) => action.place === "header" && action.needs === "strategy")
+      .map((action) => {
+        const shown = button(action);
+        shown.firstChild.textContent = `${action.label}: `;
+        shown.insertBefore(element("b", { id: "lb", text: state.snapshot?.lb ?? "?" }), shown.lastChild);
+        shown.insertBefore(document.createTextNode(" "), shown.lastChild);
+        return shown;
+      }),
+  );
+  $("#help-actions").replaceChildren(
+    ...controls
+      .filter((action) => action.place !== "none")
+      .map((action) =>
+        element(
+          "tr",
+          {},
+          element("td", {}, element("kbd", { text: keyName(action.key) })),
+          element("td", { text: `${action.label}: ${action.sentence}` }),
+        ),
+      ),
+  );
+  state.cluster = ""; // the lanes are drawn again, with their controls
+}
+
+/** What a control needs besides the press, as its body: the selected instance, the next design, the other strategy. */
+function bodyFor(action, instance) {
+  const snapshot = state.snapshot;
+  if (action.needs === "instance") return { instance: instance ?? selectedInstance() };
+  if (action.needs === "design")
+    return { design: snapshot.designs[(snapshot.designs.indexOf(snapshot.design) + 1) % snapshot.designs.length] };
+  if (action.needs === "strategy") return { strategy: snapshot.lb === "sticky" ? "round-robin" : "sticky" };
+  return {};
+}
+
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button");
   if (!button) return;
   if (button.id === "help-button") return toggleHelp();
-  if (button.id === "pause") return act(state.snapshot?.paused ? "resume" : "pause");
-  if (button.id === "balancer")
-    return act("balancer", { strategy: state.snapshot?.lb === "sticky" ? "round-robin" : "sticky" });
-  if (button.dataset.action)
-    act(button.dataset.action, button.dataset.instance ? { instance: button.dataset.instance } : {});
+  const action = button.dataset.action && controlFor(button.dataset.action);
+  if (action && state.snapshot) act(action.name, bodyFor(action, button.dataset.instance));
 });
 
 $("#design").addEventListener("change", (event) => act("design", { design: event.target.value }));
@@ -473,27 +542,10 @@ document.addEventListener("keydown", (event) => {
     state.selected = Number(key) - 1;
     return render([]);
   }
-  const instance = selectedInstance();
-  const simple = {
-    d: "rolling-deploy",
-    r: "redis-restart",
-    x: "redis-stop",
-    y: "redis-start",
-    f: "redis-freeze",
-    c: "burst",
-    0: "reset",
-  };
-  if (key === "k") act("kill", { instance });
-  else if (key === "s") act("stop", { instance });
-  else if (key === "t") act("start", { instance });
-  else if (key === " ") act(snapshot.paused ? "resume" : "pause");
-  else if (key === "b") act("balancer", { strategy: snapshot.lb === "sticky" ? "round-robin" : "sticky" });
-  else if (key === "n")
-    act("design", {
-      design: snapshot.designs[(snapshot.designs.indexOf(snapshot.design) + 1) % snapshot.designs.length],
-    });
-  else if (simple[key]) act(simple[key]);
-  else return;
+  const pressed = controls.find((action) => action.key === key && action.place !== "none");
+  if (!pressed) return;
+  const action = controlFor(pressed.name);
+  act(action.name, bodyFor(action));
   event.preventDefault();
 });
 
