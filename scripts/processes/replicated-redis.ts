@@ -280,10 +280,10 @@ export class ReplicatedRedis implements Part {
   }
 }
 
-/** Starts a replicated Redis in `dir`. */
 /** Six processes that started but did not come together as one healthy set. */
 class NotSettledError extends Error {}
 
+/** Starts a replicated Redis in `dir`. */
 export async function startReplicatedRedis(options: ReplicatedOptions): Promise<ReplicatedRedis> {
   for (let attempt = 1; ; attempt += 1) {
     const replicated = new ReplicatedRedis(
@@ -301,4 +301,62 @@ export async function startReplicatedRedis(options: ReplicatedOptions): Promise<
       if (attempt >= 2 || !(error instanceof NotSettledError)) throw error;
     }
   }
+}
+
+/**
+ * One event a Sentinel published: `type` is its channel (`+sdown`, `+odown`, `+elected-leader`,
+ * `+switch-master`, `+convert-to-slave`, ...), `detail` the message as sent (which instance, and
+ * its primary: `master lab 127.0.0.1 6379`), `at` the time it arrived (Date.now()).
+ */
+export interface SentinelEvent {
+  /** The Sentinel that published it (sentinel-1 to sentinel-3): each Sentinel announces what it saw itself. */
+  sentinel: string;
+  type: string;
+  detail: string;
+  at: number;
+}
+
+/**
+ * Listens to every Sentinel's own announcements (`PSUBSCRIBE *` on each: a Sentinel publishes
+ * each step of its view of the primary on a channel named after the step), and hands each to
+ * `onEvent` as it arrives. Resolves once all three are subscribed, so that nothing a fault
+ * causes afterwards is missed; the function it resolves to unsubscribes and closes the
+ * connections. The same event usually comes from each Sentinel that saw it: `sentinel` says
+ * which, and the caller decides whether to count it once.
+ */
+export async function watchSentinelEvents(
+  replicated: ReplicatedRedis,
+  onEvent: (event: SentinelEvent) => void,
+): Promise<() => Promise<void>> {
+  const clients = replicated.sentinels.map((sentinel) => {
+    const client = new Redis({
+      host: "127.0.0.1",
+      port: sentinel.port,
+      lazyConnect: true,
+      connectTimeout: 1000,
+      // A Sentinel killed on purpose (the quorum exercise) comes back on the same port: keep trying, and resubscribe.
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    });
+    client.on("error", () => undefined); // a Sentinel that is down is part of the story, not a crash
+    client.on("pmessage", (_pattern: string, channel: string, message: string) =>
+      onEvent({ sentinel: sentinel.name, type: channel, detail: message, at: Date.now() }),
+    );
+    return client;
+  });
+  // Closed at once, not with QUIT: that would wait for a Sentinel that may be gone.
+  const close = async () => {
+    for (const client of clients) client.disconnect();
+  };
+  try {
+    await Promise.all(
+      clients.map(async (client) => {
+        await client.connect();
+        await client.psubscribe("*");
+      }),
+    );
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return close;
 }
