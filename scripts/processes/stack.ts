@@ -14,7 +14,7 @@ import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from 
 import { RedisCluster, startRedisCluster } from "./redis-cluster";
 import { ReplicatedRedis, startReplicatedRedis } from "./replicated-redis";
 import { makeRunDir } from "./run-dir";
-import { runSecret, serverEnvironment } from "./server-env";
+import { runSecret, SAFE_SETTINGS, SafeSetting, serverEnvironment } from "./server-env";
 import { ServerInstance } from "./server-instance";
 
 export interface Stack {
@@ -36,6 +36,8 @@ export interface StackOptions {
   balancerPort?: number;
   /** One Redis, or replicated with Sentinel ("sentinel-safe" adds the settings that close a frozen primary's window), or a Redis Cluster. */
   store?: "single" | "sentinel" | "sentinel-safe" | "cluster";
+  /** With "sentinel-safe": which of the safe settings to apply (all three when not given), to try each alone. */
+  safe?: readonly SafeSetting[];
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -51,12 +53,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let replicated: ReplicatedRedis | undefined;
     let cluster: RedisCluster | undefined;
     const store = options.store ?? "single";
+    const safe = store === "sentinel-safe" ? (options.safe ?? SAFE_SETTINGS) : [];
     if (!isPhase1(options.design) && store === "cluster") {
       if (!findRedisServer()) throw new Error(REDIS_MISSING_MESSAGE);
       cluster = parts.add(await startRedisCluster({ dir: runDir }));
     } else if (!isPhase1(options.design) && store !== "single") {
       if (!findRedisServer()) throw new Error(REDIS_MISSING_MESSAGE);
-      replicated = parts.add(await startReplicatedRedis({ dir: runDir, safe: store === "sentinel-safe" }));
+      replicated = parts.add(await startReplicatedRedis({ dir: runDir, safe: safe.includes("min-replicas") }));
     } else if (!isPhase1(options.design)) {
       if (process.env.REDIS_URL) {
         redisUrl = process.env.REDIS_URL;
@@ -74,7 +77,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       redisUrl,
       sentinels: replicated?.sentinelList,
       clusterNodes: cluster?.nodeList,
-      safeReplication: store === "sentinel-safe",
+      safeReplication: safe,
       keyPrefix: `demo-${process.pid}:`,
     });
     const instances = Array.from({ length: options.instances }, (_, i) =>
