@@ -92,7 +92,7 @@ async function startWatched(design: Design, safe: readonly SafeSetting[] | undef
 }
 type Watched = Awaited<ReturnType<typeof startWatched>>;
 
-/** Freezes the primary for 5 s (the nemesis's freeze-primary), uploads as soon as it is back, and says who acknowledged it. */
+/** The nemesis's freeze-primary (5 s), an upload as soon as the primary is back, and who acknowledged it. */
 async function freezeAndUpload(run: Watched, design: Design, filename: string) {
   let during: Promise<Answer> | undefined;
   const context: FaultContext = {
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     }
   };
   stopOnSignals(
-    () => (runs.length ? ({ ...runs[0].stack, stop: stopAll } as Stack) : undefined),
+    (): Stack | undefined => (runs.length ? { ...runs[0].stack, stop: stopAll } : undefined),
     (line) => console.log(line),
   );
   const talk = new Narration(pause);
