@@ -111,13 +111,16 @@ async function freezeAndUpload(run: Watched, design: Design, filename: string) {
     filename,
     content: "written just after the freeze",
   });
-  const by =
-    upload.storeNode === node(old)
-      ? ` by ${upload.storeNode}, the primary we froze`
-      : upload.storeNode
-        ? ` by ${upload.storeNode}`
-        : "";
-  console.log(`   upload ${filename}: ${describe(upload)}${ok(upload) ? `, acknowledged${by}` : ""}`);
+  // The node the server was connected to when it answered (X-Store-Node): the frozen one, or the promoted one.
+  const on = upload.storeNode
+    ? `${upload.storeNode}${upload.storeNode === node(old) ? ", the primary we froze" : ""}`
+    : undefined;
+  const outcome = ok(upload)
+    ? `, acknowledged${on ? ` by ${on}` : ""}`
+    : on
+      ? `, refused: the server was on ${on}`
+      : "";
+  console.log(`   upload ${filename}: ${describe(upload)}${outcome}`);
   return { old, upload, fault };
 }
 
