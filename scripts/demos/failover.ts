@@ -95,12 +95,29 @@ type Watched = Awaited<ReturnType<typeof startWatched>>;
 /** The nemesis's freeze-primary (5 s), an upload as soon as the primary is back, and who acknowledged it. */
 async function freezeAndUpload(run: Watched, design: Design, filename: string) {
   let during: Promise<Answer> | undefined;
+  let struck: Fault | undefined;
   const context: FaultContext = {
     design,
     clock: () => Date.now(),
-    onStrike: () => (during = sleep(200).then(() => run.user.whoAmI(run.url))),
+    onStrike: (fault) => {
+      struck = fault;
+      during = sleep(200).then(() => run.user.whoAmI(run.url));
+    },
   };
-  const fault = await freezePrimary({ replicated: run.replicated }, run.stack.instances, context);
+  let fault: Fault;
+  try {
+    fault = await freezePrimary({ replicated: run.replicated }, run.stack.instances, context);
+  } catch (error) {
+    // On a busy machine the Sentinels' vote can split (each tries again only after twice the
+    // failover-timeout, 8 s), and a primary back after 5 s is then never replaced: say so, show
+    // their timeline, and freeze once more.
+    const stillPrimary = await run.replicated.agreedPrimary();
+    if (!struck || stillPrimary?.port !== struck.target.port) throw error;
+    console.log(`   the Sentinels promoted no replica during the freeze; what they announced:`);
+    printTimeline(run.events, struck, "SIGSTOP");
+    console.log("   (a busy machine: no Sentinel won the vote in time) the same freeze once more");
+    fault = await freezePrimary({ replicated: run.replicated }, run.stack.instances, context);
+  }
   const old = run.replicated.nodes.find((candidate) => candidate.port === fault.target.port) as RedisServer;
   console.log(`   SIGSTOP the primary ${node(old)}: it stalls, its connections stay open`);
   if (during) console.log(`   a request during the freeze: ${describe(await during)}`);

@@ -103,11 +103,13 @@ describe("the demos", () => {
     expect(run.stdout.trim().split("\n").pop()).toMatch(
       /^Verdict: replication kept atomic-session's data through a crash; a pause lost an acknowledged write; with the safe settings /,
     );
-    expect(
-      loggedProcesses(pidLog)
-        .map((logged) => logged.name)
-        .filter((name) => /^(redis|sentinel)-\d$/.test(name)),
-    ).toHaveLength(12); // two replicated sets of six
+    // Two replicated sets of six (a set that does not settle on a busy machine is started once more, from scratch).
+    const started = loggedProcesses(pidLog)
+      .map((logged) => logged.name)
+      .filter((name) => /^(redis|sentinel)-\d$/.test(name));
+    expect(started.length % 6).toBe(0);
+    expect(started.length).toBeGreaterThanOrEqual(12);
+    expect(started.length).toBeLessThanOrEqual(24);
     expect(killSurvivors(pidLog)).toEqual([]);
   }, 120_000);
 
@@ -117,9 +119,12 @@ describe("the demos", () => {
     const steps = ["+sdown", "+odown", "+elected-leader", "+switch-master"];
     const count = (step: string) =>
       output.match(new RegExp(`^ +\\+[\\d,]+ ms {2}\\${step} +sentinel-\\d: `, "gm"))?.length ?? 0;
+    // At least three: a freeze the Sentinels did not act on in time is printed too, then tried again.
     const counts = Object.fromEntries(steps.map((step) => [step, count(step)]));
-    if (Object.values(counts).some((each) => each !== 3)) console.log(output); // the whole run, to see which fault lacked a step
-    expect(counts).toEqual(Object.fromEntries(steps.map((step) => [step, 3])));
+    if (Object.values(counts).some((each) => each < 3)) console.log(output); // the whole run, to see which fault lacked a step
+    expect(Object.fromEntries(steps.map((step) => [step, counts[step] >= 3]))).toEqual(
+      Object.fromEntries(steps.map((step) => [step, true])),
+    );
     expect(output).toMatch(/\+sdown +sentinel-\d: subjectively down: 127\.0\.0\.1:\d+ /);
     expect(output).toMatch(/\+odown +sentinel-\d: objectively down: [23] Sentinels agree \(quorum 2\)/);
     expect(output).toMatch(/\+switch-master +sentinel-\d: announces the new primary 127\.0\.0\.1:\d+/);
