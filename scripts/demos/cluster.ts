@@ -66,8 +66,17 @@ async function main(): Promise<void> {
       console.log(
         `  ${node.name.padEnd(16)} redis://127.0.0.1:${node.port}  (pid ${node.pid})${node === primary ? "  the primary" : "  a replica"}`,
       );
+    for (const sentinel of replicated.sentinels)
+      console.log(
+        `  ${sentinel.name.padEnd(16)} redis://127.0.0.1:${sentinel.port}  (pid ${sentinel.pid})  a Sentinel`,
+      );
+    // The last Sentinel answers the question: worksheet 07 kills the first one to show the quorum.
+    const asked = replicated.sentinels[replicated.sentinels.length - 1];
     console.log(
-      `  Sentinels        ${replicated.sentinelList}   (redis-cli -p ${replicated.sentinels[0].port} sentinel get-master-addr-by-name ${MASTER_NAME})`,
+      `  ask a Sentinel   redis-cli -p ${asked.port} sentinel get-master-addr-by-name ${MASTER_NAME}   (${asked.name}: who is the primary?)`,
+    );
+    console.log(
+      `  watch it         redis-cli -p ${asked.port} psubscribe '*'   (each step of a failover, as it announces it)`,
     );
   }
   const cluster = stack.cluster;
@@ -97,6 +106,8 @@ async function main(): Promise<void> {
     console.log("Crash the Redis primary, or freeze it, and watch the Sentinels promote a replica:");
     console.log(`  kill -9 ${primary?.pid}      # SIGKILL the primary`);
     console.log(`  kill -STOP ${primary?.pid}   # freeze it; kill -CONT ${primary?.pid} to wake it`);
+    const first = replicated.sentinels[0];
+    console.log(`  kill ${first.pid}         # stop ${first.name} first: do two Sentinels of three still promote?`);
   }
   console.log("Ctrl-C stops everything.");
   for (const instance of stack.instances) {

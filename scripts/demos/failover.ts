@@ -1,42 +1,44 @@
-// `npm run demo:failover -- [--design D] [--pause]`: the instructor's replication demo, on a
-// primary, two replicas and three Sentinels. A session and an upload survive a SIGKILL of the
-// primary; then a frozen primary comes back, acknowledges an upload, and loses it when the
-// Sentinels demote it; then the same freeze with the safe settings loses nothing, and what
-// that costs. What to say at each step: docs/instructor-guide.md.
+// `npm run demo:failover -- [--design D] [--safe all|detector|wait|min-replicas] [--pause]`: the
+// instructor's replication demo, on a primary, two replicas and three Sentinels, with the
+// Sentinels' own timeline of each fault. A session survives a SIGKILL of the primary; a frozen
+// primary acknowledges an upload and loses it; the same freeze with the safe settings (or one
+// alone) does not; then what they cost. What to say: docs/instructor-guide.md, "A 5-minute failover demo".
 
 import { parseOrExit, readArgs, readDesign, refuseNativeWindows, UsageError } from "../cli";
-import { isPhase1 } from "../designs";
+import { Design, isPhase1 } from "../designs";
 import { sleep, stopEverything } from "../processes/managed-process";
 import { RedisServer } from "../processes/redis";
-import { ask, ReplicatedRedis } from "../processes/replicated-redis";
+import { ask, DOWN_AFTER_MS, ReplicatedRedis, SentinelEvent, watchSentinelEvents } from "../processes/replicated-redis";
+import { SAFE_SETTINGS, SafeSetting } from "../processes/server-env";
+import { Stack, startStack, stopOnSignals } from "../processes/stack";
+import { Fault, FaultContext, FREEZE_MS, freezePrimary, killPrimary } from "../workbench/nemesis";
 import { Answer, DemoUser } from "./demo-user";
 import { bold, describe, Narration } from "./narration";
-import { Stack, startStack, stopOnSignals } from "../processes/stack";
+import { compareTimings, describeSpread, describeVerdict } from "./noise";
+import { failoverPhases, phasesLines, sentinelTimeline, timelineLines } from "./sentinel-timeline";
 
-const USAGE = "usage: npm run demo:failover -- [--design D] [--pause]   (D: a phase-2 design; default redis-session)";
-const FREEZE_MS = 5000;
+const USAGE = `usage: npm run demo:failover -- [--design D] [--safe all|detector|wait|min-replicas] [--pause]
+  D: a phase-2 design (default redis-session); --safe: the safe settings of step 5, all three (the default) or one alone`;
+/** Uploads timed on each side in the cost step: enough for a median and an interval that a busy machine cannot fake. */
+const COST_SAMPLES = 300;
+
+/** Each safe setting as a student would set it. */
+const SETTING_NAMES: Record<SafeSetting, string> = {
+  detector: "REDIS_FAILOVER_DETECTOR=true",
+  wait: "REDIS_WAIT_REPLICAS=1",
+  "min-replicas": "min-replicas-to-write 1",
+};
 
 const node = (server: RedisServer | undefined) => (server ? `127.0.0.1:${server.port}` : "none");
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const ok = (answer: Answer) => answer.status >= 200 && answer.status < 300;
 
-/** The median time of `count` uploads one after the other: what an acknowledgement costs. */
-async function uploadMs(user: DemoUser, url: string, count: number, tag: string): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < count; i += 1)
-    times.push(
-      (await user.request(url, "POST", "/api/upload", { filename: `${tag}-${i}.txt`, content: "timing" })).ms ?? 0,
-    );
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)];
-}
-
-/** Asks "who am I?" every 100 ms until the answer is 2xx; how long that took. */
-async function untilServed(user: DemoUser, url: string, timeoutMs = 30_000): Promise<{ ms: number; answer: Answer }> {
+/** Asks "who am I?" every 100 ms until the answer is 2xx; when that was, and the answer. */
+async function untilServed(user: DemoUser, url: string, timeoutMs = 30_000): Promise<{ at: number; answer: Answer }> {
   const started = Date.now();
   for (;;) {
     const answer = await user.whoAmI(url);
-    if ((answer.status >= 200 && answer.status < 300) || Date.now() - started > timeoutMs)
-      return { ms: Date.now() - started, answer };
+    if (ok(answer) || Date.now() - started > timeoutMs) return { at: Date.now(), answer };
     await sleep(100);
   }
 }
@@ -51,57 +53,153 @@ async function afterRetries(request: () => Promise<Answer>, timeoutMs = 5000): P
   }
 }
 
-/** Waits until `old` reports that it is a replica again (a Sentinel noticed it); how long that took. */
-async function untilDemoted(old: RedisServer, timeoutMs = 30_000): Promise<number> {
+/** Waits until `old` reports that it is a replica again (a Sentinel noticed it); how long after `since` that was. */
+async function untilDemoted(old: RedisServer, since: number, timeoutMs = 30_000): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     const role = (await ask(old.port, "ROLE").catch(() => null)) as unknown[] | null;
-    if (role?.[0] === "slave") return Date.now() - started;
+    if (role?.[0] === "slave") return Date.now() - since;
     await sleep(200);
   }
   throw new Error(`the old primary was not demoted within ${timeoutMs / 1000} s`);
 }
 
-/** The node every Sentinel names as the primary; an error while they disagree. */
-async function primaryNow(replicated: ReplicatedRedis): Promise<RedisServer> {
-  const primary = await replicated.agreedPrimary();
-  if (!primary) throw new Error("the Sentinels do not agree on a primary");
-  return primary;
+/** Waits (at most `timeoutMs`) until some Sentinel has announced `type` since `since`. */
+async function untilAnnounced(events: SentinelEvent[], type: string, since: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!events.some((event) => event.type === type && event.at >= since) && Date.now() < deadline) await sleep(50);
 }
 
-/** Freezes the primary for 5 s, uploads as soon as it is back, and says who acknowledged it. */
-async function freezeAndUpload(replicated: ReplicatedRedis, user: DemoUser, url: string, filename: string) {
-  await replicated.sentinelsConnected();
-  const old = await primaryNow(replicated);
-  old.freeze();
+/** Prints the Sentinels' announcements about the primary that `fault` struck, and the phases of its failover. */
+function printTimeline(events: SentinelEvent[], fault: Fault, what: string): void {
+  const steps = sentinelTimeline(events, fault.began_ms, `127.0.0.1:${fault.target.port}`);
+  console.log(
+    `   the Sentinels' announcements, ms since the ${what} (the first Sentinel to announce each, then the others):`,
+  );
+  for (const line of timelineLines(steps)) console.log(`   ${line}`);
+  const phases = failoverPhases(steps);
+  if (phases) for (const line of phasesLines(phases, DOWN_AFTER_MS)) console.log(`   ${line}`);
+}
+
+/** A stack on replicated Redis, the Sentinels' announcements collected from the start, and a user logged in. */
+async function startWatched(design: Design, safe: readonly SafeSetting[] | undefined, name: string) {
+  const stack = await startStack({
+    design,
+    instances: 1,
+    store: safe ? "sentinel-safe" : "sentinel",
+    safe,
+    graceful: true,
+  });
+  const replicated = stack.replicated as ReplicatedRedis;
+  const events: SentinelEvent[] = [];
+  const unwatch = await watchSentinelEvents(replicated, (event) => events.push(event));
+  const user = new DemoUser(design, `${name}${process.pid % 100000}`);
+  return { stack, replicated, events, unwatch, user, url: stack.instances[0].url };
+}
+type Watched = Awaited<ReturnType<typeof startWatched>>;
+
+/** The nemesis's freeze-primary (5 s), an upload as soon as the primary is back, and who acknowledged it. */
+async function freezeAndUpload(run: Watched, design: Design, filename: string) {
+  let during: Promise<Answer> | undefined;
+  let struck: Fault | undefined;
+  const context: FaultContext = {
+    design,
+    clock: () => Date.now(),
+    onStrike: (fault) => {
+      struck = fault;
+      during = sleep(200).then(() => run.user.whoAmI(run.url));
+    },
+  };
+  let fault: Fault;
+  try {
+    fault = await freezePrimary({ replicated: run.replicated }, run.stack.instances, context);
+  } catch (error) {
+    // On a busy machine the Sentinels' vote can split (each tries again only after twice the
+    // failover-timeout, 8 s), and a primary back after 5 s is then never replaced: say so, show
+    // their timeline, and freeze once more.
+    const stillPrimary = await run.replicated.agreedPrimary();
+    if (!struck || stillPrimary?.port !== struck.target.port) throw error;
+    console.log(`   the Sentinels promoted no replica during the freeze; what they announced:`);
+    printTimeline(run.events, struck, "SIGSTOP");
+    console.log("   (a busy machine: no Sentinel won the vote in time) the same freeze once more");
+    fault = await freezePrimary({ replicated: run.replicated }, run.stack.instances, context);
+  }
+  const old = run.replicated.nodes.find((candidate) => candidate.port === fault.target.port) as RedisServer;
   console.log(`   SIGSTOP the primary ${node(old)}: it stalls, its connections stay open`);
-  console.log(`   a request during the freeze: ${describe(await user.whoAmI(url))}`);
-  await sleep(FREEZE_MS);
-  old.resume();
-  const promoted = await replicated.waitForNewPrimary(old);
-  console.log(`   SIGCONT after ${seconds(FREEZE_MS)}; meanwhile the Sentinels promoted ${node(promoted)}`);
-  const upload = await user.request(url, "POST", "/api/upload", { filename, content: "written just after the freeze" });
-  const by =
-    upload.storeNode === node(old)
-      ? ` by ${upload.storeNode}, the primary we froze`
-      : upload.storeNode
-        ? ` by ${upload.storeNode}`
-        : "";
-  console.log(`   upload ${filename}: ${describe(upload)}${upload.status < 300 ? `, acknowledged${by}` : ""}`);
-  return { old, upload };
+  if (during) console.log(`   a request during the freeze: ${describe(await during)}`);
+  console.log(
+    `   SIGCONT after ${seconds(FREEZE_MS)}; meanwhile the Sentinels promoted 127.0.0.1:${fault.promoted?.port}`,
+  );
+  const upload = await run.user.request(run.url, "POST", "/api/upload", {
+    filename,
+    content: "written just after the freeze",
+  });
+  // The node the server was connected to when it answered (X-Store-Node): the frozen one, or the promoted one.
+  const on = upload.storeNode
+    ? `${upload.storeNode}${upload.storeNode === node(old) ? ", the primary we froze" : ""}`
+    : undefined;
+  const outcome = ok(upload)
+    ? `, acknowledged${on ? ` by ${on}` : ""}`
+    : on
+      ? `, refused: the server was on ${on}`
+      : "";
+  console.log(`   upload ${filename}: ${describe(upload)}${outcome}`);
+  return { old, upload, fault };
+}
+
+/**
+ * Times uploads on both stacks in turn, `COST_SAMPLES` each: one without, one with, the order
+ * swapped every pair, so that a slow moment of the machine falls on both sides alike.
+ */
+async function timeInTurn(
+  plain: Watched,
+  safe: Watched,
+): Promise<{ without: number[]; with: number[]; failed: number }> {
+  const timings = { without: [] as number[], with: [] as number[], failed: 0 };
+  const timeOne = async (run: Watched, into: number[], i: number) => {
+    const started = performance.now();
+    const answer = await run.user.request(run.url, "POST", "/api/upload", {
+      filename: `cost-${i}.txt`,
+      content: "timing",
+    });
+    if (ok(answer)) into.push(performance.now() - started);
+    else timings.failed += 1;
+  };
+  for (let i = 0; i < COST_SAMPLES; i += 1) {
+    const pair: Array<[Watched, number[]]> = [
+      [plain, timings.without],
+      [safe, timings.with],
+    ];
+    for (const [run, into] of i % 2 ? pair.reverse() : pair) await timeOne(run, into, i);
+  }
+  return timings;
 }
 
 async function main(): Promise<void> {
-  const { design, pause } = parseOrExit(USAGE, () => {
-    const values = readArgs(process.argv.slice(2), ["design"], ["pause"]);
+  const { design, pause, safe } = parseOrExit(USAGE, () => {
+    const values = readArgs(process.argv.slice(2), ["design", "safe"], ["pause"]);
     const chosen = readDesign(values.design ?? "redis-session", true);
     if (isPhase1(chosen)) throw new UsageError(`--design must be a phase-2 design: ${chosen} keeps nothing in Redis`);
-    return { design: chosen, pause: values.pause ?? false };
+    const named = values.safe === undefined || values.safe === "all" ? [...SAFE_SETTINGS] : values.safe.split(",");
+    const unknown = named.filter((setting) => !(SAFE_SETTINGS as readonly string[]).includes(setting));
+    if (unknown.length || named.length === 0)
+      throw new UsageError(`--safe must be all, or one or more of ${SAFE_SETTINGS.join(", ")} (got ${values.safe})`);
+    return { design: chosen, pause: values.pause ?? false, safe: named as SafeSetting[] };
   });
   refuseNativeWindows("demo:failover");
-  const running: { stack?: Stack } = {};
+  const all = safe.length === SAFE_SETTINGS.length;
+  const withSafe = all
+    ? "with the safe settings"
+    : `with ${safe.map((each) => SETTING_NAMES[each]).join(" and ")} alone`;
+  const runs: Watched[] = [];
+  const stopAll = async () => {
+    for (const run of runs) {
+      await run.unwatch();
+      await run.stack.stop();
+    }
+  };
   stopOnSignals(
-    () => running.stack,
+    (): Stack | undefined => (runs.length ? { ...runs[0].stack, stop: stopAll } : undefined),
     (line) => console.log(line),
   );
   const talk = new Narration(pause);
@@ -110,101 +208,124 @@ async function main(): Promise<void> {
     `Start replicated Redis and one ${design} server`,
     "A primary, two replicas that copy it, and three Sentinels that watch it. The server asks the Sentinels which node is the primary.",
   );
-  let stack = await startStack({ design, instances: 1, store: "sentinel", graceful: true });
-  running.stack = stack;
-  let replicated = stack.replicated as ReplicatedRedis;
-  let [server] = stack.instances;
+  const plain = await startWatched(design, undefined, "fail");
+  runs.push(plain);
+  const { replicated, user, url } = plain;
   console.log(
     `   primary ${node(await replicated.agreedPrimary())}, replicas ${replicated.nodes.slice(1).map(node).join(" and ")}, Sentinels ${replicated.sentinelList}`,
   );
-  const user = new DemoUser(design, `fail${process.pid % 100000}`);
-  console.log(`   register: ${describe(await user.register(server.url))}`);
-  console.log(`   log in:   ${describe(await user.logIn(server.url))}`);
-  const first = await user.request(server.url, "POST", "/api/upload", {
-    filename: "before-the-crash.txt",
-    content: "kept?",
-  });
+  console.log(`   register: ${describe(await user.register(url))}`);
+  console.log(`   log in:   ${describe(await user.logIn(url))}`);
+  const first = await user.request(url, "POST", "/api/upload", { filename: "before-the-crash.txt", content: "kept?" });
   console.log(`   upload:   ${describe(first)} (file ${String(first.body.file_id)})`);
-  const plainMs = await uploadMs(user, server.url, 20, "plain");
 
   await talk.next(
     "Crash the primary (SIGKILL)",
     "The Sentinels wait 1 s of silence, agree, and promote a replica. Does the session survive?",
   );
-  await replicated.sentinelsConnected();
-  const crashed = await primaryNow(replicated);
-  await crashed.kill();
-  const { ms: gap, answer: after } = await untilServed(user, server.url);
+  let struck = 0;
+  const crashing = killPrimary(replicated, plain.stack.instances, {
+    design,
+    clock: () => Date.now(),
+    onStrike: () => (struck = Date.now()),
+  });
+  while (!struck) await sleep(5);
+  await sleep(50); // the SIGKILL has landed: from here on, "who am I?" every 100 ms
+  const { at: servedAt, answer: after } = await untilServed(user, url);
+  const crash = await crashing;
   console.log(
-    `   ${node(crashed)} is gone; the server answered again after ${seconds(gap)}, from the primary ${node(await replicated.agreedPrimary())}`,
+    `   ${node(replicated.nodes.find((each) => each.port === crash.target.port))} is gone; the server answered again after ${seconds(servedAt - crash.began_ms)}, from the primary 127.0.0.1:${crash.promoted?.port}`,
   );
   console.log(`   who am I: ${describe(after)}`);
-  const kept = await user.request(server.url, "GET", `/api/files/${String(first.body.file_id)}`);
+  const kept = await user.request(url, "GET", `/api/files/${String(first.body.file_id)}`);
   console.log(`   the upload: ${describe(kept)}`);
-  console.log(bold(`   A crash: writes stopped for ${seconds(gap)}, and nothing acknowledged was lost.`));
+  await untilAnnounced(plain.events, "+failover-end", crash.began_ms);
+  printTimeline(plain.events, crash, "SIGKILL");
+  console.log(
+    bold(`   A crash: writes stopped for ${seconds(servedAt - crash.began_ms)}, and nothing acknowledged was lost.`),
+  );
 
   await talk.next(
     "Now a pause: freeze the primary for 5 s (SIGSTOP)",
     "A stalled process, or a network pause. The Sentinels promote the last replica meanwhile. What does the old primary do when it wakes up?",
   );
-  const { old, upload } = await freezeAndUpload(replicated, user, server.url, "after-the-freeze.txt");
+  const { old, upload, fault: freeze } = await freezeAndUpload(plain, design, "after-the-freeze.txt");
 
   await talk.next(
     "Wait for a Sentinel to notice the old primary",
     "It is demoted only when a Sentinel's periodic check sees it (every 10 s). Then it copies the new primary, and drops what only it had.",
   );
-  console.log(`   ${node(old)} became a replica after ${seconds(await untilDemoted(old))}`);
-  const lost = await afterRetries(() => user.request(server.url, "GET", `/api/files/${String(upload.body.file_id)}`));
+  const demotedAt = await untilDemoted(old, freeze.began_ms);
+  console.log(`   ${node(old)} became a replica ${seconds(demotedAt - FREEZE_MS)} after SIGCONT`);
+  const lost = await afterRetries(() => user.request(url, "GET", `/api/files/${String(upload.body.file_id)}`));
   console.log(`   read the acknowledged upload ${String(upload.body.file_id)}: ${describe(lost)}`);
+  printTimeline(plain.events, freeze, "SIGSTOP");
   console.log(
     bold(
       `   A pause: ${lost.status === 404 ? "an acknowledged upload is gone." : "this time the upload survived (the server did not write to the frozen primary)."}`,
     ),
   );
-  await stack.stop();
 
   await talk.next(
-    "The same freeze, with the safe settings",
-    "The server moves when the Sentinels announce a new primary (REDIS_FAILOVER_DETECTOR), a primary refuses writes without a replica in sync (min-replicas-to-write 1), and every write waits for a replica (REDIS_WAIT_REPLICAS=1).",
+    `The same freeze, ${withSafe}`,
+    all
+      ? "The server moves when the Sentinels announce a new primary (REDIS_FAILOVER_DETECTOR), a primary refuses writes without a replica in sync (min-replicas-to-write 1), and every write waits for a replica (REDIS_WAIT_REPLICAS=1)."
+      : `Only one of the three safe settings this time (--safe ${safe.join(",")}). Does it close the window on its own?`,
   );
-  stack = await startStack({ design, instances: 1, store: "sentinel-safe", graceful: true });
-  running.stack = stack;
-  replicated = stack.replicated as ReplicatedRedis;
-  [server] = stack.instances;
-  const safeUser = new DemoUser(design, `safe${process.pid % 100000}`);
-  await safeUser.register(server.url);
-  await safeUser.logIn(server.url);
-  const safeMs = await uploadMs(safeUser, server.url, 20, "safe");
-  const safe = await freezeAndUpload(replicated, safeUser, server.url, "after-the-safe-freeze.txt");
-  console.log(`   ${node(safe.old)} became a replica after ${seconds(await untilDemoted(safe.old))}`);
-  const read =
-    safe.upload.status < 300
-      ? await afterRetries(() => safeUser.request(server.url, "GET", `/api/files/${String(safe.upload.body.file_id)}`))
-      : undefined;
+  const guarded = await startWatched(design, safe, "safe");
+  runs.push(guarded);
+  await guarded.user.register(guarded.url);
+  await guarded.user.logIn(guarded.url);
+  const safeFreeze = await freezeAndUpload(guarded, design, "after-the-safe-freeze.txt");
+  const safeDemotedAt = await untilDemoted(safeFreeze.old, safeFreeze.fault.began_ms);
+  console.log(`   ${node(safeFreeze.old)} became a replica ${seconds(safeDemotedAt - FREEZE_MS)} after SIGCONT`);
+  const read = ok(safeFreeze.upload)
+    ? await afterRetries(() =>
+        guarded.user.request(guarded.url, "GET", `/api/files/${String(safeFreeze.upload.body.file_id)}`),
+      )
+    : undefined;
   console.log(`   read it back: ${read ? describe(read) : "nothing to read: it was refused, never acknowledged"}`);
+  printTimeline(guarded.events, safeFreeze.fault, "SIGSTOP");
 
   await talk.next(
     "What it cost",
-    "WAIT holds every answer until a replica has the write: one more round trip per write, to the replica and back.",
+    `Uploads to both servers in turn, ${COST_SAMPLES} each: one to the first (no safe setting), one to the second (${safe.join(", ")}). ${safe.includes("wait") ? "WAIT holds every answer until a replica has the write." : "Without WAIT, no write waits for anything more: is there a difference beyond the noise?"}`,
   );
+  // Both servers first acknowledge an upload again (one without the detector may still be on the old primary).
+  for (const run of [plain, guarded])
+    await afterRetries(
+      () => run.user.request(run.url, "POST", "/api/upload", { filename: "warm-up.txt", content: "" }),
+      15_000,
+    );
+  const costStarted = Date.now();
+  const timings = await timeInTurn(plain, guarded);
+  const comparison = compareTimings(timings.without, timings.with);
   console.log(
-    `   median of 20 uploads one after the other: ${plainMs} ms without the safe settings, ${safeMs} ms with them`,
+    `   ${timings.without.length + timings.with.length} uploads one after the other in ${seconds(Date.now() - costStarted)}${timings.failed ? ` (${timings.failed} refused, left out)` : ""}:`,
   );
+  const labels = ["without any safe setting:", `${withSafe}:`];
+  const width = Math.max(...labels.map((label) => label.length));
+  console.log(`   ${labels[0].padEnd(width)} ${describeSpread(comparison.baseline)}`);
+  console.log(`   ${labels[1].padEnd(width)} ${describeSpread(comparison.candidate)}`);
+  console.log(bold(`   ${describeVerdict(comparison, withSafe)}`));
   console.log(
-    "   (on loopback, one user at a time, the replica answers within a millisecond; under load the difference grows)",
+    "   (on loopback, one user at a time, a replica answers within a millisecond; under load the difference grows)",
   );
+
   // Said as measured: a refused upload was never acknowledged; a 401 means the session itself was lost.
   const verdict =
-    safe.upload.status === 401
-      ? `the session was lost even so (${String(safe.upload.body.error)})`
-      : read === undefined || read.status === 200
-        ? "nothing acknowledged was lost"
-        : "an acknowledged upload was lost even so";
+    safeFreeze.upload.status === 401
+      ? `the session was lost even so (${String(safeFreeze.upload.body.error)})`
+      : read === undefined
+        ? `nothing acknowledged was lost (the upload after the freeze was refused with ${safeFreeze.upload.status} ${String(safeFreeze.upload.body.error ?? safeFreeze.upload.error ?? "")}, never acknowledged)`
+        : read.status === 200
+          ? "nothing acknowledged was lost"
+          : "an acknowledged upload was lost even so";
   const pauseVerdict = lost.status === 404 ? "a pause lost an acknowledged write" : "a pause lost nothing this time";
   console.log(
-    `\n${bold(`Verdict: replication kept ${design}'s data through a crash; ${pauseVerdict}; with the safe settings ${verdict}.`)}`,
+    `\n${bold(`Verdict: replication kept ${design}'s data through a crash; ${pauseVerdict}; ${withSafe} ${verdict}.`)}`,
   );
-  await stack.stop();
+  await stopAll();
 }
 
 main().catch((error) => {

@@ -13,6 +13,8 @@ import { Command, Part, randomPort, sleep } from "./managed-process";
 import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer } from "./redis";
 
 export const MASTER_NAME = "lab";
+/** A primary silent this long is subjectively down for a Sentinel (its down-after-milliseconds). */
+export const DOWN_AFTER_MS = 1000;
 const SETTLE_TIMEOUT_MS = 20_000;
 
 /** One command to one node, on a connection of its own that gives up quickly (a frozen node never answers). */
@@ -86,7 +88,7 @@ class SentinelServer extends RedisServer {
         `dir ${this.dir}`,
         `sentinel myid ${this.myid}`,
         `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${primaryPort} 2`, // quorum 2 of 3
-        `sentinel down-after-milliseconds ${MASTER_NAME} 1000`, // a primary silent for 1 s is down
+        `sentinel down-after-milliseconds ${MASTER_NAME} ${DOWN_AFTER_MS}`,
         `sentinel failover-timeout ${MASTER_NAME} 4000`,
         // Known from the start: the cell begins in a few hundred milliseconds, not after the
         // Sentinels have found each other through the primary (a hello every 2 s).

@@ -14,7 +14,7 @@ import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from 
 import { RedisCluster, startRedisCluster } from "./redis-cluster";
 import { ReplicatedRedis, startReplicatedRedis } from "./replicated-redis";
 import { makeRunDir } from "./run-dir";
-import { runSecret, serverEnvironment } from "./server-env";
+import { runSecret, SAFE_SETTINGS, SafeSetting, serverEnvironment } from "./server-env";
 import { ServerInstance } from "./server-instance";
 
 export interface Stack {
@@ -55,6 +55,8 @@ export interface StackOptions {
   secret?: string;
   /** Instances ended with SIGTERM rather than SIGKILL at stop: for the demos, which are not about crashes. */
   graceful?: boolean;
+  /** With "sentinel-safe": which of the safe settings to apply (all three when not given), to try each alone. */
+  safe?: readonly SafeSetting[];
 }
 
 /** Starts the store the design needs, then the instances, then the balancer; stops what started if a step fails. */
@@ -72,6 +74,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let cluster: RedisCluster | undefined;
     const store = options.store ?? "single";
     const sharedRedis = options.useRedisUrl ? process.env.REDIS_URL : undefined;
+    const safe = store === "sentinel-safe" ? (options.safe ?? SAFE_SETTINGS) : [];
     if (!isPhase1(options.design)) {
       if (!sharedRedis && !findRedisServer()) {
         throw new Error(
@@ -81,7 +84,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       if (store === "cluster") {
         cluster = parts.add(await startRedisCluster({ dir }));
       } else if (store !== "single") {
-        replicated = parts.add(await startReplicatedRedis({ dir, safe: store === "sentinel-safe" }));
+        replicated = parts.add(await startReplicatedRedis({ dir, safe: safe.includes("min-replicas") }));
       } else if (sharedRedis) {
         redisUrl = sharedRedis;
       } else {
@@ -96,7 +99,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       redisUrl,
       sentinels: replicated?.sentinelList,
       clusterNodes: cluster?.nodeList,
-      safeReplication: store === "sentinel-safe",
+      safeReplication: safe,
       // Its own key prefix on a shared Redis: the one at REDIS_URL may hold someone else's keys.
       ...(sharedRedis && { keyPrefix: `demo-${process.pid}:` }),
     });
