@@ -3,7 +3,7 @@
 // the reports"). The HTML timeline is in report-html.ts.
 
 import { DESIGNS } from "../designs";
-import { MachineInfo } from "../processes/machine";
+import { Headroom, MachineInfo } from "../processes/machine";
 import { CellResult } from "./cell";
 import { agreement } from "./agreement";
 import { expectation, isDaggerSwap, Scenario, SCENARIOS } from "./scenarios";
@@ -16,6 +16,8 @@ export interface RunInfo {
   seed: number;
   options: Record<string, unknown>;
   wall_s: number;
+  /** The machine's headroom before the run, which decided how many cells ran at once. */
+  headroom?: Headroom;
 }
 
 /** The command that runs the same cells with the same seed. */
@@ -53,11 +55,17 @@ const FIGURES = [
 ] as const;
 
 /** The JSON object of `--json` and reports/survival.json: every cell, with every figure. */
-/** "; load average 3.1, the lab's event-loop delay 12 ms" for a cell that measured it. */
+/** "; load average 3.1, the lab's event-loop delay 12 ms, 0.2 cores idle, a /health round trip 4.7 ms" for a cell that measured it. */
 export function loadText(cell: { load?: CellResult["load"] }): string {
-  return cell.load
-    ? `; load average ${cell.load.load_average}, the lab's event-loop delay ${cell.load.event_loop_delay_ms} ms`
-    : "";
+  if (!cell.load) return "";
+  const { load_average, event_loop_delay_ms, idle_cores, reference_ms } = cell.load;
+  return `; load average ${load_average}, the lab's event-loop delay ${event_loop_delay_ms} ms${idle_cores === undefined ? "" : `, ${idle_cores} cores idle`}${reference_ms === undefined ? "" : `, a /health round trip ${reference_ms} ms`}`;
+}
+
+/** The machine's headroom before the run, and how many cells it let run at once (docs/how-the-lab-works.md, "A busy machine"). */
+export function headroomSentence(headroom: Headroom, options: RunInfo["options"]): string {
+  const asked = options.jobs_asked ? ` (${options.jobs_asked} asked: fewer on a busy machine)` : "";
+  return `Before the run: ${headroom.idle_cores} cores idle, load average ${headroom.load_average}, the lab's event-loop delay ${headroom.event_loop_delay_ms} ms, a fixed task got ${headroom.cpu_share} of a core (${headroom.reference_ms} ms); ${options.jobs} cells at once${asked}.`;
 }
 
 /** "1 cell", "2 cells". */
@@ -74,6 +82,7 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
     seed: info.seed,
     options: info.options,
     wall_s: info.wall_s,
+    ...(info.headroom ? { headroom: info.headroom } : {}),
     cells: cells.map((cell) => {
       const entry: Record<string, unknown> = { design: cell.design, scenario: cell.scenario, verdict: cell.verdict };
       if (cell.reason) entry.reason = cell.reason;
@@ -258,8 +267,16 @@ export function agreementNotes(cells: CellResult[]): { agrees: boolean; lines: s
           .replace(/\.$/, "")})`
       : "";
     const first = cell.first_run
-      ? `the first run read ${cell.first_run.verdict}${firstAnomaly}: ${cell.first_run.note}${loadText(cell.first_run)}`
+      ? `the first run ${cell.first_run.crashed ? "could not run" : `read ${cell.first_run.verdict}`}${firstAnomaly}: ${cell.first_run.note}${loadText(cell.first_run)}`
       : "";
+    if (cell.crashed) {
+      // Not a verdict the design earned: the lab could not run the cell (docs/how-the-lab-works.md, "The rerun rule and the exit codes").
+      agrees = false;
+      lines.push(
+        `NOT RUN   ${cell.design} × ${cell.scenario}: ${cell.reason}${loadText(cell)}.${first ? ` On its first run too (${first}).` : ""} The lab exits 2.`,
+      );
+      continue;
+    }
     if (!result.agrees) {
       agrees = false;
       const anomaly = cell.first_anomaly
@@ -376,6 +393,7 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
     "",
     `Measured ${info.date} on ${info.machine.cores} cores (${info.machine.cpu}), ${info.machine.platform}/${info.machine.arch}, Node ${info.node}, Redis ${info.redis ?? "not installed"}; seed ${info.seed}; options ${JSON.stringify(info.options)}; ${info.wall_s} s. Reproduce with \`${reproduce(info)}\`.`,
     "",
+    ...(info.headroom ? [headroomSentence(info.headroom, info.options), ""] : []),
     ...matrix,
     "",
     "```",

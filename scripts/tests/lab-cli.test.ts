@@ -90,6 +90,15 @@ describe("npm run lab", () => {
       node: process.versions.node,
       redis: expect.stringMatching(/^\d+\.\d+/),
       machine: { cores: os.cpus().length },
+      // The machine's headroom before the run, which set how many cells ran at once.
+      headroom: {
+        idle_cores: expect.any(Number),
+        load_average: expect.any(Number),
+        event_loop_delay_ms: expect.any(Number),
+        cpu_share: expect.any(Number),
+        reference_ms: expect.any(Number),
+      },
+      options: { jobs: expect.any(Number) },
     });
     expect(report.cells).toHaveLength(1);
     expect(Object.keys(report.cells[0])).toEqual(
@@ -156,7 +165,7 @@ describe("npm run lab", () => {
     }).done;
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
-      /rerun {3}stateless × baseline disagreed \(expected failed, got survived; load average [\d.]+, the lab's event-loop delay [\d.]+ ms\): running it again, alone/,
+      /rerun {3}stateless × baseline disagreed \(expected failed, got survived; load average [\d.]+, the lab's event-loop delay [\d.]+ ms, [\d.]+ cores idle, a \/health round trip [\d.]+ ms\): running it again, alone/,
     );
     expect(run.stderr).toContain("rerun   stateless × baseline: survived, disagrees again");
     expect(run.stderr.replace(/\s+/g, " ")).toContain(
@@ -168,12 +177,44 @@ describe("npm run lab", () => {
       first_run: {
         verdict: "survived",
         note: "expected failed, got survived",
-        load: { load_average: expect.any(Number), event_loop_delay_ms: expect.any(Number) },
+        load: {
+          load_average: expect.any(Number),
+          event_loop_delay_ms: expect.any(Number),
+          idle_cores: expect.any(Number),
+          reference_ms: expect.any(Number),
+        },
       },
     });
     expect(report.cells[1]).toMatchObject({ scenario: "crash", agrees: true, load: expect.any(Object) });
     expect(report.cells[1].first_run).toBeUndefined(); // an agreeing cell runs once
     expect((await runLab(["--design", "stateless", "--scenario", "baseline"])).code).toBe(0); // without the plant: agrees, exit 0
+  }, 60_000);
+
+  it("reports a cell whose users could not register before the fault as not run, runs it again alone, and exits 2 (a planted registration failure)", async () => {
+    const run = await startLab(["--design", "stateless", "--scenario", "baseline,crash", "--json"], undefined, {
+      LAB_PLANT_REGISTRATION_FAILURE: "stateless:baseline",
+    }).done;
+    expect(run.code).toBe(2);
+    const notSetUp =
+      /8 of 8 users could not register and log in before the fault; first, user \d's registration got no answer within the 1 s deadline \(ECONNREFUSED; \d+ attempts from \d+ ms\)/;
+    expect(run.stderr).toMatch(new RegExp(`\\] stateless × baseline: could not run: ${notSetUp.source}`));
+    expect(run.stderr).toMatch(
+      /rerun {3}stateless × baseline could not run \(8 of 8 users .*load average [\d.]+.*\): running it again, alone/,
+    );
+    expect(run.stderr).toMatch(/rerun {3}stateless × baseline: could not run again: 8 of 8 users/);
+    expect(run.stderr.replace(/\s+/g, " ")).toMatch(
+      /NOT RUN stateless × baseline: the lab could not run this cell: 8 of 8 users .* On its first run too \(the first run could not run: /,
+    );
+    expect(run.stderr).toContain("lab: a cell could not run, twice: stateless × baseline");
+    const [baseline, crash] = lastJson(run.stdout).cells;
+    expect(baseline).toMatchObject({
+      verdict: "skipped",
+      agrees: false,
+      reason: expect.stringMatching(notSetUp),
+      first_run: { crashed: true, note: expect.stringMatching(notSetUp), load: expect.any(Object) },
+    });
+    expect(crash).toMatchObject({ scenario: "crash", agrees: true }); // only the planted cell is touched
+    expect(crash.first_run).toBeUndefined();
   }, 60_000);
 
   it("keeps a failed first run's first anomaly beside its rerun, in the JSON and in the note", async () => {

@@ -1,12 +1,13 @@
 // The workload: what the virtual users do (docs/how-the-lab-works.md, "The workload"). Each
 // registers, logs in (or, for stateless, just uses its credentials), then loops: upload a
 // file, read its session view (session designs), list its files. Every operation goes into
-// the history.
+// the history. The lab strikes only once every user is set up (waitForSetup): a cell never
+// runs short-handed.
 
 import http from "node:http";
 import { Credentials, Design, DesignAnswer, DesignRequest } from "../designs";
 import { History, Operation, OperationName } from "./history";
-import { Outcome, seededRandom, send } from "./http-client";
+import { OPERATION_DEADLINE_MS, Outcome, seededRandom, send } from "./http-client";
 
 export interface WorkloadOptions {
   design: Design;
@@ -22,15 +23,50 @@ export interface WorkloadOptions {
   gate?: () => Promise<void>;
   /** The live view: a user whose login is refused (its account gone) registers again and goes on. */
   reregister?: boolean;
+  /**
+   * `concurrent`: how many users may fire their burst of 10 at the same moment. Each user's 10
+   * still go at once (that is the race); the users take turns, so that a queue of 80 requests on
+   * a busy machine, not the design, cannot decide the cell.
+   */
+  burstsAtOnce?: number;
+  /** For the lab's own tests only: every registration goes to a port where nothing listens, and fails. */
+  plantRegistrationFailure?: boolean;
 }
 
 const PASSWORD = "lab-password-1";
+/** The discard port: nothing of the lab listens below 1024, so a planted registration meets a refused connection. */
+const NOWHERE = "http://127.0.0.1:9";
+
+/** At most `size` holders at once; the others wait their turn, in order. */
+class Turns {
+  private holders = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  async take<T>(work: () => Promise<T>): Promise<T> {
+    if (this.holders >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.holders += 1;
+    try {
+      return await work();
+    } finally {
+      // The turn passes straight to the next in line, so the count of holders stays the same.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.holders -= 1;
+    }
+  }
+}
 
 class VirtualUser {
   readonly name: string;
   loops = 0;
   loopsStarted = 0;
   stopped = false; // its login was refused: it cannot work any more
+  /** Registered, logged in, and its spare login prepared (where the design has one): ready for the fault. */
+  setUp = false;
+  /** Why this user could not set up (its first failed set-up operation, in words); undefined while it can. */
+  setupFailure: string | undefined;
   epoch = 0;
   private readonly credentials: Credentials;
   private readonly agent = new http.Agent({ keepAlive: true });
@@ -43,6 +79,7 @@ class VirtualUser {
     readonly index: number,
     private readonly options: WorkloadOptions,
     private readonly history: Operation[],
+    private readonly bursts?: Turns,
   ) {
     this.name = `user${index}-${options.tag}`; // "user 0" in every report, and the cell it worked in
     this.random = seededRandom(options.seed * 1000 + index);
@@ -90,9 +127,20 @@ class VirtualUser {
   }
 
   async register(): Promise<boolean> {
-    const { operation } = await this.operation("register", this.credentials.registerRequest());
+    const request = this.credentials.registerRequest();
+    const { operation } = await this.operation(
+      "register",
+      this.options.plantRegistrationFailure ? { ...request, baseUrl: NOWHERE } : request,
+    );
     // 409 after a retried request whose first answer was lost: the user exists, which is what we wanted.
-    return operation.outcome === "ok";
+    return this.setupStep(operation);
+  }
+
+  /** A set-up operation: true when it worked; otherwise the user's set-up failed, and why is kept. */
+  private setupStep(operation: Operation): boolean {
+    if (operation.outcome === "ok") return true;
+    if (!this.setUp) this.setupFailure ??= failureText(operation);
+    return false;
   }
 
   /** Logs in as the design wants; false when the login was refused (the user then stops). */
@@ -104,7 +152,7 @@ class VirtualUser {
       return true;
     }
     const { operation, outcome } = await this.operation("login", login);
-    if (operation.outcome === "ok") {
+    if (this.setupStep(operation)) {
       this.credentials.accept(answerOf(outcome));
       return true;
     }
@@ -120,12 +168,12 @@ class VirtualUser {
     const login = spare.loginRequest(spare.headers());
     if (!login) return;
     const { operation: loggedIn, outcome } = await this.operation("login", login, { spare: true });
-    if (loggedIn.outcome !== "ok") return;
+    if (!this.setupStep(loggedIn)) return;
     spare.accept(answerOf(outcome));
     const logout = spare.logoutRequest();
     if (!logout) return;
     const { operation } = await this.operation("logout", logout, { spare: true });
-    if (operation.outcome === "ok") this.spare = spare;
+    if (this.setupStep(operation)) this.spare = spare;
   }
 
   /**
@@ -192,8 +240,9 @@ class VirtualUser {
   async loop(): Promise<void> {
     await this.options.gate?.();
     this.loopsStarted += 1;
+    const burst = () => Promise.all(Array.from({ length: 10 }, () => this.upload(false)));
     const uploads = this.options.concurrent
-      ? await Promise.all(Array.from({ length: 10 }, () => this.upload(false)))
+      ? await (this.bursts ? this.bursts.take(burst) : burst())
       : [await this.upload()];
     if (uploads.some((upload) => upload.status === 401)) await this.relogin();
     await this.pause();
@@ -282,12 +331,14 @@ export class Workload {
   private running: Promise<void>[] = [];
 
   constructor(readonly options: WorkloadOptions) {
-    this.users = Array.from({ length: options.users }, (_, i) => new VirtualUser(i, options, this.operations));
+    const bursts = options.burstsAtOnce ? new Turns(options.burstsAtOnce) : undefined;
+    this.users = Array.from({ length: options.users }, (_, i) => new VirtualUser(i, options, this.operations, bursts));
   }
 
   /** Starts every user; each works until stop(). */
   start(beforeLoops: (user: VirtualUser) => Promise<void> = async () => undefined): void {
     const work = async (user: VirtualUser) => {
+      user.setupFailure = undefined;
       if (!(await user.register())) {
         user.stopped = true;
         return;
@@ -296,6 +347,7 @@ export class Workload {
         if (user.stopped) return;
       }
       await beforeLoops(user);
+      if (!user.setupFailure) user.setUp = true;
       while (!this.stopping && !user.stopped) {
         if (user.epoch === 0 && !(await user.logIn())) continue;
         await user.loop();
@@ -311,6 +363,24 @@ export class Workload {
         await work(user);
       }
     });
+  }
+
+  /**
+   * Resolves once every user is set up (registered, logged in, spare login prepared), or as
+   * soon as one could not (or at `deadline`): with what went wrong for each user that is not
+   * set up, so that the lab never strikes at a cell running short-handed.
+   */
+  async waitForSetup(deadline: number): Promise<string[]> {
+    const unready = () => this.users.filter((user) => !user.setUp);
+    while (Date.now() < deadline && unready().length > 0 && !this.users.some((user) => user.setupFailure)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const failed = unready().filter((user) => user.setupFailure);
+    const late = unready().filter((user) => !user.setupFailure);
+    return [
+      ...failed.map((user) => user.setupFailure as string),
+      ...late.map((user) => `user ${user.index} was still setting up`),
+    ];
   }
 
   /** The users still able to work. */
@@ -365,6 +435,25 @@ export class Workload {
 }
 
 export type { VirtualUser };
+
+/** The set-up operations, as a sentence names them. */
+const SETUP_WORDS: Partial<Record<OperationName, string>> = {
+  register: "registration",
+  login: "login",
+  logout: "logout",
+};
+
+/** "user 3's registration got no answer within the 1 s deadline (ECONNREFUSED; 9 attempts from 12 ms)". */
+export function failureText(operation: Operation): string {
+  const name = SETUP_WORDS[operation.name] ?? operation.name;
+  const attempts = `${operation.attempts.length} attempt${operation.attempts.length === 1 ? "" : "s"} from ${Math.round(operation.start)} ms`;
+  const error = operation.attempts[operation.attempts.length - 1]?.error ?? "no attempt";
+  const answer =
+    operation.status === undefined
+      ? `got no answer within the ${OPERATION_DEADLINE_MS / 1000} s deadline (${error}; ${attempts})`
+      : `was answered ${operation.status}${operation.code ? ` ${operation.code}` : ""} (${attempts})`;
+  return `user ${operation.user}'s ${operation.spare ? "spare " : ""}${name} ${answer}`;
+}
 
 /** What Credentials needs of an operation's answer. */
 function answerOf(outcome: Outcome): DesignAnswer {
