@@ -48,6 +48,8 @@ export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
   history?: History;
   /** How busy the machine was while the cell ran: printed beside a disagreement or a † swap. */
   load?: MachineLoad;
+  /** Set-up operations that failed and were tried again (not counted in ops): a starved machine shows here first. */
+  setup_retries?: number;
   /** A cell that was run again, alone: what its first run read, why, on what load, and (when it failed) its first anomaly. */
   first_run?: {
     verdict: Verdict;
@@ -61,6 +63,8 @@ export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
 
 /** How many users of `concurrent` fire their burst of 10 at the same moment (the others wait their turn). */
 const BURSTS_AT_ONCE = 2;
+/** How many times in all a user tries a set-up operation (registration, login, spare login and logout) that failed. */
+const SETUP_TRIES = 3;
 
 /**
  * For the lab's own tests only: LAB_PLANT_REGISTRATION_FAILURE="design:scenario" sends that
@@ -170,6 +174,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       seed: options.seed,
       concurrent: scenario === "concurrent",
       burstsAtOnce: BURSTS_AT_ONCE,
+      setupTries: SETUP_TRIES,
       tag: `cell${options.cellNumber}`,
       clock,
       plantRegistrationFailure: plantedRegistrationFailure(design, scenario),
@@ -230,6 +235,9 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       duration_ms: Date.now() - started,
       history,
       load: { ...load(), reference_ms: referenceMs },
+      setup_retries: history.operations.filter(
+        (op) => !op.workload && (op.name === "register" || op.name === "login" || op.name === "logout"),
+      ).length,
     };
   } finally {
     load(); // stops the measurement, whatever happened

@@ -103,6 +103,7 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
       if (note) entry.note = note;
       entry.duration_ms = cell.duration_ms;
       if (cell.load) entry.load = cell.load;
+      if (cell.setup_retries !== undefined) entry.setup_retries = cell.setup_retries;
       if (cell.first_run) entry.first_run = cell.first_run;
       return entry;
     }),

@@ -4,6 +4,7 @@
 // each cell met, with a reference request's round trip, printed beside every disagreement so
 // that a busy laptop stays visible (docs/how-the-lab-works.md, "A busy machine").
 
+import { scryptSync } from "node:crypto";
 import http from "node:http";
 import os from "node:os";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -86,11 +87,12 @@ export interface Headroom {
   window_ms: number;
 }
 
-/** A fixed piece of pure computation (no I/O, no allocation): about 35 ms on a core of its own here. */
-function referenceTask(): number {
-  let x = 0;
-  for (let i = 0; i < 30_000_000; i += 1) x = (x * 31 + i) | 0;
-  return x;
+/**
+ * A fixed piece of computation, the kind every password check costs a server: four scrypt
+ * hashes at N = 2^13, in native code on this thread (about 80 ms on a core of its own here).
+ */
+function referenceTask(): void {
+  for (let n = 0; n < 4; n += 1) scryptSync("reference", "fixed salt", 32, { N: 2 ** 13 });
 }
 
 /** Sits still for `windowMs` (idle cores, event-loop delay), then times the reference task against its own CPU time. */
@@ -101,7 +103,6 @@ export async function measureHeadroom(windowMs = 500): Promise<Headroom> {
   await new Promise((resolve) => setTimeout(resolve, windowMs));
   delay.disable();
   const idleCores = idleCoresSince(idle);
-  referenceTask(); // once unmeasured: the first run is the compiler's, not the machine's
   const cpu = process.cpuUsage();
   const started = performance.now();
   referenceTask();

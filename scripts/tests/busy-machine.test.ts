@@ -13,16 +13,23 @@ import { History, Operation } from "../workbench/history";
 import { Fault } from "../workbench/nemesis";
 import { Workload } from "../workbench/workload";
 
-/** A stateless server that accepts every registration and upload, answering each upload after `uploadMs`; it counts the uploads in flight. */
-function stubServer(uploadMs: number) {
+/**
+ * A stateless server that accepts every registration (after `failFirstRegistrations` that
+ * answer 500) and every upload, answering each upload after `uploadMs`; it counts the uploads
+ * in flight.
+ */
+function stubServer(uploadMs: number, failFirstRegistrations = 0) {
   const inFlight = { now: 0, most: 0 };
   const arrivals: Array<{ user: string; at: number }> = [];
+  let registrations = 0;
   const server = http.createServer((request, response) => {
     request.resume();
     request.on("end", () => {
       const answer = (status: number, body: object) => {
         response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
       };
+      if (request.url === "/api/users" && (registrations += 1) <= failFirstRegistrations)
+        return answer(500, { error: "internal", message: "a starved server, say" });
       if (request.url === "/api/users") return answer(201, { username: "someone" });
       if (request.url === "/api/files") return answer(200, { files: [] });
       if (request.url !== "/api/upload") return answer(404, { error: "not_found", message: "no such route" });
@@ -70,6 +77,22 @@ describe("a cell never runs short-handed", () => {
     expect(users.users.every((user) => user.setUp)).toBe(true);
     await users.stop();
     await server.close();
+  });
+
+  it("tries a failed registration again, and leaves the failed try out of the workload", async () => {
+    const server = stubServer(1, 2);
+    const users = workload(await server.listen(), { setupTries: 3 });
+    users.start();
+    expect(await users.waitForSetup(Date.now() + 5000)).toEqual([]);
+    await users.stop();
+    await server.close();
+    const registrations = users.operations.filter((operation) => operation.name === "register");
+    expect(registrations).toHaveLength(4 + 2);
+    expect(registrations.filter((operation) => operation.outcome === "error")).toEqual([
+      expect.objectContaining({ status: 500, workload: false }),
+      expect.objectContaining({ status: 500, workload: false }),
+    ]);
+    expect(registrations.filter((operation) => operation.workload && operation.outcome === "ok")).toHaveLength(4);
   });
 
   it("says which user could not register, and why, as soon as one cannot", async () => {

@@ -196,7 +196,7 @@ describe("npm run lab", () => {
     }).done;
     expect(run.code).toBe(2);
     const notSetUp =
-      /8 of 8 users could not register and log in before the fault; first, user \d's registration got no answer within the 1 s deadline \(ECONNREFUSED; \d+ attempts from \d+ ms\)/;
+      /8 of 8 users could not register and log in before the fault; first, user \d's registration got no answer within the 1 s deadline \(ECONNREFUSED; \d+ attempts from \d+ ms\), the last of 3 tries/;
     expect(run.stderr).toMatch(new RegExp(`\\] stateless × baseline: could not run: ${notSetUp.source}`));
     expect(run.stderr).toMatch(
       /rerun {3}stateless × baseline could not run \(8 of 8 users .*load average [\d.]+.*\): running it again, alone/,

@@ -29,6 +29,11 @@ export interface WorkloadOptions {
    * a busy machine, not the design, cannot decide the cell.
    */
   burstsAtOnce?: number;
+  /**
+   * The lab: how many times in all a set-up operation (registration, login, the spare login and
+   * its logout) is tried before the user counts as unable to set up (default 1).
+   */
+  setupTries?: number;
   /** For the lab's own tests only: every registration goes to a port where nothing listens, and fails. */
   plantRegistrationFailure?: boolean;
 }
@@ -128,19 +133,36 @@ class VirtualUser {
 
   async register(): Promise<boolean> {
     const request = this.credentials.registerRequest();
-    const { operation } = await this.operation(
+    const { operation } = await this.setUpOperation(
       "register",
       this.options.plantRegistrationFailure ? { ...request, baseUrl: NOWHERE } : request,
     );
     // 409 after a retried request whose first answer was lost: the user exists, which is what we wanted.
-    return this.setupStep(operation);
+    return operation.outcome === "ok";
   }
 
-  /** A set-up operation: true when it worked; otherwise the user's set-up failed, and why is kept. */
-  private setupStep(operation: Operation): boolean {
-    if (operation.outcome === "ok") return true;
-    if (!this.setUp) this.setupFailure ??= failureText(operation);
-    return false;
+  /**
+   * A set-up operation. Until the user is set up, one that failed is tried again, as a new
+   * operation, up to `setupTries` in all: the tries that failed stay in the history but leave
+   * the workload (set-up comes before anything a cell measures), and the last one says why the
+   * user could not set up. A 401 is not tried again: the design refused the user.
+   */
+  private async setUpOperation(
+    name: OperationName,
+    request: DesignRequest & { baseUrl?: string },
+    extra: Partial<Operation> = {},
+  ): Promise<{ operation: Operation; outcome: Outcome }> {
+    const tries = this.setUp ? 1 : (this.options.setupTries ?? 1);
+    for (let tried = 1; ; tried += 1) {
+      const done = await this.operation(name, request, extra);
+      const { operation } = done;
+      if (operation.outcome === "ok" || this.setUp) return done;
+      if (operation.outcome === "refused" || tried >= tries) {
+        this.setupFailure ??= `${failureText(operation)}${tried > 1 ? `, the last of ${tried} tries` : ""}`;
+        return done;
+      }
+      operation.workload = false;
+    }
   }
 
   /** Logs in as the design wants; false when the login was refused (the user then stops). */
@@ -151,8 +173,8 @@ class VirtualUser {
       this.credentials.accept(); // stateless: the credentials go with every request
       return true;
     }
-    const { operation, outcome } = await this.operation("login", login);
-    if (this.setupStep(operation)) {
+    const { operation, outcome } = await this.setUpOperation("login", login);
+    if (operation.outcome === "ok") {
       this.credentials.accept(answerOf(outcome));
       return true;
     }
@@ -167,13 +189,13 @@ class VirtualUser {
     // With the jar's cookies, so that a sticky balancer keeps this user on its instance.
     const login = spare.loginRequest(spare.headers());
     if (!login) return;
-    const { operation: loggedIn, outcome } = await this.operation("login", login, { spare: true });
-    if (!this.setupStep(loggedIn)) return;
+    const { operation: loggedIn, outcome } = await this.setUpOperation("login", login, { spare: true });
+    if (loggedIn.outcome !== "ok") return;
     spare.accept(answerOf(outcome));
     const logout = spare.logoutRequest();
     if (!logout) return;
-    const { operation } = await this.operation("logout", logout, { spare: true });
-    if (this.setupStep(operation)) this.spare = spare;
+    const { operation } = await this.setUpOperation("logout", logout, { spare: true });
+    if (operation.outcome === "ok") this.spare = spare;
   }
 
   /**
