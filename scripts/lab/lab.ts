@@ -34,7 +34,8 @@ const COULD_NOT_RUN = "the lab could not run this cell: ";
 interface LabOptions {
   designs: Design[];
   scenarios: Scenario[];
-  jobs: number;
+  /** Cells at once, when --jobs says; otherwise the lab decides from the machine's headroom. */
+  jobs?: number;
   vus: number;
   seed: number;
   repeat: number;
@@ -60,7 +61,7 @@ export function readOptions(argv: string[]): LabOptions {
   return {
     designs: designs ? DESIGNS.filter((design) => designs.includes(design)) : [...DESIGNS],
     scenarios: scenarios ? SCENARIOS.filter((scenario) => scenarios.includes(scenario)) : [...SCENARIOS],
-    jobs: readInteger("jobs", values.jobs, Math.min(4, os.cpus().length), 1, 16),
+    jobs: values.jobs === undefined ? undefined : readInteger("jobs", values.jobs, 1, 1, 16),
     vus: readInteger("vus", values.vus, 8, 1, 64),
     seed:
       values.seed === undefined
@@ -125,10 +126,12 @@ async function main(): Promise<number> {
     log(`lab: ${REDIS_MISSING_MESSAGE}. The phase-2 designs are marked skipped.`);
   }
 
-  // Fewer cells at once on a busy machine: a cell that shares a core with two others runs past
-  // its deadlines, and its verdict would be the machine's. The deadlines themselves never stretch.
+  // Fewer cells at once on a busy machine, unless --jobs says how many: a cell that shares a core
+  // with two others runs past its deadlines, and its verdict would be the machine's. The
+  // deadlines themselves never stretch.
   const headroom = await measureHeadroom();
-  const jobs = jobsForHeadroom(options.jobs, headroom);
+  const quietJobs = Math.min(4, os.cpus().length);
+  const jobs = options.jobs ?? jobsForHeadroom(quietJobs, headroom);
 
   const cells: Array<{ design: Design; scenario: Scenario; repetition: number }> = [];
   for (const design of options.designs)
@@ -140,7 +143,7 @@ async function main(): Promise<number> {
   const balancerName =
     options.lb === "builtin" ? "the built-in balancer" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim();
   log(
-    `lab: ${plural(cells.length, "cell")}, ${jobs} at a time${jobs < options.jobs ? ` (${options.jobs} asked; ${headroomText(headroom)})` : ""}, ${options.vus} virtual users each, ${balancerName} for the balancer scenarios, seed ${options.seed}`,
+    `lab: ${plural(cells.length, "cell")}, ${jobs} at a time${jobs < quietJobs && !options.jobs ? ` (${quietJobs} on a quiet machine; ${headroomText(headroom)})` : ""}, ${options.vus} virtual users each, ${balancerName} for the balancer scenarios, seed ${options.seed}`,
   );
   const measure = async (cell: (typeof cells)[number], index: number, tag: string): Promise<CellResult> => {
     const load = watchLoad(); // a cell that could not run keeps the load it met too
@@ -233,7 +236,7 @@ async function main(): Promise<number> {
       design: options.designs.length === DESIGNS.length ? "all" : options.designs.join(","),
       scenario: options.scenarios.length === SCENARIOS.length ? "all" : options.scenarios.join(","),
       jobs,
-      ...(jobs < options.jobs ? { jobs_asked: options.jobs } : {}),
+      ...(jobs < quietJobs && !options.jobs ? { jobs_quiet: quietJobs } : {}),
       vus: options.vus,
       repeat: options.repeat,
       lb: options.lb === "builtin" ? "builtin" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim(),

@@ -64,7 +64,7 @@ export function loadText(cell: { load?: CellResult["load"] }): string {
 
 /** The machine's headroom before the run, and how many cells it let run at once (docs/how-the-lab-works.md, "A busy machine"). */
 export function headroomSentence(headroom: Headroom, options: RunInfo["options"]): string {
-  const asked = options.jobs_asked ? ` (${options.jobs_asked} asked: fewer on a busy machine)` : "";
+  const asked = options.jobs_quiet ? ` (${options.jobs_quiet} on a quiet machine)` : "";
   return `Before the run: ${headroom.idle_cores} cores idle, load average ${headroom.load_average}, the lab's event-loop delay ${headroom.event_loop_delay_ms} ms, a fixed task got ${headroom.cpu_share} of a core (${headroom.reference_ms} ms); ${options.jobs} cells at once${asked}.`;
 }
 

@@ -232,9 +232,10 @@ describe("npm run lab", () => {
     );
   }, 60_000);
 
-  it("takes comma-separated lists for --design and --scenario, and keeps the matrix's order", async () => {
+  it("takes comma-separated lists for --design and --scenario, keeps the matrix's order, and runs as many cells at once as --jobs says", async () => {
     const run = lastJson(
-      (await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--json"])).stdout,
+      (await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--jobs", "2", "--json"]))
+        .stdout,
     );
     expect(run.cells.map((cell: { design: string; scenario: string }) => `${cell.design} ${cell.scenario}`)).toEqual([
       "stateless baseline",
@@ -242,7 +243,8 @@ describe("npm run lab", () => {
       "stateful baseline",
       "stateful crash",
     ]);
-    expect(run.options).toMatchObject({ design: "stateless,stateful", scenario: "baseline,crash" });
+    expect(run.options).toMatchObject({ design: "stateless,stateful", scenario: "baseline,crash", jobs: 2 });
+    expect(run.options.jobs_quiet).toBeUndefined(); // --jobs is obeyed, however busy the machine
     expect((await runLab(["--scenario", "baseline,teleport"])).stderr).toContain('unknown scenario "teleport"');
   }, 60_000);
 
