@@ -32,8 +32,12 @@ function stubServer(uploadMs: number, failFirstRegistrations = 0) {
         return answer(500, { error: "internal", message: "a starved server, say" });
       if (request.url === "/api/users") return answer(201, { username: "someone" });
       if (request.url === "/api/files") return answer(200, { files: [] });
+      // stateful behind round robin: the session starts on one instance, the logout reaches another.
+      if (request.url === "/api/session/start") return answer(201, { session_id: "s1", expires_in: 1800 });
+      if (request.url === "/api/session/end") return answer(401, { error: "session_not_found", message: "no session" });
       if (request.url !== "/api/upload") return answer(404, { error: "not_found", message: "no such route" });
-      const user = Buffer.from(String(request.headers.authorization).split(" ")[1], "base64").toString().split(":")[0];
+      const basic = request.headers.authorization?.split(" ")[1];
+      const user = basic ? Buffer.from(basic, "base64").toString().split(":")[0] : "someone with a session";
       arrivals.push({ user, at: performance.now() });
       inFlight.now += 1;
       inFlight.most = Math.max(inFlight.most, inFlight.now);
@@ -93,6 +97,18 @@ describe("a cell never runs short-handed", () => {
       expect.objectContaining({ status: 500, workload: false }),
     ]);
     expect(registrations.filter((operation) => operation.workload && operation.outcome === "ok")).toHaveLength(4);
+  });
+
+  it("takes a spare logout that the design refuses (401) as the design's answer, not as a user that could not set up", async () => {
+    const server = stubServer(1);
+    const users = workload(await server.listen(), { design: "stateful", setupTries: 3 });
+    users.start(async (user) => user.prepareSpareLogin());
+    expect(await users.waitForSetup(Date.now() + 5000)).toEqual([]);
+    await users.stop();
+    await server.close();
+    const logouts = users.operations.filter((operation) => operation.name === "logout");
+    expect(logouts).toHaveLength(4); // refused once each, never tried again
+    expect(logouts.every((operation) => operation.outcome === "refused" && operation.workload)).toBe(true);
   });
 
   it("says which user could not register, and why, as soon as one cannot", async () => {

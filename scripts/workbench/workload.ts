@@ -145,7 +145,7 @@ class VirtualUser {
    * A set-up operation. Until the user is set up, one that failed is tried again, as a new
    * operation, up to `setupTries` in all: the tries that failed stay in the history but leave
    * the workload (set-up comes before anything a cell measures), and the last one says why the
-   * user could not set up. A 401 is not tried again: the design refused the user.
+   * user could not set up. A 401 is never tried again.
    */
   private async setUpOperation(
     name: OperationName,
@@ -157,6 +157,10 @@ class VirtualUser {
       const done = await this.operation(name, request, extra);
       const { operation } = done;
       if (operation.outcome === "ok" || this.setUp) return done;
+      // A 401 is the design's own answer. To the user's own login it means the user cannot work;
+      // to the spare login or its logout only that the design forgot the spare (stateful behind
+      // round robin: the logout reached another instance), and the probe then leaves it out.
+      if (operation.outcome === "refused" && extra.spare) return done;
       if (operation.outcome === "refused" || tried >= tries) {
         this.setupFailure ??= `${failureText(operation)}${tried > 1 ? `, the last of ${tried} tries` : ""}`;
         return done;
