@@ -4,6 +4,7 @@
 // disagreement (docs/how-the-lab-works.md, "The expected matrix and the agreement rule"). What the
 // reports say about it is in notes.ts.
 
+import { History } from "../workbench/history";
 import { CellResult } from "./cell";
 import { expectation, isDaggerSwap } from "./scenarios";
 
@@ -46,6 +47,44 @@ export function agreement(cell: CellResult): Agreement {
   if (isDaggerSwap(expected, got)) return { agrees: true, swap: true };
   return {
     agrees: false,
-    note: `expected ${expected.verdict}${expected.dagger ? (expected.verdict === "survived" ? " (or degraded)" : " (or survived)") : ""}, got ${got}`,
+    note: `expected ${expected.verdict}${expected.dagger ? (expected.verdict === "survived" ? " (or degraded)" : " (or survived)") : ""}, got ${got}${got === "degraded" ? `: ${failedOperationsText(cell)}` : ""}`,
   };
+}
+
+/**
+ * When the operations that failed after their retries came, against the fault's own times: an
+ * operation that ended before the fault began came before it, one that started after it healed
+ * came after it, and any other overlapped it. Errors before a fault are the machine's or the
+ * lab's, not the fault's: a note must never blame the fault for them.
+ */
+export function failuresAgainstFault(history: History): { before: number; during: number; after: number } {
+  const counts = { before: 0, during: 0, after: 0 };
+  const fault = history.fault;
+  for (const op of history.operations) {
+    if (!op.workload || op.outcome !== "error") continue;
+    if (fault && op.end < fault.began_ms) counts.before += 1;
+    else if (fault && fault.ended_ms !== null && op.start > fault.ended_ms) counts.after += 1;
+    else if (fault) counts.during += 1;
+  }
+  return counts;
+}
+
+/**
+ * "3 operations failed after their retries: 1 before the fault, 2 during it (the fault lasted
+ * from 1204 ms to 2388 ms)", or "8 operations failed after their retries, all during the fault (…)".
+ */
+export function failedOperationsText(cell: Pick<CellResult, "errors" | "history">): string {
+  const errors = cell.errors ?? 0;
+  const failed =
+    errors === 1 ? "1 operation failed after its retries" : `${errors} operations failed after their retries`;
+  if (!cell.history) return failed; // no history: the cell did not run
+  const fault = cell.history.fault;
+  if (!fault) return `${failed}, in a scenario without a fault`;
+  const span = `the fault lasted from ${Math.round(fault.began_ms)} ms to ${fault.ended_ms === null ? "the end" : `${Math.round(fault.ended_ms)} ms`}`;
+  const counts = failuresAgainstFault(cell.history);
+  const phases = (["before", "during", "after"] as const).filter((phase) => counts[phase] > 0);
+  if (phases.length === 0) return failed;
+  if (phases.length === 1) return `${failed}, ${errors === 1 ? "" : "all "}${phases[0]} the fault (${span})`;
+  const parts = phases.map((phase, i) => `${counts[phase]} ${phase} ${i === 0 ? "the fault" : "it"}`);
+  return `${failed}: ${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]} (${span})`;
 }

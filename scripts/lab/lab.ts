@@ -2,9 +2,10 @@
 // scenario, each cell with its own processes, ports, Redis and data; a progress line per
 // cell on stderr, the matrix at the end, and reports in reports/. A cell that disagrees with
 // the expected matrix is run once more, alone, and counts as agreeing only if that run agrees
-// (both runs reported, with the machine's load). Exit codes, as Maelstrom's: 0 when the run
-// agrees (failed verdicts are expected, not errors), 1 when it disagrees, 2 when the lab itself
-// could not run.
+// (both runs reported, with the machine's load); so does a cell the lab could not run (a user
+// that could not set up before the fault, say). On a busy machine fewer cells run at once.
+// Exit codes, as Maelstrom's: 0 when the run agrees (failed verdicts are expected, not
+// errors), 1 when it disagrees, 2 when the lab itself could not run.
 
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -22,16 +23,20 @@ import { loadText, plural } from "./notes";
 import { markdownReport, RunInfo, textReport, toJson } from "./report";
 import { htmlReport } from "./report-html";
 import { notApplicable, Scenario, SCENARIOS, SETUPS } from "./scenarios";
-import { machine } from "../processes/machine";
+import { Headroom, jobsForHeadroom, machine, measureHeadroom, watchLoad } from "../processes/machine";
 
 const USAGE = `usage: npm run lab -- [--design D[,D...]] [--scenario S[,S...]] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
   designs:   ${DESIGNS.join(", ")}
   scenarios: ${SCENARIOS.join(", ")}`;
 
+/** How the reason of a cell that the lab could not run begins. */
+const COULD_NOT_RUN = "the lab could not run this cell: ";
+
 interface LabOptions {
   designs: Design[];
   scenarios: Scenario[];
-  jobs: number;
+  /** Cells at once, when --jobs says; otherwise the lab decides from the machine's headroom. */
+  jobs?: number;
   vus: number;
   seed: number;
   repeat: number;
@@ -57,7 +62,7 @@ export function readOptions(argv: string[]): LabOptions {
   return {
     designs: designs ? DESIGNS.filter((design) => designs.includes(design)) : [...DESIGNS],
     scenarios: scenarios ? SCENARIOS.filter((scenario) => scenarios.includes(scenario)) : [...SCENARIOS],
-    jobs: readInteger("jobs", values.jobs, Math.min(4, os.cpus().length), 1, 16),
+    jobs: values.jobs === undefined ? undefined : readInteger("jobs", values.jobs, 1, 1, 16),
     vus: readInteger("vus", values.vus, 8, 1, 64),
     seed:
       values.seed === undefined
@@ -86,6 +91,11 @@ async function pool<T>(tasks: Array<() => Promise<T>>, jobs: number, seconds: (i
     }),
   );
   return results;
+}
+
+/** "0.1 of 2 cores idle, a core's share 0.4, load average 3.2": the headroom in the first line. */
+function headroomText(headroom: Headroom): string {
+  return `${headroom.idle_cores} of ${plural(os.cpus().length, "core")} idle, a fixed task got ${headroom.cpu_share} of a core, load average ${headroom.load_average}`;
 }
 
 async function main(): Promise<number> {
@@ -117,6 +127,13 @@ async function main(): Promise<number> {
     log(`lab: ${REDIS_MISSING_MESSAGE}. The phase-2 designs are marked skipped.`);
   }
 
+  // Fewer cells at once on a busy machine, unless --jobs says how many: a cell that shares a core
+  // with two others runs past its deadlines, and its verdict would be the machine's. The
+  // deadlines themselves never stretch.
+  const headroom = await measureHeadroom();
+  const quietJobs = Math.min(4, os.cpus().length);
+  const jobs = options.jobs ?? jobsForHeadroom(quietJobs, headroom);
+
   const cells: Array<{ design: Design; scenario: Scenario; repetition: number }> = [];
   for (const design of options.designs)
     for (const scenario of options.scenarios)
@@ -127,9 +144,10 @@ async function main(): Promise<number> {
   const balancerName =
     options.lb === "builtin" ? "the built-in balancer" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim();
   log(
-    `lab: ${plural(cells.length, "cell")}, ${options.jobs} at a time, ${options.vus} virtual users each, ${balancerName} for the balancer scenarios, seed ${options.seed}`,
+    `lab: ${plural(cells.length, "cell")}, ${jobs} at a time${jobs < quietJobs && !options.jobs ? ` (${quietJobs} on a quiet machine; ${headroomText(headroom)})` : ""}, ${options.vus} virtual users each, ${balancerName} for the balancer scenarios, seed ${options.seed}`,
   );
   const measure = async (cell: (typeof cells)[number], index: number, tag: string): Promise<CellResult> => {
+    const load = watchLoad(); // a cell that could not run keeps the load it met too
     try {
       return await runCell({
         design: cell.design,
@@ -147,10 +165,13 @@ async function main(): Promise<number> {
         design: cell.design,
         scenario: cell.scenario,
         verdict: "skipped",
-        reason: `the lab could not run this cell: ${(error as Error).message}`,
+        reason: `${COULD_NOT_RUN}${(error as Error).message}`,
         crashed: true,
         duration_ms: 0,
+        load: load(),
       };
+    } finally {
+      load();
     }
   };
   const results = await pool(
@@ -159,18 +180,20 @@ async function main(): Promise<number> {
       const result = await measure(cell, index, tag);
       done += 1;
       const { agrees } = agreement(result);
-      const figures =
-        result.ops !== undefined
+      const figures = result.crashed
+        ? ""
+        : result.ops !== undefined
           ? ` (ops ${result.ops}, errors ${result.errors}, ${(result.duration_ms / 1000).toFixed(1)} s)`
           : result.reason
             ? ` (${result.reason})`
             : "";
-      log(
-        `[${String(done).padStart(2)}/${cells.length}] ${cell.design} × ${cell.scenario}: ${result.verdict}${agrees ? "" : "  <- disagrees with the expected matrix"}${figures}`,
-      );
+      const verdict = result.crashed
+        ? `could not run: ${result.reason?.slice(COULD_NOT_RUN.length)}`
+        : `${result.verdict}${agrees ? "" : "  <- disagrees with the expected matrix"}`;
+      log(`[${String(done).padStart(2)}/${cells.length}] ${cell.design} × ${cell.scenario}: ${verdict}${figures}`);
       return result;
     }),
-    options.jobs,
+    jobs,
     (index) =>
       notApplicable(cells[index].design, cells[index].scenario) ? 0 : SETUPS[cells[index].scenario].typicalSeconds,
   );
@@ -187,7 +210,7 @@ async function main(): Promise<number> {
     if (verdict.agrees) continue;
     const cell = cells[index];
     log(
-      `rerun   ${cell.design} × ${cell.scenario} disagreed (${verdict.note}${loadText(first)}): running it again, alone`,
+      `rerun   ${cell.design} × ${cell.scenario} ${first.crashed ? `could not run (${first.reason?.slice(COULD_NOT_RUN.length)}` : `disagreed (${verdict.note}`}${loadText(first)}): running it again, alone`,
     );
     const again = await measure(
       cell,
@@ -199,11 +222,13 @@ async function main(): Promise<number> {
       note: verdict.note ?? "",
       load: first.load,
       ...(first.first_anomaly ? { first_anomaly: first.first_anomaly } : {}),
+      ...(first.crashed ? { crashed: true } : {}),
     };
     results[index] = again;
-    log(
-      `rerun   ${cell.design} × ${cell.scenario}: ${again.verdict}, ${agreement(again).agrees ? "agreed on a rerun" : "disagrees again"}`,
-    );
+    const outcome = again.crashed
+      ? `could not run again: ${again.reason?.slice(COULD_NOT_RUN.length)}`
+      : `${again.verdict}, ${agreement(again).agrees ? "agreed on a rerun" : "disagrees again"}`;
+    log(`rerun   ${cell.design} × ${cell.scenario}: ${outcome}`);
   }
 
   const info: RunInfo = {
@@ -215,12 +240,14 @@ async function main(): Promise<number> {
     options: {
       design: options.designs.length === DESIGNS.length ? "all" : options.designs.join(","),
       scenario: options.scenarios.length === SCENARIOS.length ? "all" : options.scenarios.join(","),
-      jobs: options.jobs,
+      jobs,
+      ...(jobs < quietJobs && !options.jobs ? { jobs_quiet: quietJobs } : {}),
       vus: options.vus,
       repeat: options.repeat,
       lb: options.lb === "builtin" ? "builtin" : `${options.lb} ${balancerVersion(options.lb) ?? ""}`.trim(),
     },
     wall_s: Math.round((Date.now() - started) / 100) / 10,
+    headroom,
   };
   const reports = reportsDir();
   mkdirSync(reports, { recursive: true });

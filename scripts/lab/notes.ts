@@ -6,7 +6,7 @@
 
 import { Anomaly } from "../workbench/checker";
 import { CellResult } from "./cell";
-import { agreement } from "./agreement";
+import { agreement, failedOperationsText } from "./agreement";
 import { SETUPS } from "./scenarios";
 
 /** disagrees: `!`; rerun: `r`; timing: `†`; one-instance and skipped: a note only. */
@@ -23,11 +23,11 @@ export function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
-/** "; load average 3.1, the lab's event-loop delay 12 ms" for a cell that measured it. */
+/** "; load average 3.1, the lab's event-loop delay 12 ms, 0.2 cores idle, a /health round trip 4.7 ms" for a cell that measured it. */
 export function loadText(cell: { load?: CellResult["load"] }): string {
-  return cell.load
-    ? `; load average ${cell.load.load_average}, the lab's event-loop delay ${cell.load.event_loop_delay_ms} ms`
-    : "";
+  if (!cell.load) return "";
+  const { load_average, event_loop_delay_ms, idle_cores, reference_ms } = cell.load;
+  return `; load average ${load_average}, the lab's event-loop delay ${event_loop_delay_ms} ms${idle_cores === undefined ? "" : `, ${idle_cores} cores idle`}${reference_ms === undefined ? "" : `, a /health round trip ${reference_ms} ms`}`;
 }
 
 /** One anomaly in one plain sentence, without the cell's name: "at 352 ms, user 2's session on stateful-1 was answered 401; expected …". */
@@ -41,28 +41,10 @@ export function anomalySentence(cell: CellResult): string | undefined {
   return cell.first_anomaly ? `${cell.design} × ${cell.scenario}: ${anomalyText(cell.first_anomaly)}.` : undefined;
 }
 
-/** When a cell's errors came, against its fault: " during the fault", or " (2 before the fault, 3 during it)". */
-function whenErrorsCame(cell: CellResult): string {
-  const fault = cell.history?.fault;
-  if (!fault) return "";
-  const ended = fault.ended_ms ?? Infinity;
-  const errors = cell.history?.operations.filter((op) => op.workload && op.outcome === "error") ?? [];
-  const before = errors.filter((op) => op.end < fault.began_ms).length;
-  const after = errors.filter((op) => op.start > ended).length;
-  const during = errors.length - before - after;
-  if (during === errors.length) return " during the fault";
-  const parts = [
-    before ? `${before} before the fault` : "",
-    during ? `${during} during it` : "",
-    after ? `${after} after it healed` : "",
-  ].filter(Boolean);
-  return ` (${parts.join(", ")})`;
-}
-
 /** A † cell that read the other of its two verdicts: nothing was lost, but users saw errors (or none) against the odds. */
 function timingNote(cell: CellResult): string {
   return cell.verdict === "degraded"
-    ? `timing note: degraded where survived is expected (†): ${plural(cell.errors ?? 0, "operation")} failed after their retries${whenErrorsCame(cell)}${loadText(cell)}`
+    ? `timing note: degraded where survived is expected (†): ${failedOperationsText(cell)}${loadText(cell)}`
     : `timing note: survived where degraded is expected (†): every operation succeeded within its retries, the fault's gap included${loadText(cell)}`;
 }
 
@@ -71,7 +53,7 @@ function firstRunText(cell: CellResult): string {
   const first = cell.first_run;
   if (!first) return "";
   const anomaly = first.first_anomaly ? ` (${anomalyText(first.first_anomaly)})` : "";
-  return `the first run read ${first.verdict}${anomaly}: ${first.note}${loadText(first)}`;
+  return `the first run ${first.crashed ? "could not run" : `read ${first.verdict}`}${anomaly}: ${first.note}${loadText(first)}`;
 }
 
 /** Every note of one cell, in the order the reports print them. */
@@ -79,6 +61,12 @@ export function cellNotes(cell: CellResult): Note[] {
   const notes: Note[] = [];
   const result = agreement(cell);
   const first = firstRunText(cell);
+  if (!result.agrees && cell.crashed) {
+    // Not a verdict the design earned: the lab could not run the cell (the reports print it as NOT RUN).
+    const again = first ? ` On its first run too (${first}).` : "";
+    notes.push({ kind: "disagrees", text: `${cell.reason}${loadText(cell)}.${again} The lab exits 2.` });
+    return notes;
+  }
   if (!result.agrees) {
     const anomaly = cell.first_anomaly ? `; first anomaly: ${anomalyText(cell.first_anomaly)}` : "";
     const again = first ? ` It disagreed on its rerun too (${first}).` : "";

@@ -3,7 +3,7 @@
 // the reports"). The HTML timeline is in report-html.ts.
 
 import { DESIGNS } from "../designs";
-import { MachineInfo } from "../processes/machine";
+import { Headroom, MachineInfo } from "../processes/machine";
 import { CellResult } from "./cell";
 import { agreement } from "./agreement";
 import { anomalySentence, cellNotes, matrixMarks, plural } from "./notes";
@@ -17,6 +17,8 @@ export interface RunInfo {
   seed: number;
   options: Record<string, unknown>;
   wall_s: number;
+  /** The machine's headroom before the run, which decided how many cells ran at once. */
+  headroom?: Headroom;
 }
 
 /** The command that runs the same cells with the same seed. */
@@ -57,6 +59,12 @@ const FIGURES = [
 export const JSON_ANOMALIES = 20;
 
 /** The JSON object of `--json` and reports/survival.json: every cell, with every figure. */
+/** The machine's headroom before the run, and how many cells it let run at once (docs/how-the-lab-works.md, "A busy machine"). */
+export function headroomSentence(headroom: Headroom, options: RunInfo["options"]): string {
+  const asked = options.jobs_quiet ? ` (${options.jobs_quiet} on a quiet machine)` : "";
+  return `Before the run: ${headroom.idle_cores} cores idle, load average ${headroom.load_average}, the lab's event-loop delay ${headroom.event_loop_delay_ms} ms, a fixed task got ${headroom.cpu_share} of a core (${headroom.reference_ms} ms); ${options.jobs} cells at once${asked}.`;
+}
+
 export function toJson(info: RunInfo, cells: CellResult[]): object {
   return {
     date: info.date,
@@ -66,6 +74,7 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
     seed: info.seed,
     options: info.options,
     wall_s: info.wall_s,
+    ...(info.headroom ? { headroom: info.headroom } : {}),
     cells: cells.map((cell) => {
       const entry: Record<string, unknown> = { design: cell.design, scenario: cell.scenario, verdict: cell.verdict };
       if (cell.reason) entry.reason = cell.reason;
@@ -91,6 +100,7 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
       if (measured) entry.anomalies = (cell.anomalies ?? []).slice(0, JSON_ANOMALIES);
       entry.duration_ms = cell.duration_ms;
       if (cell.load) entry.load = cell.load;
+      if (cell.setup_retries !== undefined) entry.setup_retries = cell.setup_retries;
       if (cell.first_run) entry.first_run = cell.first_run;
       return entry;
     }),
@@ -235,7 +245,7 @@ export function noteLines(cells: CellResult[]): { agrees: boolean; lines: string
   const lines = cells.flatMap((cell) =>
     cellNotes(cell).map(
       (note) =>
-        `${note.kind === "disagrees" ? "DISAGREES" : "note     "} ${cell.design} × ${cell.scenario}: ${note.text}`,
+        `${note.kind !== "disagrees" ? "note     " : cell.crashed ? "NOT RUN  " : "DISAGREES"} ${cell.design} × ${cell.scenario}: ${note.text}`,
     ),
   );
   return { agrees: cells.every((cell) => agreement(cell).agrees), lines };
@@ -320,6 +330,7 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
     "",
     `Measured ${info.date} on ${info.machine.cores} cores (${info.machine.cpu}), ${info.machine.platform}/${info.machine.arch}, Node ${info.node}, Redis ${info.redis ?? "not installed"}; seed ${info.seed}; options ${JSON.stringify(info.options)}; ${info.wall_s} s. Reproduce with \`${reproduce(info)}\`.`,
     "",
+    ...(info.headroom ? [headroomSentence(info.headroom, info.options), ""] : []),
     ...matrix,
     "",
     "```",

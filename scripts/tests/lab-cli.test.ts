@@ -98,6 +98,15 @@ describe("npm run lab", () => {
       node: process.versions.node,
       redis: expect.stringMatching(/^\d+\.\d+/),
       machine: { cores: os.cpus().length },
+      // The machine's headroom before the run, which set how many cells ran at once.
+      headroom: {
+        idle_cores: expect.any(Number),
+        load_average: expect.any(Number),
+        event_loop_delay_ms: expect.any(Number),
+        cpu_share: expect.any(Number),
+        reference_ms: expect.any(Number),
+      },
+      options: { jobs: expect.any(Number) },
     });
     expect(report.cells).toHaveLength(1);
     expect(Object.keys(report.cells[0])).toEqual(
@@ -164,7 +173,7 @@ describe("npm run lab", () => {
     }).done;
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
-      /rerun {3}stateless × baseline disagreed \(expected failed, got survived; load average [\d.]+, the lab's event-loop delay [\d.]+ ms\): running it again, alone/,
+      /rerun {3}stateless × baseline disagreed \(expected failed, got survived; load average [\d.]+, the lab's event-loop delay [\d.]+ ms, [\d.]+ cores idle, a \/health round trip [\d.]+ ms\): running it again, alone/,
     );
     expect(run.stderr).toContain("rerun   stateless × baseline: survived, disagrees again");
     expect(run.stderr.replace(/\s+/g, " ")).toContain(
@@ -176,7 +185,12 @@ describe("npm run lab", () => {
       first_run: {
         verdict: "survived",
         note: "expected failed, got survived",
-        load: { load_average: expect.any(Number), event_loop_delay_ms: expect.any(Number) },
+        load: {
+          load_average: expect.any(Number),
+          event_loop_delay_ms: expect.any(Number),
+          idle_cores: expect.any(Number),
+          reference_ms: expect.any(Number),
+        },
       },
     });
     expect(report.cells[1]).toMatchObject({ scenario: "crash", agrees: true, load: expect.any(Object) });
@@ -188,6 +202,33 @@ describe("npm run lab", () => {
       "It disagreed on its rerun too (the first run read survived: expected failed, got survived",
     );
     expect((await runLab(["--design", "stateless", "--scenario", "baseline"])).code).toBe(0); // without the plant: agrees, exit 0
+  }, 60_000);
+
+  it("reports a cell whose users could not register before the fault as not run, runs it again alone, and exits 2 (a planted registration failure)", async () => {
+    const run = await startLab(["--design", "stateless", "--scenario", "baseline,crash", "--json"], undefined, {
+      LAB_PLANT_REGISTRATION_FAILURE: "stateless:baseline",
+    }).done;
+    expect(run.code).toBe(2);
+    const notSetUp =
+      /8 of 8 users could not register and log in before the fault; first, user \d's registration got no answer within the 1 s deadline \(ECONNREFUSED; \d+ attempts from \d+ ms\), the last of 3 tries/;
+    expect(run.stderr).toMatch(new RegExp(`\\] stateless × baseline: could not run: ${notSetUp.source}`));
+    expect(run.stderr).toMatch(
+      /rerun {3}stateless × baseline could not run \(8 of 8 users .*load average [\d.]+.*\): running it again, alone/,
+    );
+    expect(run.stderr).toMatch(/rerun {3}stateless × baseline: could not run again: 8 of 8 users/);
+    expect(run.stderr.replace(/\s+/g, " ")).toMatch(
+      /NOT RUN stateless × baseline: the lab could not run this cell: 8 of 8 users .* On its first run too \(the first run could not run: /,
+    );
+    expect(run.stderr).toContain("lab: a cell could not run, twice: stateless × baseline");
+    const [baseline, crash] = lastJson(run.stdout).cells;
+    expect(baseline).toMatchObject({
+      verdict: "skipped",
+      agrees: false,
+      reason: expect.stringMatching(notSetUp),
+      first_run: { crashed: true, note: expect.stringMatching(notSetUp), load: expect.any(Object) },
+    });
+    expect(crash).toMatchObject({ scenario: "crash", agrees: true }); // only the planted cell is touched
+    expect(crash.first_run).toBeUndefined();
   }, 60_000);
 
   it("marks a cell that agreed on its rerun r, keeps its first run's first anomaly, and says so in the same words in every report", async () => {
@@ -225,9 +266,10 @@ describe("npm run lab", () => {
     expect(listed).toHaveLength(counted);
   }, 60_000);
 
-  it("takes comma-separated lists for --design and --scenario, and keeps the matrix's order", async () => {
+  it("takes comma-separated lists for --design and --scenario, keeps the matrix's order, and runs as many cells at once as --jobs says", async () => {
     const run = lastJson(
-      (await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--json"])).stdout,
+      (await runLab(["--design", "stateful,stateless", "--scenario", "crash,baseline", "--jobs", "2", "--json"]))
+        .stdout,
     );
     expect(run.cells.map((cell: { design: string; scenario: string }) => `${cell.design} ${cell.scenario}`)).toEqual([
       "stateless baseline",
@@ -235,7 +277,8 @@ describe("npm run lab", () => {
       "stateful baseline",
       "stateful crash",
     ]);
-    expect(run.options).toMatchObject({ design: "stateless,stateful", scenario: "baseline,crash" });
+    expect(run.options).toMatchObject({ design: "stateless,stateful", scenario: "baseline,crash", jobs: 2 });
+    expect(run.options.jobs_quiet).toBeUndefined(); // --jobs is obeyed, however busy the machine
     expect((await runLab(["--scenario", "baseline,teleport"])).stderr).toContain('unknown scenario "teleport"');
   }, 60_000);
 

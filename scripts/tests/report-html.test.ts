@@ -206,7 +206,7 @@ describe("the reports of a run", () => {
       "one-instance",
     ]);
     expect(cellNotes(cells[1])[0].text).toBe(
-      "timing note: degraded where survived is expected (†): 2 operations failed after their retries during the fault; load average 3.1, the lab's event-loop delay 12 ms",
+      "timing note: degraded where survived is expected (†): 2 operations failed after their retries, all during the fault (the fault lasted from 318 ms to 2693 ms); load average 3.1, the lab's event-loop delay 12 ms",
     );
   });
 
@@ -293,7 +293,7 @@ describe("the reports of a run", () => {
     judged.operations.push(op({ user: 1, name: "list", start: 100, end: 300, status: 503, outcome: "error" }));
     const again = measured("crash", judged.operations, {}, crash);
     expect(cellNotes(again)[0].text).toContain(
-      "3 operations failed after their retries (1 before the fault, 2 during it)",
+      "3 operations failed after their retries: 1 before the fault and 2 during it (the fault lasted from 318 ms to 2693 ms)",
     );
   });
 

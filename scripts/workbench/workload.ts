@@ -1,12 +1,13 @@
 // The workload: what the virtual users do (docs/how-the-lab-works.md, "The workload"). Each
 // registers, logs in (or, for stateless, just uses its credentials), then loops: upload a
 // file, read its session view (session designs), list its files. Every operation goes into
-// the history.
+// the history. The lab strikes only once every user is set up (waitForSetup): a cell never
+// runs short-handed.
 
 import http from "node:http";
 import { Credentials, Design, DesignAnswer, DesignRequest } from "../designs";
 import { History, Operation, OperationName } from "./history";
-import { Outcome, seededRandom, send } from "./http-client";
+import { OPERATION_DEADLINE_MS, Outcome, seededRandom, send } from "./http-client";
 
 export interface WorkloadOptions {
   design: Design;
@@ -35,6 +36,19 @@ export interface WorkloadOptions {
    * Paced users renew every LIVE_VIEW_SESSION_LOOPS unless told; the lab's never do.
    */
   sessionLoops?: number;
+  /**
+   * `concurrent`: how many users may fire their burst of 10 at the same moment. Each user's 10
+   * still go at once (that is the race); the users take turns, so that a queue of 80 requests on
+   * a busy machine, not the design, cannot decide the cell.
+   */
+  burstsAtOnce?: number;
+  /**
+   * The lab: how many times in all a set-up operation (registration, login, the spare login and
+   * its logout) is tried before the user counts as unable to set up (default 1).
+   */
+  setupTries?: number;
+  /** For the lab's own tests only: every registration goes to a port where nothing listens, and fails. */
+  plantRegistrationFailure?: boolean;
 }
 
 const PASSWORD = "lab-password-1";
@@ -42,12 +56,39 @@ const PASSWORD = "lab-password-1";
 export const LIVE_VIEW_KEEP_FILES = 20;
 /** How many loops a live-view session lasts: about a minute at the classroom's pace. */
 export const LIVE_VIEW_SESSION_LOOPS = 40;
+/** The discard port: nothing of the lab listens below 1024, so a planted registration meets a refused connection. */
+const NOWHERE = "http://127.0.0.1:9";
+
+/** At most `size` holders at once; the others wait their turn, in order. */
+class Turns {
+  private holders = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  async take<T>(work: () => Promise<T>): Promise<T> {
+    if (this.holders >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.holders += 1;
+    try {
+      return await work();
+    } finally {
+      // The turn passes straight to the next in line, so the count of holders stays the same.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.holders -= 1;
+    }
+  }
+}
 
 class VirtualUser {
   readonly name: string;
   loops = 0;
   loopsStarted = 0;
   stopped = false; // its login was refused: it cannot work any more
+  /** Registered, logged in, and its spare login prepared (where the design has one): ready for the fault. */
+  setUp = false;
+  /** Why this user could not set up (its first failed set-up operation, in words); undefined while it can. */
+  setupFailure: string | undefined;
   epoch = 0;
   private readonly credentials: Credentials;
   private readonly agent = new http.Agent({ keepAlive: true });
@@ -66,6 +107,7 @@ class VirtualUser {
     readonly index: number,
     private readonly options: WorkloadOptions,
     private readonly history: Operation[],
+    private readonly bursts?: Turns,
   ) {
     this.name = `user${index}-${options.tag}`; // "user 0" in every report, and the cell it worked in
     this.random = seededRandom(options.seed * 1000 + index);
@@ -115,9 +157,41 @@ class VirtualUser {
   }
 
   async register(): Promise<boolean> {
-    const { operation } = await this.operation("register", this.credentials.registerRequest());
+    const request = this.credentials.registerRequest();
+    const { operation } = await this.setUpOperation(
+      "register",
+      this.options.plantRegistrationFailure ? { ...request, baseUrl: NOWHERE } : request,
+    );
     // 409 after a retried request whose first answer was lost: the user exists, which is what we wanted.
     return operation.outcome === "ok";
+  }
+
+  /**
+   * A set-up operation. Until the user is set up, one that failed is tried again, as a new
+   * operation, up to `setupTries` in all: the tries that failed stay in the history but leave
+   * the workload (set-up comes before anything a cell measures), and the last one says why the
+   * user could not set up. A 401 is never tried again.
+   */
+  private async setUpOperation(
+    name: OperationName,
+    request: DesignRequest & { baseUrl?: string },
+    extra: Partial<Operation> = {},
+  ): Promise<{ operation: Operation; outcome: Outcome }> {
+    const tries = this.setUp ? 1 : (this.options.setupTries ?? 1);
+    for (let tried = 1; ; tried += 1) {
+      const done = await this.operation(name, request, extra);
+      const { operation } = done;
+      if (operation.outcome === "ok" || this.setUp) return done;
+      // A 401 is the design's own answer. To the user's own login it means the user cannot work;
+      // to the spare login or its logout only that the design forgot the spare (stateful behind
+      // round robin: the logout reached another instance), and the probe then leaves it out.
+      if (operation.outcome === "refused" && extra.spare) return done;
+      if (operation.outcome === "refused" || tried >= tries) {
+        this.setupFailure ??= `${failureText(operation)}${tried > 1 ? `, the last of ${tried} tries` : ""}`;
+        return done;
+      }
+      operation.workload = false;
+    }
   }
 
   /** Logs in as the design wants; false when the login was refused (the user then stops). */
@@ -129,7 +203,7 @@ class VirtualUser {
       this.needsLogin = false;
       return true;
     }
-    const { operation, outcome } = await this.operation("login", login);
+    const { operation, outcome } = await this.setUpOperation("login", login);
     if (operation.outcome === "ok") {
       this.credentials.accept(answerOf(outcome));
       this.needsLogin = false;
@@ -146,12 +220,12 @@ class VirtualUser {
     // With the jar's cookies, so that a sticky balancer keeps this user on its instance.
     const login = spare.loginRequest(spare.headers());
     if (!login) return;
-    const { operation: loggedIn, outcome } = await this.operation("login", login, { spare: true });
+    const { operation: loggedIn, outcome } = await this.setUpOperation("login", login, { spare: true });
     if (loggedIn.outcome !== "ok") return;
     spare.accept(answerOf(outcome));
     const logout = spare.logoutRequest();
     if (!logout) return;
-    const { operation } = await this.operation("logout", logout, { spare: true });
+    const { operation } = await this.setUpOperation("logout", logout, { spare: true });
     if (operation.outcome === "ok") this.spare = spare;
   }
 
@@ -248,8 +322,9 @@ class VirtualUser {
   async loop(): Promise<void> {
     await this.options.gate?.();
     this.loopsStarted += 1;
+    const burst = () => Promise.all(Array.from({ length: 10 }, () => this.upload(false)));
     const uploads = this.options.concurrent
-      ? await Promise.all(Array.from({ length: 10 }, () => this.upload(false)))
+      ? await (this.bursts ? this.bursts.take(burst) : burst())
       : [await this.upload()];
     if (uploads.some((upload) => upload.status === 401) && !(await this.relogin())) return;
     await this.deleteOldFiles();
@@ -351,12 +426,14 @@ export class Workload {
   private running: Promise<void>[] = [];
 
   constructor(readonly options: WorkloadOptions) {
-    this.users = Array.from({ length: options.users }, (_, i) => new VirtualUser(i, options, this.operations));
+    const bursts = options.burstsAtOnce ? new Turns(options.burstsAtOnce) : undefined;
+    this.users = Array.from({ length: options.users }, (_, i) => new VirtualUser(i, options, this.operations, bursts));
   }
 
   /** Starts every user; each works until stop(). */
   start(beforeLoops: (user: VirtualUser) => Promise<void> = async () => undefined): void {
     const work = async (user: VirtualUser) => {
+      user.setupFailure = undefined;
       if (!(await user.register())) {
         user.stopped = true;
         return;
@@ -365,6 +442,7 @@ export class Workload {
         if (user.stopped) return;
       }
       await beforeLoops(user);
+      if (!user.setupFailure) user.setUp = true;
       while (!this.stopping && !user.stopped) {
         if ((user.epoch === 0 || user.needsLogin) && !(await user.logIn())) {
           await user.pause(); // a login answered at once (a 429, a 503) is not tried again at once
@@ -383,6 +461,24 @@ export class Workload {
         await work(user);
       }
     });
+  }
+
+  /**
+   * Resolves once every user is set up (registered, logged in, spare login prepared), or as
+   * soon as one could not (or at `deadline`): with what went wrong for each user that is not
+   * set up, so that the lab never strikes at a cell running short-handed.
+   */
+  async waitForSetup(deadline: number): Promise<string[]> {
+    const unready = () => this.users.filter((user) => !user.setUp);
+    while (Date.now() < deadline && unready().length > 0 && !this.users.some((user) => user.setupFailure)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const failed = unready().filter((user) => user.setupFailure);
+    const late = unready().filter((user) => !user.setupFailure);
+    return [
+      ...failed.map((user) => user.setupFailure as string),
+      ...late.map((user) => `user ${user.index} was still setting up`),
+    ];
   }
 
   /** The users still able to work. */
@@ -437,6 +533,25 @@ export class Workload {
 }
 
 export type { VirtualUser };
+
+/** The set-up operations, as a sentence names them. */
+const SETUP_WORDS: Partial<Record<OperationName, string>> = {
+  register: "registration",
+  login: "login",
+  logout: "logout",
+};
+
+/** "user 3's registration got no answer within the 1 s deadline (ECONNREFUSED; 9 attempts from 12 ms)". */
+export function failureText(operation: Operation): string {
+  const name = SETUP_WORDS[operation.name] ?? operation.name;
+  const attempts = `${operation.attempts.length} attempt${operation.attempts.length === 1 ? "" : "s"} from ${Math.round(operation.start)} ms`;
+  const error = operation.attempts[operation.attempts.length - 1]?.error ?? "no attempt";
+  const answer =
+    operation.status === undefined
+      ? `got no answer within the ${OPERATION_DEADLINE_MS / 1000} s deadline (${error}; ${attempts})`
+      : `was answered ${operation.status}${operation.code ? ` ${operation.code}` : ""} (${attempts})`;
+  return `user ${operation.user}'s ${operation.spare ? "spare " : ""}${name} ${answer}`;
+}
 
 /** What Credentials needs of an operation's answer. */
 function answerOf(outcome: Outcome): DesignAnswer {
