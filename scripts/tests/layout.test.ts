@@ -3,6 +3,7 @@
 // has a line for every file of the harness; scripts/ keeps only what every program shares at
 // its top; and scripts/designs.ts stays the one place that tells the designs apart.
 
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { DESIGNS } from "../designs";
@@ -112,6 +113,20 @@ describe("the layout check", () => {
     const top = readdirSync(path.join(REPO_ROOT, "scripts")).filter((name) => name.endsWith(".ts"));
     expect(top.length).toBeLessThanOrEqual(4);
     expect(top).toEqual(expect.arrayContaining(["designs.ts", "cli.ts"]));
+  });
+
+  it("stands alone: no file of the project names the team's contract file, which readers do not have", () => {
+    const name = ["lab", "spec"].join("-"); // spelled apart, so that this file does not name it either
+    const tracked = execFileSync("git", ["ls-files"], { cwd: REPO_ROOT, encoding: "utf8" }).split("\n").filter(Boolean);
+    expect(tracked.length).toBeGreaterThan(100);
+    const naming = tracked.filter((file) => {
+      try {
+        return readFileSync(path.join(REPO_ROOT, file), "utf8").toLowerCase().includes(name);
+      } catch {
+        return false; // a file deleted in the working tree
+      }
+    });
+    expect(naming).toEqual([]);
   });
 
   it("keeps the programs apart: no file of lab/, bench/, demos/ or dashboard/ imports from another of them", () => {
