@@ -18,6 +18,7 @@ import path from "node:path";
 import { REPO_ROOT } from "../processes/run-dir";
 
 const LAB = path.join(REPO_ROOT, "dist", "scripts", "lab", "lab.js");
+
 // The expected matrix as the terminal marks it: ok survived, deg degraded, FAIL failed, - n/a, and † where
 // survived and degraded both agree. A column per design, a row per scenario in the lab's order.
 const MATRIX = `
