@@ -9,6 +9,7 @@ import request from "supertest";
 import { FileDataStore } from "../src/domain/file-data-store";
 import { basic, phase1Options, statefulApp, statelessApp } from "../../test-support/phase1-apps";
 import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
+import { expectOldCredentialKeptApart } from "../../test-support/wiped-store";
 
 afterAll(removeTempDirs);
 
@@ -18,27 +19,14 @@ describe("the stateful design after its DATA_DIR is wiped", () => {
   it("keeps the old session (it lives in memory), which never reaches the files of a new alice", async () => {
     const dataDir = makeTempDir("wiped");
     const { app } = statefulApp({ store: new FileDataStore(dataDir) });
-    await request(app).post("/api/users").send(alice).expect(201);
-    const old = { "X-Session-ID": (await request(app).post("/api/session/start").send(alice)).body.session_id };
-    await request(app).post("/api/upload").set(old).send({ filename: "old.txt", content: "first alice" }).expect(201);
-
-    for (const entry of readdirSync(dataDir)) rmSync(path.join(dataDir, entry), { recursive: true, force: true });
-    new FileDataStore(dataDir); // the folders again, empty, as a fresh start would make them
-    const second = { username: "alice", password: "another-password" };
-    await request(app).post("/api/users").send(second).expect(201);
-    const fresh = { "X-Session-ID": (await request(app).post("/api/session/start").send(second)).body.session_id };
-    await request(app)
-      .post("/api/upload")
-      .set(fresh)
-      .send({ filename: "secret.txt", content: "second alice" })
-      .expect(201);
-
-    const listed = await request(app).get("/api/files").set(old);
-    expect(listed.status).toBe(200);
-    expect(listed.body.files).toEqual([]);
-    expect(
-      (await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename),
-    ).toEqual(["secret.txt"]);
+    await expectOldCredentialKeptApart(
+      app,
+      async (user) => ({ "X-Session-ID": (await request(app).post("/api/session/start").send(user)).body.session_id }),
+      () => {
+        for (const entry of readdirSync(dataDir)) rmSync(path.join(dataDir, entry), { recursive: true, force: true });
+        new FileDataStore(dataDir); // the folders again, empty, as a fresh start would make them
+      },
+    );
   });
 });
 

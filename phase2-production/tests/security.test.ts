@@ -9,6 +9,7 @@ import * as passwords from "../../phase1-mockup/src/domain/passwords";
 import { UserService } from "../../phase1-mockup/src/domain/users";
 import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
 import { startServer } from "../../test-support/server-process";
+import { expectOldCredentialKeptApart } from "../../test-support/wiped-store";
 import { loadPhase2Config } from "../src/config";
 
 const redisProcess = useRedis();
@@ -27,39 +28,16 @@ describe("a session or token from before a store wipe", () => {
     "%s: may still be accepted, but never reaches the files of whoever registers the same name later",
     async (design) => {
       const built = await connected(phase2App(design, redisProcess().url));
-      const { app } = built;
-      const proof = (login: request.Response): Record<string, string> =>
-        design === "jwt"
-          ? { Authorization: `Bearer ${login.body.token}` }
-          : { Cookie: sessionCookie(login.headers["set-cookie"]) };
-      await request(app).post("/api/users").send(alice).expect(201);
-      const old = proof(await request(app).post("/api/login").send(alice).expect(200));
-      await request(app)
-        .post("/api/upload")
-        .set(old)
-        .send({ filename: "old.txt", content: "the first alice" })
-        .expect(201);
-
-      await wipe(built.keyPrefix);
-      const second = { username: "alice", password: "another-password" };
-      await request(app).post("/api/users").send(second).expect(201);
-      const fresh = proof(await request(app).post("/api/login").send(second).expect(200));
-      await request(app)
-        .post("/api/upload")
-        .set(fresh)
-        .send({ filename: "secret.txt", content: "the second alice" })
-        .expect(201);
-
-      // The old credential is still accepted (the store-restart lesson), and sees nothing of hers.
-      const listed = await request(app).get("/api/files").set(old);
-      expect(listed.status).toBe(200);
-      expect(listed.body.files).toEqual([]);
-      const written = await request(app).post("/api/upload").set(old).send({ filename: "planted.txt", content: "x" });
-      expect(written.status).toBe(201);
-      expect(
-        (await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename),
-      ).toEqual(["secret.txt"]);
-      expect((await request(app).get(`/api/files/${written.body.file_id}`).set(fresh)).status).toBe(404);
+      await expectOldCredentialKeptApart(
+        built.app,
+        async (user): Promise<Record<string, string>> => {
+          const login = await request(built.app).post("/api/login").send(user).expect(200);
+          return design === "jwt"
+            ? { Authorization: `Bearer ${login.body.token}` }
+            : { Cookie: sessionCookie(login.headers["set-cookie"]) };
+        },
+        () => wipe(built.keyPrefix),
+      );
     },
   );
 });
