@@ -9,7 +9,7 @@ import request from "supertest";
 import { FileDataStore } from "../src/domain/file-data-store";
 import { basic, phase1Options, statefulApp, statelessApp } from "../../test-support/phase1-apps";
 import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
-import { expectOldCredentialKeptApart } from "../../test-support/wiped-store";
+import { expectOldCredentialKeptApart, keyedUploads } from "../../test-support/defences";
 
 afterAll(removeTempDirs);
 
@@ -59,12 +59,7 @@ describe("phase 1's files", () => {
     const app = statelessApp({ ...phase1Options(), quota: { maxFiles: 2, maxBytes: 50 } });
     await request(app).post("/api/users").send(alice).expect(201);
     const auth = { Authorization: basic(alice.username, alice.password) };
-    const upload = (key: string, content: string) =>
-      request(app)
-        .post("/api/upload")
-        .set(auth)
-        .set("Idempotency-Key", key)
-        .send({ filename: `${key}.txt`, content });
+    const upload = keyedUploads(app, auth);
     const first = await upload("a", "x".repeat(20)).expect(201);
     const tooBig = await upload("big", "x".repeat(31));
     expect({ status: tooBig.status, error: tooBig.body.error }).toEqual({ status: 413, error: "quota_exceeded" });

@@ -9,7 +9,7 @@ import * as passwords from "../../phase1-mockup/src/domain/passwords";
 import { UserService } from "../../phase1-mockup/src/domain/users";
 import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
 import { startServer } from "../../test-support/server-process";
-import { expectOldCredentialKeptApart } from "../../test-support/wiped-store";
+import { expectOldCredentialKeptApart, keyedUploads } from "../../test-support/defences";
 import { loadPhase2Config } from "../src/config";
 
 const redisProcess = useRedis();
@@ -131,12 +131,7 @@ describe("the quota", () => {
     const { app } = await connected(phase2App("jwt", redisProcess().url, { quota: { maxFiles: 3, maxBytes: 100 } }));
     await request(app).post("/api/users").send(alice).expect(201);
     const auth = { Authorization: `Bearer ${(await request(app).post("/api/login").send(alice)).body.token}` };
-    const upload = (key: string, content: string) =>
-      request(app)
-        .post("/api/upload")
-        .set(auth)
-        .set("Idempotency-Key", key)
-        .send({ filename: `${key}.txt`, content });
+    const upload = keyedUploads(app, auth);
     await upload("a", "x".repeat(10)).expect(201);
     await upload("b", "x".repeat(10)).expect(201);
     const tooBig = await upload("big", "x".repeat(81)); // 20 + 81 > 100 bytes

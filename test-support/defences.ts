@@ -1,6 +1,7 @@
-// One defence checked the same way in both phases: after a wipe of the store (DATA_DIR, or Redis),
-// the name "alice" registered again by someone else is a new account, and a credential from before
-// the wipe never reaches its files (docs/api-reference.md, "What the servers defend against").
+// Defences checked the same way in both phases (docs/api-reference.md, "What the servers defend
+// against"): after a wipe of the store (DATA_DIR, or Redis) the name "alice" registered again by
+// someone else is a new account that no credential from before the wipe reaches; and the quota,
+// with uploads named by their Idempotency-Key.
 
 import request from "supertest";
 
@@ -36,4 +37,14 @@ export async function expectOldCredentialKeptApart(
   const freshFiles = await request(app).get("/api/files").set(fresh);
   expect(freshFiles.body.files.map((file: { filename: string }) => file.filename)).toEqual(["secret.txt"]);
   expect((await request(app).get(`/api/files/${written.body.file_id}`).set(fresh)).status).toBe(404);
+}
+
+/** Uploads as one user, each named after its Idempotency-Key, so that the same key is a replay. */
+export function keyedUploads(app: App, proof: Proof): (key: string, content: string) => request.Test {
+  return (key, content) =>
+    request(app)
+      .post("/api/upload")
+      .set(proof)
+      .set("Idempotency-Key", key)
+      .send({ filename: `${key}.txt`, content });
 }
