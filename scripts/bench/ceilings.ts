@@ -75,11 +75,21 @@ function handler(kind: Ceiling): http.RequestListener {
 }
 
 /**
- * Serves a bench server on PORT (loopback) as a ServerInstance expects: says "listening" over
- * IPC, and stops on SIGTERM, SIGINT or a lost parent. The ceilings and the textbook peers share it.
+ * Serves the bench server named by the command line's argument (`node ceilings.js express`), one
+ * of `names`, on PORT (loopback) as a ServerInstance expects: says "listening" over IPC, and stops
+ * on SIGTERM, SIGINT or a lost parent. The ceilings and the textbook peers share it.
  */
-export function serveForBench(listener: http.RequestListener): void {
-  const server = http.createServer(listener);
+export function serveForBench<Name extends string>(
+  program: { name: string; serves: string },
+  names: readonly Name[],
+  listenerFor: (name: Name) => http.RequestListener,
+): void {
+  const chosen = process.argv[2] as Name;
+  if (!names.includes(chosen)) {
+    console.error(`${program.name}: unknown ${program.serves} ${JSON.stringify(chosen)}; one of ${names.join(", ")}`);
+    process.exit(1);
+  }
+  const server = http.createServer(listenerFor(chosen));
   server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
     process.send?.({ type: "listening", port: (server.address() as AddressInfo).port, pid: process.pid });
   });
@@ -92,11 +102,4 @@ export function serveForBench(listener: http.RequestListener): void {
   if (process.connected) process.once("disconnect", stop);
 }
 
-if (require.main === module) {
-  const kind = process.argv[2] as Ceiling;
-  if (!CEILINGS.includes(kind)) {
-    console.error(`ceilings: unknown ceiling ${JSON.stringify(kind)}; one of ${CEILINGS.join(", ")}`);
-    process.exit(1);
-  }
-  serveForBench(handler(kind));
-}
+if (require.main === module) serveForBench({ name: "ceilings", serves: "ceiling" }, CEILINGS, handler);

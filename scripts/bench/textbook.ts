@@ -140,11 +140,4 @@ function app(peer: TextbookPeer): express.Express {
   return web;
 }
 
-if (require.main === module) {
-  const peer = process.argv[2] as TextbookPeer;
-  if (!TEXTBOOK_PEERS.includes(peer)) {
-    console.error(`textbook: unknown peer ${JSON.stringify(peer)}; one of ${TEXTBOOK_PEERS.join(", ")}`);
-    process.exit(1);
-  }
-  serveForBench(app(peer));
-}
+if (require.main === module) serveForBench({ name: "textbook", serves: "peer" }, TEXTBOOK_PEERS, app);
