@@ -1,8 +1,8 @@
 // Phase 2 on a Redis Cluster (REDIS_CLUSTER_NODES): three primaries and three replicas, six real
 // `redis-server --cluster-enabled yes` processes joined by `redis-cli --cluster create`. A
-// Cluster refuses a command that names keys of two hash slots (CROSSSLOT): the key layout of
-// before v2 (`file:<user>:<id>` beside `files:<user>`) is refused by the real Cluster, and the
-// layout with the user in a hash tag (`file:{<user>}:<id>`) works, for every design, end to end
+// Cluster refuses a command that names keys of two hash slots (CROSSSLOT): the old key layout, with
+// the user outside a hash tag (`file:<user>:<id>` beside `files:<user>`), is refused by the real
+// Cluster, and the layout with the user in a hash tag (`file:{<user>}:<id>`) works, for every design, end to end
 // (docs/concepts.md, "How far one Redis goes, and a Cluster").
 
 import request from "supertest";

@@ -96,7 +96,7 @@ describe("a phase-2 server on replicated Redis", () => {
 
   it("with REDIS_WAIT_REPLICAS=1, answers 503 and acknowledges nothing once no replica is left", async () => {
     const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
-    // 500 ms for a healthy replica to confirm: 100 ms was too little on a busy CI machine (a registration was refused 503).
+    // 500 ms for a healthy replica to confirm, so that a busy machine is not read as a missing replica (a 503).
     const server = await onSentinels(redis.sentinelList, { REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "500" });
     await untilReady(server);
     const cookie = await registerAndLogIn(server, "waiter");

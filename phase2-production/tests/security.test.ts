@@ -1,6 +1,6 @@
-// What the servers defend against, each finding of a probe of the running servers turned into
-// the exact requests that showed it and the answer they get now (docs/api-reference.md,
-// "What the servers defend against"). Real Redis, real HTTP.
+// What the servers defend against, each defence as the exact requests that would break it and
+// the answer they must get (docs/api-reference.md, "What the servers defend against"). Real
+// Redis, real HTTP.
 
 import net from "node:net";
 import Redis from "ioredis";
@@ -54,8 +54,8 @@ describe("the login rate limit", () => {
         .send({ username: "alice", password: "wrong-pass" });
       statuses.push(answer.status);
     }
-    // Before: forty 401s (each address had its own counter). Now the account's counter stops it
-    // at 30 a minute, the registration included: 29 wrong passwords, then 429.
+    // A counter per address alone would answer forty 401s; the account's counter stops them at
+    // 30 a minute, the registration included: 29 wrong passwords, then 429.
     expect(statuses.filter((status) => status === 429)).toHaveLength(11);
     expect(statuses.slice(0, 29).every((status) => status === 401)).toBe(true);
   });
