@@ -1,17 +1,7 @@
 // What horizontal scaling really buys (docs/concepts.md, "How far one Redis goes, and a
 // Cluster"): from one run's figures, the number of instances, each on its own core, at which one
-// Redis is saturated, with the arithmetic shown; and the same on a Redis Cluster of three
-// primaries, measured. The model needs three figures per design, all measured under the same
-// load: the server's CPU per request, the Redis commands per request, and Redis's own CPU per
-// request (its CPU time during the run over the requests answered). One Redis runs commands on
-// one core, so it saturates when the instances together ask for a whole core of it:
-//
-//   instances = server CPU µs per request / Redis CPU µs per request
-//
-// Cross-checked with Redis's limit from redis-benchmark (simple GETs, no pipelining: a lower
-// bound, since the servers pipeline automatically):
-//
-//   instances = Redis's GET/s / (commands per request × requests per second per instance)
+// Redis is saturated, with the arithmetic shown (capacityRows); and the same designs on a Redis
+// Cluster of three primaries, measured (measureCluster).
 
 import os from "node:os";
 import path from "node:path";
@@ -111,7 +101,20 @@ export interface CapacityRow {
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
 
-/** The model's rows, from per-design figures: the arithmetic in words beside each. */
+/**
+ * The model's rows, from per-design figures: the arithmetic in words beside each. It needs three
+ * figures per design, all measured under the same load: the server's CPU per request, the Redis
+ * commands per request, and Redis's own CPU per request (its CPU time during the run over the
+ * requests answered). One Redis runs commands on one core, so it saturates when the instances
+ * together ask for a whole core of it:
+ *
+ *   instances = server CPU µs per request / Redis CPU µs per request
+ *
+ * Cross-checked with Redis's limit from redis-benchmark (simple GETs, no pipelining: a lower
+ * bound, since the servers pipeline automatically):
+ *
+ *   instances = Redis's GET/s / (commands per request × requests per second per instance)
+ */
 export function capacityRows(
   figures: Array<{
     design: string;
