@@ -39,6 +39,9 @@ export type TextbookPeer = (typeof TEXTBOOK_PEERS)[number];
 /** none: credentials on every request; memory: the instance that made it; redis; cached: Redis, with a copy in each instance; token: the token itself. */
 export type SessionHome = "none" | "memory" | "redis" | "cached" | "token";
 
+/** Every phase-2 design logs in and out at the same paths, and so can have a spare login probed. */
+const PHASE2_LOGIN = { phase: 2, loginPath: "/api/login", logoutPath: "/api/logout", spareProbe: true } as const;
+
 const CLIENTS: Record<Design, DesignClient> = {
   stateless: { phase: 1, proof: "basic", sessionView: false, spareProbe: false, sessionsLive: "none" },
   stateful: {
@@ -51,52 +54,31 @@ const CLIENTS: Record<Design, DesignClient> = {
     sessionsLive: "memory",
   },
   "memory-session": {
-    phase: 2,
+    ...PHASE2_LOGIN,
     proof: "cookie",
-    loginPath: "/api/login",
-    logoutPath: "/api/logout",
     sessionView: true,
-    spareProbe: true,
     sessionsLive: "memory",
     peer: "textbook:memory-session",
   },
   "redis-session": {
-    phase: 2,
+    ...PHASE2_LOGIN,
     proof: "cookie",
-    loginPath: "/api/login",
-    logoutPath: "/api/logout",
     sessionView: true,
-    spareProbe: true,
     sessionsLive: "redis",
     peer: "textbook:redis-session",
   },
   "cached-session": {
-    phase: 2,
+    ...PHASE2_LOGIN,
     proof: "cookie",
-    loginPath: "/api/login",
-    logoutPath: "/api/logout",
     sessionView: true,
-    spareProbe: true,
     sessionsLive: "cached",
     peer: "textbook:redis-session",
   },
-  jwt: {
-    phase: 2,
-    proof: "bearer",
-    loginPath: "/api/login",
-    logoutPath: "/api/logout",
-    sessionView: false,
-    spareProbe: true,
-    sessionsLive: "token",
-    peer: "textbook:jwt",
-  },
+  jwt: { ...PHASE2_LOGIN, proof: "bearer", sessionView: false, sessionsLive: "token", peer: "textbook:jwt" },
   "atomic-session": {
-    phase: 2,
+    ...PHASE2_LOGIN,
     proof: "cookie",
-    loginPath: "/api/login",
-    logoutPath: "/api/logout",
     sessionView: true,
-    spareProbe: true,
     sessionsLive: "redis",
     peer: "textbook:redis-session",
   },

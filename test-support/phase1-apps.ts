@@ -5,7 +5,8 @@
 import { FileDataStore } from "../phase1-mockup/src/domain/file-data-store";
 import { MapSessionStore } from "../phase1-mockup/src/sessions/map-session-store";
 import { createApp as createStatefulApp } from "../phase1-mockup/src/stateful-server";
-import { createApp as createStatelessApp, Phase1AppOptions } from "../phase1-mockup/src/stateless-server";
+import { Phase1AppOptions } from "../phase1-mockup/src/phase1-app";
+import { createApp as createStatelessApp } from "../phase1-mockup/src/stateless-server";
 import { makeTempDir } from "./temp-dir";
 
 export const TEST_SECRET = "test-secret-of-at-least-thirty-two-characters";

@@ -48,13 +48,8 @@ export async function closeAllApps(): Promise<void> {
   await Promise.all(opened.splice(0).map((app) => app.close()));
 }
 
-/** The `sid=...` pair from a response's Set-Cookie, to send back as a Cookie header. */
-export function sessionCookie(setCookie: string | string[] | null | undefined): string {
-  const headers = Array.isArray(setCookie) ? setCookie : setCookie ? [setCookie] : [];
-  const pair = headers.map((header) => header.split(";")[0]).find((cookie) => cookie.startsWith("sid="));
-  if (!pair) throw new Error(`no sid cookie in ${JSON.stringify(setCookie)}`);
-  return pair;
-}
+/** Where the cookie is read from a Set-Cookie header: test-support/http.ts, for apps and processes alike. */
+export { sessionCookie } from "./http";
 
 /**
  * One real redis-server for the whole test file, started before its tests; afterwards every

@@ -57,34 +57,46 @@ export async function startServer(design: Design, options: StartOptions = {}): P
 
 export { serverArguments };
 
-function startOnce(design: Design, options: StartOptions): Promise<ServerProcess> {
-  const child = spawn(process.execPath, serverArguments(design), {
-    env: {
-      ...process.env,
-      HOST: "127.0.0.1",
-      PORT: String(options.port ?? 0),
-      PASSWORD_HASH_COST: "4",
-      LOG_LEVEL: "info",
-      RATE_LIMIT_PER_MINUTE: "100000",
-      SESSION_SECRET: "test-secret-of-at-least-thirty-two-characters",
-      ...options.env,
-    },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
+/** Runs `node args…`, remembered until it exits so that stopAllServers() can stop it, its output kept. */
+function spawnNode(args: string[], env: NodeJS.ProcessEnv, ipc = false) {
+  const child = spawn(process.execPath, args, {
+    env,
+    stdio: ["ignore", "pipe", "pipe", ...(ipc ? ["ipc" as const] : [])],
   });
   running.add(child);
-  let output = "";
-  child.stdout?.on("data", (chunk) => (output += chunk));
-  child.stderr?.on("data", (chunk) => (output += chunk));
-  const exited = new Promise<number | string>((resolve) => {
+  const output = { stdout: "", stderr: "", both: "" };
+  const keep = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
+    output[stream] += chunk;
+    output.both += chunk;
+  };
+  child.stdout?.on("data", keep("stdout"));
+  child.stderr?.on("data", keep("stderr"));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once("exit", (code, signal) => {
       running.delete(child);
-      resolve(code ?? signal ?? "unknown");
+      resolve({ code, signal });
     });
   });
+  return { child, output, exited };
+}
+
+function startOnce(design: Design, options: StartOptions): Promise<ServerProcess> {
+  const env = {
+    ...process.env,
+    HOST: "127.0.0.1",
+    PORT: String(options.port ?? 0),
+    PASSWORD_HASH_COST: "4",
+    LOG_LEVEL: "info",
+    RATE_LIMIT_PER_MINUTE: "100000",
+    SESSION_SECRET: "test-secret-of-at-least-thirty-two-characters",
+    ...options.env,
+  };
+  const { child, output, exited: ended } = spawnNode(serverArguments(design), env, true);
+  const exited = ended.then(({ code, signal }) => code ?? signal ?? "unknown");
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`${design} server did not listen within ${START_TIMEOUT_MS} ms:\n${output}`));
+      reject(new Error(`${design} server did not listen within ${START_TIMEOUT_MS} ms:\n${output.both}`));
     }, START_TIMEOUT_MS);
     child.on("message", (message: ListeningMessage) => {
       if (message?.type !== "listening") return;
@@ -96,13 +108,13 @@ function startOnce(design: Design, options: StartOptions): Promise<ServerProcess
         port: message.port,
         url: `http://127.0.0.1:${message.port}`,
         serverId: message.serverId,
-        output: () => output,
+        output: () => output.both,
         exited,
       });
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`${design} server exited (${code}) before listening:\n${output}`));
+      reject(new Error(`${design} server exited (${code}) before listening:\n${output.both}`));
     });
   });
 }
@@ -128,30 +140,23 @@ export async function stopAllServers(): Promise<void> {
 }
 
 /** Runs a compiled script to completion; resolves with its exit code and output. */
-export function runScript(
+export async function runScript(
   file: string,
   args: string[] = [],
   env: Record<string, string> = {},
   timeoutMs = 20_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [file, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    running.add(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => (stdout += chunk));
-    child.stderr.on("data", (chunk) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${path.basename(file)} did not finish within ${timeoutMs} ms:\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  const { child, output, exited } = spawnNode([file, ...args], { ...process.env, ...env });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGKILL");
+  }, timeoutMs);
+  const { code } = await exited;
+  clearTimeout(timer);
+  if (timedOut)
+    throw new Error(
+      `${path.basename(file)} did not finish within ${timeoutMs} ms:\n${output.stdout}\n${output.stderr}`,
+    );
+  return { code, stdout: output.stdout, stderr: output.stderr };
 }

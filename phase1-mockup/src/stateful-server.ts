@@ -1,20 +1,18 @@
 // The stateful server: the "long memory". The user proves who they are once
-// (POST /api/session/start) and then sends only X-Session-ID; the session lives in a Map in
-// this process, so a restart or a second instance forgets it (docs/concepts.md, "stateful
-// trade-offs"). Its session routes are in sessions/session-routes.ts; the narrated client is
-// clients/stateful-client.ts.
+// (POST /api/session/start) and then sends only X-Session-ID; the session lives in a Map in this
+// process, so a restart or a second instance forgets it (docs/concepts.md, "stateful trade-offs").
+// Read it beside stateless-server.ts; its session routes are in sessions/session-routes.ts, what
+// both servers share in phase1-app.ts. The narrated client: clients/stateful-client.ts.
 
 import { Express } from "express";
 import { loadPhase1Config } from "./config";
-import { FileService } from "./domain/files";
-import { UserService } from "./domain/users";
-import { createBaseApp, finishApp, newLifecycle } from "./http/app-basics";
+import { finishApp } from "./http/app-basics";
 import { fileRoutes } from "./http/file-routes";
 import { serve } from "./http/serve";
+import { optionsFromConfig, Phase1AppOptions, startPhase1App } from "./phase1-app";
 import { MapSessionStore } from "./sessions/map-session-store";
 import { SessionStore } from "./sessions/session-store";
 import { rememberUpload, requireSession, sessionRoutes } from "./sessions/session-routes";
-import { optionsFromConfig, Phase1AppOptions } from "./stateless-server";
 
 export interface StatefulAppOptions extends Phase1AppOptions {
   sessions: SessionStore;
@@ -22,17 +20,7 @@ export interface StatefulAppOptions extends Phase1AppOptions {
 
 export function createApp(options: StatefulAppOptions): Express {
   const { sessions } = options;
-  const users = new UserService(options.store, options.passwordHashCost);
-  const files = new FileService(options.store, {
-    maxFileBytes: options.maxFileBytes,
-    idSecret: options.idSecret,
-    quota: options.quota,
-  });
-  const app = createBaseApp({
-    design: "stateful",
-    serverId: options.serverId,
-    lifecycle: options.lifecycle ?? newLifecycle(),
-  });
+  const { app, users, files } = startPhase1App("stateful", options);
 
   app.post("/api/users", async (req, res) => {
     res.status(201).json(await users.register(req.body));

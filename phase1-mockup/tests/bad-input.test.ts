@@ -47,6 +47,11 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
       .send(body as object);
   }
 
+  /** An upload whose body goes as written, under the given Content-Type. */
+  function rawUpload(contentType: string, text: string) {
+    return request(setup.app).post("/api/upload").set(setup.auth).set("Content-Type", contentType).send(text);
+  }
+
   async function expectError(response: request.Response, status: number, error: string, field?: string) {
     expect(response.status).toBe(status);
     expect(response.headers["content-type"]).toMatch(/^application\/json/);
@@ -56,20 +61,12 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
   }
 
   it("answers malformed JSON with 400 invalid_json", async () => {
-    const response = await request(setup.app)
-      .post("/api/upload")
-      .set(setup.auth)
-      .set("Content-Type", "application/json")
-      .send('{"filename": "a.txt",');
+    const response = await rawUpload("application/json", '{"filename": "a.txt",');
     await expectError(response, 400, "invalid_json");
   });
 
   it("answers a body that is not JSON with 415 unsupported_media_type", async () => {
-    const response = await request(setup.app)
-      .post("/api/upload")
-      .set(setup.auth)
-      .set("Content-Type", "text/plain")
-      .send("filename=a.txt");
+    const response = await rawUpload("text/plain", "filename=a.txt");
     await expectError(response, 415, "unsupported_media_type");
     const form = await request(setup.app)
       .post("/api/users")
@@ -80,11 +77,7 @@ describe.each(["stateless", "stateful"] as const)("the %s server given bad input
 
   it("answers a JSON array or a bare value with 400 validation_error", async () => {
     await expectError(await upload(["a.txt", "content"]), 400, "validation_error", "body");
-    const bare = await request(setup.app)
-      .post("/api/upload")
-      .set(setup.auth)
-      .set("Content-Type", "application/json")
-      .send('"just a string"');
+    const bare = await rawUpload("application/json", '"just a string"');
     await expectError(bare, 400, "invalid_json"); // strict JSON parsing refuses a bare value outright
   });
 

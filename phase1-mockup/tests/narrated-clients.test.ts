@@ -13,12 +13,18 @@ afterAll(async () => {
 
 const NO_COLOUR = { NO_COLOR: "1" };
 
+/** Runs a design's walk-through against a fresh server of that design; it must end cleanly. */
+async function walkThrough(design: "stateless" | "stateful") {
+  const server = await startServer(design, { env: { DATA_DIR: makeTempDir("client-data") } });
+  const result = await runScript(compiled(`clients/${design}-client.js`), ["--url", server.url], NO_COLOUR);
+  expect(result.stderr).toBe("");
+  expect(result.code).toBe(0);
+  return { server, result };
+}
+
 describe("the narrated clients", () => {
   it("walks through the goldfish conversation, credentials on every request", async () => {
-    const server = await startServer("stateless", { env: { DATA_DIR: makeTempDir("client-data") } });
-    const result = await runScript(compiled("clients/stateless-client.js"), ["--url", server.url], NO_COLOUR);
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
+    const { server, result } = await walkThrough("stateless");
     expect(result.stdout).toContain("The goldfish");
     expect(result.stdout.match(/> Authorization: Basic /g)?.length).toBe(5); // upload, list, read, delete, kept.txt
     // The restart hint starts the server again on the port it runs on, and the check shows the status.
@@ -31,10 +37,7 @@ describe("the narrated clients", () => {
   });
 
   it("walks through the long-memory conversation, a session id after one login", async () => {
-    const server = await startServer("stateful", { env: { DATA_DIR: makeTempDir("client-data") } });
-    const result = await runScript(compiled("clients/stateful-client.js"), ["--url", server.url], NO_COLOUR);
-    expect(result.stderr).toBe("");
-    expect(result.code).toBe(0);
+    const { server, result } = await walkThrough("stateful");
     expect(result.stdout).toContain("The long memory");
     expect(result.stdout).not.toContain("Authorization: Basic");
     expect(result.stdout.match(/> X-Session-ID: /g)?.length).toBeGreaterThanOrEqual(8);

@@ -9,6 +9,7 @@ import request from "supertest";
 import { FileDataStore } from "../src/domain/file-data-store";
 import { basic, phase1Options, statefulApp, statelessApp } from "../../test-support/phase1-apps";
 import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
+import { expectOldCredentialKeptApart, keyedUploads } from "../../test-support/defences";
 
 afterAll(removeTempDirs);
 
@@ -18,27 +19,14 @@ describe("the stateful design after its DATA_DIR is wiped", () => {
   it("keeps the old session (it lives in memory), which never reaches the files of a new alice", async () => {
     const dataDir = makeTempDir("wiped");
     const { app } = statefulApp({ store: new FileDataStore(dataDir) });
-    await request(app).post("/api/users").send(alice).expect(201);
-    const old = { "X-Session-ID": (await request(app).post("/api/session/start").send(alice)).body.session_id };
-    await request(app).post("/api/upload").set(old).send({ filename: "old.txt", content: "first alice" }).expect(201);
-
-    for (const entry of readdirSync(dataDir)) rmSync(path.join(dataDir, entry), { recursive: true, force: true });
-    new FileDataStore(dataDir); // the folders again, empty, as a fresh start would make them
-    const second = { username: "alice", password: "another-password" };
-    await request(app).post("/api/users").send(second).expect(201);
-    const fresh = { "X-Session-ID": (await request(app).post("/api/session/start").send(second)).body.session_id };
-    await request(app)
-      .post("/api/upload")
-      .set(fresh)
-      .send({ filename: "secret.txt", content: "second alice" })
-      .expect(201);
-
-    const listed = await request(app).get("/api/files").set(old);
-    expect(listed.status).toBe(200);
-    expect(listed.body.files).toEqual([]);
-    expect(
-      (await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename),
-    ).toEqual(["secret.txt"]);
+    await expectOldCredentialKeptApart(
+      app,
+      async (user) => ({ "X-Session-ID": (await request(app).post("/api/session/start").send(user)).body.session_id }),
+      () => {
+        for (const entry of readdirSync(dataDir)) rmSync(path.join(dataDir, entry), { recursive: true, force: true });
+        new FileDataStore(dataDir); // the folders again, empty, as a fresh start would make them
+      },
+    );
   });
 });
 
@@ -71,12 +59,7 @@ describe("phase 1's files", () => {
     const app = statelessApp({ ...phase1Options(), quota: { maxFiles: 2, maxBytes: 50 } });
     await request(app).post("/api/users").send(alice).expect(201);
     const auth = { Authorization: basic(alice.username, alice.password) };
-    const upload = (key: string, content: string) =>
-      request(app)
-        .post("/api/upload")
-        .set(auth)
-        .set("Idempotency-Key", key)
-        .send({ filename: `${key}.txt`, content });
+    const upload = keyedUploads(app, auth);
     const first = await upload("a", "x".repeat(20)).expect(201);
     const tooBig = await upload("big", "x".repeat(31));
     expect({ status: tooBig.status, error: tooBig.body.error }).toEqual({ status: 413, error: "quota_exceeded" });

@@ -23,7 +23,17 @@ afterAll(async () => {
   await stopEverything();
 });
 
-const key = (secret: string) => new TextEncoder().encode(secret);
+/** A token for jules signed here, by default as the app signs its own: HS256, the app's secret, 10 minutes. */
+function signed(options: { jti: string; alg?: string; secret?: string; issuedAt?: number; expires?: number | string }) {
+  const { jti, alg = "HS256", secret = TEST_SECRET, issuedAt, expires = "10m" } = options;
+  return new SignJWT({})
+    .setProtectedHeader({ alg })
+    .setSubject("jules")
+    .setJti(jti)
+    .setIssuedAt(issuedAt)
+    .setExpirationTime(expires)
+    .sign(new TextEncoder().encode(secret));
+}
 const base64url = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 async function expectRefused(authorization: string, code: string) {
@@ -65,36 +75,18 @@ describe("tokens the jwt design refuses", () => {
   });
 
   it("refuses a token signed with another algorithm, even with the right secret", async () => {
-    const hs512 = await new SignJWT({})
-      .setProtectedHeader({ alg: "HS512" })
-      .setSubject("jules")
-      .setJti("a".repeat(32))
-      .setIssuedAt()
-      .setExpirationTime("10m")
-      .sign(key(TEST_SECRET));
+    const hs512 = await signed({ alg: "HS512", jti: "a".repeat(32) });
     await expectRefused(`Bearer ${hs512}`, "invalid_token");
   });
 
   it("refuses a token signed with another secret", async () => {
-    const forged = await new SignJWT({})
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("jules")
-      .setJti("b".repeat(32))
-      .setIssuedAt()
-      .setExpirationTime("10m")
-      .sign(key("another-secret-of-at-least-32-characters"));
+    const forged = await signed({ secret: "another-secret-of-at-least-32-characters", jti: "b".repeat(32) });
     await expectRefused(`Bearer ${forged}`, "invalid_token");
   });
 
   it("refuses an expired token with token_expired", async () => {
     const past = Math.floor(Date.now() / 1000) - 3600;
-    const expired = await new SignJWT({})
-      .setProtectedHeader({ alg: "HS256" })
-      .setSubject("jules")
-      .setJti("c".repeat(32))
-      .setIssuedAt(past)
-      .setExpirationTime(past + 60)
-      .sign(key(TEST_SECRET));
+    const expired = await signed({ jti: "c".repeat(32), issuedAt: past, expires: past + 60 });
     await expectRefused(`Bearer ${expired}`, "token_expired");
   });
 

@@ -1,8 +1,8 @@
 // Phase 2 on a Redis Cluster (REDIS_CLUSTER_NODES): three primaries and three replicas, six real
 // `redis-server --cluster-enabled yes` processes joined by `redis-cli --cluster create`. A
-// Cluster refuses a command that names keys of two hash slots (CROSSSLOT): the key layout of
-// before v2 (`file:<user>:<id>` beside `files:<user>`) is refused by the real Cluster, and the
-// layout with the user in a hash tag (`file:{<user>}:<id>`) works, for every design, end to end
+// Cluster refuses a command that names keys of two hash slots (CROSSSLOT): the old key layout, with
+// the user outside a hash tag (`file:<user>:<id>` beside `files:<user>`), is refused by the real
+// Cluster, and the layout with the user in a hash tag (`file:{<user>}:<id>`) works, for every design, end to end
 // (docs/concepts.md, "How far one Redis goes, and a Cluster").
 
 import request from "supertest";
@@ -23,8 +23,10 @@ afterAll(async () => {
 });
 
 const nodes = () => cluster.nodes.map((node) => ({ host: "127.0.0.1", port: node.port }));
-const clusterApp = (design: (typeof PHASE2_DESIGNS)[number]) =>
+/** An app of `design` on the Cluster: with clusterNodes given, the URL (a closed port) is never used. */
+const clusterApp = (design: (typeof PHASE2_DESIGNS)[number], overrides: { rateLimitPerMinute?: number } = {}) =>
   phase2App(design, "redis://127.0.0.1:1", {
+    ...overrides,
     redis: {
       url: "redis://127.0.0.1:1",
       clusterNodes: nodes(),
@@ -116,19 +118,7 @@ describe.each(PHASE2_DESIGNS)("the %s design on the Cluster", (design) => {
 
 describe("the login rate limit on the Cluster", () => {
   it("counts in the Cluster: its script is loaded on every primary, wherever the counter's slot is", async () => {
-    const { app } = await connected(
-      phase2App("redis-session", "redis://127.0.0.1:1", {
-        rateLimitPerMinute: 3,
-        redis: {
-          url: "redis://127.0.0.1:1",
-          clusterNodes: nodes(),
-          masterName: "lab",
-          failoverDetector: false,
-          waitReplicas: 0,
-          waitMs: 100,
-        },
-      }),
-    );
+    const { app } = await connected(clusterApp("redis-session", { rateLimitPerMinute: 3 }));
     const statuses: number[] = [];
     for (let i = 0; i < 5; i += 1)
       statuses.push(

@@ -14,8 +14,7 @@ import {
   ReplicatedRedis,
   startReplicatedRedis as startSet,
 } from "../../scripts/processes/replicated-redis";
-import { fetchJson } from "../../test-support/http";
-import { sessionCookie } from "../../test-support/phase2-apps";
+import { fetchJson, registerAndLogIn, untilReady } from "../../test-support/http";
 import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
 
 afterAll(async () => {
@@ -43,28 +42,6 @@ async function onSentinels(sentinels: string, env: Record<string, string> = {}):
   });
 }
 
-async function untilReady(server: ServerProcess, timeoutMs = 15_000): Promise<number> {
-  const started = Date.now();
-  while ((await fetchJson(`${server.url}/ready`)).status !== 200) {
-    if (Date.now() - started > timeoutMs)
-      throw new Error(`${server.serverId} was not ready within ${timeoutMs} ms:\n${server.output().slice(-2000)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return Date.now() - started;
-}
-
-async function loggedIn(server: ServerProcess, username: string): Promise<string> {
-  const credentials = { username, password: "password-ok" };
-  expect((await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials })).status).toBe(201);
-  const login = await fetch(`${server.url}/api/login`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(credentials),
-  });
-  expect(login.status).toBe(200);
-  return sessionCookie(login.headers.getSetCookie());
-}
-
 function upload(server: ServerProcess, cookie: string, name: string) {
   return fetchJson(`${server.url}/api/upload`, {
     method: "POST",
@@ -78,7 +55,7 @@ describe("a phase-2 server on replicated Redis", () => {
     const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
     const server = await onSentinels(redis.sentinelList);
     await untilReady(server);
-    const cookie = await loggedIn(server, "survivor");
+    const cookie = await registerAndLogIn(server, "survivor");
     const before = await upload(server, cookie, "before");
     expect(before.status).toBe(201);
     expect(before.headers.get("X-Store-Node")).toMatch(/^127\.0\.0\.1:\d+$/);
@@ -112,17 +89,17 @@ describe("a phase-2 server on replicated Redis", () => {
     const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
     const server = await onSentinels(redis.sentinelList);
     await untilReady(server);
-    const cookie = await loggedIn(server, "replica-gone");
+    const cookie = await registerAndLogIn(server, "replica-gone");
     await redis.nodes[1].kill();
     expect((await upload(server, cookie, "one-replica-left")).status).toBe(201);
   }, 60_000);
 
   it("with REDIS_WAIT_REPLICAS=1, answers 503 and acknowledges nothing once no replica is left", async () => {
     const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
-    // 500 ms for a healthy replica to confirm: 100 ms was too little on a busy CI machine (a registration was refused 503).
+    // 500 ms for a healthy replica to confirm, so that a busy machine is not read as a missing replica (a 503).
     const server = await onSentinels(redis.sentinelList, { REDIS_WAIT_REPLICAS: "1", REDIS_WAIT_MS: "500" });
     await untilReady(server);
-    const cookie = await loggedIn(server, "waiter");
+    const cookie = await registerAndLogIn(server, "waiter");
     expect((await upload(server, cookie, "confirmed")).status).toBe(201);
     await Promise.all(redis.nodes.slice(1).map((replica) => replica.kill()));
     const started = Date.now();

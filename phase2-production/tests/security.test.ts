@@ -1,6 +1,6 @@
-// What the servers defend against, each finding of a probe of the running servers turned into
-// the exact requests that showed it and the answer they get now (docs/api-reference.md,
-// "What the servers defend against"). Real Redis, real HTTP.
+// What the servers defend against, each defence as the exact requests that would break it and
+// the answer they must get (docs/api-reference.md, "What the servers defend against"). Real
+// Redis, real HTTP.
 
 import net from "node:net";
 import Redis from "ioredis";
@@ -9,6 +9,7 @@ import * as passwords from "../../phase1-mockup/src/domain/passwords";
 import { UserService } from "../../phase1-mockup/src/domain/users";
 import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
 import { startServer } from "../../test-support/server-process";
+import { expectOldCredentialKeptApart, keyedUploads } from "../../test-support/defences";
 import { loadPhase2Config } from "../src/config";
 
 const redisProcess = useRedis();
@@ -27,39 +28,16 @@ describe("a session or token from before a store wipe", () => {
     "%s: may still be accepted, but never reaches the files of whoever registers the same name later",
     async (design) => {
       const built = await connected(phase2App(design, redisProcess().url));
-      const { app } = built;
-      const proof = (login: request.Response): Record<string, string> =>
-        design === "jwt"
-          ? { Authorization: `Bearer ${login.body.token}` }
-          : { Cookie: sessionCookie(login.headers["set-cookie"]) };
-      await request(app).post("/api/users").send(alice).expect(201);
-      const old = proof(await request(app).post("/api/login").send(alice).expect(200));
-      await request(app)
-        .post("/api/upload")
-        .set(old)
-        .send({ filename: "old.txt", content: "the first alice" })
-        .expect(201);
-
-      await wipe(built.keyPrefix);
-      const second = { username: "alice", password: "another-password" };
-      await request(app).post("/api/users").send(second).expect(201);
-      const fresh = proof(await request(app).post("/api/login").send(second).expect(200));
-      await request(app)
-        .post("/api/upload")
-        .set(fresh)
-        .send({ filename: "secret.txt", content: "the second alice" })
-        .expect(201);
-
-      // The old credential is still accepted (the store-restart lesson), and sees nothing of hers.
-      const listed = await request(app).get("/api/files").set(old);
-      expect(listed.status).toBe(200);
-      expect(listed.body.files).toEqual([]);
-      const written = await request(app).post("/api/upload").set(old).send({ filename: "planted.txt", content: "x" });
-      expect(written.status).toBe(201);
-      expect(
-        (await request(app).get("/api/files").set(fresh)).body.files.map((file: { filename: string }) => file.filename),
-      ).toEqual(["secret.txt"]);
-      expect((await request(app).get(`/api/files/${written.body.file_id}`).set(fresh)).status).toBe(404);
+      await expectOldCredentialKeptApart(
+        built.app,
+        async (user): Promise<Record<string, string>> => {
+          const login = await request(built.app).post("/api/login").send(user).expect(200);
+          return design === "jwt"
+            ? { Authorization: `Bearer ${login.body.token}` }
+            : { Cookie: sessionCookie(login.headers["set-cookie"]) };
+        },
+        () => wipe(built.keyPrefix),
+      );
     },
   );
 });
@@ -76,8 +54,8 @@ describe("the login rate limit", () => {
         .send({ username: "alice", password: "wrong-pass" });
       statuses.push(answer.status);
     }
-    // Before: forty 401s (each address had its own counter). Now the account's counter stops it
-    // at 30 a minute, the registration included: 29 wrong passwords, then 429.
+    // A counter per address alone would answer forty 401s; the account's counter stops them at
+    // 30 a minute, the registration included: 29 wrong passwords, then 429.
     expect(statuses.filter((status) => status === 429)).toHaveLength(11);
     expect(statuses.slice(0, 29).every((status) => status === 401)).toBe(true);
   });
@@ -153,12 +131,7 @@ describe("the quota", () => {
     const { app } = await connected(phase2App("jwt", redisProcess().url, { quota: { maxFiles: 3, maxBytes: 100 } }));
     await request(app).post("/api/users").send(alice).expect(201);
     const auth = { Authorization: `Bearer ${(await request(app).post("/api/login").send(alice)).body.token}` };
-    const upload = (key: string, content: string) =>
-      request(app)
-        .post("/api/upload")
-        .set(auth)
-        .set("Idempotency-Key", key)
-        .send({ filename: `${key}.txt`, content });
+    const upload = keyedUploads(app, auth);
     await upload("a", "x".repeat(10)).expect(201);
     await upload("b", "x".repeat(10)).expect(201);
     const tooBig = await upload("big", "x".repeat(81)); // 20 + 81 > 100 bytes

@@ -2,9 +2,9 @@
 // on SIGTERM during a slow request (docs/transition-to-phase2.md, "Graceful shutdown").
 
 import http from "node:http";
-import { fetchJson } from "../../test-support/http";
+import { registerAndLogIn, untilReady } from "../../test-support/http";
 import { runScript, serverArguments, startServer } from "../../test-support/server-process";
-import { sessionCookie, useRedis } from "../../test-support/phase2-apps";
+import { useRedis } from "../../test-support/phase2-apps";
 
 const redisProcess = useRedis();
 
@@ -98,16 +98,8 @@ describe("starting the phase-2 server with bad configuration", () => {
 describe("graceful shutdown of a phase-2 server", () => {
   it("finishes a slow in-flight request, refuses new connections, and exits 0", async () => {
     const server = await startServer("redis-session", { env: { REDIS_URL: redisProcess().url, KEY_PREFIX: "drain:" } });
-    while ((await fetchJson(`${server.url}/ready`)).status !== 200)
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    const credentials = { username: "quentin", password: "password-ok" };
-    await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials });
-    const login = await fetch(`${server.url}/api/login`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(credentials),
-    });
-    const cookie = sessionCookie(login.headers.getSetCookie());
+    await untilReady(server);
+    const cookie = await registerAndLogIn(server, "quentin");
 
     const body = JSON.stringify({ filename: "slow.txt", content: "arrives during the drain" });
     let answered: (value: { status: number; connection?: string }) => void = () => undefined;

@@ -3,9 +3,9 @@
 // (docs/labs/02-load-balancer-and-sticky-sessions.md).
 
 import Redis from "ioredis";
-import { fetchJson } from "../../test-support/http";
+import { fetchJson, registerAndLogIn, untilReady } from "../../test-support/http";
 import { Design, ServerProcess, startServer } from "../../test-support/server-process";
-import { sessionCookie, useRedis } from "../../test-support/phase2-apps";
+import { useRedis } from "../../test-support/phase2-apps";
 
 const redisProcess = useRedis();
 
@@ -14,26 +14,11 @@ async function twoInstances(design: Design): Promise<[ServerProcess, ServerProce
   prefixes += 1;
   const env = { REDIS_URL: redisProcess().url, KEY_PREFIX: `two-${prefixes}:`, LOG_LEVEL: "warn" };
   const [a, b] = await Promise.all([startServer(design, { env }), startServer(design, { env })]);
-  for (const instance of [a, b]) {
-    for (let tries = 0; (await fetchJson(`${instance.url}/ready`)).status !== 200; tries += 1) {
-      if (tries > 100) throw new Error(`${instance.serverId} never became ready`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
+  await Promise.all([untilReady(a), untilReady(b)]);
   return [a, b];
 }
 
-async function logIn(server: ServerProcess): Promise<string> {
-  const credentials = { username: "nora", password: "password-ok" };
-  await fetchJson(`${server.url}/api/users`, { method: "POST", json: credentials });
-  const response = await fetch(`${server.url}/api/login`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(credentials),
-  });
-  expect(response.status).toBe(200);
-  return sessionCookie(response.headers.getSetCookie());
-}
+const logIn = (server: ServerProcess) => registerAndLogIn(server, "nora");
 
 function upload(server: ServerProcess, cookie: string, filename: string) {
   return fetchJson(`${server.url}/api/upload`, {

@@ -34,12 +34,12 @@ import {
   BENCH_QUOTA,
   CONNECTIONS,
   load,
-  LoadResult,
   loadAndTime,
+  LoadResult,
   logIn,
   median,
+  medianOfRounds,
   seedUsers,
-  sumStatuses,
   waitUntilIdle,
 } from "./load";
 import { measureMemory } from "./memory";
@@ -112,12 +112,7 @@ function summarize(runs: Run[]) {
   const rates = runs.map((run) => run.req_s);
   const all = <K extends keyof Run>(key: K) => runs.length > 0 && runs.every((run) => run[key] !== undefined);
   return {
-    req_s: Math.round(median(rates)),
-    p50_ms: median(runs.map((run) => run.p50_ms)),
-    p99_ms: median(runs.map((run) => run.p99_ms)),
-    errors: runs.reduce((sum, run) => sum + run.errors, 0),
-    non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
-    statuses: sumStatuses(runs),
+    ...medianOfRounds(runs),
     cpu_us_per_req: all("cpu_us_per_req") ? median(runs.map((run) => run.cpu_us_per_req as number)) : null,
     redis_commands_per_req: all("redis_commands_per_req")
       ? median(runs.map((run) => run.redis_commands_per_req as number))
@@ -340,15 +335,13 @@ async function main(): Promise<number> {
     const memory = options.memory ? await measureMemory({ ...options, secret }, runDir, redis.url, admin, say) : [];
     const balancer = options.balancer ? await measureBalancers(options, runDir, env, phase2Users, say) : [];
     const store = measureRedis(redis.port);
-    const replication = options.replication ? await measureReplication(options, runDir, secret, say) : null;
+    const replication = options.replication ? await measureReplication(options, { runDir, secret, say }) : null;
     // The design the quick run puts on the Cluster, and whose scaling the model is checked on: sessions in Redis.
     const reference: Design = "redis-session";
     const cluster: ClusterFigures | null = options.cluster
       ? await measureCluster(
           { ...options, designs: options.quick ? [reference] : options.designs },
-          runDir,
-          secret,
-          say,
+          { runDir, secret, say },
         )
       : null;
     const capacity = capacityRows(

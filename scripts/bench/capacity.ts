@@ -1,17 +1,7 @@
 // What horizontal scaling really buys (docs/concepts.md, "How far one Redis goes, and a
 // Cluster"): from one run's figures, the number of instances, each on its own core, at which one
-// Redis is saturated, with the arithmetic shown; and the same on a Redis Cluster of three
-// primaries, measured. The model needs three figures per design, all measured under the same
-// load: the server's CPU per request, the Redis commands per request, and Redis's own CPU per
-// request (its CPU time during the run over the requests answered). One Redis runs commands on
-// one core, so it saturates when the instances together ask for a whole core of it:
-//
-//   instances = server CPU µs per request / Redis CPU µs per request
-//
-// Cross-checked with Redis's limit from redis-benchmark (simple GETs, no pipelining: a lower
-// bound, since the servers pipeline automatically):
-//
-//   instances = Redis's GET/s / (commands per request × requests per second per instance)
+// Redis is saturated, with the arithmetic shown (capacityRows); and the same designs on a Redis
+// Cluster of three primaries, measured (measureCluster).
 
 import os from "node:os";
 import path from "node:path";
@@ -24,13 +14,15 @@ import { serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
 import {
   BENCH_QUOTA,
+  BenchRun,
   cpuSeconds,
   load,
   LoadResult,
   logIn,
   median,
+  medianOfRounds,
+  RoundsFigures,
   seedUsers,
-  sumStatuses,
   waitUntilIdle,
 } from "./load";
 
@@ -109,7 +101,20 @@ export interface CapacityRow {
 
 const round1 = (value: number) => Math.round(value * 10) / 10;
 
-/** The model's rows, from per-design figures: the arithmetic in words beside each. */
+/**
+ * The model's rows, from per-design figures: the arithmetic in words beside each. It needs three
+ * figures per design, all measured under the same load: the server's CPU per request, the Redis
+ * commands per request, and Redis's own CPU per request (its CPU time during the run over the
+ * requests answered). One Redis runs commands on one core, so it saturates when the instances
+ * together ask for a whole core of it:
+ *
+ *   instances = server CPU µs per request / Redis CPU µs per request
+ *
+ * Cross-checked with Redis's limit from redis-benchmark (simple GETs, no pipelining: a lower
+ * bound, since the servers pipeline automatically):
+ *
+ *   instances = Redis's GET/s / (commands per request × requests per second per instance)
+ */
 export function capacityRows(
   figures: Array<{
     design: string;
@@ -157,23 +162,17 @@ export function capacityRows(
   return rows;
 }
 
+/** One design's reads or writes on the Cluster, over its rounds. */
+export type ClusterRun = { design: Design; kind: "read" | "write" } & RoundsFigures & {
+    /** One more request's answer, where a round failed. */
+    first_failure?: string;
+    cpu_us_per_req: number | null;
+  } & StoreFigures;
+
 export interface ClusterFigures {
   nodes: number;
   primaries: number;
-  runs: Array<
-    {
-      design: Design;
-      kind: "read" | "write";
-      req_s: number;
-      p50_ms: number;
-      p99_ms: number;
-      errors: number;
-      non2xx: number;
-      statuses?: Record<string, number>;
-      first_failure?: string;
-      cpu_us_per_req: number | null;
-    } & StoreFigures
-  >;
+  runs: ClusterRun[];
   /** The primaries that changed during the measurements (a failover), or none. */
   failovers: string[];
   /** Measured 1 vs 2 instances, or why not. */
@@ -187,9 +186,7 @@ export interface ClusterFigures {
  */
 export async function measureCluster(
   options: { duration: number; rounds: number; users: number; designs: Design[] },
-  runDir: string,
-  secret: string,
-  say: (line: string) => void,
+  { runDir, secret, say }: BenchRun,
 ): Promise<ClusterFigures> {
   const parts = new Parts();
   try {
@@ -223,7 +220,7 @@ export async function measureCluster(
       }),
       ...BENCH_QUOTA,
     };
-    const runs: ClusterFigures["runs"] = [];
+    const runs: ClusterRun[] = [];
     for (const design of options.designs.filter(benchedOnCluster)) {
       const server = parts.add(
         new ServerInstance({ design, serverId: `${design}-on-cluster`, env, dir: runDir, graceful: true }),
@@ -246,18 +243,12 @@ export async function measureCluster(
         }
         const mid = (pick: (run: (typeof results)[number]) => number | undefined) =>
           median(results.map((run) => pick(run) ?? 0));
-        const statuses = sumStatuses(results);
         // A failed run says how: one more request of the same kind, its answer kept.
         const failed = results.some((run) => run.errors + run.non2xx > 0);
         runs.push({
           design,
           kind,
-          req_s: Math.round(mid((run) => run.req_s)),
-          p50_ms: mid((run) => run.p50_ms),
-          p99_ms: mid((run) => run.p99_ms),
-          errors: results.reduce((sum, run) => sum + run.errors, 0),
-          non2xx: results.reduce((sum, run) => sum + run.non2xx, 0),
-          ...(statuses ? { statuses } : {}),
+          ...medianOfRounds(results),
           ...(failed ? { first_failure: await oneAnswer(server.url, kind, credentials[0]) } : {}),
           cpu_us_per_req: results.every((run) => run.cpu_us_per_req !== undefined)
             ? mid((run) => run.cpu_us_per_req)

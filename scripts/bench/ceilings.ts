@@ -1,17 +1,7 @@
 // The benchmark's ceilings (docs/how-the-lab-works.md, "The benchmark harness"): servers that
 // do only what a design's read does underneath, with no authentication and no session, so that
-// each design's figure can be read as a ratio of "the same work, minus the session layer".
-//
-//   node:http         a small JSON body, no framework
-//   express           the same through Express
-//   express+data_dir  Express listing one user's files from DATA_DIR (phase 1's data path)
-//   express+redis     Express listing the same files from Redis (phase 2's data path)
-//
-// The user is named in an X-Bench-User header, and the benchmark rotates it over the same
-// users that the designs read as, so that a ceiling reads the same records from the same
-// (more or less cached) places: reading one user's files over and over would flatter it.
-// Run by scripts/bench/bench.ts as `node dist/scripts/bench/ceilings.js <kind>` with PORT (and
-// DATA_DIR or REDIS_URL) set; it answers /ready like the lab's servers.
+// each design's figure can be read as a ratio of "the same work, minus the session layer". Run by
+// bench.ts as `node dist/scripts/bench/ceilings.js <ceiling>`; it answers /ready like the lab's servers.
 
 import http from "node:http";
 import { AddressInfo } from "node:net";
@@ -21,6 +11,18 @@ import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
 import { createRedisClient } from "../../phase2-production/src/redis-client";
 import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
 
+/**
+ * The ceilings, each with PORT (and DATA_DIR or REDIS_URL) set:
+ *
+ *   node:http         a small JSON body, no framework
+ *   express           the same through Express
+ *   express+data_dir  Express listing one user's files from DATA_DIR (phase 1's data path)
+ *   express+redis     Express listing the same files from Redis (phase 2's data path)
+ *
+ * The user is named in an X-Bench-User header, and the benchmark rotates it over the same users
+ * that the designs read as, so that a ceiling reads the same records from the same (more or less
+ * cached) places: reading one user's files over and over would flatter it.
+ */
 export const CEILINGS = ["node:http", "express", "express+data_dir", "express+redis"] as const;
 export type Ceiling = (typeof CEILINGS)[number];
 
@@ -75,11 +77,21 @@ function handler(kind: Ceiling): http.RequestListener {
 }
 
 /**
- * Serves a bench server on PORT (loopback) as a ServerInstance expects: says "listening" over
- * IPC, and stops on SIGTERM, SIGINT or a lost parent. The ceilings and the textbook peers share it.
+ * Serves the bench server named by the command line's argument (`node ceilings.js express`), one
+ * of `names`, on PORT (loopback) as a ServerInstance expects: says "listening" over IPC, and stops
+ * on SIGTERM, SIGINT or a lost parent. The ceilings and the textbook peers share it.
  */
-export function serveForBench(listener: http.RequestListener): void {
-  const server = http.createServer(listener);
+export function serveForBench<Name extends string>(
+  program: { name: string; serves: string },
+  names: readonly Name[],
+  listenerFor: (name: Name) => http.RequestListener,
+): void {
+  const chosen = process.argv[2] as Name;
+  if (!names.includes(chosen)) {
+    console.error(`${program.name}: unknown ${program.serves} ${JSON.stringify(chosen)}; one of ${names.join(", ")}`);
+    process.exit(1);
+  }
+  const server = http.createServer(listenerFor(chosen));
   server.listen(Number(process.env.PORT ?? 0), "127.0.0.1", () => {
     process.send?.({ type: "listening", port: (server.address() as AddressInfo).port, pid: process.pid });
   });
@@ -92,11 +104,4 @@ export function serveForBench(listener: http.RequestListener): void {
   if (process.connected) process.once("disconnect", stop);
 }
 
-if (require.main === module) {
-  const kind = process.argv[2] as Ceiling;
-  if (!CEILINGS.includes(kind)) {
-    console.error(`ceilings: unknown ceiling ${JSON.stringify(kind)}; one of ${CEILINGS.join(", ")}`);
-    process.exit(1);
-  }
-  serveForBench(handler(kind));
-}
+if (require.main === module) serveForBench({ name: "ceilings", serves: "ceiling" }, CEILINGS, handler);

@@ -18,6 +18,16 @@ export const PASSWORD = "bench-password-1";
 export const BENCH_QUOTA = { MAX_FILES_PER_USER: "1000000", MAX_BYTES_PER_USER: String(2 ** 40) };
 export const CONNECTIONS = 50;
 
+/** What a part of the bench that starts its own Redis and servers is handed by the command. */
+export interface BenchRun {
+  /** Where its processes keep their files and logs. */
+  runDir: string;
+  /** The servers' SESSION_SECRET, which seeded users' file ids depend on. */
+  secret: string;
+  /** Where its progress lines go. */
+  say: (line: string) => void;
+}
+
 export interface LoadResult {
   req_s: number;
   p50_ms: number;
@@ -132,6 +142,22 @@ export async function load(
     non2xx: result.non2xx,
     ...(Object.keys(statuses).length ? { statuses } : {}),
     requests: result.requests.total,
+  };
+}
+
+/** What a row of the report says of several rounds of one load. */
+export type RoundsFigures = Pick<LoadResult, "req_s" | "p50_ms" | "p99_ms" | "errors" | "non2xx" | "statuses">;
+
+/** Several rounds of one load as one row: the medians of req/s and latency, the failures summed. */
+export function medianOfRounds(runs: LoadResult[]): RoundsFigures {
+  const statuses = sumStatuses(runs);
+  return {
+    req_s: Math.round(median(runs.map((run) => run.req_s))),
+    p50_ms: median(runs.map((run) => run.p50_ms)),
+    p99_ms: median(runs.map((run) => run.p99_ms)),
+    errors: runs.reduce((sum, run) => sum + run.errors, 0),
+    non2xx: runs.reduce((sum, run) => sum + run.non2xx, 0),
+    ...(statuses ? { statuses } : {}),
   };
 }
 

@@ -1,20 +1,8 @@
-// The benchmark's textbook peers (docs/how-the-lab-works.md, "The benchmark harness"): the app a tutorial would write for the
-// same work as a phase-2 design, so that the bench can ask the question a user asks: is the
-// lab's server, with its logs, metrics, validation, request ids and rate limit, at least as
-// cheap as the tutorial's? Each peer counts the request in its session and lists the same
-// user's files from the same Redis, with nothing else: no logs, no metrics, no validation, no
-// rate limit, no error format.
-//
-//   textbook:memory-session  express-session and its MemoryStore
-//   textbook:redis-session   express-session, connect-redis and ioredis (the default settings a tutorial copies)
-//   textbook:jwt             jose (HS256) and a Redis EXISTS on the token's id for logout
-//
-// All three use `resave: false, saveUninitialized: false, rolling: true` where a session is
-// involved, ioredis with its defaults (`new Redis(url)`), and the lab's own data layout in Redis
-// (RedisDataStore), so that the data work is the same and the difference is the server around it. The login, not measured, borrows the
-// lab's password check. Run by scripts/bench/bench.ts as
-// `node dist/scripts/bench/textbook.js <peer>` with PORT, REDIS_URL (or REDIS_CLUSTER_NODES)
-// and SESSION_SECRET set; it answers /ready like the lab's servers.
+// The benchmark's textbook peers (docs/how-the-lab-works.md, "The benchmark harness"): the app a
+// tutorial would write for the same work as a phase-2 design, so that the bench can ask the
+// question a user asks: is the lab's server, with its logs, metrics, validation, request ids and
+// rate limit, at least as cheap as the tutorial's? Run by bench.ts as
+// `node dist/scripts/bench/textbook.js <peer>`; it answers /ready like the lab's servers.
 
 import { randomBytes, randomUUID } from "node:crypto";
 import express from "express";
@@ -35,6 +23,20 @@ declare module "express-session" {
   }
 }
 
+/**
+ * One peer, with PORT, REDIS_URL (or REDIS_CLUSTER_NODES) and SESSION_SECRET set. Each counts the
+ * request in its session and lists the same user's files from the same Redis, with nothing else: no
+ * logs, no metrics, no validation, no rate limit, no error format.
+ *
+ *   textbook:memory-session  express-session and its MemoryStore
+ *   textbook:redis-session   express-session, connect-redis and ioredis (the default settings a tutorial copies)
+ *   textbook:jwt             jose (HS256) and a Redis EXISTS on the token's id for logout
+ *
+ * All three use `resave: false, saveUninitialized: false, rolling: true` where a session is involved,
+ * ioredis with its defaults (`new Redis(url)`), and the lab's own data layout in Redis
+ * (RedisDataStore), so that the data work is the same and the difference is the server around it.
+ * The login, not measured, borrows the lab's password check.
+ */
 function app(peer: TextbookPeer): express.Express {
   // The lab's own parsing of REDIS_URL or REDIS_CLUSTER_NODES, so that a peer runs on the same
   // store as the designs; but ioredis as a tutorial creates it, with its defaults.
@@ -140,11 +142,4 @@ function app(peer: TextbookPeer): express.Express {
   return web;
 }
 
-if (require.main === module) {
-  const peer = process.argv[2] as TextbookPeer;
-  if (!TEXTBOOK_PEERS.includes(peer)) {
-    console.error(`textbook: unknown peer ${JSON.stringify(peer)}; one of ${TEXTBOOK_PEERS.join(", ")}`);
-    process.exit(1);
-  }
-  serveForBench(app(peer));
-}
+if (require.main === module) serveForBench({ name: "textbook", serves: "peer" }, TEXTBOOK_PEERS, app);

@@ -132,6 +132,21 @@ export class Narrator {
     return { status: response.status, body, servedBy };
   }
 
+  /** Every walk-through's first step: a health check, and a warning when the server runs another design. */
+  async checkServer(design: "stateless" | "stateful"): Promise<void> {
+    this.step("Who is there?", "A health check needs no identity at all.");
+    const health = await this.send("GET", "/health");
+    this.expect(health, 200, "GET /health");
+    if (health.body.design !== design)
+      this.note(`This server's design is ${String(health.body.design)}, not ${design}: expect surprises.`);
+  }
+
+  /** The same registration in both designs; `why` says what it means in this one. */
+  async register(username: string, password: string, why: string): Promise<void> {
+    this.step("Register", why);
+    this.expect(await this.send("POST", "/api/users", { body: { username, password } }), 201, "registration");
+  }
+
   /** Stops the walk-through when the server answers something the script did not expect. */
   expect(exchange: Exchange, status: number, what: string): void {
     if (exchange.status === status) return;

@@ -13,14 +13,8 @@ async function main(): Promise<void> {
 
   talk.title("The long memory: a stateful conversation", `Talking to ${url}. The server remembers you in a session.`);
 
-  talk.step("Who is there?", "A health check needs no identity at all.");
-  const health = await talk.send("GET", "/health");
-  talk.expect(health, 200, "GET /health");
-  if (health.body.design !== "stateful")
-    talk.note(`This server's design is ${String(health.body.design)}, not stateful: expect surprises.`);
-
-  talk.step("Register", "Registration creates the credentials, exactly as on the stateless server.");
-  talk.expect(await talk.send("POST", "/api/users", { body: { username, password } }), 201, "registration");
+  await talk.checkServer("stateful");
+  await talk.register(username, password, "Registration creates the credentials, exactly as on the stateless server.");
 
   talk.step(
     "Start a session",

@@ -26,14 +26,12 @@ async function main(): Promise<void> {
     `Talking to ${url}. The server keeps no memory of you between requests.`,
   );
 
-  talk.step("Who is there?", "A health check needs no identity at all.");
-  const health = await talk.send("GET", "/health");
-  talk.expect(health, 200, "GET /health");
-  if (health.body.design !== "stateless")
-    talk.note(`This server's design is ${String(health.body.design)}, not stateless: expect surprises.`);
-
-  talk.step("Register", "Registration is the one request that carries no credentials: it creates them.");
-  talk.expect(await talk.send("POST", "/api/users", { body: { username, password } }), 201, "registration");
+  await talk.checkServer("stateless");
+  await talk.register(
+    username,
+    password,
+    "Registration is the one request that carries no credentials: it creates them.",
+  );
   passwordsSent += 1;
 
   talk.step("Ask without credentials", "Having just registered does not help: the server has already forgotten us.");
