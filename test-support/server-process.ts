@@ -139,6 +139,16 @@ export async function stopAllServers(): Promise<void> {
   );
 }
 
+/**
+ * Starts a compiled program (the lab, a demo) with its output kept: `done` resolves when it
+ * exits, with its code, signal and output; stopAllServers() stops it if a test fails first.
+ */
+export function startProgram(file: string, args: string[], env: NodeJS.ProcessEnv) {
+  const { child, output, exited } = spawnNode([file, ...args], env);
+  const done = exited.then(({ code, signal }) => ({ code, signal, stdout: output.stdout, stderr: output.stderr }));
+  return { child, done, output: () => output.stdout };
+}
+
 /** Runs a compiled script to completion; resolves with its exit code and output. */
 export async function runScript(
   file: string,

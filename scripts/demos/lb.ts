@@ -5,10 +5,10 @@
 // docs/instructor-guide.md.
 
 import { stopEverything } from "../processes/managed-process";
-import { parseOrExit, readArgs, readDesign, readStrategy, refuseNativeWindows } from "../cli";
+import { parseOrExit, readArgs, readDesign, readStrategy } from "../cli";
 import { DemoUser } from "./demo-user";
-import { bold, describe, designOrDefault, Narration } from "./narration";
-import { Stack, startStack, stopOnSignals } from "../processes/stack";
+import { beginDemo, bold, describe } from "./narration";
+import { startStack } from "../processes/stack";
 
 const USAGE =
   "usage: npm run demo:lb -- [--design D] [--lb round-robin|sticky] [--pause] [--compact]   (stateful behind round-robin when not given)";
@@ -23,14 +23,11 @@ async function main(): Promise<void> {
       compact: values.compact ?? false,
     };
   });
-  refuseNativeWindows("demo:lb");
-  const design = designOrDefault(given, "stateful", "then try --lb sticky, and --design redis-session");
-  const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
-  stopOnSignals(
-    () => running.stack,
-    (line) => console.log(line),
+  const { design, running, talk } = beginDemo(
+    "demo:lb",
+    { given, fallback: "stateful", next: "then try --lb sticky, and --design redis-session" },
+    { pause, compact },
   );
-  const talk = new Narration(pause, compact);
 
   await talk.next(
     `Start three ${design} instances behind a ${lb} balancer`,

@@ -4,6 +4,9 @@
 // answer. The demos are walked through in docs/instructor-guide.md.
 
 import readline from "node:readline";
+import { refuseNativeWindows } from "../cli";
+import type { Design } from "../designs";
+import { Stack, stopOnSignals } from "../processes/stack";
 import type { Answer } from "./demo-user";
 
 const colour = Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
@@ -61,4 +64,23 @@ export function describe(answer: Answer): string {
         : "";
   const text = `${answer.status} from ${answer.servedBy}${gist ? `: ${gist}` : ""}`;
   return answer.status >= 200 && answer.status < 300 ? green(text) : red(text);
+}
+
+/**
+ * What a narrated demo does first: stop with one line on native Windows, say the default design
+ * it chose, and stop everything it will start on Ctrl-C (`running.stack`, once started).
+ */
+export function beginDemo(
+  program: string,
+  chosen: { given: Design | undefined; fallback: Design; next: string },
+  options: { pause: boolean; compact?: boolean },
+): { design: Design; running: { stack?: Stack }; talk: Narration } {
+  refuseNativeWindows(program);
+  const design = designOrDefault(chosen.given, chosen.fallback, chosen.next);
+  const running: { stack?: Stack } = {};
+  stopOnSignals(
+    () => running.stack,
+    (line) => console.log(line),
+  );
+  return { design, running, talk: new Narration(options.pause, options.compact) };
 }

@@ -5,11 +5,11 @@
 // docs/instructor-guide.md.
 
 import { stopEverything } from "../processes/managed-process";
-import { parseOrExit, readArgs, readDesign, refuseNativeWindows } from "../cli";
+import { parseOrExit, readArgs, readDesign } from "../cli";
 import { isPhase1, logsIn } from "../designs";
 import { DemoUser } from "./demo-user";
-import { bold, describe, designOrDefault, Narration } from "./narration";
-import { Stack, startStack, stopOnSignals } from "../processes/stack";
+import { beginDemo, bold, describe } from "./narration";
+import { startStack } from "../processes/stack";
 import * as nemesis from "../workbench/nemesis";
 
 const USAGE =
@@ -25,14 +25,11 @@ async function main(): Promise<void> {
       compact: values.compact ?? false,
     };
   });
-  refuseNativeWindows("demo:restart");
-  const design = designOrDefault(given, "stateful", "then try --design redis-session");
-  const running: { stack?: Stack } = {}; // filled once started, for the Ctrl-C handler
-  stopOnSignals(
-    () => running.stack,
-    (line) => console.log(line),
+  const { design, running, talk } = beginDemo(
+    "demo:restart",
+    { given, fallback: "stateful", next: "then try --design redis-session" },
+    { pause, compact },
   );
-  const talk = new Narration(pause, compact);
   const signal = crash ? "SIGKILL" : "SIGTERM";
 
   await talk.next(

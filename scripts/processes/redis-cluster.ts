@@ -8,8 +8,8 @@
 import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { Part, sleep } from "./managed-process";
-import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer } from "./redis";
+import { sleep } from "./managed-process";
+import { findRedisServer, REDIS_MISSING_MESSAGE, RedisGroup, RedisServer } from "./redis";
 import { ask } from "./replicated-redis";
 
 const SETTLE_TIMEOUT_MS = 20_000;
@@ -44,15 +44,11 @@ export interface ClusterOptions {
 }
 
 /** Three primaries and three replicas, started together and stopped together. */
-export class RedisCluster implements Part {
+export class RedisCluster extends RedisGroup {
   readonly name = "redis-cluster";
-  readonly pid = undefined;
-  readonly nodes: RedisServer[] = [];
 
-  constructor(private readonly options: ClusterOptions) {}
-
-  get running(): boolean {
-    return this.nodes.some((node) => node.running);
+  constructor(private readonly options: ClusterOptions) {
+    super();
   }
 
   /** REDIS_CLUSTER_NODES for the servers: every node (ioredis needs one to find the rest). */

@@ -6,7 +6,7 @@
 
 import { spawnSync } from "node:child_process";
 import net from "node:net";
-import { Command, ManagedProcess, throwAwayDir } from "./managed-process";
+import { Command, ManagedProcess, Part, throwAwayDir } from "./managed-process";
 
 let cachedBinary: string | null | undefined;
 
@@ -119,4 +119,26 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   );
   await redis.start();
   return redis;
+}
+
+/**
+ * Several redis-server processes started and stopped together (a replicated set, a Cluster): one
+ * part for the run to stop, running while any of its processes is.
+ */
+export abstract class RedisGroup implements Part {
+  abstract readonly name: string;
+  readonly pid = undefined;
+  /** The data nodes. */
+  readonly nodes: RedisServer[] = [];
+
+  /** Every process of the group (the replicated set adds its Sentinels). */
+  protected members(): Part[] {
+    return this.nodes;
+  }
+
+  get running(): boolean {
+    return this.members().some((member) => member.running);
+  }
+
+  abstract end(): Promise<void>;
 }

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import Redis from "ioredis";
 import { Command, Part, randomPort, sleep } from "./managed-process";
-import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer } from "./redis";
+import { findRedisServer, REDIS_MISSING_MESSAGE, RedisGroup, RedisServer } from "./redis";
 
 export const MASTER_NAME = "lab";
 /** A primary silent this long is subjectively down for a Sentinel (its down-after-milliseconds). */
@@ -109,16 +109,16 @@ export interface ReplicatedOptions {
 }
 
 /** One primary, two replicas and three Sentinels, started together and stopped together. */
-export class ReplicatedRedis implements Part {
+export class ReplicatedRedis extends RedisGroup {
   readonly name = "replicated-redis";
-  readonly pid = undefined;
-  readonly nodes: RedisServer[] = [];
   readonly sentinels: SentinelServer[] = [];
 
-  constructor(private readonly options: ReplicatedOptions) {}
+  constructor(private readonly options: ReplicatedOptions) {
+    super();
+  }
 
-  get running(): boolean {
-    return [...this.nodes, ...this.sentinels].some((part) => part.running);
+  protected override members(): Part[] {
+    return [...this.nodes, ...this.sentinels];
   }
 
   /** REDIS_SENTINELS for the servers. */

@@ -12,6 +12,7 @@ import { jobsForHeadroom } from "../processes/machine";
 import { History, Operation } from "../workbench/history";
 import { Fault } from "../workbench/nemesis";
 import { Workload } from "../workbench/workload";
+import { faultRecord } from "../../test-support/fault-records";
 
 /**
  * A stateless server that accepts every registration (after `failFirstRegistrations` that
@@ -128,15 +129,7 @@ describe("a cell never runs short-handed", () => {
 });
 
 describe("a note says when the failures came, against the fault's own times", () => {
-  const fault: Fault = {
-    kind: "crash",
-    target: { name: "redis-session-1", role: "instance", port: 4000, pid: 1 },
-    began_ms: 1000,
-    ended_ms: 2000,
-    keeps: [],
-    loses: [],
-    restarted: true,
-  };
+  const fault = faultRecord("crash", { name: "redis-session-1", role: "instance", port: 4000 }, 1000, 2000);
   const failed = (start: number, end: number): Operation => ({
     user: 0,
     name: "upload",

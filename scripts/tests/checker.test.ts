@@ -6,6 +6,7 @@ import { CellResult } from "../lab/cell";
 import { check } from "../workbench/checker";
 import { History, Operation } from "../workbench/history";
 import { agreement } from "../lab/agreement";
+import { frozenPrimary } from "../../test-support/fault-records";
 import { cellNotes } from "../lab/notes";
 
 let clock = 0;
@@ -126,17 +127,7 @@ describe("the checker", () => {
     expect(check(history(operations)).first_anomaly?.expected).toContain("by the Redis node on port 25509");
     const frozen = {
       ...history(operations),
-      fault: {
-        kind: "freeze-primary" as const,
-        target: { name: "redis-primary", role: "redis-primary" as const, port: 25509, pid: null },
-        began_ms: 0,
-        ended_ms: 5000,
-        keeps: [],
-        loses: ["sessions" as const, "users" as const, "files" as const],
-        promoted: { name: "redis-replica-1", port: 26000 },
-        held_ms: 5000,
-        restarted: true,
-      },
+      fault: frozenPrimary(0, 5000),
     };
     expect(check(frozen).first_anomaly?.expected).toContain("by the old primary on port 25509");
   });

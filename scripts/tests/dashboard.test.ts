@@ -83,6 +83,24 @@ const usersWorking = (page: Page) => page.locator('#users tbody tr[data-state="w
 const figure = async (page: Page, name: string) =>
   Number(((await page.locator(`[data-figure="${name}"] .value`).textContent()) ?? "").replace(/\D/g, ""));
 
+/** Starts the dashboard with `args` and opens its page; fails unless its four users are working within `withinMs`. */
+async function openWorking(
+  args: string[],
+  name: string,
+  withinMs = 5000,
+): Promise<{ dashboard: Dashboard; page: Page }> {
+  const dashboard = await startDashboard(args, name);
+  const page = await openPage(dashboard);
+  expect(await waitUntil(async () => (await usersWorking(page)) === 4, withinMs)).toBe(true);
+  return { dashboard, page };
+}
+
+/** Ctrl-C: the dashboard exits 130 and leaves no process it started behind. */
+async function stopCleanly(dashboard: Dashboard): Promise<void> {
+  expect(await interrupt(dashboard)).toBe(130);
+  expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+}
+
 describe("the dashboard's controls, over HTTP", () => {
   let dashboard: Dashboard;
   beforeAll(async () => {
@@ -161,8 +179,7 @@ describe("the dashboard's controls, over HTTP", () => {
   });
 
   it("stops everything it started on Ctrl-C", async () => {
-    expect(await interrupt(dashboard)).toBe(130);
-    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+    await stopCleanly(dashboard);
     expect(dashboard.output()).toContain("dashboard: stopped");
   }, 30_000);
 });
@@ -208,14 +225,11 @@ inBrowser("the dashboard in Chromium", () => {
 
     await page.close(); // a closed page must not slow or stop anything
     await sleep(300);
-    expect(await interrupt(dashboard)).toBe(130);
-    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+    await stopCleanly(dashboard);
   }, 90_000);
 
   it("redis-session: the same kill breaks no session; a concurrent burst shows uploads the session view lost", async () => {
-    const dashboard = await startDashboard(["--design", "redis-session"], "redis");
-    const page = await openPage(dashboard);
-    expect(await waitUntil(async () => (await usersWorking(page)) === 4, 5000)).toBe(true);
+    const { dashboard, page } = await openWorking(["--design", "redis-session"], "redis");
     await page.locator('.lane[data-instance="redis-session-2"] [data-action="kill"]').click();
     expect(
       await waitUntil(
@@ -239,14 +253,15 @@ inBrowser("the dashboard in Chromium", () => {
       /the session view lists only \d+: .* the later saves overwrote \d+\.$/,
     );
     await page.screenshot({ path: path.join(SCREENSHOTS, "dashboard-redis-session-burst.png") });
-    expect(await interrupt(dashboard)).toBe(130);
-    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+    await stopCleanly(dashboard);
   }, 90_000);
 
   it("redis-session on replicated Redis: Freeze (F) leads within 25 s to a sentence that a replica was promoted, and none about the save race; the controls, keys and help come from one table", async () => {
-    const dashboard = await startDashboard(["--design", "redis-session", "--store", "sentinel"], "sentinel");
-    const page = await openPage(dashboard);
-    expect(await waitUntil(async () => (await usersWorking(page)) === 4, 10_000)).toBe(true);
+    const { dashboard, page } = await openWorking(
+      ["--design", "redis-session", "--store", "sentinel"],
+      "sentinel",
+      10_000,
+    );
 
     // One table (scripts/dashboard/actions.ts): a button where its place says, with its key, and a help row each.
     for (const action of ACTIONS.filter((each) => each.place !== "none")) {
@@ -282,22 +297,18 @@ inBrowser("the dashboard in Chromium", () => {
     const narration = await textOf(page, "#narration");
     expect(narration).not.toContain("saved the whole session");
     await page.screenshot({ path: path.join(SCREENSHOTS, "dashboard-sentinel-freeze-after.png") });
-    expect(await interrupt(dashboard)).toBe(130);
-    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+    await stopCleanly(dashboard);
   }, 120_000);
 
   it("atomic-session: the burst loses no upload", async () => {
-    const dashboard = await startDashboard(["--design", "atomic-session"], "atomic");
-    const page = await openPage(dashboard);
-    expect(await waitUntil(async () => (await usersWorking(page)) === 4, 5000)).toBe(true);
+    const { dashboard, page } = await openWorking(["--design", "atomic-session"], "atomic");
     for (let burst = 1; burst <= 2; burst += 1) {
       expect(await burstDrawn(page, () => page.locator('[data-action="burst"]').click())).toBe(true);
       expect(await page.locator('#burst .box[data-kept="false"]').count()).toBe(0);
       expect(await page.locator('#burst .box[data-kept="true"]').count()).toBe(10);
     }
     expect(await figure(page, "session_state_lost")).toBe(0);
-    expect(await interrupt(dashboard)).toBe(130);
-    expect(killSurvivors(dashboard.pidLog)).toEqual([]);
+    await stopCleanly(dashboard);
   }, 90_000);
 });
 

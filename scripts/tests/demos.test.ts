@@ -7,7 +7,8 @@
 // processes, output not a terminal): each ends with its one-line verdict and leaves nothing
 // running. The demos are walked through in docs/instructor-guide.md.
 
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess } from "node:child_process";
+import { startProgram } from "../../test-support/server-process";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -22,19 +23,14 @@ afterAll(() => {
 });
 
 function start(script: string, args: string[], pidLog: string) {
-  const child = spawn(process.execPath, [path.join(REPO_ROOT, "dist", "scripts", script), ...args], {
-    env: { ...process.env, LAB_PID_LOG: pidLog, NO_COLOR: "1", REDIS_URL: "" },
-    stdio: ["ignore", "pipe", "pipe"],
+  const program = startProgram(path.join(REPO_ROOT, "dist", "scripts", script), args, {
+    ...process.env,
+    LAB_PID_LOG: pidLog,
+    NO_COLOR: "1",
+    REDIS_URL: "",
   });
-  children.push(child);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk) => (stdout += chunk));
-  child.stderr?.on("data", (chunk) => (stderr += chunk));
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.once("exit", (code) => resolve({ code, stdout, stderr })),
-  );
-  return { child, done, output: () => stdout };
+  children.push(program.child);
+  return program;
 }
 
 /** The full failover demo's run, read by the tests that follow it. */
@@ -203,8 +199,10 @@ describe("the demos", () => {
 });
 
 /** `npm run cluster` with these arguments, once it has printed everything (it says so last). */
-async function startCluster(args: string[], pidLog: string, timeoutMs: number) {
-  const cluster = start("demos/cluster.js", args, pidLog);
+/** `npm run cluster` with `args`, its pids logged in `<name>.pids`: resolves once it says it is up. */
+async function startCluster(name: string, args: string[], timeoutMs = 30_000) {
+  const pidLog = path.join(scratch, `${name}.pids`);
+  const cluster = Object.assign(start("demos/cluster.js", args, pidLog), { pidLog });
   const deadline = Date.now() + timeoutMs;
   while (!cluster.output().includes("Ctrl-C stops everything") && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -212,18 +210,17 @@ async function startCluster(args: string[], pidLog: string, timeoutMs: number) {
 }
 
 /** Ctrl-C: the cluster stops everything it started and exits 130, leaving nothing running. */
-async function interrupt(cluster: ReturnType<typeof start>, pidLog: string): Promise<void> {
+async function interrupt(cluster: ReturnType<typeof start> & { pidLog: string }): Promise<void> {
   cluster.child.kill("SIGINT");
   expect((await cluster.done).code).toBe(130);
-  expect(killSurvivors(pidLog)).toEqual([]);
+  expect(killSurvivors(cluster.pidLog)).toEqual([]);
 }
 
 describe("npm run cluster", () => {
   it("prints the balancer, each instance and the status URL, serves through the balancer, and stops everything on Ctrl-C", async () => {
-    const pidLog = path.join(scratch, "cluster.pids");
     const cluster = await startCluster(
+      "cluster",
       ["--design", "redis-session", "--instances", "2", "--lb", "round-robin"],
-      pidLog,
       20_000,
     );
     const balancer = /balancer\s+(http:\/\/127\.0\.0\.1:\d+)\n/.exec(cluster.output())?.[1] as string;
@@ -237,21 +234,23 @@ describe("npm run cluster", () => {
       body: '{"username":"clusterer","password":"password-ok"}',
     });
     expect(register.status).toBe(201);
-    await interrupt(cluster, pidLog);
+    await interrupt(cluster);
   }, 40_000);
 
   it("--store sentinel: prints each Redis node and each Sentinel with its pid, and which Sentinel to ask", async () => {
-    const pidLog = path.join(scratch, "cluster-sentinel.pids");
-    const cluster = await startCluster(
-      ["--design", "redis-session", "--instances", "1", "--store", "sentinel"],
-      pidLog,
-      30_000,
-    );
+    const cluster = await startCluster("cluster-sentinel", [
+      "--design",
+      "redis-session",
+      "--instances",
+      "1",
+      "--store",
+      "sentinel",
+    ]);
     const sentinels = [
       ...cluster.output().matchAll(/(sentinel-\d)\s+redis:\/\/127\.0\.0\.1:(\d+)\s+\(pid (\d+)\)\s+a Sentinel/g),
     ];
     expect(sentinels.map((match) => match[1])).toEqual(["sentinel-1", "sentinel-2", "sentinel-3"]);
-    const logged = loggedProcesses(pidLog);
+    const logged = loggedProcesses(cluster.pidLog);
     for (const [, name, , pid] of sentinels)
       expect(logged.some((each) => each.name === name && String(each.pid) === pid)).toBe(true);
     expect(
@@ -262,16 +261,18 @@ describe("npm run cluster", () => {
       `redis-cli -p ${sentinels[2][2]} sentinel get-master-addr-by-name lab   (sentinel-3: who is the primary?)`,
     );
     expect(cluster.output()).toContain(`kill ${sentinels[0][3]}`);
-    await interrupt(cluster, pidLog);
+    await interrupt(cluster);
   }, 60_000);
 
   it("--store cluster: runs the instances on a Redis Cluster of six nodes, serves a user's upload through the balancer, and stops all of it on Ctrl-C", async () => {
-    const pidLog = path.join(scratch, "cluster-store.pids");
-    const cluster = await startCluster(
-      ["--design", "atomic-session", "--instances", "2", "--store", "cluster"],
-      pidLog,
-      30_000,
-    );
+    const cluster = await startCluster("cluster-store", [
+      "--design",
+      "atomic-session",
+      "--instances",
+      "2",
+      "--store",
+      "cluster",
+    ]);
     expect(cluster.output()).toContain("on a Redis Cluster (3 primaries, each with a replica)");
     expect(cluster.output().match(/cluster-\d\s+redis:\/\/127\.0\.0\.1:\d+\s+\(pid \d+\)\s+a primary/g)).toHaveLength(
       3,
@@ -297,11 +298,11 @@ describe("npm run cluster", () => {
       files_uploaded: string[];
     };
     expect(view.files_uploaded).toHaveLength(1);
-    await interrupt(cluster, pidLog);
+    await interrupt(cluster);
     // Six nodes (a node whose port, or its bus port + 10000, was taken starts again on another: logged twice).
     expect(
       new Set(
-        loggedProcesses(pidLog)
+        loggedProcesses(cluster.pidLog)
           .map((logged) => logged.name)
           .filter((name) => /^cluster-\d$/.test(name)),
       ).size,

@@ -5,7 +5,7 @@
 
 import { explainAnomaly, sentinelSentence } from "../dashboard/narrator";
 import { Operation } from "../workbench/history";
-import { Fault } from "../workbench/nemesis";
+import { faultRecord, frozenPrimary } from "../../test-support/fault-records";
 
 function op(partial: Partial<Operation> & Pick<Operation, "name" | "start" | "end">): Operation {
   return { user: 3, outcome: "ok", status: 200, epoch: 1, workload: true, attempts: [], ...partial };
@@ -37,17 +37,7 @@ const anomaly = (time: number, expected: string, operation = "session") => ({
   expected,
 });
 
-const freeze: Fault = {
-  kind: "freeze-primary",
-  target: { name: "redis-1", role: "redis-primary", port: 25509, pid: 4242 },
-  began_ms: 1000,
-  ended_ms: 8000,
-  keeps: [],
-  loses: ["sessions", "users", "files"],
-  promoted: { name: "redis-2", port: 25510 },
-  held_ms: 5000,
-  restarted: true,
-};
+const freeze = frozenPrimary(1000, 8000);
 
 describe("the live view's narrator", () => {
   it("explains a session view that misses an upload acknowledged after a freeze by the freeze, never by the save race", () => {
@@ -76,55 +66,30 @@ describe("the live view's narrator", () => {
     expect(sentence).toContain("two requests saved the whole session at once");
   });
 
-  it("names the instance a memory session lived in when that instance was killed", () => {
-    const kill: Fault = {
-      kind: "crash",
-      target: { name: "memory-session-2", role: "instance", port: 30000, pid: 77 },
-      began_ms: 50,
-      ended_ms: null,
+  /** User 3 logged in on memory-session-2, then `killed` was killed, then `answered` refused the session. */
+  function memorySessionRefused(killed: string, answered: string): string {
+    const kill = faultRecord("crash", { name: killed, role: "instance" }, 50, null, {
       keeps: ["users", "files"],
       loses: ["sessions"],
-      restarted: false,
-    };
+    });
     const operations = [
       op({ name: "login", start: 0, end: 10, servedBy: "memory-session-2" }),
       op({ name: "list", start: 60, end: 70, status: 401, outcome: "refused", code: "session_not_found" }),
     ];
-    const sentence = explainAnomaly(
-      "memory-session",
-      { rule: "sessions_broken", anomaly: { ...anomaly(70, "accepted", "list"), status: 401 } },
-      operations,
-      [kill],
-    );
-    expect(sentence).toBe(
+    const refused = { ...anomaly(70, "accepted", "list"), status: 401, instance: answered };
+    return explainAnomaly("memory-session", { rule: "sessions_broken", anomaly: refused }, operations, [kill]);
+  }
+
+  it("names the instance a memory session lived in when that instance was killed", () => {
+    expect(memorySessionRefused("memory-session-2", "memory-session-2")).toBe(
       "User 3's session lived in memory-session-2's memory; memory-session-2 was killed: 401 session_not_found.",
     );
   });
 
   it("does not blame a kill of another instance for a memory session", () => {
-    const kill: Fault = {
-      kind: "crash",
-      target: { name: "memory-session-1", role: "instance", port: 30000, pid: 77 },
-      began_ms: 50,
-      ended_ms: null,
-      keeps: ["users", "files"],
-      loses: ["sessions"],
-      restarted: false,
-    };
-    const operations = [
-      op({ name: "login", start: 0, end: 10, servedBy: "memory-session-2" }),
-      op({ name: "list", start: 60, end: 70, status: 401, outcome: "refused", code: "session_not_found" }),
-    ];
-    const sentence = explainAnomaly(
-      "memory-session",
-      {
-        rule: "sessions_broken",
-        anomaly: { ...anomaly(70, "accepted", "list"), status: 401, instance: "memory-session-3" },
-      },
-      operations,
-      [kill],
+    expect(memorySessionRefused("memory-session-1", "memory-session-3")).toContain(
+      "memory-session-3 answered, and it has never seen that session",
     );
-    expect(sentence).toContain("memory-session-3 answered, and it has never seen that session");
   });
 
   it("says a promotion and a demotion from the Sentinels' own messages", () => {

@@ -11,6 +11,7 @@ import { htmlReport } from "../lab/report-html";
 import { check } from "../workbench/checker";
 import { History, Operation } from "../workbench/history";
 import { Fault } from "../workbench/nemesis";
+import { frozenPrimary } from "../../test-support/fault-records";
 
 const LOAD = { load_average: 3.1, event_loop_delay_ms: 12 };
 
@@ -74,17 +75,7 @@ function measured(
   };
 }
 
-const freeze: Fault = {
-  kind: "freeze-primary",
-  target: { name: "redis-1", role: "redis-primary", port: 25509, pid: 4242 },
-  began_ms: 318,
-  ended_ms: 2693,
-  keeps: ["sessions", "users"],
-  loses: ["files"],
-  promoted: { name: "redis-2", port: 25510 },
-  held_ms: 2000,
-  restarted: true,
-};
+const freeze = frozenPrimary(318, 2693, { keeps: ["sessions", "users"], loses: ["files"], held_ms: 2000 });
 
 const crash: Fault = {
   ...freeze,

@@ -84,13 +84,23 @@ function instanceTarget(instance: ServerInstance): FaultTarget {
   return { name: instance.serverId, role: "instance", port: instance.port, pid: instance.pid ?? null };
 }
 
+/** Begins a fault done to one instance: whatever lives in its memory goes with it. */
+function strikeInstance(
+  kind: "restart" | "crash" | "stop",
+  instance: ServerInstance,
+  context: FaultContext,
+  restarted: boolean,
+): Fault {
+  return strike(context, { kind, target: instanceTarget(instance), restarted, ...losesInstanceMemory(context.design) });
+}
+
 function redisTarget(redis: RedisServer, role: "redis" | "redis-primary"): FaultTarget {
   return { name: redis.name, role, port: redis.port, pid: redis.pid ?? null };
 }
 
-/** Begins a fault: its record, handed to onStrike, then completed by the caller when it heals. */
-function strike(context: FaultContext, fault: Omit<Fault, "began_ms" | "ended_ms">, began: number): Fault {
-  const struck: Fault = { ...fault, began_ms: began, ended_ms: null };
+/** Begins a fault now: its record, handed to onStrike, then completed by the caller when it heals. */
+function strike(context: FaultContext, fault: Omit<Fault, "began_ms" | "ended_ms">): Fault {
+  const struck: Fault = { ...fault, began_ms: context.clock(), ended_ms: null };
   context.onStrike?.(struck);
   return struck;
 }
@@ -113,12 +123,7 @@ async function instancesReady(instances: ServerInstance[]): Promise<void> {
 
 /** restart: SIGTERM (the instance drains), then start it again on the same port; healed at /ready. */
 export async function restartInstance(instance: ServerInstance, context: FaultContext): Promise<Fault> {
-  const began = context.clock();
-  const fault = strike(
-    context,
-    { kind: "restart", target: instanceTarget(instance), restarted: true, ...losesInstanceMemory(context.design) },
-    began,
-  );
+  const fault = strikeInstance("restart", instance, context, true);
   await instance.stop();
   await instance.start();
   return healed(context, fault);
@@ -126,12 +131,7 @@ export async function restartInstance(instance: ServerInstance, context: FaultCo
 
 /** crash: SIGKILL, then (unless `restart` is false: the live view's kill) start it again on the same port. */
 export async function crashInstance(instance: ServerInstance, context: FaultContext, restart = true): Promise<Fault> {
-  const began = context.clock();
-  const fault = strike(
-    context,
-    { kind: "crash", target: instanceTarget(instance), restarted: restart, ...losesInstanceMemory(context.design) },
-    began,
-  );
+  const fault = strikeInstance("crash", instance, context, restart);
   await instance.kill();
   if (!restart) return fault; // in effect until the live view starts it again
   await instance.start();
@@ -140,25 +140,20 @@ export async function crashInstance(instance: ServerInstance, context: FaultCont
 
 /** stop: SIGTERM, and the instance stays down until `startInstance` (the live view's buttons). */
 export async function stopInstance(instance: ServerInstance, context: FaultContext): Promise<Fault> {
-  const began = context.clock();
-  const fault = strike(
-    context,
-    { kind: "stop", target: instanceTarget(instance), restarted: false, ...losesInstanceMemory(context.design) },
-    began,
-  );
+  const fault = strikeInstance("stop", instance, context, false);
   await instance.stop();
   return fault;
 }
 
 /** start: a stopped or killed instance runs again, with empty memory. */
 export async function startInstance(instance: ServerInstance, context: FaultContext): Promise<Fault> {
-  const began = context.clock();
   await instance.start();
-  const fault = strike(
-    context,
-    { kind: "start", target: instanceTarget(instance), restarted: true, ...losesNothing(context.design) },
-    began,
-  );
+  const fault = strike(context, {
+    kind: "start",
+    target: instanceTarget(instance),
+    restarted: true,
+    ...losesNothing(context.design),
+  });
   return healed(context, fault);
 }
 
@@ -171,36 +166,26 @@ export async function killBusiest(
   const counts = new Map<string, number>();
   for (const id of lastServedBy) if (id) counts.set(id, (counts.get(id) ?? 0) + 1);
   const busiest = [...instances].sort((a, b) => (counts.get(b.serverId) ?? 0) - (counts.get(a.serverId) ?? 0))[0];
-  const began = context.clock();
-  const fault = strike(
-    context,
-    {
-      kind: "kill-busiest",
-      target: instanceTarget(busiest),
-      restarted: false,
-      users_held: counts.get(busiest.serverId) ?? 0,
-      ...losesInstanceMemory(context.design),
-    },
-    began,
-  );
+  const fault = strike(context, {
+    kind: "kill-busiest",
+    target: instanceTarget(busiest),
+    restarted: false,
+    users_held: counts.get(busiest.serverId) ?? 0,
+    ...losesInstanceMemory(context.design),
+  });
   await busiest.kill();
   return healed(context, fault); // healed at once: the victim stays down
 }
 
 /** rolling: each instance in turn stopped (SIGTERM), started again, and waited for (/ready). */
 export async function rollingDeploy(instances: ServerInstance[], context: FaultContext): Promise<Fault> {
-  const began = context.clock();
   const target: FaultTarget = {
     name: instances.map((each) => each.serverId).join(", "),
     role: "instances",
     port: null,
     pid: null,
   };
-  const fault = strike(
-    context,
-    { kind: "rolling", target, restarted: true, ...losesInstanceMemory(context.design) },
-    began,
-  );
+  const fault = strike(context, { kind: "rolling", target, restarted: true, ...losesInstanceMemory(context.design) });
   for (const instance of instances) {
     await instance.stop();
     await instance.start();
@@ -222,13 +207,13 @@ export async function restartStore(
   context: FaultContext,
   { forget = false } = {},
 ): Promise<Fault> {
-  const began = context.clock();
   const kept = redis.appendonly && !forget ? losesNothing(context.design) : losesRedis(context.design);
-  const fault = strike(
-    context,
-    { kind: "store-restart", target: redisTarget(redis, "redis"), restarted: true, ...kept },
-    began,
-  );
+  const fault = strike(context, {
+    kind: "store-restart",
+    target: redisTarget(redis, "redis"),
+    restarted: true,
+    ...kept,
+  });
   await redis.stop();
   if (forget) forgetAppendOnlyLog(redis);
   await redis.start();
@@ -255,20 +240,15 @@ export async function storeOutage(
   heldMs: number | null = STORE_OUTAGE_MS,
   { primary = false } = {},
 ): Promise<Fault> {
-  const began = context.clock();
   // A replicated primary's replicas hold what it held; one Redis keeps only what its log kept.
   const kept = redis.appendonly || primary ? losesNothing(context.design) : losesRedis(context.design);
-  const fault = strike(
-    context,
-    {
-      kind: "store-outage",
-      target: redisTarget(redis, primary ? "redis-primary" : "redis"),
-      restarted: heldMs !== null,
-      ...kept,
-      ...(heldMs !== null && { held_ms: heldMs }),
-    },
-    began,
-  );
+  const fault = strike(context, {
+    kind: "store-outage",
+    target: redisTarget(redis, primary ? "redis-primary" : "redis"),
+    restarted: heldMs !== null,
+    ...kept,
+    ...(heldMs !== null && { held_ms: heldMs }),
+  });
   await redis.stop();
   if (heldMs === null) return fault;
   await sleep(heldMs);
@@ -307,17 +287,12 @@ export async function killPrimary(
   context: FaultContext,
 ): Promise<Fault> {
   const old = await agreedPrimary(replicated);
-  const began = context.clock();
-  const fault = strike(
-    context,
-    {
-      kind: "kill-primary",
-      target: redisTarget(old, "redis-primary"),
-      restarted: false,
-      ...losesNothing(context.design),
-    },
-    began,
-  );
+  const fault = strike(context, {
+    kind: "kill-primary",
+    target: redisTarget(old, "redis-primary"),
+    restarted: false,
+    ...losesNothing(context.design),
+  });
   await old.kill();
   const next = await replicated.waitForNewPrimary(old);
   fault.promoted = { name: next.name, port: next.port };
@@ -340,14 +315,15 @@ export async function freezePrimary(
 ): Promise<Fault> {
   const replicated = "replicated" in store ? store.replicated : undefined;
   const old = replicated ? await agreedPrimary(replicated) : (store as { redis: RedisServer }).redis;
-  const began = context.clock();
   const kept = replicated ? losesRedis(context.design) : losesNothing(context.design);
   const role = replicated ? "redis-primary" : "redis";
-  const fault = strike(
-    context,
-    { kind: "freeze-primary", target: redisTarget(old, role), restarted: true, held_ms: heldMs, ...kept },
-    began,
-  );
+  const fault = strike(context, {
+    kind: "freeze-primary",
+    target: redisTarget(old, role),
+    restarted: true,
+    held_ms: heldMs,
+    ...kept,
+  });
   old.freeze();
   await sleep(heldMs);
   old.resume();
@@ -364,16 +340,12 @@ export async function freezePrimary(
 
 /** burst: ten uploads at once from one user (the `concurrent` scenario's race, on demand); nothing is struck. */
 export function burstFault(user: { index: number; name: string }, context: FaultContext): Fault {
-  const fault = strike(
-    context,
-    {
-      kind: "burst",
-      target: { name: `user ${user.index}`, role: "user", port: null, pid: null },
-      restarted: true,
-      ...losesNothing(context.design),
-    },
-    context.clock(),
-  );
+  const fault = strike(context, {
+    kind: "burst",
+    target: { name: `user ${user.index}`, role: "user", port: null, pid: null },
+    restarted: true,
+    ...losesNothing(context.design),
+  });
   return fault;
 }
 
