@@ -266,12 +266,23 @@ function how(fault: Fault, thing: string, storeNodePort?: string): string {
   }
 }
 
-/** The upload an anomaly names ("upload <filename>" in what was expected), with its acknowledgement. */
-function uploadNamed(anomaly: Anomaly, operations: Operation[]): Operation | undefined {
-  const filename = /upload (\S+)/.exec(anomaly.expected)?.[1];
-  return operations.find(
-    (op) => op.name === "upload" && op.user === anomaly.user && op.filename === filename && op.outcome === "ok",
+/**
+ * The upload an anomaly is about: its name, when it was acknowledged and which Redis node did it.
+ * The anomaly carries the first two; the node comes from the upload's operation while the live
+ * history still holds it (it keeps a bounded window).
+ */
+function uploadOf(
+  anomaly: Anomaly,
+  operations: Operation[],
+): { filename: string; at: number; storePort?: string } | undefined {
+  const filename = anomaly.upload?.filename ?? /upload (\S+)/.exec(anomaly.expected)?.[1];
+  const op = operations.find(
+    (each) =>
+      each.name === "upload" && each.user === anomaly.user && each.filename === filename && each.outcome === "ok",
   );
+  const at = anomaly.upload?.acknowledged_ms ?? op?.end;
+  if (filename === undefined || at === undefined) return undefined;
+  return { filename, at, storePort: op?.storeNode?.split(":").pop() };
 }
 
 /** One sentence for an anomaly the checker found: what the user saw, and why. */
@@ -293,7 +304,7 @@ export function explainAnomaly(
       const memory = sessionHome(design) === "memory";
       const fault = login && faultThatLost(faults, ["sessions"], login.end, seen, memory ? home : undefined);
       if (fault) {
-        const where = fault.target.role === "instance" && home ? `${home}'s memory` : WHERE[sessionHome(design)];
+        const where = memory && home ? `${home}'s memory` : WHERE[sessionHome(design)];
         return `${who}'s session lived in ${where}; ${happened(fault)}: ${answer}.`;
       }
       if (memory && home)
@@ -301,22 +312,21 @@ export function explainAnomaly(
       return `${who}'s session was refused by ${anomaly.instance ?? "the cluster"}: ${answer}.`;
     }
     case "session_state_lost": {
-      const upload = uploadNamed(anomaly, operations);
+      const upload = uploadOf(anomaly, operations);
       const name = upload?.filename ?? "an upload";
-      const fault = faultThatLost(faults, ["sessions", "session fields"], upload?.end ?? seen, seen);
-      const port = upload?.storeNode?.split(":").pop();
+      const fault = faultThatLost(faults, ["sessions", "session fields"], upload?.at ?? seen, seen);
       const why = fault
-        ? how(fault, "the session's update", port)
+        ? how(fault, "the session's update", upload?.storePort)
         : sessionHome(design) === "cached"
           ? `${anomaly.instance ?? "an instance"} answered from its own cached copy of the session, older than the upload`
           : "two requests saved the whole session at once, and the later save overwrote the earlier one";
       return `${who}'s session view (from ${anomaly.instance ?? "an instance"}) does not list ${name}, though its upload was acknowledged: ${why}.`;
     }
     case "writes_lost": {
-      const upload = uploadNamed(anomaly, operations);
+      const upload = uploadOf(anomaly, operations);
       const name = upload?.filename ?? "an upload";
-      const fault = faultThatLost(faults, ["files"], upload?.end ?? seen, seen);
-      const why = fault ? how(fault, "the upload", upload?.storeNode?.split(":").pop()) : "the store no longer has it";
+      const fault = faultThatLost(faults, ["files"], upload?.at ?? seen, seen);
+      const why = fault ? how(fault, "the upload", upload?.storePort) : "the store no longer has it";
       return `${who}'s upload ${name} was acknowledged, and is missing from its file list: ${why}.`;
     }
     case "revived": {
