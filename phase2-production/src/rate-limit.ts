@@ -39,13 +39,6 @@ class RecoveringRedisStore extends RedisStore {
 }
 
 /**
- * Two limits, each `limitPerMinute`: per client address, and per account name. Behind a
- * balancer the address comes from X-Forwarded-For, which a client on the balancer's side can
- * rotate at will; the account's limit holds whatever the address says, so guessing one user's
- * password stays at `limitPerMinute` tries a minute. An address that is not an IP address
- * counts as the connection's own.
- */
-/**
  * How the store sends its commands. On a Redis Cluster, ioredis sends each EVALSHA to the node
  * that owns its key, but a SCRIPT LOAD names no key and would go to any one node: load it on
  * every primary instead, so that the EVALSHA finds it wherever its key lives.
@@ -65,6 +58,13 @@ function sender(client: RedisClient) {
   };
 }
 
+/**
+ * Two limits, each `limitPerMinute`: per client address, and per account name. Behind a
+ * balancer the address comes from X-Forwarded-For, which a client on the balancer's side can
+ * rotate at will; the account's limit holds whatever the address says, so guessing one user's
+ * password stays at `limitPerMinute` tries a minute. An address that is not an IP address
+ * counts as the connection's own.
+ */
 export function createLoginRateLimit(client: RedisClient, keyPrefix: string, limitPerMinute: number): RequestHandler[] {
   const limiter = (prefix: string, options: Partial<Options>) =>
     rateLimit({

@@ -198,8 +198,7 @@ describe("the demos", () => {
   });
 });
 
-/** `npm run cluster` with these arguments, once it has printed everything (it says so last). */
-/** `npm run cluster` with `args`, its pids logged in `<name>.pids`: resolves once it says it is up. */
+/** `npm run cluster` with `args`, its pids logged in `<name>.pids`: resolves once it has printed everything (it says so last). */
 async function startCluster(name: string, args: string[], timeoutMs = 30_000) {
   const pidLog = path.join(scratch, `${name}.pids`);
   const cluster = Object.assign(start("demos/cluster.js", args, pidLog), { pidLog });
