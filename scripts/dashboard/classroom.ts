@@ -7,6 +7,7 @@
 // (scripts/workbench/nemesis.ts), recorded as data, so that a sentence about an anomaly names the
 // fault that was in effect when it arose.
 
+import { randomBytes } from "node:crypto";
 import { Design, DESIGNS, hasSessionView, isDesign, isPhase1, probesSpareLogin, stateHome } from "../designs";
 import { Strategy } from "../processes/builtin-balancer";
 import { sleep } from "../processes/managed-process";
@@ -160,8 +161,7 @@ export class Classroom {
       users: this.options.users,
       seed: this.generation,
       concurrent: false,
-      // Unique per start, so that a user registered by an earlier run of the page is not met again.
-      tag: `live${(this.started % 100_000).toString(36)}${this.generation}`,
+      tag: classroomTag(this.generation),
       clock: () => this.now(),
       paceMs: this.options.paceMs,
       gate: () => this.gate(),
@@ -524,6 +524,15 @@ export class Classroom {
   since(seq: number): { lit: Lit[]; narration: Narrated[]; marks: Mark[]; seq: number } {
     return this.feed.since(seq);
   }
+}
+
+/**
+ * The live view's users' names carry this tag: unique per start, so that a user registered by
+ * an earlier run of the page is not met again, and random, so that nobody in the room can guess
+ * a name and log in as that user ("user0-live" and 6 hex digits, then the start's number).
+ */
+export function classroomTag(generation: number): string {
+  return `live${randomBytes(3).toString("hex")}${generation}`;
 }
 
 /** The balancer a design starts behind: sticky where sessions live in an instance's memory, so that they work until an instance dies. */

@@ -1,8 +1,8 @@
 // The live view's store panel: what is inside Redis while the class watches. For each Redis
 // node, its role (ROLE), its key count (DBSIZE) and the last commands it ran, read with
-// MONITOR as `redis-cli -p PORT monitor` would show them (docs/instructor-guide.md, "The
-// 10-minute demo"). MONITOR costs Redis some throughput: fine at a class's pace, never
-// on a benchmark.
+// MONITOR as `redis-cli -p PORT monitor` would show them, the commands and their keys only,
+// never a value (docs/instructor-guide.md, "The 10-minute demo"). MONITOR costs Redis some
+// throughput: fine at a class's pace, never on a benchmark.
 
 import net from "node:net";
 import { ask } from "../processes/replicated-redis";
@@ -75,7 +75,7 @@ class Monitor {
       if (!match) continue;
       const words = [...match[1].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((word) => word[1]);
       if (words.length === 0 || HOUSEKEEPING.has(words[0].toLowerCase())) continue;
-      this.commands.push(shorten(words));
+      this.commands.push(commandLine(words));
       if (this.commands.length > KEPT_COMMANDS) this.commands.shift();
     }
   }
@@ -85,11 +85,26 @@ class Monitor {
   }
 }
 
-/** A command as a short line: the name in capitals, each argument cut to 28 characters. */
-function shorten(words: string[]): string {
+/** Commands whose every argument is a key. */
+const ALL_KEYS = new Set(["mget", "del", "unlink", "exists", "touch", "watch"]);
+/** Commands whose keys follow the script and their count (EVAL script numkeys key…). */
+const SCRIPTS = new Set(["eval", "evalsha", "eval_ro", "evalsha_ro"]);
+
+/**
+ * A command as the panel shows it: the name in capitals and the keys it names, never a value.
+ * Values are the users' sessions and files: a projector is no place for them, and a student
+ * learns what the server does to Redis from the commands and keys alone.
+ */
+export function commandLine(words: string[]): string {
   const [name, ...args] = words;
-  const shown = args.slice(0, 3).map((arg) => (arg.length > 28 ? `${arg.slice(0, 27)}…` : arg));
-  return [name.toUpperCase(), ...shown, ...(args.length > 3 ? ["…"] : [])].join(" ");
+  const lower = name.toLowerCase();
+  const keys = ALL_KEYS.has(lower)
+    ? args
+    : SCRIPTS.has(lower)
+      ? args.slice(2, 2 + (Number(args[1]) || 0))
+      : args.slice(0, 1);
+  const shown = keys.slice(0, 3).map((key) => (key.length > 40 ? `${key.slice(0, 39)}…` : key));
+  return [name.toUpperCase(), ...shown, ...(keys.length > 3 ? ["…"] : [])].join(" ");
 }
 
 export class StorePanel {
