@@ -42,6 +42,8 @@ export interface Phase2AppOptions {
   keyPrefix: string;
   sessionSecret: string;
   sessionTtlSeconds: number;
+  /** jwt: the oldest token accepted, in seconds since its iat (JWT_MAX_AGE; default the session lifetime). */
+  jwtMaxAgeSeconds?: number;
   maxFileBytes: number;
   /** What one user may hold (MAX_FILES_PER_USER, MAX_BYTES_PER_USER); the defaults when absent. */
   quota?: Quota;
@@ -142,7 +144,13 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   });
 
   if (design === "jwt") {
-    const tokens = new TokenService(options.sessionSecret, options.sessionTtlSeconds, client, keyPrefix, confirmed);
+    const tokens = new TokenService(
+      options.sessionSecret,
+      { ttlSeconds: options.sessionTtlSeconds, maxAgeSeconds: options.jwtMaxAgeSeconds ?? options.sessionTtlSeconds },
+      client,
+      keyPrefix,
+      confirmed,
+    );
     app.use(jwtRoutes(users, tokens, options.sessionTtlSeconds, () => metrics.sessionsCreated.inc()));
     app.use(fileRoutes({ files, authenticate: bearerAuthentication(tokens), beforeAnswer: revocationChecked }));
   } else {

@@ -90,6 +90,24 @@ describe("tokens the jwt design refuses", () => {
     await expectRefused(`Bearer ${expired}`, "token_expired");
   });
 
+  it("refuses a token that says it was issued a year from now, even signed with the secret", async () => {
+    const ahead = Math.floor(Date.now() / 1000) + 365 * 24 * 3600;
+    const future = await signed({ jti: "e".repeat(32), issuedAt: ahead, expires: ahead + 600 });
+    await expectRefused(`Bearer ${future}`, "invalid_token");
+    const skewed = await signed({ jti: "f".repeat(32), issuedAt: Math.floor(Date.now() / 1000) + 30 });
+    expect((await request(app).get("/api/files").set("Authorization", `Bearer ${skewed}`)).status).toBe(200); // within a minute's clock skew
+  });
+
+  it("refuses a token older than JWT_MAX_AGE (here the 600 s lifetime), whatever its exp says", async () => {
+    const twoHoursAgo = Math.floor(Date.now() / 1000) - 7200;
+    const tenYears = await signed({
+      jti: "d".repeat(32),
+      issuedAt: twoHoursAgo,
+      expires: twoHoursAgo + 10 * 365 * 24 * 3600,
+    });
+    await expectRefused(`Bearer ${tenYears}`, "invalid_token");
+  });
+
   it("refuses a logged-out token with token_revoked, and keeps the deny-list entry only as long as the token lives", async () => {
     const spare = (await request(app).post("/api/login").send({ username: "jules", password: "password-ok" })).body
       .token;

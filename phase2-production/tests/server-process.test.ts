@@ -86,6 +86,7 @@ describe("starting the phase-2 server with bad configuration", () => {
       "REDIS_WAIT_REPLICAS",
     ],
     ["a REDIS_WAIT_MS of 0", ["--design", "redis-session"], { REDIS_WAIT_MS: "0" }, "REDIS_WAIT_MS"],
+    ["a JWT_MAX_AGE that is not a number", ["--design", "redis-session"], { JWT_MAX_AGE: "a year" }, "JWT_MAX_AGE"],
   ])("stops with exit code 1 and one line, given %s", async (_what, args, env, expected) => {
     const result = await runScript(script, args, { PORT: "0", ...env });
     expect(result.code).toBe(1);

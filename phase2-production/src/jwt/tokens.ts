@@ -22,20 +22,28 @@ export interface VerifiedToken {
   expiresAt: number; // seconds since the epoch
 }
 
+/** How far ahead of this server's clock a token's iat may be: clocks of two machines differ a little. */
+const MAX_CLOCK_SKEW_SECONDS = 60;
 const BEARER = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/i; // the scheme is case-insensitive (RFC 9110)
 
 export class TokenService {
   private readonly key: Uint8Array;
 
+  private readonly ttlSeconds: number;
+  private readonly maxAgeSeconds: number;
+
   constructor(
     secret: string,
-    private readonly ttlSeconds: number,
+    /** A token's lifetime (SESSION_TTL_SECONDS), and the oldest token accepted by its iat (JWT_MAX_AGE). */
+    lifetimes: { ttlSeconds: number; maxAgeSeconds: number },
     private readonly client: RedisClient,
     private readonly prefix: string,
     /** The deny-list entry's write goes through it: REDIS_WAIT_REPLICAS's WAIT. */
     private readonly confirmed: ConfirmedWrite = (write) => write(),
   ) {
     this.key = new TextEncoder().encode(secret); // at least 32 characters: 256 bits for HS256
+    this.ttlSeconds = lifetimes.ttlSeconds;
+    this.maxAgeSeconds = lifetimes.maxAgeSeconds;
   }
 
   /** Signs a token for a user who has just proved who they are; its lifetime is fixed now. */
@@ -73,9 +81,26 @@ export class TokenService {
     try {
       // Only HS256: a token that names another algorithm, or `none`, is refused outright.
       const { payload } = await jwtVerify(token, this.key, { algorithms: ["HS256"] });
-      if (typeof payload.sub !== "string" || typeof payload.jti !== "string" || typeof payload.exp !== "number") {
-        throw new ApiError(401, "invalid_token", "the token lacks sub, jti or exp");
+      if (
+        typeof payload.sub !== "string" ||
+        typeof payload.jti !== "string" ||
+        typeof payload.exp !== "number" ||
+        typeof payload.iat !== "number"
+      ) {
+        throw new ApiError(401, "invalid_token", "the token lacks sub, jti, iat or exp");
       }
+      // Its exp is whatever the signer wrote: its age is ours to bound. A token issued in the
+      // future (beyond a minute of clock skew) or longer ago than JWT_MAX_AGE was not issued by
+      // this server as it runs now, whoever holds the secret.
+      const age = Date.now() / 1000 - payload.iat;
+      if (age < -MAX_CLOCK_SKEW_SECONDS)
+        throw new ApiError(401, "invalid_token", "the token says it was issued in the future");
+      if (age > this.maxAgeSeconds)
+        throw new ApiError(
+          401,
+          "invalid_token",
+          `the token is older than ${this.maxAgeSeconds} s (JWT_MAX_AGE); log in again`,
+        );
       verified = {
         userId: payload.sub,
         username: typeof payload.name === "string" ? payload.name : payload.sub,
