@@ -3,10 +3,12 @@
 // the files of whoever registers the same name later, a listing reads no file's content, the
 // per-user quota, and filenames that would display as another name.
 
+import { randomBytes, scryptSync } from "node:crypto";
 import { readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import request from "supertest";
 import { FileDataStore } from "../src/domain/file-data-store";
+import { verifyPassword } from "../src/domain/passwords";
 import { basic, phase1Options, statefulApp, statelessApp } from "../../test-support/phase1-apps";
 import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 import { expectOldCredentialKeptApart, keyedUploads } from "../../test-support/defences";
@@ -104,5 +106,27 @@ describe("phase 1's files", () => {
       .set("Authorization", basic(alice.username, alice.password))
       .send({ filename: "invoice\u202Efdp.exe", content: "x" });
     expect({ status: answer.status, error: answer.body.error }).toEqual({ status: 400, error: "validation_error" });
+  });
+});
+
+describe("passwords in Unicode", () => {
+  const composed = "pässwort-eins"; // "ä" as one character (NFC)
+  const decomposed = composed.normalize("NFD"); // "a" and a combining diaeresis, as some keyboards type it
+
+  it("accepts a password typed in NFD that was registered in NFC, and the other way round", async () => {
+    const app = statelessApp();
+    await request(app).post("/api/users").send({ username: "ulla", password: composed }).expect(201);
+    await request(app).get("/api/files").set("Authorization", basic("ulla", decomposed)).expect(200);
+    await request(app).post("/api/users").send({ username: "ueli", password: decomposed }).expect(201);
+    await request(app).get("/api/files").set("Authorization", basic("ueli", composed)).expect(200);
+    await request(app).get("/api/files").set("Authorization", basic("ueli", "passwort-eins")).expect(401);
+  });
+
+  it("keeps a hash made before passwords were normalised working for the form typed then", async () => {
+    const salt = randomBytes(16);
+    const key = scryptSync(decomposed, salt, 32, { N: 2 ** 4, r: 8, p: 1 }); // as hashPassword made it, unnormalised
+    const stored = `scrypt$4$${salt.toString("base64")}$${key.toString("base64")}`;
+    expect(await verifyPassword(decomposed, stored)).toBe(true);
+    expect(await verifyPassword("pässwort-zwei", stored)).toBe(false);
   });
 });

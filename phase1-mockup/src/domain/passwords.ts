@@ -1,6 +1,8 @@
 // Password hashing with scrypt from node:crypto. The stored hash records its own parameters
 // (`scrypt$<cost>$<salt>$<hash>`), so raising PASSWORD_HASH_COST later locks nobody out, and
-// the comparison is constant-time so that timing tells an attacker nothing.
+// the comparison is constant-time so that timing tells an attacker nothing. A password is
+// hashed and compared in Unicode's NFC form, so that "ä" typed as one character or as "a" and a
+// combining mark is the same password, whichever keyboard typed it.
 //
 // The stateless design pays this price on every request (tens of milliseconds of CPU at cost
 // 14, measured in docs/results.md): that is the "re-authenticates every time" row of the
@@ -26,7 +28,7 @@ function deriveKey(password: string, salt: Buffer, cost: number): Promise<Buffer
 
 export async function hashPassword(password: string, cost: number): Promise<string> {
   const salt = randomBytes(16);
-  const key = await deriveKey(password, salt, cost);
+  const key = await deriveKey(password.normalize("NFC"), salt, cost);
   return `scrypt$${cost}$${salt.toString("base64")}$${key.toString("base64")}`;
 }
 
@@ -38,6 +40,13 @@ export async function verifyPassword(password: string, stored: string): Promise<
     return false;
   }
   const expected = Buffer.from(keyText, "base64");
-  const actual = await deriveKey(password, Buffer.from(saltText, "base64"), cost);
-  return expected.length === actual.length && timingSafeEqual(expected, actual);
+  const salt = Buffer.from(saltText, "base64");
+  const matches = async (form: string) => {
+    const actual = await deriveKey(form, salt, cost);
+    return expected.length === actual.length && timingSafeEqual(expected, actual);
+  };
+  const normalized = password.normalize("NFC");
+  if (await matches(normalized)) return true;
+  // A hash made before passwords were normalised holds the form that was typed then: it keeps working.
+  return normalized !== password && matches(password);
 }
