@@ -151,7 +151,7 @@ export function phasesLines(phases: FailoverPhases, downAfterMs: number): string
   return [
     `phases: ${ms(phases.noticed)} to the first +sdown (down-after-milliseconds ${ms(downAfterMs)}, from the first PING ` +
       "left unanswered; a Sentinel PINGs every second),",
-    `then ${ms(phases.agreed)} to +elected-leader (+odown and the vote), then ${ms(phases.promoted)} to +switch-master ` +
+    `then ${phases.agreed >= 0 ? `${ms(phases.agreed)} to +elected-leader (+odown and the vote)` : "the vote, already won before the first +sdown"}, then ${ms(phases.promoted)} to +switch-master ` +
       `(the promotion): ${ms(phases.total)} from the fault to the announcement`,
   ];
 }

@@ -244,6 +244,28 @@ export class ReplicatedRedis extends RedisGroup {
   }
 
   /**
+   * Waits (at most `timeoutMs`) until no Sentinel has a failover under way: with
+   * down-after-milliseconds 1000 a second, spurious failover can follow the first, and a fault
+   * struck during it would be blamed for what that failover did. Resolves whether it settled.
+   */
+  async failoverSettled(timeoutMs = 15_000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const flags = await Promise.all(
+        this.sentinels
+          .filter((sentinel) => sentinel.running)
+          .map(async (sentinel) => {
+            const answer = await ask(sentinel.port, "SENTINEL", "master", MASTER_NAME).catch(() => null);
+            return Array.isArray(answer) ? (fieldsOf([answer])[0]?.flags ?? "") : "unknown";
+          }),
+      );
+      if (flags.every((each) => each === "master") && (await this.agreedPrimary())) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+
+  /**
    * Waits (at most `timeoutMs`) until both replicas have acknowledged everything the primary
    * has written so far (their offsets reach the primary's): replication is asynchronous, and a
    * write acknowledged a moment before a SIGKILL may not have left the primary yet.

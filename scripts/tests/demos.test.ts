@@ -116,10 +116,14 @@ describe("the demos", () => {
     const steps = ["+sdown", "+odown", "+elected-leader", "+switch-master"];
     const count = (step: string) =>
       output.match(new RegExp(`^ +\\+[\\d,]+ ms {2}\\${step} +sentinel-\\d: `, "gm"))?.length ?? 0;
-    // At least three: a freeze the Sentinels did not act on in time is printed too, then tried again.
+    // At least three of each (a freeze the Sentinels did not act on in time is printed too, then
+    // tried again); the vote's two steps at least twice: a Sentinel may announce +odown and win
+    // the vote before the primary's +sdown reaches the others, and on a busy machine one fault's
+    // announcement can fall outside its window.
+    const least: Record<string, number> = { "+sdown": 3, "+odown": 2, "+elected-leader": 2, "+switch-master": 3 };
     const counts = Object.fromEntries(steps.map((step) => [step, count(step)]));
-    if (Object.values(counts).some((each) => each < 3)) console.log(output); // the whole run, to see which fault lacked a step
-    expect(Object.fromEntries(steps.map((step) => [step, counts[step] >= 3]))).toEqual(
+    if (steps.some((step) => counts[step] < least[step])) console.log(output); // the whole run, to see which fault lacked a step
+    expect(Object.fromEntries(steps.map((step) => [step, counts[step] >= least[step]]))).toEqual(
       Object.fromEntries(steps.map((step) => [step, true])),
     );
     expect(output).toMatch(/\+sdown +sentinel-\d: subjectively down: 127\.0\.0\.1:\d+ /);

@@ -271,6 +271,7 @@ export async function endStoreOutage(
 /** The replicated store's current primary, as every Sentinel names it. */
 async function agreedPrimary(replicated: ReplicatedRedis): Promise<RedisServer> {
   await replicated.sentinelsConnected();
+  await replicated.failoverSettled(); // never strike in the middle of a failover the Sentinels started themselves
   const primary = await replicated.agreedPrimary();
   if (!primary) throw new Error("the Sentinels do not agree on a primary before the fault");
   return primary;
