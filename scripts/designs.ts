@@ -28,6 +28,8 @@ interface DesignClient {
   spareProbe: boolean;
   /** Where a logged-in user's session lives (the live view says it on each user's row). */
   sessionsLive: SessionHome;
+  /** The session's changing fields kept apart in Redis structures (atomic-session's hash and set). */
+  sessionFields?: true;
   /** The bench's textbook peer (scripts/bench/textbook.ts): the app a tutorial would write for the same work. */
   peer?: TextbookPeer;
 }
@@ -80,6 +82,7 @@ const CLIENTS: Record<Design, DesignClient> = {
     proof: "cookie",
     sessionView: true,
     sessionsLive: "redis",
+    sessionFields: true,
     peer: "textbook:redis-session",
   },
 };
@@ -104,7 +107,7 @@ export function stateHomes(design: Design): Partial<Record<StateClass, StateHome
     homes.sessions = "client";
     homes["deny-list"] = "redis";
   }
-  if (design === "atomic-session") homes["session fields"] = "redis";
+  if (client.sessionFields) homes["session fields"] = "redis";
   return homes;
 }
 

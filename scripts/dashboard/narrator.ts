@@ -250,19 +250,19 @@ function how(fault: Fault, thing: string, storeNodePort?: string): string {
       return `${thing} was ${by} after its freeze, while it still believed it was the primary; ${fault.promoted?.name ?? "the replica"}, promoted in its place, never had it`;
     }
     case "store-restart":
-      return `Redis restarted empty, as a Redis without persistence does, after ${thing} was written`;
+      return `${happened(fault)}, as a Redis without persistence does, after ${thing} was written`;
     case "store-outage":
-      return `Redis was stopped without its append-only log, and ${thing} went with it`;
+      return `${happened(fault)}, and ${thing} went with it`;
     case "crash":
     case "kill-busiest":
-      return `${name} was killed (SIGKILL), and ${thing} lived in its memory`;
+      return `${happened(fault)} (SIGKILL), and ${thing} lived in its memory`;
     case "stop":
     case "restart":
-      return `${name} was ${fault.kind === "stop" ? "stopped" : "restarted"} (SIGTERM), and ${thing} lived in its memory`;
+      return `${happened(fault)} (SIGTERM), and ${thing} lived in its memory`;
     case "rolling":
-      return `the rolling deploy restarted every instance, and ${thing} lived in the memory of one of them`;
+      return `${happened(fault)}, and ${thing} lived in the memory of one of them`;
     default:
-      return `${faultLabel(fault)} took ${thing}`;
+      return `${happened(fault)} took ${thing}`;
   }
 }
 

@@ -5,6 +5,7 @@
 // processes/replicated-redis.ts); worksheet 07 adds up its phases (docs/labs/07-replication-is-not-durability.md).
 
 import { SentinelEvent } from "../processes/replicated-redis";
+import { formatMs } from "../workbench/history";
 
 /** One step of the failover, as the first Sentinel to announce it saw it, and when the others did. */
 export interface TimelineStep {
@@ -133,8 +134,6 @@ export function failoverPhases(steps: readonly TimelineStep[]): FailoverPhases |
   return { noticed: sdown, agreed: leader - sdown, promoted: switched - leader, total: switched };
 }
 
-const ms = (value: number) => `${Math.round(value).toLocaleString("en-US")} ms`;
-
 /** The timeline as lines for the terminal: `+1,929 ms  +sdown  sentinel-3: …; also sentinel-2 +2,023, …`. */
 export function timelineLines(steps: readonly TimelineStep[]): string[] {
   const width = Math.max(...steps.map((step) => step.type.length));
@@ -142,16 +141,16 @@ export function timelineLines(steps: readonly TimelineStep[]): string[] {
     const also = step.others.length
       ? ` (also ${step.others.map((other) => `${other.sentinel} +${Math.round(other.ms).toLocaleString("en-US")}`).join(", ")})`
       : "";
-    return `${`+${ms(step.ms)}`.padStart(10)}  ${step.type.padEnd(width)}  ${step.sentinel}: ${step.says}${also}`;
+    return `${`+${formatMs(step.ms)}`.padStart(10)}  ${step.type.padEnd(width)}  ${step.sentinel}: ${step.says}${also}`;
   });
 }
 
 /** The phases, on two lines: what worksheet 07's Explain 2 adds up. */
 export function phasesLines(phases: FailoverPhases, downAfterMs: number): string[] {
   return [
-    `phases: ${ms(phases.noticed)} to the first +sdown (down-after-milliseconds ${ms(downAfterMs)}, from the first PING ` +
+    `phases: ${formatMs(phases.noticed)} to the first +sdown (down-after-milliseconds ${formatMs(downAfterMs)}, from the first PING ` +
       "left unanswered; a Sentinel PINGs every second),",
-    `then ${phases.agreed >= 0 ? `${ms(phases.agreed)} to +elected-leader (+odown and the vote)` : "the vote, already won before the first +sdown"}, then ${ms(phases.promoted)} to +switch-master ` +
-      `(the promotion): ${ms(phases.total)} from the fault to the announcement`,
+    `then ${phases.agreed >= 0 ? `${formatMs(phases.agreed)} to +elected-leader (+odown and the vote)` : "the vote, already won before the first +sdown"}, then ${formatMs(phases.promoted)} to +switch-master ` +
+      `(the promotion): ${formatMs(phases.total)} from the fault to the announcement`,
   ];
 }

@@ -11,7 +11,7 @@ import { DESIGNS } from "../designs";
 import { agreement } from "./agreement";
 import { anomalyText, cellNotes, matrixMarks, Note } from "./notes";
 import { Anomaly } from "../workbench/checker";
-import { Operation } from "../workbench/history";
+import { formatMs, Operation } from "../workbench/history";
 import { OPERATION_DEADLINE_MS } from "../workbench/http-client";
 import { Fault, faultSentence } from "../workbench/nemesis";
 import { expectation, SCENARIOS } from "./scenarios";
@@ -50,9 +50,6 @@ function escape(text: string): string {
 }
 
 /** "2,693 ms": thousands separated, so that a student reads a time at a glance. */
-function ms(value: number): string {
-  return `${Math.round(value).toLocaleString("en-US")} ms`;
-}
 
 function anchor(cell: CellResult, index: number): string {
   return `cell-${cell.design}-${cell.scenario}-${index}`;
@@ -62,8 +59,8 @@ function anchor(cell: CellResult, index: number): string {
 export function faultRange(fault: Fault, durationMs: number): string {
   const range =
     fault.ended_ms === null
-      ? `from ${ms(fault.began_ms)}, still in effect at the end (${ms(durationMs)})`
-      : `from ${ms(fault.began_ms)} to ${ms(fault.ended_ms)}`;
+      ? `from ${formatMs(fault.began_ms)}, still in effect at the end (${formatMs(durationMs)})`
+      : `from ${formatMs(fault.began_ms)} to ${formatMs(fault.ended_ms)}`;
   return `Fault ${range}: ${faultSentence(fault)}.`;
 }
 
@@ -81,15 +78,15 @@ export function operationTitle(op: Operation): string {
   if (op.status === undefined)
     what =
       last?.error === "abandoned"
-        ? `no answer, abandoned at the ${OPERATION_DEADLINE_MS / 1000} s deadline (${ms(took)})`
-        : `no answer (${last?.error ?? "never sent"}) after ${ms(took)}`;
+        ? `no answer, abandoned at the ${OPERATION_DEADLINE_MS / 1000} s deadline (${formatMs(took)})`
+        : `no answer (${last?.error ?? "never sent"}) after ${formatMs(took)}`;
   else if (op.outcome === "refused") what = `${op.status}${code}`;
-  else what = `${op.status}${code} after ${ms(took)}`;
+  else what = `${op.status}${code} after ${formatMs(took)}`;
   if (op.name === "probe" && op.outcome === "refused") what += ", as it should be: the logged-out spare login refused";
   const where = [
     `user ${op.user}`,
     op.servedBy ? `on ${op.servedBy}` : "",
-    `at ${ms(op.start)}`,
+    `at ${formatMs(op.start)}`,
     op.attempts.length > 1 ? `${op.attempts.length} attempts` : "",
   ].filter(Boolean);
   return `${name}: ${what}\n${where.join(", ")}`;
@@ -106,7 +103,7 @@ function axis(duration: number, x: (ms: number) => number, top: number, bottom: 
   const parts: string[] = [];
   for (let at = 0; at <= duration; at += step) {
     parts.push(
-      `<line x1="${x(at).toFixed(1)}" x2="${x(at).toFixed(1)}" y1="${top - 2}" y2="${bottom}" stroke="#e2e8f0"/><text x="${x(at).toFixed(1)}" y="${bottom + 12}" font-size="10" text-anchor="middle" fill="#4a5568">${ms(at)}</text>`,
+      `<line x1="${x(at).toFixed(1)}" x2="${x(at).toFixed(1)}" y1="${top - 2}" y2="${bottom}" stroke="#e2e8f0"/><text x="${x(at).toFixed(1)}" y="${bottom + 12}" font-size="10" text-anchor="middle" fill="#4a5568">${formatMs(at)}</text>`,
     );
   }
   return parts.join("");
@@ -174,7 +171,7 @@ function timeline(cell: CellResult): string {
   for (const lost of (cell.anomalies ?? []).filter((each) => each.figure === "writes_lost" && each.upload)) {
     const upload = lost.upload as NonNullable<Anomaly["upload"]>;
     const answer = lost.status === null ? "no answer" : `answered ${lost.status}`;
-    const title = `lost upload ${upload.filename}: acknowledged at ${ms(upload.acknowledged_ms)}, then not readable at the read-back (${lost.operation}: ${answer})`;
+    const title = `lost upload ${upload.filename}: acknowledged at ${formatMs(upload.acknowledged_ms)}, then not readable at the read-back (${lost.operation}: ${answer})`;
     parts.push(
       `<path class="lost-upload" d="${diamond(x(upload.acknowledged_ms), top + lost.user * ROW_HEIGHT + (ROW_HEIGHT - 3) / 2, 6)}" fill="${LOST_UPLOAD}" stroke="#1a202c"><title>${escape(title)}</title></path>`,
     );

@@ -5,6 +5,11 @@
 
 import type { Fault } from "./nemesis";
 
+/** A time or a duration on the run's clock as people read it: "2,693 ms". */
+export function formatMs(value: number): string {
+  return `${Math.round(value).toLocaleString("en-US")} ms`;
+}
+
 export type OperationName =
   | "register"
   | "login"

@@ -12,6 +12,7 @@ import { isReady, sleep } from "../processes/managed-process";
 import { RedisServer } from "../processes/redis";
 import { ReplicatedRedis } from "../processes/replicated-redis";
 import { ServerInstance } from "../processes/server-instance";
+import { formatMs } from "./history";
 
 export type FaultKind =
   | "restart"
@@ -353,11 +354,6 @@ export function burstFault(user: { index: number; name: string }, context: Fault
 // ---------------------------------------------------------------------------------------------
 // The sentence, made from the fields.
 
-/** "12,345 ms" */
-function ms(value: number): string {
-  return `${Math.round(value).toLocaleString("en-US")} ms`;
-}
-
 /** One plain sentence for a fault, made from its fields only: what was done, to what, and what it kept or lost. */
 export function faultSentence(fault: Fault): string {
   const { target } = fault;
@@ -366,7 +362,7 @@ export function faultSentence(fault: Fault): string {
   const promoted = fault.promoted
     ? `; the Sentinels promoted ${fault.promoted.name} (port ${fault.promoted.port})`
     : "";
-  const held = fault.held_ms !== undefined ? ` for ${ms(fault.held_ms)}` : "";
+  const held = fault.held_ms !== undefined ? ` for ${formatMs(fault.held_ms)}` : "";
   switch (fault.kind) {
     case "restart":
       return `SIGTERM ${target.name}, started again${on}${lost}`;
