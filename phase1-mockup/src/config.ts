@@ -4,6 +4,7 @@
 // not listen somewhere surprising.
 
 import path from "node:path";
+import { AllowedHost, DEFAULT_ALLOWED_HOSTS, parseAllowedHosts } from "./http/allowed-hosts";
 
 export class ConfigError extends Error {
   constructor(variable: string, problem: string, value: string) {
@@ -66,6 +67,10 @@ export interface CommonConfig {
   maxBytesPerUser: number;
   passwordHashCost: number;
   logLevel: LogLevel;
+  /** ALLOWED_HOSTS: the names (and ports) this server answers to; "*" for any. */
+  allowedHosts: AllowedHost[] | "*";
+  /** TRUST_PROXY_HOPS: how many proxies stand in front; X-Forwarded-For is read this many hops deep, no further. */
+  trustProxyHops: number;
 }
 
 export function loadCommonConfig(env: Env, design: string, defaultPort: number): CommonConfig {
@@ -90,7 +95,22 @@ export function loadCommonConfig(env: Env, design: string, defaultPort: number):
     maxBytesPerUser: readInteger(env, "MAX_BYTES_PER_USER", 64 * 1048576, 1, 2 ** 40),
     passwordHashCost: readInteger(env, "PASSWORD_HASH_COST", 14, 4, 14),
     logLevel: readChoice(env, "LOG_LEVEL", "info", LOG_LEVELS),
+    allowedHosts: readAllowedHosts(env),
+    trustProxyHops: readInteger(env, "TRUST_PROXY_HOPS", 0, 0, 10),
   };
+}
+
+function readAllowedHosts(env: Env): AllowedHost[] | "*" {
+  const text = readString(env, "ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS);
+  try {
+    return parseAllowedHosts(text);
+  } catch (error) {
+    throw new ConfigError(
+      "ALLOWED_HOSTS",
+      `must be * or a comma list of host or host:port: ${(error as Error).message}`,
+      text,
+    );
+  }
 }
 
 export interface Phase1Config extends CommonConfig {

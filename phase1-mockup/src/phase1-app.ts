@@ -9,6 +9,7 @@ import { DataStore, Quota } from "./domain/data-store";
 import { FileDataStore } from "./domain/file-data-store";
 import { FileService } from "./domain/files";
 import { UserService } from "./domain/users";
+import { AllowedHost } from "./http/allowed-hosts";
 import { createBaseApp, Lifecycle, newLifecycle } from "./http/app-basics";
 
 export interface Phase1AppOptions {
@@ -21,6 +22,9 @@ export interface Phase1AppOptions {
   /** What one user may hold (MAX_FILES_PER_USER, MAX_BYTES_PER_USER); the defaults when absent. */
   quota?: Quota;
   lifecycle?: Lifecycle;
+  /** ALLOWED_HOSTS and TRUST_PROXY_HOPS (app-basics.ts); loopback's names and no proxy when absent. */
+  allowedHosts?: AllowedHost[] | "*";
+  trustProxyHops?: number;
 }
 
 /** The users and files of one data store, and an app with the routes every design has (health, errors). */
@@ -29,7 +33,13 @@ export function startPhase1App(
   options: Phase1AppOptions,
 ): { app: Express; users: UserService; files: FileService } {
   return {
-    app: createBaseApp({ design, serverId: options.serverId, lifecycle: options.lifecycle ?? newLifecycle() }),
+    app: createBaseApp({
+      design,
+      serverId: options.serverId,
+      lifecycle: options.lifecycle ?? newLifecycle(),
+      allowedHosts: options.allowedHosts,
+      trustProxyHops: options.trustProxyHops,
+    }),
     users: new UserService(options.store, options.passwordHashCost),
     files: new FileService(options.store, {
       maxFileBytes: options.maxFileBytes,
@@ -48,6 +58,8 @@ export function optionsFromConfig(config: Phase1Config, lifecycle: Lifecycle): P
     idSecret: config.sessionSecret,
     quota: { maxFiles: config.maxFilesPerUser, maxBytes: config.maxBytesPerUser },
     lifecycle,
+    allowedHosts: config.allowedHosts,
+    trustProxyHops: config.trustProxyHops,
   };
 }
 

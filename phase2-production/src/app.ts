@@ -16,6 +16,7 @@ import { ApiError, StoreUnavailableError } from "../../phase1-mockup/src/domain/
 import { Quota } from "../../phase1-mockup/src/domain/data-store";
 import { FileService } from "../../phase1-mockup/src/domain/files";
 import { UserService } from "../../phase1-mockup/src/domain/users";
+import { AllowedHost } from "../../phase1-mockup/src/http/allowed-hosts";
 import { createBaseApp, finishApp, Lifecycle, newLifecycle } from "../../phase1-mockup/src/http/app-basics";
 import { fileRoutes } from "../../phase1-mockup/src/http/file-routes";
 import { Phase2Design, RedisConnection } from "./config";
@@ -49,6 +50,11 @@ export interface Phase2AppOptions {
   quota?: Quota;
   passwordHashCost: number;
   rateLimitPerMinute: number;
+  /** RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: logins and sign-ups per account name; rateLimitPerMinute when absent. */
+  rateLimitPerAccountPerMinute?: number;
+  /** ALLOWED_HOSTS and TRUST_PROXY_HOPS (phase1-mockup/src/http/app-basics.ts). */
+  allowedHosts?: AllowedHost[] | "*";
+  trustProxyHops?: number;
   /** true or false forces the cookie's Secure flag; "auto" follows the request (req.secure, behind trust proxy). */
   cookieSecure: boolean | "auto";
   logLevel: LogLevel;
@@ -111,6 +117,8 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     lifecycle: options.lifecycle ?? newLifecycle(),
     notReadyReason: () => redisNotReadyReason(client),
     middleware: [requestLogging(logger), metrics.middleware()],
+    allowedHosts: options.allowedHosts,
+    trustProxyHops: options.trustProxyHops,
   });
   if (options.redis.sentinels) {
     // Replicated Redis: which node this instance talks to, so that a client (the lab's checker)
@@ -122,9 +130,6 @@ export function createApp(options: Phase2AppOptions): Phase2App {
       next();
     });
   }
-  // Behind the lab's balancer (on loopback), req.ip and req.secure come from X-Forwarded-*.
-  app.set("trust proxy", "loopback");
-
   app.get("/metrics", async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -135,7 +140,10 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     next(isRedisReady(client) ? undefined : new StoreUnavailableError(`Redis is not connected (${client.status})`));
   app.use("/api", requireRedis);
 
-  const loginRateLimit = createLoginRateLimit(client, keyPrefix, options.rateLimitPerMinute);
+  const loginRateLimit = createLoginRateLimit(client, keyPrefix, {
+    perAddress: options.rateLimitPerMinute,
+    perAccount: options.rateLimitPerAccountPerMinute ?? options.rateLimitPerMinute,
+  });
   app.post("/api/users", loginRateLimit);
   app.post("/api/login", loginRateLimit);
 

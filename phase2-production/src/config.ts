@@ -41,6 +41,8 @@ export interface Phase2Config extends CommonConfig {
   redis: RedisConnection;
   keyPrefix: string;
   rateLimitPerMinute: number;
+  /** RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: the same, per account name, whatever address the tries come from. */
+  rateLimitPerAccountPerMinute: number;
   /** JWT_MAX_AGE: jwt's oldest token accepted, in seconds since its iat. */
   jwtMaxAgeSeconds: number;
   /** COOKIE_SECURE: true or false forces the Secure flag; unset, it follows the request ("auto", behind trust proxy). */
@@ -100,6 +102,7 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
     },
     keyPrefix,
     rateLimitPerMinute: readInteger(env, "RATE_LIMIT_PER_MINUTE", 30, 1, 1_000_000),
+    rateLimitPerAccountPerMinute: readInteger(env, "RATE_LIMIT_PER_ACCOUNT_PER_MINUTE", 30, 1, 1_000_000),
     // jwt: the oldest token accepted, by its iat, whatever its exp says (a token signed with a
     // 10-year exp, by anyone who held the secret once, stops working after this).
     jwtMaxAgeSeconds: readInteger(env, "JWT_MAX_AGE", common.sessionTtlSeconds, 1, 31 * 24 * 3600),

@@ -58,15 +58,22 @@ function sender(client: RedisClient) {
   };
 }
 
+/** Logins and sign-ups a minute: per client address (RATE_LIMIT_PER_MINUTE) and per account name. */
+export interface LoginLimits {
+  perAddress: number;
+  perAccount: number;
+}
+
 /**
- * Two limits, each `limitPerMinute`: per client address, and per account name. Behind a
- * balancer the address comes from X-Forwarded-For, which a client on the balancer's side can
- * rotate at will; the account's limit holds whatever the address says, so guessing one user's
- * password stays at `limitPerMinute` tries a minute. An address that is not an IP address
- * counts as the connection's own.
+ * Two limits: per client address, and per account name. The address is req.ip: behind a
+ * balancer, the X-Forwarded-For that the balancer wrote (it replaces the client's own, and the
+ * server trusts exactly TRUST_PROXY_HOPS proxies), so a client cannot choose it. The account's
+ * limit holds whatever the address says: a classroom behind one address raises the address's
+ * limit, and guessing one user's password still stays at `perAccount` tries a minute. An
+ * address that is not an IP address counts as the connection's own.
  */
-export function createLoginRateLimit(client: RedisClient, keyPrefix: string, limitPerMinute: number): RequestHandler[] {
-  const limiter = (prefix: string, options: Partial<Options>) =>
+export function createLoginRateLimit(client: RedisClient, keyPrefix: string, limits: LoginLimits): RequestHandler[] {
+  const limiter = (prefix: string, limitPerMinute: number, options: Partial<Options>) =>
     rateLimit({
       windowMs: 60_000,
       limit: limitPerMinute,
@@ -87,11 +94,11 @@ export function createLoginRateLimit(client: RedisClient, keyPrefix: string, lim
       },
       ...options,
     });
-  const byAddress = limiter("ratelimit:", {
+  const byAddress = limiter("ratelimit:", limits.perAddress, {
     keyGenerator: (req) =>
       ipKeyGenerator(isIP(req.ip ?? "") ? (req.ip as string) : (req.socket.remoteAddress ?? "unknown")),
   });
-  const byAccount = limiter("ratelimit-account:", {
+  const byAccount = limiter("ratelimit-account:", limits.perAccount, {
     // Only names that could exist: anything else is refused by validation, and never becomes a key.
     skip: (req) => !isValidUsername(req.body?.username),
     keyGenerator: (req) => String(req.body.username),

@@ -113,9 +113,11 @@ describe.each(["memory-session", "redis-session", "cached-session"] as const)("t
 
 describe("the session cookie with COOKIE_SECURE=true", () => {
   it("is marked Secure", async () => {
-    const { app } = await connected(phase2App("redis-session", redisProcess().url, { cookieSecure: true }));
+    const { app } = await connected(
+      phase2App("redis-session", redisProcess().url, { cookieSecure: true, trustProxyHops: 1 }),
+    );
     await request(app).post("/api/users").send(user);
-    // Through a proxy that terminated TLS: trust proxy on loopback lets express-session see https.
+    // Through one proxy that terminated TLS (TRUST_PROXY_HOPS=1): express-session sees https.
     const login = await request(app).post("/api/login").set("X-Forwarded-Proto", "https").send(user);
     expect(String(login.headers["set-cookie"])).toMatch(/; Secure/);
   });

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "too_many_requests"
   | "store_unavailable"
   | "draining"
+  | "misdirected_request"
   | "internal_error";
 
 /** An error that the HTTP layer answers as `status` with `{error: code, message}`. */

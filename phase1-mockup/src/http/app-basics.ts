@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import express, { ErrorRequestHandler, Express, RequestHandler } from "express";
 import { ApiError, STORE_RETRY_AFTER_SECONDS, StoreUnavailableError } from "../domain/errors";
+import { AllowedHost, DEFAULT_ALLOWED_HOSTS, isAllowedHost, parseAllowedHosts } from "./allowed-hosts";
 
 /** Shared with serve.ts: set when the process starts draining on SIGTERM. */
 export interface Lifecycle {
@@ -26,6 +27,10 @@ export interface BaseAppOptions {
   notReadyReason?: () => Promise<string | undefined>;
   /** Phase 2: logging and metrics, run on every request right after the request id is set. */
   middleware?: RequestHandler[];
+  /** ALLOWED_HOSTS: the Host names answered; loopback's names on any port when absent. */
+  allowedHosts?: AllowedHost[] | "*";
+  /** TRUST_PROXY_HOPS: the proxies in front whose X-Forwarded-* is believed; 0 when absent. */
+  trustProxyHops?: number;
 }
 
 /** Where server-side failures are logged (phase 2: the JSON logger); default: stderr. */
@@ -35,9 +40,14 @@ const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export function createBaseApp(options: BaseAppOptions): Express {
   const { design, serverId, lifecycle } = options;
+  const allowedHosts = options.allowedHosts ?? parseAllowedHosts(DEFAULT_ALLOWED_HOSTS);
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false); // API answers change with every request: no caching validators
+  // req.ip (the rate limit's client address) and req.secure read X-Forwarded-* exactly this
+  // many hops deep: with 0 the connection's own address, with 1 what the one balancer in front
+  // wrote. Trusting more hops than there are proxies lets a client write its own address.
+  app.set("trust proxy", options.trustProxyHops ?? 0);
 
   app.use((req, res, next) => {
     const requestId = req.get("X-Request-ID");
@@ -54,6 +64,10 @@ export function createBaseApp(options: BaseAppOptions): Express {
     // HTTP/1.1 requires Host; Node's own refusal would be a bare 400 (serve.ts turns it off).
     if (!req.headers.host && req.httpVersion !== "1.0")
       return next(new ApiError(400, "validation_error", "the Host header is required"));
+    if (req.headers.host !== undefined && !isAllowedHost(req.headers.host, allowedHosts))
+      return next(
+        new ApiError(421, "misdirected_request", `this server does not answer to the host ${req.headers.host}`),
+      );
     next();
   });
   for (const handler of options.middleware ?? []) app.use(handler);
