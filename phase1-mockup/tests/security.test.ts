@@ -8,7 +8,8 @@ import { readdirSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import request from "supertest";
 import { FileDataStore } from "../src/domain/file-data-store";
-import { verifyPassword } from "../src/domain/passwords";
+import { parseAllowedHosts } from "../src/http/allowed-hosts";
+import { checkPassword, verifyPassword } from "../src/domain/passwords";
 import { basic, phase1Options, statefulApp, statelessApp } from "../../test-support/phase1-apps";
 import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 import { expectOldCredentialKeptApart, keyedUploads } from "../../test-support/defences";
@@ -128,5 +129,49 @@ describe("passwords in Unicode", () => {
     const stored = `scrypt$4$${salt.toString("base64")}$${key.toString("base64")}`;
     expect(await verifyPassword(decomposed, stored)).toBe(true);
     expect(await verifyPassword("pässwort-zwei", stored)).toBe(false);
+  });
+
+  it("hashes anew, in NFC, a password that matched a hash made before: the next login compares once", async () => {
+    const store = new FileDataStore(makeTempDir("rehash"));
+    const salt = randomBytes(16);
+    const key = scryptSync(decomposed, salt, 32, { N: 2 ** 4, r: 8, p: 1 });
+    const before = `scrypt$4$${salt.toString("base64")}$${key.toString("base64")}`;
+    const record = {
+      user_id: "0".repeat(32),
+      username: "olga",
+      password_hash: before,
+      created_at: "2025-01-01T00:00:00Z",
+    };
+    await store.createUser(record);
+    const app = statelessApp({ store });
+    await request(app).get("/api/files").set("Authorization", basic("olga", decomposed)).expect(200);
+    const after = await store.getUser("olga");
+    expect(after?.password_hash).not.toBe(before); // before: the old hash stayed for ever
+    expect({ ...after, password_hash: "" }).toEqual({ ...record, password_hash: "" }); // same id, same name
+    expect(await checkPassword(decomposed, after?.password_hash ?? "")).toBe("match");
+    await request(app).get("/api/files").set("Authorization", basic("olga", composed)).expect(200);
+  });
+});
+
+describe("the Host a request names", () => {
+  it("answers 421 misdirected_request to a name it was not told (DNS rebinding), and serves loopback's names on any port", async () => {
+    const app = statelessApp();
+    const evil = await request(app).get("/health").set("Host", "evil.example");
+    expect({ status: evil.status, error: evil.body.error }).toEqual({ status: 421, error: "misdirected_request" });
+    await request(app).get("/health").set("Host", "evil.example:3000").expect(421);
+    await request(app).get("/health").set("Host", "127.0.0.1.evil.example").expect(421);
+    for (const host of ["127.0.0.1:3000", "localhost", "LOCALHOST:8080", "[::1]:3001"])
+      await request(app).get("/health").set("Host", host).expect(200);
+  });
+
+  it("follows ALLOWED_HOSTS: a name with a port allows that port only, and * allows every name", async () => {
+    const named = statelessApp({ allowedHosts: parseAllowedHosts("lab.example:8080") });
+    await request(named).get("/health").set("Host", "lab.example:8080").expect(200);
+    await request(named).get("/health").set("Host", "lab.example:9090").expect(421);
+    await request(named).get("/health").set("Host", "localhost").expect(421);
+    await request(statelessApp({ allowedHosts: parseAllowedHosts("*") }))
+      .get("/health")
+      .set("Host", "anything.example")
+      .expect(200);
   });
 });

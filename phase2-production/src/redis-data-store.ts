@@ -109,6 +109,14 @@ export class RedisDataStore implements DataStore {
     );
   }
 
+  replaceUser(user: UserRecord): Promise<boolean> {
+    return guardRedis(
+      "update a user",
+      async () =>
+        (await this.confirmed(() => this.client.set(this.userKey(user.username), JSON.stringify(user), "XX"))) === "OK",
+    );
+  }
+
   getUser(username: string): Promise<UserRecord | null> {
     return guardRedis("read a user", async () => parse<UserRecord>(await this.client.get(this.userKey(username))));
   }

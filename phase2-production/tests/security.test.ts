@@ -67,6 +67,20 @@ describe("the login rate limit", () => {
     expect(statuses.slice(0, 29).every((status) => status === 401)).toBe(true);
   });
 
+  it("counts the connection's address when no proxy is trusted (TRUST_PROXY_HOPS=0): rotating X-Forwarded-For buys nothing", async () => {
+    const { app } = await connected(phase2App("redis-session", redisProcess().url, { rateLimitPerMinute: 30 }));
+    const statuses: number[] = [];
+    for (let i = 1; i <= 35; i += 1) {
+      const answer = await request(app)
+        .post("/api/login")
+        .set("X-Forwarded-For", `203.0.113.${i}`)
+        .send({ username: `guess${i}`, password: "wrong-pass" });
+      statuses.push(answer.status);
+    }
+    // Before (trust proxy "loopback"), each login counted for the address it claimed: 35 x 401.
+    expect(statuses).toEqual([...Array(30).fill(401), ...Array(5).fill(429)]);
+  });
+
   it("never turns an X-Forwarded-For that is not an address into a counter key", async () => {
     const built = await connected(
       phase2App("redis-session", redisProcess().url, { rateLimitPerMinute: 1000, trustProxyHops: 1 }),

@@ -87,6 +87,16 @@ describe("starting the phase-2 server with bad configuration", () => {
     ],
     ["a REDIS_WAIT_MS of 0", ["--design", "redis-session"], { REDIS_WAIT_MS: "0" }, "REDIS_WAIT_MS"],
     ["a JWT_MAX_AGE that is not a number", ["--design", "redis-session"], { JWT_MAX_AGE: "a year" }, "JWT_MAX_AGE"],
+    ["a TRUST_PROXY_HOPS of -1", ["--design", "redis-session"], { TRUST_PROXY_HOPS: "-1" }, "TRUST_PROXY_HOPS"],
+    ["a TRUST_PROXY_HOPS of all", ["--design", "redis-session"], { TRUST_PROXY_HOPS: "all" }, "TRUST_PROXY_HOPS"],
+    ["an ALLOWED_HOSTS with a slash", ["--design", "redis-session"], { ALLOWED_HOSTS: "evil/x" }, "ALLOWED_HOSTS"],
+    ["an ALLOWED_HOSTS with an empty entry", ["--design", "redis-session"], { ALLOWED_HOSTS: "a,,b" }, "ALLOWED_HOSTS"],
+    [
+      "a RATE_LIMIT_PER_ACCOUNT_PER_MINUTE of 0",
+      ["--design", "redis-session"],
+      { RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: "0" },
+      "RATE_LIMIT_PER_ACCOUNT_PER_MINUTE",
+    ],
   ])("stops with exit code 1 and one line, given %s", async (_what, args, env, expected) => {
     const result = await runScript(script, args, { PORT: "0", ...env });
     expect(result.code).toBe(1);

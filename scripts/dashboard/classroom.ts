@@ -134,7 +134,14 @@ export class Classroom {
   async start(): Promise<void> {
     const store = isPhase1(this.design) ? "single" : this.store;
     // With its append-only log, as the lab's store-outage: Stop and Start Redis keep every account and file.
-    this.stack = await startStack({ design: this.design, instances: 3, balancer: this.lb, store, appendonly: true });
+    this.stack = await startStack({
+      design: this.design,
+      instances: 3,
+      balancer: this.lb,
+      store,
+      appendonly: true,
+      classroom: true,
+    });
     if (this.stack.replicated) {
       const replicated = this.stack.replicated;
       this.unwatchSentinels = await watchSentinelEvents(replicated, (event) => this.narrateSentinelEvent(event));

@@ -58,7 +58,7 @@ export interface UserRow {
 const WINDOW_MS = 60_000;
 /** How long a user's row shows what went wrong before it reads "working" again. */
 const HOLD_MS = 5000;
-/** A quota answer is explained once a minute at most: one full account is one event. */
+/** A quota answer, or the login limit's, is explained once a minute at most: one full account is one event. */
 const QUOTA_SENTENCE_EVERY_MS = 60_000;
 const STATE_OF: Record<Rule, UserRow["state"]> = {
   sessions_broken: "broken",
@@ -83,6 +83,7 @@ export class LiveFeed {
   private marks: Mark[] = [];
   private latest = new Map<number, Latest>();
   private quotaSaidAt = -Infinity;
+  private limitSaidAt = -Infinity;
   private seq = 0;
   private cursor = 0;
 
@@ -113,6 +114,7 @@ export class LiveFeed {
     this.narration = [];
     this.latest.clear();
     this.quotaSaidAt = -Infinity;
+    this.limitSaidAt = -Infinity;
   }
 
   /**
@@ -163,6 +165,14 @@ export class LiveFeed {
       this.say(
         now,
         `User ${op.user}'s upload was refused with 413 quota_exceeded: an account may hold only so many files (MAX_FILES_PER_USER, 1,000 unless set) and bytes, and this one is full, so every upload is refused until files are deleted.`,
+        "bad",
+      );
+    }
+    if (op.status === 429 && op.name === "login" && now - this.limitSaidAt >= QUOTA_SENTENCE_EVERY_MS) {
+      this.limitSaidAt = now;
+      this.say(
+        now,
+        `User ${op.user}'s login was refused with 429 too_many_requests: an account may log in 30 times a minute (RATE_LIMIT_PER_ACCOUNT_PER_MINUTE), and this user logged in again each time an instance had never seen its session, so its logins wait for the minute to end.`,
         "bad",
       );
     }

@@ -46,6 +46,7 @@ async function main(): Promise<void> {
     store,
     useRedisUrl: true,
     graceful: true,
+    classroom: true,
   });
   running.stack = stack;
   console.log(

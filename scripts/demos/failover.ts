@@ -89,6 +89,7 @@ async function startWatched(design: Design, safe: readonly SafeSetting[] | undef
     store: safe ? "sentinel-safe" : "sentinel",
     safe,
     graceful: true,
+    classroom: true,
   });
   const replicated = stack.replicated as ReplicatedRedis;
   const events: SentinelEvent[] = [];

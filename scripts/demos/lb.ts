@@ -35,7 +35,14 @@ async function main(): Promise<void> {
       ? "The balancer pins each client to one instance with its own cookie."
       : "The balancer sends each request to the next instance in turn.",
   );
-  const stack = await startStack({ design, instances: 3, balancer: lb, useRedisUrl: true, graceful: true });
+  const stack = await startStack({
+    design,
+    instances: 3,
+    balancer: lb,
+    useRedisUrl: true,
+    graceful: true,
+    classroom: true,
+  });
   running.stack = stack;
   const url = stack.balancerUrl as string;
   console.log(

@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     `Start one ${design} server`,
     isPhase1(design) ? "Its users and files live on disk." : "Its users and files live in Redis.",
   );
-  const stack = await startStack({ design, instances: 1, useRedisUrl: true, graceful: true });
+  const stack = await startStack({ design, instances: 1, useRedisUrl: true, graceful: true, classroom: true });
   running.stack = stack;
   const [server] = stack.instances;
   console.log(`   ${server.serverId} on ${server.url} (pid ${server.pid})`);

@@ -83,7 +83,10 @@ ${sticky ? "    hash $lb_key consistent;\n" : ""}${servers}
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      # One trusted hop: the connection's address, never appended to the client's own header
+      # (the servers believe exactly one X-Forwarded-For entry, TRUST_PROXY_HOPS=1).
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
       # A refused connection never reached the backend: try the next one, POSTs included.
       # nginx cannot tell a refused connection from an error after the request was sent, so it
       # may replay a POST that reached a backend: the lab's Idempotency-Key makes that harmless.
@@ -122,6 +125,11 @@ defaults
 listen lab
   bind 127.0.0.1:${port}
   balance roundrobin
+  # One trusted hop: the client's own X-Forwarded-For is dropped and the connection's address
+  # written instead (the servers believe exactly one entry, TRUST_PROXY_HOPS=1).
+  http-request del-header X-Forwarded-For
+  http-request set-header X-Forwarded-Proto http
+  option forwardfor
 ${sticky ? "  cookie SERVERID insert indirect nocache\n" : ""}  http-request return status 200 content-type application/json string '{"balancer":"haproxy","strategy":"${strategy}"}' if { path /__lb/status }
 ${servers}
 `;

@@ -1,8 +1,10 @@
 // The one environment of every server that the lab, the bench and the demos start: one
 // SESSION_SECRET per run, shared by every instance of that run (instances and restarts must
 // agree, and a fixed secret in a repository is a public one), cheap password hashes and a
-// raised rate limit, since these runs are about sessions, not hashing or abuse
-// (docs/api-reference.md, "Environment variables").
+// raised rate limit per address, since these runs are about sessions, not hashing or abuse, and
+// every virtual user comes from one loopback address (docs/api-reference.md, "Environment
+// variables"). A classroom stack keeps the per-account limit at its default: a student at the
+// projected live view still cannot guess a virtual user's password faster than anyone else.
 
 import { randomBytes } from "node:crypto";
 import { MASTER_NAME } from "./replicated-redis";
@@ -43,6 +45,14 @@ export interface ServerEnvironment {
   logLevel?: string;
   /** scrypt cost as a power of two: 10 where the run logs many users in, 4 for the bench's memory part. */
   passwordHashCost?: number;
+  /** A balancer stands in front: the servers believe the X-Forwarded-For it writes (TRUST_PROXY_HOPS=1), and no further. */
+  behindBalancer?: boolean;
+  /**
+   * A stack a class works with (the cluster, the live view, the demos): the per-account login
+   * limit stays at its default. The lab and the bench raise it too: a design that forgets
+   * sessions makes its users log in again on nearly every request, and those runs measure that.
+   */
+  classroom?: boolean;
 }
 
 export function serverEnvironment(options: ServerEnvironment): Record<string, string> {
@@ -58,6 +68,8 @@ export function serverEnvironment(options: ServerEnvironment): Record<string, st
     KEY_PREFIX: options.keyPrefix ?? "lab:",
     PASSWORD_HASH_COST: String(options.passwordHashCost ?? 10),
     RATE_LIMIT_PER_MINUTE: "1000000", // many virtual users log in from one loopback address
+    ...(options.classroom ? {} : { RATE_LIMIT_PER_ACCOUNT_PER_MINUTE: "1000000" }),
+    TRUST_PROXY_HOPS: options.behindBalancer ? "1" : "0",
     SESSION_TTL_SECONDS: "1800",
     LOG_LEVEL: options.logLevel ?? "warn",
   };

@@ -57,6 +57,8 @@ export interface StackOptions {
   graceful?: boolean;
   /** With "sentinel-safe": which of the safe settings to apply (all three when not given), to try each alone. */
   safe?: readonly SafeSetting[];
+  /** A stack a class works with (the cluster, the live view, the demos): the per-account login limit stays at its default. */
+  classroom?: boolean;
 }
 
 /** Starts the store the design needs, then the instances, then the balancer; stops what started if a step fails. */
@@ -100,6 +102,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       sentinels: replicated?.sentinelList,
       clusterNodes: cluster?.nodeList,
       safeReplication: safe,
+      behindBalancer: options.balancer !== undefined,
+      classroom: options.classroom,
       // Its own key prefix on a shared Redis: the one at REDIS_URL may hold someone else's keys.
       ...(sharedRedis && { keyPrefix: `demo-${process.pid}:` }),
     });

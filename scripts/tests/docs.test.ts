@@ -33,6 +33,7 @@ const SPEC_ERRORS: [status: number, code: string][] = [
   [413, "payload_too_large"],
   [413, "quota_exceeded"],
   [415, "unsupported_media_type"],
+  [421, "misdirected_request"],
   [429, "too_many_requests"],
   [503, "store_unavailable"],
   [503, "draining"],

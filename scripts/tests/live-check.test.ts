@@ -147,6 +147,21 @@ describe("the live view's history over a class", () => {
         .filter((text) => text.includes("413")),
     ).toEqual([expect.stringMatching(/^User 0's upload was refused with 413 quota_exceeded: .* this one is full/)]);
   });
+
+  it("explains a login refused by the per-account limit, once a minute at most", () => {
+    const feed = new LiveFeed();
+    const refused = (start: number) =>
+      op({ name: "login", start, end: start + 1, outcome: "error", status: 429, code: "too_many_requests" });
+    const operations = [refused(0), refused(10)];
+    feed.take(operations, 20, () => "");
+    const said = feed
+      .since(0)
+      .narration.map((each) => each.text)
+      .filter((text) => text.includes("429"));
+    expect(said).toEqual([
+      expect.stringMatching(/^User 0's login was refused with 429 too_many_requests: .* 30 times a minute/),
+    ]);
+  });
 });
 
 describe("the live view's users", () => {

@@ -48,6 +48,8 @@ export interface DataStore {
   createUser(user: UserRecord): Promise<boolean>;
   /** The user, or null when there is none by that name. */
   getUser(username: string): Promise<UserRecord | null>;
+  /** Replaces an existing user's record whole (a new password hash, same id); false when there is none. */
+  replaceUser(user: UserRecord): Promise<boolean>;
   /**
    * Publishes the file record only if no record with its owner and id exists, in one step,
    * and only if the owner stays within `quota`. Answers the record now stored (the first one,

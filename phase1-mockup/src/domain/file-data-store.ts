@@ -44,6 +44,21 @@ export class FileDataStore implements DataStore {
     return this.readRecord<UserRecord>(path.join(this.usersDir, `${username}.json`));
   }
 
+  async replaceUser(user: UserRecord): Promise<boolean> {
+    const target = path.join(this.usersDir, `${user.username}.json`);
+    if (!(await this.readRecord<UserRecord>(target))) return false; // no user is ever deleted: it stays absent
+    // rename(2) replaces the name in one step: a reader sees the old record or the new one, whole.
+    const temp = path.join(this.tmpDir, `${randomBytes(12).toString("hex")}.json`);
+    try {
+      await fs.writeFile(temp, JSON.stringify(user), { flag: "wx" });
+      await fs.rename(temp, target);
+      return true;
+    } catch (error) {
+      await fs.unlink(temp).catch(() => undefined);
+      throw storeError("write a record", error);
+    }
+  }
+
   async putFileIfAbsent(file: FileRecord, quota: Quota): Promise<PutResult> {
     const ownerDir = path.join(this.filesDir, file.owner);
     try {

@@ -34,10 +34,22 @@ export async function hashPassword(password: string, cost: number): Promise<stri
 
 /** True when `password` matches `stored`; false for a wrong password or a malformed hash. */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  return (await checkPassword(password, stored)) !== "mismatch";
+}
+
+/**
+ * "match", "mismatch", or "match-unnormalised": the password matched a hash made before
+ * passwords were normalised, in the form typed then; the caller hashes it anew (users.ts), so
+ * that the next login compares once.
+ */
+export async function checkPassword(
+  password: string,
+  stored: string,
+): Promise<"match" | "match-unnormalised" | "mismatch"> {
   const [scheme, costText, saltText, keyText] = stored.split("$");
   const cost = Number(costText);
   if (scheme !== "scrypt" || !Number.isInteger(cost) || cost < 1 || cost > 20 || !saltText || !keyText) {
-    return false;
+    return "mismatch";
   }
   const expected = Buffer.from(keyText, "base64");
   const salt = Buffer.from(saltText, "base64");
@@ -46,7 +58,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
     return expected.length === actual.length && timingSafeEqual(expected, actual);
   };
   const normalized = password.normalize("NFC");
-  if (await matches(normalized)) return true;
+  if (await matches(normalized)) return "match";
   // A hash made before passwords were normalised holds the form that was typed then: it keeps working.
-  return normalized !== password && matches(password);
+  return normalized !== password && (await matches(password)) ? "match-unnormalised" : "mismatch";
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { DataStore, UserRecord } from "./data-store";
 import { ApiError } from "./errors";
-import { hashPassword, verifyPassword } from "./passwords";
+import { checkPassword, hashPassword } from "./passwords";
 import { isValidUsername, requireObject, validatePassword, validateUsername } from "./validation";
 
 /** Who a request is: the name it logged in with, and the immutable id its data is kept under. */
@@ -56,8 +56,15 @@ export class UserService {
     const user = isValidUsername(username) ? await this.store.getUser(username) : null;
     // An unknown user still costs one hash, so the answer's timing does not reveal which names exist.
     const hash = user?.password_hash ?? (await this.dummyHash);
-    const matches = await verifyPassword(password, hash);
-    if (!user || !matches) throw new ApiError(401, "invalid_credentials", "username or password is wrong");
+    const outcome = await checkPassword(password, hash);
+    if (!user || outcome === "mismatch")
+      throw new ApiError(401, "invalid_credentials", "username or password is wrong");
+    if (outcome === "match-unnormalised") {
+      // Hashed before passwords were normalised: hash the NFC form now, once. A failure to
+      // store it costs only the second comparison next time, never this login.
+      const rehashed = { ...user, password_hash: await hashPassword(password, this.passwordHashCost) };
+      await this.store.replaceUser(rehashed).catch(() => undefined);
+    }
     return { username: user.username, userId: user.user_id ?? user.username };
   }
 }
