@@ -100,7 +100,7 @@ export function loadCommonConfig(env: Env, design: string, defaultPort: number):
   };
 }
 
-function readAllowedHosts(env: Env): AllowedHost[] | "*" {
+export function readAllowedHosts(env: Env): AllowedHost[] | "*" {
   const text = readString(env, "ALLOWED_HOSTS", DEFAULT_ALLOWED_HOSTS);
   try {
     return parseAllowedHosts(text);

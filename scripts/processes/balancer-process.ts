@@ -1,9 +1,12 @@
 // The built-in balancer as a process of its own, as nginx and HAProxy are, so that the
 // benchmark's load generator does not share its event loop (docs/how-the-lab-works.md, "The
 // benchmark harness"). `node dist/scripts/processes/balancer-process.js round-robin URL,URL,...` with
-// PORT set; it tells its parent its port over IPC and stops on SIGTERM or when the parent goes.
+// PORT set, and MAX_FILE_BYTES and ALLOWED_HOSTS as the servers read them; it tells its parent
+// its port over IPC and stops on SIGTERM or when the parent goes.
 
-import { Balancer, Strategy } from "./builtin-balancer";
+import { readAllowedHosts, readInteger } from "../../phase1-mockup/src/config";
+import { loadConfigOrExit } from "../../phase1-mockup/src/http/serve";
+import { Balancer, BalancerOptions, DEFAULT_MAX_FILE_BYTES, Strategy } from "./builtin-balancer";
 
 if (require.main === module) {
   const [strategy, list] = process.argv.slice(2);
@@ -11,8 +14,13 @@ if (require.main === module) {
     console.error("usage: node dist/scripts/processes/balancer-process.js round-robin|sticky URL[,URL...]");
     process.exit(2);
   }
+  // A bad value stops the process with one line naming the variable, as the servers do.
+  const options = loadConfigOrExit("builtin-balancer", (env): BalancerOptions => ({
+    maxFileBytes: readInteger(env, "MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, 1, 64 * 1048576),
+    allowedHosts: readAllowedHosts(env),
+  }));
   const backends = list.split(",").map((url, i) => ({ id: `backend-${i + 1}`, url }));
-  const balancer = new Balancer(backends, strategy as Strategy);
+  const balancer = new Balancer(backends, strategy as Strategy, options);
   void balancer
     .listen(Number(process.env.PORT ?? 0))
     .then((port) => process.send?.({ type: "listening", port, pid: process.pid }));

@@ -10,21 +10,47 @@
 //   whose backend is down is re-pinned by the cookie of the backend that answered.
 // - when every backend is marked down, each is still tried in turn before the answer is 502.
 // - GET /__lb/status lists the backends, up or down, and the requests each served.
+// - it keeps the servers' promises (docs/api-reference.md, "The load balancer"): a body no
+//   larger than its route accepts, the servers' timeouts, its own errors in JSON, hop-by-hop
+//   headers kept to their hop, X-Forwarded-For the connection's address, ALLOWED_HOSTS only.
 
 import http from "node:http";
 import { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
+import {
+  AllowedHost,
+  DEFAULT_ALLOWED_HOSTS,
+  isAllowedHost,
+  parseAllowedHosts,
+} from "../../phase1-mockup/src/http/allowed-hosts";
+import { SMALL_BODY_BYTES, uploadBodyLimit } from "../../phase1-mockup/src/http/app-basics";
+import { answerClientError, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "../../phase1-mockup/src/http/serve";
 import type { Part } from "./managed-process";
 
 export type Strategy = "round-robin" | "sticky";
 export const STICKY_COOKIE = "lb_backend";
 const DOWN_FOR_MS = 1000;
-const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** The servers' MAX_FILE_BYTES when it is not set. */
+export const DEFAULT_MAX_FILE_BYTES = 1048576;
+// Headers about one connection, not the request (RFC 9110, 7.6.1), with every header that
+// `Connection` names. http-proxy-3 drops only Trailer; Transfer-Encoding goes because the
+// buffered body is sent with its length.
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "upgrade", "transfer-encoding"];
 
 export interface Backend {
   id: string;
   url: string;
+}
+
+export interface BalancerOptions {
+  /** The MAX_FILE_BYTES of the servers behind: an upload's body may be as large as theirs accept. */
+  maxFileBytes?: number;
+  /** ALLOWED_HOSTS: the Host names answered; loopback's names on any port when absent. */
+  allowedHosts?: AllowedHost[] | "*";
+  /** The servers' 10 s and 30 s when absent; tests set them shorter. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
 }
 
 interface BackendState extends Backend {
@@ -41,17 +67,26 @@ export class Balancer implements Part {
   private readonly backends: BackendState[];
   private next = 0;
   private server: http.Server | undefined;
+  private readonly maxFileBytes: number;
+  private readonly allowedHosts: AllowedHost[] | "*";
   // Keep-alive connections to the backends, like nginx's upstream keepalive.
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-  private readonly proxy = createProxyServer({ xfwd: true, agent: this.agent, proxyTimeout: 30_000 });
+  // No `xfwd`: it appends to the client's X-Forwarded-For, and handle() replaces it instead.
+  private readonly proxy = createProxyServer({ agent: this.agent, proxyTimeout: 30_000 });
 
   constructor(
     backends: Backend[],
     readonly strategy: Strategy,
+    private readonly options: BalancerOptions = {},
   ) {
     this.backends = backends.map((backend) => ({ ...backend, downUntil: 0, served: 0 }));
-    // Sticky: tell the client which backend answered, unless its cookie already says so.
-    this.proxy.on("proxyRes", (proxyRes, req) => {
+    this.maxFileBytes = options.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    this.allowedHosts = options.allowedHosts ?? parseAllowedHosts(DEFAULT_ALLOWED_HOSTS);
+    this.proxy.on("proxyRes", (proxyRes, req, res) => {
+      // The backend's Connection and Keep-Alive are about its connection to us; the client's is ours to say.
+      dropHopByHop(proxyRes.headers);
+      proxyRes.headers.connection = res.shouldKeepAlive ? "keep-alive" : "close";
+      // Sticky: tell the client which backend answered, unless its cookie already says so.
       const chosen = (req as RoutedRequest).backendId;
       if (this.strategy !== "sticky" || !chosen || pinnedBackend(req) === chosen) return;
       const existing = proxyRes.headers["set-cookie"] ?? [];
@@ -61,10 +96,23 @@ export class Balancer implements Part {
 
   /** Listens on loopback; resolves with the port. */
   listen(port = 0): Promise<number> {
-    this.server = http.createServer((req, res) => void this.handle(req, res));
+    const requestTimeout = this.options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    const options: http.ServerOptions = {
+      requireHostHeader: false, // a request without Host goes on: the server behind answers it, in JSON
+      connectionsCheckingInterval: 1000, // the timeouts are checked every second (Node: every 30 s)
+      // Node refuses a headers timeout longer than the request's (a test's short request timeout).
+      headersTimeout: Math.min(this.options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS, requestTimeout),
+      requestTimeout,
+    };
+    const server = http.createServer(options, (req, res) => void this.handle(req, res));
+    // A request Node refuses before handle() (a slow client, a request line that is not HTTP): JSON too.
+    server.on("clientError", (error: NodeJS.ErrnoException, socket) =>
+      answerClientError(error, socket, (status) => (status === 408 ? "request_timeout" : "bad_request"), {}),
+    );
+    this.server = server;
     return new Promise((resolve, reject) => {
-      this.server?.once("error", reject);
-      this.server?.listen(port, "127.0.0.1", () => resolve((this.server?.address() as AddressInfo).port));
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve((server.address() as AddressInfo).port));
     });
   }
 
@@ -98,22 +146,29 @@ export class Balancer implements Part {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // First, /__lb/status included: a page on another name that resolves to loopback gets nothing here.
+    const host = req.headers.host;
+    if (host !== undefined && !isAllowedHost(host, this.allowedHosts)) {
+      return answer(res, 421, "misdirected_request", `the balancer does not answer to the host ${host}`);
+    }
     if (req.url === "/__lb/status") {
       res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(this.status()));
       return;
     }
-    let body: Buffer;
-    try {
-      body = await readBody(req);
-    } catch (error) {
-      res.writeHead(413, { "Content-Type": "application/json" });
-      res.end(JSON.stringify({ error: "payload_too_large", message: (error as Error).message }));
-      return;
+    // Bodies are buffered rather than streamed, but never past what the route accepts: a POST
+    // can then be sent again when a backend refuses the connection, and a server sees a request
+    // only once it is whole, so a client that trickles its body holds the balancer, not a server
+    // (nginx buffers the same way). The price: an upload's body (6 x MAX_FILE_BYTES + 64 KiB) is
+    // read before the server behind can refuse it as unauthenticated, for 30 s at the most.
+    const limit = this.bodyLimit(req);
+    const body = Number(req.headers["content-length"] ?? 0) > limit ? "too large" : await readBody(req, limit);
+    if (body === "aborted") return; // the client went, or was answered 408 by the clientError handler
+    if (body === "too large") {
+      // Connection: close, so that the rest of the body is never read.
+      const message = `the request body is over ${limit} bytes, the most this route accepts`;
+      return answer(res, 413, "payload_too_large", message, { Connection: "close" });
     }
-    // The body is buffered whole: send it with its length, never chunked (a bodiless POST would
-    // otherwise reach the backend as an empty chunked body, which it refuses as not JSON).
-    delete req.headers["transfer-encoding"];
-    req.headers["content-length"] = String(body.length);
+    headersForBackend(req, body.length);
     for (const backend of this.candidates(req)) {
       const outcome = await this.forward(req, res, backend, body);
       if (outcome === "answered") return;
@@ -123,12 +178,14 @@ export class Balancer implements Part {
       }
       break; // reached the backend and failed midway: not safe to replay
     }
-    if (!res.headersSent) {
-      res.writeHead(502, { "Content-Type": "application/json" });
-      res.end(JSON.stringify({ error: "bad_gateway", message: "no backend could answer this request" }));
-    } else {
-      res.destroy();
-    }
+    if (!res.headersSent) answer(res, 502, "bad_gateway", "no backend could answer this request");
+    else res.destroy();
+  }
+
+  /** What the servers read on this route: an upload's limit on POST /api/upload (as they match it), 16 KiB elsewhere. */
+  private bodyLimit(req: http.IncomingMessage): number {
+    const path = (req.url ?? "").split("?")[0].replace(/\/+$/, "").toLowerCase();
+    return req.method === "POST" && path === "/api/upload" ? uploadBodyLimit(this.maxFileBytes) : SMALL_BODY_BYTES;
   }
 
   /** The order to try backends in: live ones first (the pinned one, or the next in turn), then the rest. */
@@ -179,18 +236,60 @@ function pinnedBackend(req: http.IncomingMessage): string | undefined {
   return match?.[1];
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
+/** The balancer's own answers: JSON, as the servers' are. */
+function answer(
+  res: http.ServerResponse,
+  status: number,
+  error: string,
+  message: string,
+  headers: Record<string, string> = {},
+): void {
+  const body = JSON.stringify({ error, message });
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+/** The headers a backend gets: no hop-by-hop ones, the body's length, and X-Forwarded-* as the balancer saw them. */
+function headersForBackend(req: http.IncomingMessage, bodyLength: number): void {
+  const headers = req.headers;
+  dropHopByHop(headers);
+  // The body is whole: send it with its length, never chunked (a bodiless POST would
+  // otherwise reach the backend as an empty chunked body, which it refuses as not JSON).
+  headers["content-length"] = String(bodyLength);
+  // One trusted hop: what the client wrote about its address is replaced, never appended to,
+  // so a server that trusts one proxy (TRUST_PROXY_HOPS=1) reads the connection's address.
+  delete headers.forwarded;
+  headers["x-forwarded-for"] = req.socket.remoteAddress ?? "";
+  headers["x-forwarded-proto"] = "http";
+  headers["x-forwarded-port"] = String(req.socket.localPort ?? "");
+  if (headers.host === undefined) delete headers["x-forwarded-host"];
+  else headers["x-forwarded-host"] = headers.host;
+}
+
+function dropHopByHop(headers: http.IncomingHttpHeaders): void {
+  const named = String(headers.connection ?? "").split(",");
+  for (const name of [...HOP_BY_HOP, ...named.map((text) => text.trim().toLowerCase())]) delete headers[name];
+}
+
+/** The body, once it has all come and is within `limit` bytes; "too large" as soon as it passes it (the rest is not read). */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | "too large" | "aborted"> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on("data", (chunk: Buffer) => {
+    const collect = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new Error(`request body over ${MAX_BODY_BYTES} bytes`));
-        req.destroy();
-      } else chunks.push(chunk);
-    });
+      if (size <= limit) return void chunks.push(chunk);
+      req.off("data", collect).pause();
+      chunks.length = 0;
+      resolve("too large");
+    };
+    req.on("data", collect);
     req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
+    req.on("close", () => resolve("aborted")); // after "end", too late to change the answer
+    req.on("error", () => resolve("aborted"));
   });
 }

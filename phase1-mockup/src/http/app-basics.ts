@@ -131,9 +131,14 @@ export const MAX_JSON_DEPTH = 32;
 
 const smallBody = jsonBody(SMALL_BODY_BYTES);
 
+/** The most an upload's body may weigh: room for any file within MAX_FILE_BYTES (see jsonBody). */
+export function uploadBodyLimit(maxFileBytes: number): number {
+  return maxFileBytes * 6 + 64 * 1024;
+}
+
 /** The upload route's parser: big enough for any file within MAX_FILE_BYTES (see jsonBody). */
 export function uploadBody(maxFileBytes: number): RequestHandler {
-  return jsonBody(maxFileBytes * 6 + 64 * 1024);
+  return jsonBody(uploadBodyLimit(maxFileBytes));
 }
 
 /** Counts the nesting of a JSON text, strings aside; throws past MAX_JSON_DEPTH. */

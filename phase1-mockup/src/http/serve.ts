@@ -6,11 +6,15 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import { Express } from "express";
 import { CommonConfig, ConfigError, Env } from "../config";
 import { Lifecycle, newLifecycle } from "./app-basics";
 
 const DRAIN_LIMIT_MS = 10_000;
+/** A slow client gets 10 s for its headers and 30 s for the whole request (Node: 60 s and 300 s). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
 
 export interface RunningApp {
   app: Express;
@@ -56,9 +60,8 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
   // Host is checked by the app, so that its absence gets the JSON 400 of every other malformed request.
   // The timeouts below are checked every second (Node's default: every 30 s).
   const server = http.createServer({ requireHostHeader: false, connectionsCheckingInterval: 1000 });
-  // A slow client gets 10 s for its headers and 30 s for the whole request (Node: 60 s and 300 s).
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
   let running: RunningApp | undefined;
 
   server.on("error", (error: NodeJS.ErrnoException) => {
@@ -126,28 +129,43 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
   // Requests Node rejects before Express sees them (headers over 16 KB, a Content-Length that
   // lies): still a JSON error that names the instance.
   server.on("clientError", (error: NodeJS.ErrnoException, socket) => {
-    // An answer already on its way (a 401 sent while the client still trickles its body): no second one.
-    const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
-    if (!socket.writable || answering?.headersSent) return socket.destroy();
-    const [status, text] =
-      error.code === "HPE_HEADER_OVERFLOW"
-        ? [431, "Request Header Fields Too Large"]
-        : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
-          ? [408, "Request Timeout"]
-          : [400, "Bad Request"];
-    const body = JSON.stringify({
-      error: "validation_error",
-      message: `malformed request: ${error.code ?? error.message}`,
-    });
     const serverId =
       process.env.SERVER_ID || `${options.design}-${(server.address() as AddressInfo | null)?.port ?? config.port}`;
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `X-Served-By: ${serverId}\r\nX-Request-ID: ${randomUUID()}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    answerClientError(error, socket, () => "validation_error", { "X-Served-By": serverId });
   });
   process.once("SIGTERM", () => shutdown("SIGTERM"));
   process.once("SIGINT", () => shutdown("SIGINT"));
   // Started by the lab with an IPC channel: when the lab dies, the channel closes and we go too.
   if (process.connected) process.once("disconnect", () => shutdown("parent process gone"));
+}
+
+/**
+ * Answers a request that Node refused before any handler saw it with a JSON error, and closes
+ * the connection: 431 for headers over 16 KB, 408 for a client too slow, 400 for the rest.
+ * `code` names the error for a status (the servers say validation_error; the built-in balancer
+ * has codes of its own); `headers` go before X-Request-ID.
+ */
+export function answerClientError(
+  error: NodeJS.ErrnoException,
+  socket: Duplex,
+  code: (status: number) => string,
+  headers: Record<string, string>,
+): void {
+  // An answer already on its way (a 401 sent while the client still trickles its body): no second one.
+  const answering = (socket as { _httpMessage?: http.ServerResponse })._httpMessage;
+  if (!socket.writable || answering?.headersSent) return void socket.destroy();
+  const [status, text] =
+    error.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "Request Header Fields Too Large"]
+      : error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "Request Timeout"]
+        : [400, "Bad Request"];
+  const body = JSON.stringify({ error: code(status), message: `malformed request: ${error.code ?? error.message}` });
+  const head = Object.entries({ ...headers, "X-Request-ID": randomUUID() })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `${head}Connection: close\r\n\r\n${body}`,
+  );
 }
