@@ -49,10 +49,25 @@ export function startPhase1App(
   };
 }
 
-export function optionsFromConfig(config: Phase1Config, lifecycle: Lifecycle): Phase1AppOptions {
+/**
+ * The options of a server about to serve: its DATA_DIR opened and cleaned first, so that what
+ * a killed process left there (half-written content, temp records, its reservations) is gone
+ * before the first request (docs/api-reference.md, "POST /api/upload").
+ */
+export async function optionsFromConfig(config: Phase1Config, lifecycle: Lifecycle): Promise<Phase1AppOptions> {
+  const store = openDataDir(config.dataDir);
+  const cleaned = await store.clean();
+  const removed = cleaned.contentFiles + cleaned.tempFiles + cleaned.claims;
+  if ((removed > 0 || cleaned.usersSkipped > 0) && ["info", "debug", "trace"].includes(config.logLevel)) {
+    console.log(
+      `[${config.serverId}] DATA_DIR cleaned: ${cleaned.contentFiles} content file(s) no record named, ` +
+        `${cleaned.tempFiles} temp record(s) and ${cleaned.claims} reservation(s) left by stopped processes` +
+        (cleaned.usersSkipped > 0 ? `; ${cleaned.usersSkipped} user(s) busy, left for the next start` : ""),
+    );
+  }
   return {
     serverId: config.serverId,
-    store: openDataDir(config.dataDir),
+    store,
     passwordHashCost: config.passwordHashCost,
     maxFileBytes: config.maxFileBytes,
     idSecret: config.sessionSecret,

@@ -35,11 +35,11 @@ if (require.main === module) {
   serve({
     design: "stateful",
     loadConfig: (env) => loadPhase1Config(env, "stateful"),
-    createApp: (config, lifecycle) => {
+    createApp: async (config, lifecycle) => {
       const sessions = new MapSessionStore(config.sessionTtlSeconds);
       sessions.startSweeper(); // clean-up: expired sessions leave memory even if nobody comes back
       return {
-        app: createApp({ ...optionsFromConfig(config, lifecycle), sessions }),
+        app: createApp({ ...(await optionsFromConfig(config, lifecycle)), sessions }),
         close: async () => sessions.stopSweeper(),
       };
     },

@@ -71,6 +71,6 @@ if (require.main === module) {
   serve({
     design: "stateless",
     loadConfig: (env) => loadPhase1Config(env, "stateless"),
-    createApp: (config, lifecycle) => ({ app: createApp(optionsFromConfig(config, lifecycle)) }),
+    createApp: async (config, lifecycle) => ({ app: createApp(await optionsFromConfig(config, lifecycle)) }),
   });
 }

@@ -37,6 +37,7 @@ const SPEC_ERRORS: [status: number, code: string][] = [
   [429, "too_many_requests"],
   [503, "store_unavailable"],
   [503, "draining"],
+  [507, "insufficient_storage"],
 ];
 /** The one code beyond that list: a bug's 500, which no test should ever see. */
 const CODES_BEYOND_SPEC = ["internal_error"];

@@ -21,6 +21,7 @@ export type ErrorCode =
   | "unsupported_media_type"
   | "too_many_requests"
   | "store_unavailable"
+  | "insufficient_storage"
   | "draining"
   | "misdirected_request"
   | "internal_error";
@@ -55,6 +56,17 @@ export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "StoreUnavailableError";
+  }
+}
+
+/**
+ * Phase 1's disk is full (ENOSPC, or the disk quota of the server's account: EDQUOT). Answered
+ * 507 without Retry-After: unlike an outage, waiting frees nothing; deleting files does.
+ */
+export class InsufficientStorageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "InsufficientStorageError";
   }
 }
 

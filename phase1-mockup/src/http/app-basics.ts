@@ -6,7 +6,7 @@
 
 import { randomUUID } from "node:crypto";
 import express, { ErrorRequestHandler, Express, RequestHandler } from "express";
-import { ApiError, STORE_RETRY_AFTER_SECONDS, StoreUnavailableError } from "../domain/errors";
+import { ApiError, InsufficientStorageError, STORE_RETRY_AFTER_SECONDS, StoreUnavailableError } from "../domain/errors";
 import { AllowedHost, DEFAULT_ALLOWED_HOSTS, isAllowedHost, parseAllowedHosts } from "./allowed-hosts";
 
 /** Shared with serve.ts: set when the process starts draining on SIGTERM. */
@@ -121,7 +121,8 @@ export function finishApp(app: Express, logError: ErrorLogger = logToStderr): Ex
 }
 
 function logToStderr(message: string, error: unknown): void {
-  console.error(message, error instanceof Error && !(error instanceof StoreUnavailableError) ? error : "");
+  const expected = error instanceof StoreUnavailableError || error instanceof InsufficientStorageError;
+  console.error(message, error instanceof Error && !expected ? error : "");
 }
 
 /** Routes other than an upload take at most this much JSON. */
@@ -217,6 +218,14 @@ export function toApiError(error: unknown): ApiError {
     return new ApiError(503, "store_unavailable", "the data store is unavailable; try again shortly", {
       "Retry-After": String(STORE_RETRY_AFTER_SECONDS),
     });
+  }
+  if (error instanceof InsufficientStorageError) {
+    // No Retry-After: the disk frees nothing by itself, and the upload left nothing behind.
+    return new ApiError(
+      507,
+      "insufficient_storage",
+      "the server's disk is full, and nothing was stored: delete files you no longer need, or ask whoever runs the server for room",
+    );
   }
   const fromParser = error && typeof error === "object" ? fromBodyParser(error) : undefined;
   if (fromParser) return fromParser;
