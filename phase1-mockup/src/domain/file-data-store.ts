@@ -71,7 +71,7 @@ export class FileDataStore implements DataStore {
     const target = path.join(this.usersDir, `${user.username}.json`);
     if (!(await this.readRecord<UserRecord>(target))) return false; // no user is ever deleted: it stays absent
     // rename(2) replaces the name in one step: a reader sees the old record or the new one, whole.
-    const temp = path.join(this.tmpDir, `${randomBytes(12).toString("hex")}.json`);
+    const temp = path.join(this.tmpDir, workFileName("json")); // named with the pid, for clean() to judge
     try {
       await fs.writeFile(temp, JSON.stringify(user), { flag: "wx" });
       await fs.rename(temp, target);
