@@ -5,7 +5,8 @@ const path = require("node:path");
 
 /**
  * The test files whose first docblock says `@machine-heavy`: the ones that load the machine for
- * minutes (the survival matrix, the bench, the demos, the live view's long runs). CI runs them
+ * minutes (the survival matrix, the bench, the demos, the live view's long runs), or run whole
+ * stacks alone or in a real Chromium (the lab's command line, the live view's pages). CI runs them
  * once, on the machine's Node, and with LAB_SKIP_HEAVY=1 the rest again on Node 22 and 24
  * (.ci/run): what they prove does not depend on the Node version, and CI has 20 minutes.
  */

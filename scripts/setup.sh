@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The lab's one set-up step (npm run setup): the npm dependencies, the build, and the system
-# programs the lab starts (redis-server, nginx, haproxy). `npm run setup -- --browser` adds a
+# programs the lab starts (redis-server, PostgreSQL, nginx, haproxy). `npm run setup -- --browser` adds a
 # Chromium for the live view's browser tests (students do not need it: the dashboard opens in
 # their own browser). Safe to run twice: it installs only what is missing and says what it
 # did. CI runs exactly this, with --browser (.ci/run).
@@ -45,6 +45,22 @@ for entry in "${programs[@]}"; do
   fi
 done
 
+# PostgreSQL (phase 2's users and files): Debian keeps its server programs off PATH, in
+# /usr/lib/postgresql/<version>/bin; Homebrew's postgresql@16 in its opt folder.
+postgres_found=""
+for candidate in /usr/lib/postgresql/*/bin/postgres /opt/homebrew/opt/postgresql@16/bin/postgres /usr/local/opt/postgresql@16/bin/postgres; do
+  if [[ -x $candidate ]]; then postgres_found=$candidate; fi
+done
+if [[ -z $postgres_found ]] && command -v pg_config >/dev/null 2>&1 && [[ -x "$(pg_config --bindir)/postgres" ]]; then
+  postgres_found="$(pg_config --bindir)/postgres"
+fi
+if [[ -n $postgres_found ]]; then
+  say "postgres: found ($postgres_found)"
+else
+  missing_apt+=("postgresql")
+  missing_brew+=("postgresql@16")
+fi
+
 # --browser: a Chromium that playwright-core drives in the tests (no browser download, which fails offline).
 if [[ $browser == yes ]]; then
   found=""
@@ -88,5 +104,5 @@ elif command -v apt-get >/dev/null 2>&1; then
   "${sudo_prefix[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_prefix[@]}" apt-get install -y -qq --no-install-recommends "${missing_apt[@]}"
 else
-  say "missing: ${missing_apt[*]}. Install them with your system's package manager (the lab needs redis-server; nginx and haproxy are optional)."
+  say "missing: ${missing_apt[*]}. Install them with your system's package manager (the lab needs redis-server and PostgreSQL; nginx and haproxy are optional)."
 fi

@@ -4,7 +4,7 @@
 // list stops everything a run started, the in-process built-in balancer too, with one call,
 // last started first (docs/how-the-lab-works.md, "Processes and clean-up").
 
-import { ChildProcess, spawn } from "node:child_process";
+import { ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   appendFileSync,
   closeSync,
@@ -87,6 +87,15 @@ export interface Command {
   env?: NodeJS.ProcessEnv;
   /** An IPC channel: the child's lifeline (it exits when we die) and its "listening" message. */
   ipc?: boolean;
+  /** Run as this user and group (PostgreSQL refuses to run as root). */
+  uid?: number;
+  gid?: number;
+  /**
+   * Every signal reaches its child processes too: PostgreSQL forks a process per connection,
+   * each in a session of its own, and freezing or killing only the first would leave the
+   * others serving.
+   */
+  withChildren?: boolean;
 }
 
 /**
@@ -99,6 +108,8 @@ export abstract class ManagedProcess implements Part {
   private exited: Promise<void> = Promise.resolve();
   /** SIGKILL by default: at the end of a cell nothing is left to finish, and a kill is quickest. */
   protected endSignal: NodeJS.Signals = "SIGKILL";
+  /** Set from the command: every signal goes to its children too. */
+  private withChildren = false;
 
   constructor(
     readonly name: string,
@@ -154,16 +165,19 @@ export abstract class ManagedProcess implements Part {
   /** Spawns on `port` and waits until ready; false when the port turned out to be taken. */
   private async launch(port: number): Promise<boolean> {
     if (stopping > 0) throw new Error(`${this.name} was not started: every process of this run is being stopped`);
-    const { file, args, env, ipc } = this.command(port);
+    const { file, args, env, ipc, uid, gid, withChildren } = this.command(port);
     // Its output goes to a file, not a pipe to us: an external process must not depend on our
     // staying alive (a lab killed with SIGKILL leaves Redis running; the next run stops it).
     const log = openSync(this.logFile, "a");
     const child = spawn(file, args, {
       env: env ?? process.env,
       stdio: ["ignore", log, log, ...(ipc ? ["ipc" as const] : [])],
+      ...(uid !== undefined && { uid }),
+      ...(gid !== undefined && { gid }),
     });
     closeSync(log);
     this.child = child;
+    this.withChildren = withChildren ?? false;
     live.add(this);
     this.logPid(port); // at once: a run killed while this one starts must still find its pid
     let gone = false;
@@ -187,7 +201,7 @@ export abstract class ManagedProcess implements Part {
       if (await this.ready(port)) return true;
       await sleep(20);
     }
-    child.kill("SIGKILL");
+    this.send("SIGKILL");
     await this.exited;
     throw new Error(`${this.name} was not ready within ${START_TIMEOUT_MS} ms (see ${this.logFile})`);
   }
@@ -206,25 +220,43 @@ export abstract class ManagedProcess implements Part {
   /** Sends `signal` and waits for the exit; a process still there after 12 s is killed. */
   async signal(signal: NodeJS.Signals): Promise<void> {
     if (!this.running || !this.child) return;
-    this.child.kill(signal);
+    this.send(signal);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), STOP_TIMEOUT_MS)));
     const outcome = await Promise.race([this.exited, late]);
     clearTimeout(timer);
     if (outcome === "late") {
-      this.child.kill("SIGKILL");
+      this.send("SIGKILL");
       await this.exited;
+    }
+  }
+
+  /**
+   * To the process, and to its children when it has them: the parent first (a frozen or dead
+   * parent forks no new child meanwhile), except SIGCONT, which wakes the children first.
+   */
+  private send(signal: NodeJS.Signals): void {
+    const pid = this.child?.pid;
+    if (!pid) return;
+    const children = this.withChildren ? childrenOf(pid) : [];
+    const order = signal === "SIGCONT" ? [...children, pid] : [pid, ...children];
+    for (const each of order) {
+      try {
+        process.kill(each, signal);
+      } catch {
+        // already gone
+      }
     }
   }
 
   /** SIGSTOP: the process stalls where it is, its sockets open (Jepsen's "pause"); resume() undoes it. */
   freeze(): void {
-    if (this.running && this.child?.pid) process.kill(this.child.pid, "SIGSTOP");
+    if (this.running) this.send("SIGSTOP");
   }
 
   /** SIGCONT: a frozen process goes on as if nothing had happened. */
   resume(): void {
-    if (this.running && this.child?.pid) process.kill(this.child.pid, "SIGCONT");
+    if (this.running) this.send("SIGCONT");
   }
 
   /** SIGTERM: it finishes what it was doing and exits. */
@@ -240,6 +272,15 @@ export abstract class ManagedProcess implements Part {
   end(): Promise<void> {
     return this.signal(this.endSignal);
   }
+}
+
+/** The pids whose parent is `pid` (pgrep -P, on Linux and macOS alike). */
+function childrenOf(pid: number): number[] {
+  const listed = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).stdout ?? "";
+  return listed
+    .split("\n")
+    .map(Number)
+    .filter((each) => Number.isInteger(each) && each > 0);
 }
 
 const throwAwayDirs = new Set<string>();

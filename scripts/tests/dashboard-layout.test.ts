@@ -1,6 +1,7 @@
 /**
  * @jest-environment ./test-support/machine-lock-environment.js
  * @machine-lock shared
+ * @machine-heavy
  */
 // The live view fits the screen it is made for (docs/instructor-guide.md, "The 10-minute demo"):
 // in a real Chromium at 1280x720 and at 1920x1080, after a kill, a Redis restart, a burst and a

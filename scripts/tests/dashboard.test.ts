@@ -1,6 +1,7 @@
 /**
  * @jest-environment ./test-support/machine-lock-environment.js
  * @machine-lock shared
+ * @machine-heavy
  */
 // The live classroom view (npm run dashboard; docs/instructor-guide.md, "The 10-minute demo"), run as an instructor runs
 // it: the compiled program as a real process, its cluster real processes, and the page in a

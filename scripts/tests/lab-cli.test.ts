@@ -1,6 +1,7 @@
 /**
  * @jest-environment ./test-support/machine-lock-environment.js
  * @machine-lock exclusive
+ * @machine-heavy
  */
 // `npm run lab` as a student runs it (compiled, as a real process): its options, its JSON,
 // and that it leaves no process behind, whether it ends, is interrupted, or is killed

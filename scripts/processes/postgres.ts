@@ -1,0 +1,173 @@
+// Real PostgreSQL servers for the tests and the lab, like redis.ts's Redis: each on a free
+// loopback port with a data directory of its own (initdb'd on first start), never the default
+// port 5432 and never a shared instance (docs/how-the-lab-works.md, "Processes and clean-up").
+// PostgreSQL refuses to run as root: when the lab runs as root (CI), the server and initdb run
+// as the unprivileged `postgres` user that Debian's package makes, owning the data directory.
+// The server forks a process per connection, each in a session of its own: every signal (a
+// freeze, a kill) goes to the server and to each of them.
+
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { Client } from "pg";
+import { Command, ManagedProcess, throwAwayDir } from "./managed-process";
+
+/** The role every lab database belongs to: trust authentication on loopback, no password to leak. */
+export const POSTGRES_USER = "lab";
+
+export const POSTGRES_MISSING_MESSAGE =
+  "PostgreSQL not found: install it (npm run setup, or apt install postgresql, or brew install postgresql@16), or set POSTGRES_BIN_DIR to the folder with postgres and initdb";
+
+let cachedBinDir: string | null | undefined;
+
+/** The folder holding `postgres` and `initdb`, or null when PostgreSQL is not installed. */
+export function findPostgres(): string | null {
+  if (cachedBinDir !== undefined) return cachedBinDir;
+  const has = (dir: string) => existsSync(path.join(dir, "postgres")) && existsSync(path.join(dir, "initdb"));
+  // Debian keeps the server's programs off PATH, one folder per major version: the newest first.
+  const debian = existsSync("/usr/lib/postgresql")
+    ? readdirSync("/usr/lib/postgresql")
+        .filter((name) => /^\d+$/.test(name))
+        .sort((a, b) => Number(b) - Number(a))
+        .map((version) => `/usr/lib/postgresql/${version}/bin`)
+    : [];
+  const fromPgConfig = spawnSync("pg_config", ["--bindir"], { encoding: "utf8" }).stdout?.trim();
+  const candidates = process.env.POSTGRES_BIN_DIR
+    ? [process.env.POSTGRES_BIN_DIR]
+    : [
+        ...debian,
+        ...(fromPgConfig ? [fromPgConfig] : []),
+        "/opt/homebrew/opt/postgresql@16/bin",
+        "/usr/local/opt/postgresql@16/bin",
+        "/usr/local/bin",
+        "/usr/bin",
+      ];
+  cachedBinDir = candidates.find(has) ?? null;
+  return cachedBinDir;
+}
+
+/** The installed server's version ("15.14"), or null when there is none. */
+export function postgresVersion(): string | null {
+  const dir = findPostgres();
+  if (!dir) return null;
+  const output = spawnSync(path.join(dir, "postgres"), ["--version"], { encoding: "utf8" }).stdout ?? "";
+  return /(\d+(?:\.\d+)+)/.exec(output)?.[1] ?? null;
+}
+
+/** Who runs the server: ourselves, or the `postgres` user when we are root. */
+function serverOwner(): { uid: number; gid: number } | undefined {
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) return undefined;
+  const uid = Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout.trim());
+  const gid = Number(spawnSync("id", ["-g", "postgres"], { encoding: "utf8" }).stdout.trim());
+  if (!Number.isInteger(uid) || uid <= 0)
+    throw new Error(
+      "running as root, PostgreSQL needs an unprivileged user named postgres (apt install postgresql makes it)",
+    );
+  return { uid, gid };
+}
+
+/** True when the server on `port` accepts a connection and answers a query. */
+export async function answersQuery(port: number, timeoutMs = 1000): Promise<boolean> {
+  const client = new Client({
+    host: "127.0.0.1",
+    port,
+    user: POSTGRES_USER,
+    database: "postgres",
+    connectionTimeoutMillis: timeoutMs,
+  });
+  client.on("error", () => undefined); // a server going away mid-probe is an answer, not a crash
+  try {
+    await client.connect();
+    await client.query("SELECT 1");
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export interface PostgresOptions {
+  /** Its folder (data, log, pid file); by default a throw-away one that stopEverything() removes. */
+  dir?: string;
+  /** The name of its log and pid files. */
+  name?: string;
+}
+
+/**
+ * One PostgreSQL server. start() runs initdb the first time; stop() is a fast shutdown (SIGINT:
+ * open transactions are rolled back, committed ones stay), kill() SIGKILLs it and its children (what
+ * a crash does: the write-ahead log brings back every committed transaction at the next start).
+ */
+export class PostgresServer extends ManagedProcess {
+  private readonly owner = serverOwner();
+  readonly dataDir: string;
+
+  constructor(dir: string, name = "postgres") {
+    super(name, dir);
+    this.dataDir = path.join(dir, "pgdata");
+  }
+
+  /** A URL for one of its databases. */
+  url(database = "postgres"): string {
+    return `postgres://${POSTGRES_USER}@127.0.0.1:${this.port}/${database}`;
+  }
+
+  override async start(): Promise<void> {
+    if (!existsSync(path.join(this.dataDir, "PG_VERSION"))) this.initialise();
+    await super.start();
+  }
+
+  /** SIGINT, PostgreSQL's fast shutdown; SIGTERM would wait for every client to disconnect. */
+  override stop(): Promise<void> {
+    return this.signal("SIGINT");
+  }
+
+  private initialise(): void {
+    const bin = findPostgres();
+    if (!bin) throw new Error(POSTGRES_MISSING_MESSAGE);
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    if (this.owner) {
+      // The server's user must reach its folder (ours may be 0700) and own its data.
+      chmodSync(this.dir, 0o711);
+      chownSync(this.dataDir, this.owner.uid, this.owner.gid);
+    }
+    const result = spawnSync(
+      path.join(bin, "initdb"),
+      ["-D", this.dataDir, "-U", POSTGRES_USER, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"],
+      { encoding: "utf8", ...this.owner },
+    );
+    if (result.status !== 0)
+      throw new Error(`initdb failed (${result.status ?? result.signal}): ${(result.stderr || result.stdout).trim()}`);
+  }
+
+  protected command(port: number): Command {
+    const bin = findPostgres();
+    if (!bin) throw new Error(POSTGRES_MISSING_MESSAGE);
+    const settings = {
+      listen_addresses: "127.0.0.1",
+      port: String(port),
+      unix_socket_directories: this.dataDir, // not /var/run/postgresql, which may not exist or be ours
+      max_connections: "200", // three instances' pools and the lab's own checks, with room
+      shared_buffers: "32MB",
+      logging_collector: "off",
+      log_min_messages: "warning",
+    };
+    const args = ["-D", this.dataDir, ...Object.entries(settings).flatMap(([key, value]) => ["-c", `${key}=${value}`])];
+    return { file: path.join(bin, "postgres"), args, ...this.owner, withChildren: true };
+  }
+
+  protected ready(port: number): Promise<boolean> {
+    return answersQuery(port, 500);
+  }
+
+  protected portTaken(output: string): boolean {
+    return /could not bind|address already in use/i.test(output);
+  }
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
+  const postgres = new PostgresServer(options.dir ?? throwAwayDir("lab-postgres-"), options.name);
+  await postgres.start();
+  return postgres;
+}
