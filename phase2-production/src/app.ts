@@ -2,7 +2,9 @@
 // memory-session, redis-session and cached-session differ only in their session store
 // (sessions/store-per-design.ts); atomic-session is redis-session whose requests change the
 // session with atomic commands (sessions/atomic-session-routes.ts); jwt keeps no session at all. Users and files live in Redis
-// in every design, so every instance shares them. Explained in docs/transition-to-phase2.md.
+// in every design, so every instance shares them, or in PostgreSQL when DATABASE_URL names one
+// (data/postgres-data-store.ts; the lab moves to it in the next step). Explained in
+// docs/transition-to-phase2.md.
 //
 // Redis down is an expected state, not a crash: the server listens anyway, /ready says 503,
 // every request that needs Redis is answered 503 store_unavailable at once, and service
@@ -26,6 +28,7 @@ import { createLogger, LabMetrics, requestLogging } from "./observability";
 import { createLoginRateLimit } from "./rate-limit";
 import { createRedisClient, isRedisReady, redisNotReadyReason, replicaConfirmation } from "./redis-client";
 import { RedisDataStore } from "./redis-data-store";
+import { createPool, PostgresDataStore } from "./data/postgres-data-store";
 import { confirmingWrites, createSessionStore, withoutTouch } from "./sessions/store-per-design";
 import { atomicSession } from "./sessions/atomic-session-routes";
 import {
@@ -38,6 +41,8 @@ import {
 
 export interface Phase2AppOptions {
   design: Phase2Design;
+  /** DATABASE_URL: users and files in this PostgreSQL (its schema migrated); in Redis when absent. */
+  databaseUrl?: string;
   serverId: string;
   redis: RedisConnection;
   keyPrefix: string;
@@ -103,7 +108,8 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   });
 
   const confirmed = replicaConfirmation(client, options.redis.waitReplicas, options.redis.waitMs);
-  const store = new RedisDataStore(client, keyPrefix, confirmed);
+  const database = options.databaseUrl ? new PostgresDataStore(createPool(options.databaseUrl)) : undefined;
+  const store = database ?? new RedisDataStore(client, keyPrefix, confirmed);
   const users = new UserService(store, options.passwordHashCost);
   const files = new FileService(store, {
     maxFileBytes: options.maxFileBytes,
@@ -115,7 +121,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     design,
     serverId: options.serverId,
     lifecycle: options.lifecycle ?? newLifecycle(),
-    notReadyReason: () => redisNotReadyReason(client),
+    notReadyReason: async () => (await redisNotReadyReason(client)) ?? (await database?.notReadyReason()),
     middleware: [requestLogging(logger), metrics.middleware()],
     allowedHosts: options.allowedHosts,
     trustProxyHops: options.trustProxyHops,
@@ -138,7 +144,9 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   // design): say so at once, before any middleware tries a command.
   const requireRedis: RequestHandler = (_req, _res, next) =>
     next(isRedisReady(client) ? undefined : new StoreUnavailableError(`Redis is not connected (${client.status})`));
-  app.use("/api", requireRedis);
+  // memory-session with its users and files in PostgreSQL needs Redis only for the login limit's
+  // counters: its sessions are in the instance, and everything else answers without Redis.
+  if (!(database && design === "memory-session")) app.use("/api", requireRedis);
 
   const loginRateLimit = createLoginRateLimit(client, keyPrefix, {
     perAddress: options.rateLimitPerMinute,
@@ -258,6 +266,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     close: async () => {
       if (client.status === "ready") await client.quit().catch(() => client.disconnect());
       else client.disconnect();
+      await database?.close().catch(() => undefined);
     },
   };
 }

@@ -38,6 +38,8 @@ export interface RedisConnection {
 
 export interface Phase2Config extends CommonConfig {
   design: Phase2Design;
+  /** DATABASE_URL: users and files in this PostgreSQL; in Redis when unset. */
+  databaseUrl?: string;
   redis: RedisConnection;
   keyPrefix: string;
   rateLimitPerMinute: number;
@@ -91,6 +93,7 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
   return {
     ...common,
     design,
+    databaseUrl: readDatabaseUrl(env),
     redis: {
       url: redisUrl,
       sentinels,
@@ -109,6 +112,19 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
     cookieSecure:
       env.COOKIE_SECURE === undefined || env.COOKIE_SECURE === "" ? "auto" : readBoolean(env, "COOKIE_SECURE", false),
   };
+}
+
+/** DATABASE_URL: postgres://user@host:port/database, or undefined when unset. */
+function readDatabaseUrl(env: Env): string | undefined {
+  const text = env.DATABASE_URL;
+  if (text === undefined || text === "") return undefined;
+  if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(text) || !URL.canParse(text))
+    throw new ConfigError(
+      "DATABASE_URL",
+      "must be a URL like postgres://lab@127.0.0.1:5432/lab",
+      text.replace(/:[^:@/]*@/, ":<hidden>@"),
+    );
+  return text;
 }
 
 /** REDIS_SENTINELS or REDIS_CLUSTER_NODES: `host:port,host:port`, or undefined when unset (then REDIS_URL is used). */

@@ -87,6 +87,18 @@ describe("starting the phase-2 server with bad configuration", () => {
     ],
     ["a REDIS_WAIT_MS of 0", ["--design", "redis-session"], { REDIS_WAIT_MS: "0" }, "REDIS_WAIT_MS"],
     ["a JWT_MAX_AGE that is not a number", ["--design", "redis-session"], { JWT_MAX_AGE: "a year" }, "JWT_MAX_AGE"],
+    [
+      "a DATABASE_URL that is not postgres://",
+      ["--design", "redis-session"],
+      { DATABASE_URL: "mysql://x/y" },
+      "DATABASE_URL",
+    ],
+    [
+      "a DATABASE_URL without a database",
+      ["--design", "redis-session"],
+      { DATABASE_URL: "postgres://lab:secret@127.0.0.1:5432" },
+      "DATABASE_URL",
+    ],
     ["a TRUST_PROXY_HOPS of -1", ["--design", "redis-session"], { TRUST_PROXY_HOPS: "-1" }, "TRUST_PROXY_HOPS"],
     ["a TRUST_PROXY_HOPS of all", ["--design", "redis-session"], { TRUST_PROXY_HOPS: "all" }, "TRUST_PROXY_HOPS"],
     ["an ALLOWED_HOSTS with a slash", ["--design", "redis-session"], { ALLOWED_HOSTS: "evil/x" }, "ALLOWED_HOSTS"],

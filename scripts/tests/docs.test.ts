@@ -36,6 +36,7 @@ const SPEC_ERRORS: [status: number, code: string][] = [
   [421, "misdirected_request"],
   [429, "too_many_requests"],
   [503, "store_unavailable"],
+  [503, "database_unavailable"],
   [503, "draining"],
   [507, "insufficient_storage"],
 ];

@@ -21,6 +21,7 @@ export type ErrorCode =
   | "unsupported_media_type"
   | "too_many_requests"
   | "store_unavailable"
+  | "database_unavailable"
   | "insufficient_storage"
   | "draining"
   | "misdirected_request"
@@ -53,6 +54,9 @@ export function notFound(what: string): ApiError {
  * 404: those would tell the client something false about its credentials or its files.
  */
 export class StoreUnavailableError extends Error {
+  /** The code a client reads: which store failed (phase 2's PostgreSQL says database_unavailable). */
+  readonly code: "store_unavailable" | "database_unavailable" = "store_unavailable";
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "StoreUnavailableError";

@@ -215,9 +215,11 @@ function fromBodyParser(error: { type?: unknown }): ApiError | undefined {
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof StoreUnavailableError) {
-    return new ApiError(503, "store_unavailable", "the data store is unavailable; try again shortly", {
-      "Retry-After": String(STORE_RETRY_AFTER_SECONDS),
-    });
+    const retry = { "Retry-After": String(STORE_RETRY_AFTER_SECONDS) };
+    // Which store: phase 2's PostgreSQL (users and files) or the other one (Redis, phase 1's disk).
+    return error.code === "database_unavailable"
+      ? new ApiError(503, "database_unavailable", "the database is unavailable; try again shortly", retry)
+      : new ApiError(503, "store_unavailable", "the data store is unavailable; try again shortly", retry);
   }
   if (error instanceof InsufficientStorageError) {
     // No Retry-After: the disk frees nothing by itself, and the upload left nothing behind.

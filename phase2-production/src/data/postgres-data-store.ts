@@ -26,6 +26,8 @@ export const DATABASE_TIMEOUT_MS = 1000;
 
 /** PostgreSQL could not answer: down, frozen, restarting, or out of connections. */
 export class DatabaseUnavailableError extends StoreUnavailableError {
+  override readonly code = "database_unavailable";
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "DatabaseUnavailableError";
@@ -92,6 +94,14 @@ function fileOf(row: FileRow & { content: Buffer }): FileRecord {
   };
 }
 
+/** host:port/database of a pool, for messages (never its password). */
+export function where(pool: Pool): string {
+  const { host, port, database } = pool.options as { host?: string; port?: number; database?: string };
+  if (host) return `${host}:${port ?? 5432}/${database ?? ""}`;
+  const url = new URL((pool.options as { connectionString?: string }).connectionString ?? "postgres://unknown/");
+  return `${url.hostname}:${url.port || 5432}${url.pathname}`;
+}
+
 /** A pool for `url` that never waits on a missing or frozen server for longer than DATABASE_TIMEOUT_MS. */
 export function createPool(url: string, max = 10): Pool {
   const pool = new Pool({
@@ -113,6 +123,16 @@ export function createPool(url: string, max = 10): Pool {
 
 export class PostgresDataStore implements DataStore {
   constructor(readonly pool: Pool) {}
+
+  /** Why this instance cannot serve (for /ready), or undefined when PostgreSQL answers. */
+  async notReadyReason(): Promise<string | undefined> {
+    try {
+      await this.pool.query("SELECT 1");
+      return undefined;
+    } catch (error) {
+      return `PostgreSQL at ${where(this.pool)} is not answering: ${(error as Error).message}`;
+    }
+  }
 
   createUser(user: UserRecord): Promise<boolean> {
     return guardDatabase("create a user", async () => {
