@@ -5,7 +5,7 @@
 
 import { loadConfigOrExit, serve } from "../../phase1-mockup/src/http/serve";
 import { createApp } from "./app";
-import { loadPhase2Config, readDesignArgument } from "./config";
+import { loadPhase2Config, readDesignArgument } from "./operations/config";
 
 if (require.main === module) {
   const design = loadConfigOrExit("phase2", () => readDesignArgument(process.argv.slice(2)));

@@ -12,7 +12,7 @@ import {
   readBoolean,
   readInteger,
   readString,
-} from "../../phase1-mockup/src/config";
+} from "../../../phase1-mockup/src/config";
 
 export const PHASE2_DESIGNS = ["memory-session", "redis-session", "cached-session", "jwt", "atomic-session"] as const;
 export type Phase2Design = (typeof PHASE2_DESIGNS)[number];
