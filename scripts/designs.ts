@@ -6,7 +6,7 @@
 // vs long memory"; docs/api-reference.md, "Headers").
 
 import { PHASE1_DESIGNS } from "../phase1-mockup/src/config";
-import { PHASE2_DESIGNS } from "../phase2-production/src/config";
+import { PHASE2_DESIGNS } from "../phase2-production/src/operations/config";
 
 /** Every design, in the order of the matrix: the lists the servers themselves accept. */
 export const DESIGNS = [...PHASE1_DESIGNS, ...PHASE2_DESIGNS] as const;

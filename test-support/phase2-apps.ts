@@ -7,7 +7,7 @@ import { stopAllServers } from "./server-process";
 import { stopEverything } from "../scripts/processes/managed-process";
 import { RedisServer, startRedis } from "../scripts/processes/redis";
 import { createApp, Phase2App, Phase2AppOptions } from "../phase2-production/src/app";
-import { Phase2Design } from "../phase2-production/src/config";
+import { Phase2Design } from "../phase2-production/src/operations/config";
 
 export const TEST_SECRET = "test-secret-of-at-least-thirty-two-characters";
 let prefixes = 0;

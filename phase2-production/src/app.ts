@@ -12,7 +12,7 @@
 
 import { ErrorRequestHandler, Express, RequestHandler } from "express";
 import session from "express-session";
-import type { RedisClient } from "./redis-client";
+import type { RedisClient } from "./operations/redis-client";
 import { LogLevel } from "../../phase1-mockup/src/config";
 import { ApiError, StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
 import { Quota } from "../../phase1-mockup/src/domain/data-store";
@@ -21,13 +21,13 @@ import { UserService } from "../../phase1-mockup/src/domain/users";
 import { AllowedHost } from "../../phase1-mockup/src/http/allowed-hosts";
 import { createBaseApp, finishApp, Lifecycle, newLifecycle } from "../../phase1-mockup/src/http/app-basics";
 import { fileRoutes } from "../../phase1-mockup/src/http/file-routes";
-import { Phase2Design, RedisConnection } from "./config";
+import { Phase2Design, RedisConnection } from "./operations/config";
 import { bearerAuthentication, jwtRoutes, revocationChecked } from "./jwt/jwt-routes";
 import { TokenService } from "./jwt/tokens";
-import { createLogger, LabMetrics, requestLogging } from "./observability";
-import { createLoginRateLimit } from "./rate-limit";
-import { createRedisClient, isRedisReady, redisNotReadyReason, replicaConfirmation } from "./redis-client";
-import { RedisDataStore } from "./redis-data-store";
+import { createLogger, LabMetrics, requestLogging } from "./operations/observability";
+import { createLoginRateLimit } from "./operations/rate-limit";
+import { createRedisClient, isRedisReady, redisNotReadyReason, replicaConfirmation } from "./operations/redis-client";
+import { RedisDataStore } from "./data/redis-data-store";
 import { createPool, PostgresDataStore } from "./data/postgres-data-store";
 import { confirmingWrites, createSessionStore, withoutTouch } from "./sessions/store-per-design";
 import { atomicSession } from "./sessions/atomic-session-routes";

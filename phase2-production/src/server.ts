@@ -9,7 +9,7 @@
 import { Client } from "pg";
 import { loadConfigOrExit, serve } from "../../phase1-mockup/src/http/serve";
 import { createApp } from "./app";
-import { loadPhase2Config, readDesignArgument } from "./config";
+import { loadPhase2Config, readDesignArgument } from "./operations/config";
 import { checkSchema } from "./data/migrate";
 import { DATABASE_TIMEOUT_MS } from "./data/postgres-data-store";
 

@@ -6,7 +6,7 @@
 import http from "node:http";
 import { AddressInfo } from "node:net";
 import Redis from "ioredis";
-import { Phase2Design } from "../src/config";
+import { Phase2Design } from "../src/operations/config";
 import { fetchJson, parallelUploads } from "../../test-support/http";
 import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
 

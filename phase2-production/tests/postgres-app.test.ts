@@ -7,7 +7,7 @@
 
 import Redis from "ioredis";
 import request from "supertest";
-import { PHASE2_DESIGNS } from "../src/config";
+import { PHASE2_DESIGNS } from "../src/operations/config";
 import { closeAllApps, connected, phase2App, TEST_SECRET, useRedis } from "../../test-support/phase2-apps";
 import { postgresInstalled, usePostgres } from "../../test-support/postgres";
 import { runScript, serverArguments } from "../../test-support/server-process";

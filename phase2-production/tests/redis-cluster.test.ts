@@ -11,7 +11,7 @@ import { closeAllApps, connected, phase2App } from "../../test-support/phase2-ap
 import { stopEverything, throwAwayDir } from "../../scripts/processes/managed-process";
 import { RedisCluster, startRedisCluster } from "../../scripts/processes/redis-cluster";
 import { ask } from "../../scripts/processes/replicated-redis";
-import { loadPhase2Config, PHASE2_DESIGNS } from "../src/config";
+import { loadPhase2Config, PHASE2_DESIGNS } from "../src/operations/config";
 
 let cluster: RedisCluster;
 beforeAll(async () => {

@@ -10,7 +10,7 @@ import { startServer, stopAllServers } from "../../test-support/server-process";
 import { stopEverything } from "../../scripts/processes/managed-process";
 import { startRedis } from "../../scripts/processes/redis";
 import { Phase2App } from "../src/app";
-import { Phase2Design } from "../src/config";
+import { Phase2Design } from "../src/operations/config";
 import { closeAllApps, connected, phase2App } from "../../test-support/phase2-apps";
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import { UserService } from "../../phase1-mockup/src/domain/users";
 import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
 import { startServer } from "../../test-support/server-process";
 import { expectOldCredentialKeptApart, keyedUploads } from "../../test-support/defences";
-import { loadPhase2Config } from "../src/config";
+import { loadPhase2Config } from "../src/operations/config";
 
 const redisProcess = useRedis();
 const alice = { username: "alice", password: "password-one" };

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import path from "node:path";
 import Redis from "ioredis";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
-import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
 import { parseOrExit, readArgs, runProgram, readDesign, UsageError } from "../cli";
 import { Design, DESIGNS, isDesign, isPhase1, logsIn, peerLogin, textbookPeer, TextbookPeer } from "../designs";
 import { machine } from "../processes/machine";

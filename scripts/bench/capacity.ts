@@ -6,7 +6,7 @@
 import os from "node:os";
 import path from "node:path";
 import Redis, { Cluster } from "ioredis";
-import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
 import { benchedOnCluster, Design } from "../designs";
 import { Parts } from "../processes/managed-process";
 import { RedisCluster, startRedisCluster } from "../processes/redis-cluster";

@@ -8,8 +8,8 @@ import { AddressInfo } from "node:net";
 import express from "express";
 import { DataStore } from "../../phase1-mockup/src/domain/data-store";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
-import { createRedisClient } from "../../phase2-production/src/redis-client";
-import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { createRedisClient } from "../../phase2-production/src/operations/redis-client";
+import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
 
 /**
  * The ceilings, each with PORT (and DATA_DIR or REDIS_URL) set:

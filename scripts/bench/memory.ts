@@ -7,7 +7,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import type Redis from "ioredis";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
-import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
 import { Design, isPhase1 } from "../designs";
 import { sleep } from "../processes/managed-process";
 import { serverEnvironment } from "../processes/server-env";

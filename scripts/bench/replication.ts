@@ -5,7 +5,7 @@
 
 import path from "node:path";
 import Redis from "ioredis";
-import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
 import { Parts } from "../processes/managed-process";
 import { startReplicatedRedis } from "../processes/replicated-redis";
 import { serverEnvironment } from "../processes/server-env";

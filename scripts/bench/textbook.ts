@@ -11,8 +11,8 @@ import { RedisStore } from "connect-redis";
 import Redis, { Cluster } from "ioredis";
 import { jwtVerify, SignJWT } from "jose";
 import { UserService } from "../../phase1-mockup/src/domain/users";
-import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
-import { loadPhase2Config } from "../../phase2-production/src/config";
+import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
+import { loadPhase2Config } from "../../phase2-production/src/operations/config";
 import { TEXTBOOK_PEERS, TextbookPeer } from "../designs";
 import { serveForBench } from "./ceilings";
 

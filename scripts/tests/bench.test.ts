@@ -16,7 +16,7 @@ import path from "node:path";
 import { REPO_ROOT, reportsDir } from "../processes/run-dir";
 import { summarise } from "../bench/profile";
 import Redis from "ioredis";
-import { RedisDataStore } from "../../phase2-production/src/redis-data-store";
+import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
 import { capacityRows, measureScaling } from "../bench/capacity";
 import { seedUsers } from "../bench/load";
 import { stopEverything, throwAwayDir } from "../processes/managed-process";

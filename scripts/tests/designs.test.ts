@@ -3,7 +3,7 @@
 // These tests hold it against real servers (phase 2's on a real Redis), one design at a time.
 
 import { PHASE1_DESIGNS } from "../../phase1-mockup/src/config";
-import { PHASE2_DESIGNS } from "../../phase2-production/src/config";
+import { PHASE2_DESIGNS } from "../../phase2-production/src/operations/config";
 import { useRedis } from "../../test-support/phase2-apps";
 import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
 import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";

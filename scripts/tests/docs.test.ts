@@ -10,7 +10,7 @@ import { Express } from "express";
 import { removeTempDirs } from "../../test-support/temp-dir";
 import { statefulApp, statelessApp } from "../../test-support/phase1-apps";
 import { connected, phase2App, useRedis } from "../../test-support/phase2-apps";
-import { PHASE2_DESIGNS } from "../../phase2-production/src/config";
+import { PHASE2_DESIGNS } from "../../phase2-production/src/operations/config";
 import { REPO_ROOT } from "../processes/run-dir";
 
 const API_REFERENCE = path.join(REPO_ROOT, "docs", "api-reference.md");

@@ -7,11 +7,11 @@
 // have expired anyway. That is the state that creeps back (docs/concepts.md).
 
 import { randomBytes } from "node:crypto";
-import type { RedisClient } from "../redis-client";
+import type { RedisClient } from "../operations/redis-client";
 import { errors, jwtVerify, SignJWT } from "jose";
 import { ApiError } from "../../../phase1-mockup/src/domain/errors";
 import type { Identity } from "../../../phase1-mockup/src/domain/users";
-import { ConfirmedWrite, guardRedis } from "../redis-client";
+import { ConfirmedWrite, guardRedis } from "../operations/redis-client";
 
 export interface VerifiedToken {
   /** `sub`: the user's immutable id, under which its files are kept. */

@@ -14,10 +14,10 @@
 // request can overwrite another's update.
 
 import { Request, RequestHandler, Response, Router } from "express";
-import type { RedisClient } from "../redis-client";
+import type { RedisClient } from "../operations/redis-client";
 import { FileService } from "../../../phase1-mockup/src/domain/files";
 import { UserService } from "../../../phase1-mockup/src/domain/users";
-import { ConfirmedWrite, guardRedis } from "../redis-client";
+import { ConfirmedWrite, guardRedis } from "../operations/redis-client";
 import { endSession, refuseWithoutSession, startSession } from "./session-routes";
 
 export interface AtomicSessionOptions {

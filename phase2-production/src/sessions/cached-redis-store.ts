@@ -9,7 +9,7 @@
 // ("The cached-session trap").
 
 import session from "express-session";
-import type { RedisClient } from "../redis-client";
+import type { RedisClient } from "../operations/redis-client";
 
 type Callback<T = unknown> = (error?: unknown, value?: T) => void;
 

@@ -5,9 +5,9 @@
 
 import { RedisStore } from "connect-redis";
 import session from "express-session";
-import type { RedisClient } from "../redis-client";
-import { SessionDesign } from "../config";
-import type { ConfirmedWrite } from "../redis-client";
+import type { RedisClient } from "../operations/redis-client";
+import { SessionDesign } from "../operations/config";
+import type { ConfirmedWrite } from "../operations/redis-client";
 import { CachedRedisStore } from "./cached-redis-store";
 
 export function createSessionStore(design: SessionDesign, client: RedisClient, keyPrefix: string): session.Store {

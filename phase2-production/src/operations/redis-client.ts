@@ -5,9 +5,10 @@
 // options, one by one"). With REDIS_SENTINELS it asks the Sentinels for the primary, with
 // REDIS_CLUSTER_NODES it talks to a Redis Cluster (each key to the primary that owns its slot),
 // and with REDIS_WAIT_REPLICAS an acknowledged write means that a replica has it too.
+// Operations code, not the lesson: a student reading phase 2's designs may skip this file.
 
 import Redis, { Cluster, RedisOptions } from "ioredis";
-import { StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
+import { StoreUnavailableError } from "../../../phase1-mockup/src/domain/errors";
 import type { RedisConnection } from "./config";
 
 export interface RedisClientHooks {
@@ -19,7 +20,7 @@ export interface RedisClientHooks {
 /**
  * One Redis, the primary the Sentinels name, or a Cluster: the same commands on each. A
  * multi-key command (MULTI, MGET, a script) on a Cluster must name keys of one hash slot, which
- * is why the keys of one user (or one session) share a hash tag (redis-data-store.ts).
+ * is why the keys of one user (or one session) share a hash tag (data/redis-data-store.ts).
  */
 export type RedisClient = Redis | Cluster;
 

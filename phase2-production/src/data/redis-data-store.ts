@@ -18,7 +18,7 @@
 // JSON array: two instances writing at once can never overwrite each other here. (Sessions are
 // another story: docs/transition-to-phase2.md, "The race that no store fixes".)
 
-import type { RedisClient } from "./redis-client";
+import type { RedisClient } from "../operations/redis-client";
 import {
   compareFiles,
   DataStore,
@@ -27,8 +27,8 @@ import {
   PutResult,
   Quota,
   UserRecord,
-} from "../../phase1-mockup/src/domain/data-store";
-import { ConfirmedWrite, guardRedis } from "./redis-client";
+} from "../../../phase1-mockup/src/domain/data-store";
+import { ConfirmedWrite, guardRedis } from "../operations/redis-client";
 
 // KEYS: metadata, content, the set of ids, usage. ARGV: metadata JSON, content, file id, size, max files, max bytes.
 // Answers {1, metadata} when stored, {0, the first metadata} on a replay, {-1, files, bytes} over the quota.
@@ -67,7 +67,7 @@ export class RedisDataStore implements DataStore {
   constructor(
     private readonly client: RedisClient,
     private readonly prefix: string,
-    /** Every write goes through it: REDIS_WAIT_REPLICAS's WAIT (redis-client.ts, replicaConfirmation). */
+    /** Every write goes through it: REDIS_WAIT_REPLICAS's WAIT (operations/redis-client.ts, replicaConfirmation). */
     private readonly confirmed: ConfirmedWrite = (write) => write(),
   ) {
     // EVALSHA, loaded again by ioredis when Redis restarted empty (NOSCRIPT).

@@ -1,6 +1,7 @@
 // Phase 2's configuration: phase 1's variables plus Redis (one, replicated behind Sentinel, or a Cluster),
-// the key prefix, the rate limit and the cookie's Secure flag (docs/api-reference.md,
-// "Environment variables"), and the design to run, from `--design D`.
+// PostgreSQL (DATABASE_URL), the key prefix, the rate limit and the cookie's Secure flag
+// (docs/api-reference.md, "Environment variables"), and the design to run, from `--design D`.
+// Operations code, not the lesson: a student reading phase 2's designs may skip this file.
 
 import { parseArgs } from "node:util";
 import {
@@ -12,7 +13,7 @@ import {
   readBoolean,
   readInteger,
   readString,
-} from "../../phase1-mockup/src/config";
+} from "../../../phase1-mockup/src/config";
 
 export const PHASE2_DESIGNS = ["memory-session", "redis-session", "cached-session", "jwt", "atomic-session"] as const;
 export type Phase2Design = (typeof PHASE2_DESIGNS)[number];

@@ -2,14 +2,15 @@
 // "Rate limit"), per client address and per account name, counted in Redis so that the limit
 // holds across instances: with a counter in each process, three instances behind a balancer
 // would allow three times the limit.
+// Operations code, not the lesson: a student reading phase 2's designs may skip this file.
 
 import { isIP } from "node:net";
 import { Cluster } from "ioredis";
 import type { RequestHandler } from "express";
 import { ipKeyGenerator, Options, rateLimit } from "express-rate-limit";
 import { RedisReply, RedisStore } from "rate-limit-redis";
-import { ApiError, StoreUnavailableError } from "../../phase1-mockup/src/domain/errors";
-import { isValidUsername } from "../../phase1-mockup/src/domain/validation";
+import { ApiError, StoreUnavailableError } from "../../../phase1-mockup/src/domain/errors";
+import { isValidUsername } from "../../../phase1-mockup/src/domain/validation";
 import type { RedisClient } from "./redis-client";
 
 /**

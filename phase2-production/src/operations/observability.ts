@@ -3,12 +3,13 @@
 // and /metrics in Prometheus text format (prom-client): requests by route and status,
 // sessions created, store errors and Redis command latency (docs/transition-to-phase2.md,
 // "Metrics"). One registry per app, so that two apps in one test process do not collide.
+// Operations code, not the lesson: a student reading phase 2's designs may skip this file.
 
 import { RequestHandler } from "express";
 import pino, { Logger } from "pino";
 import pretty from "pino-pretty";
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
-import { LogLevel } from "../../phase1-mockup/src/config";
+import { LogLevel } from "../../../phase1-mockup/src/config";
 
 export class LabMetrics {
   readonly registry = new Registry();
