@@ -135,7 +135,8 @@ export class PostgresServer extends ManagedProcess {
     const result = spawnSync(
       path.join(bin, "initdb"),
       ["-D", this.dataDir, "-U", POSTGRES_USER, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"],
-      { encoding: "utf8", ...this.owner },
+      // Its own folder as the working directory: ours may be one the postgres user cannot enter.
+      { encoding: "utf8", cwd: this.dataDir, ...this.owner },
     );
     if (result.status !== 0)
       throw new Error(`initdb failed (${result.status ?? result.signal}): ${(result.stderr || result.stdout).trim()}`);
