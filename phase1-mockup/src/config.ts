@@ -24,6 +24,13 @@ export const DEVELOPMENT_SECRET = "lab-development-secret-change-me-in-productio
 export const LOG_LEVELS = ["silent", "fatal", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const DEFAULT_MAX_FILE_BYTES = 1048576;
+
+/** MAX_FILE_BYTES: the largest file content, 1 MiB unless set; read by the servers and the built-in balancer alike. */
+export function readMaxFileBytes(env: Env): number {
+  return readInteger(env, "MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, 1, 64 * 1048576);
+}
+
 export function readInteger(env: Env, name: string, fallback: number, min: number, max: number): number {
   const text = env[name];
   if (text === undefined || text === "") return fallback;
@@ -90,7 +97,7 @@ export function loadCommonConfig(env: Env, design: string, defaultPort: number):
     sessionSecret: secret || DEVELOPMENT_SECRET,
     usingDevelopmentSecret: !secret,
     sessionTtlSeconds: readInteger(env, "SESSION_TTL_SECONDS", 1800, 1, 31 * 24 * 3600),
-    maxFileBytes: readInteger(env, "MAX_FILE_BYTES", 1048576, 1, 64 * 1048576),
+    maxFileBytes: readMaxFileBytes(env),
     maxFilesPerUser: readInteger(env, "MAX_FILES_PER_USER", 1000, 1, 1_000_000),
     maxBytesPerUser: readInteger(env, "MAX_BYTES_PER_USER", 64 * 1048576, 1, 2 ** 40),
     passwordHashCost: readInteger(env, "PASSWORD_HASH_COST", 14, 4, 14),

@@ -4,9 +4,9 @@
 // PORT set, and MAX_FILE_BYTES and ALLOWED_HOSTS as the servers read them; it tells its parent
 // its port over IPC and stops on SIGTERM or when the parent goes.
 
-import { readAllowedHosts, readInteger } from "../../phase1-mockup/src/config";
+import { readAllowedHosts, readMaxFileBytes } from "../../phase1-mockup/src/config";
 import { loadConfigOrExit } from "../../phase1-mockup/src/http/serve";
-import { Balancer, BalancerOptions, DEFAULT_MAX_FILE_BYTES, Strategy } from "./builtin-balancer";
+import { Balancer, BalancerOptions, Strategy } from "./builtin-balancer";
 
 if (require.main === module) {
   const [strategy, list] = process.argv.slice(2);
@@ -16,7 +16,7 @@ if (require.main === module) {
   }
   // A bad value stops the process with one line naming the variable, as the servers do.
   const options = loadConfigOrExit("builtin-balancer", (env): BalancerOptions => ({
-    maxFileBytes: readInteger(env, "MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, 1, 64 * 1048576),
+    maxFileBytes: readMaxFileBytes(env),
     allowedHosts: readAllowedHosts(env),
   }));
   const backends = list.split(",").map((url, i) => ({ id: `backend-${i + 1}`, url }));

@@ -24,6 +24,7 @@ import {
   isAllowedHost,
   parseAllowedHosts,
 } from "../../phase1-mockup/src/http/allowed-hosts";
+import { DEFAULT_MAX_FILE_BYTES } from "../../phase1-mockup/src/config";
 import { SMALL_BODY_BYTES, uploadBodyLimit } from "../../phase1-mockup/src/http/app-basics";
 import { answerClientError, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "../../phase1-mockup/src/http/serve";
 import type { Part } from "./managed-process";
@@ -31,8 +32,6 @@ import type { Part } from "./managed-process";
 export type Strategy = "round-robin" | "sticky";
 export const STICKY_COOKIE = "lb_backend";
 const DOWN_FOR_MS = 1000;
-/** The servers' MAX_FILE_BYTES when it is not set. */
-export const DEFAULT_MAX_FILE_BYTES = 1048576;
 // Headers about one connection, not the request (RFC 9110, 7.6.1), with every header that
 // `Connection` names. http-proxy-3 drops only Trailer; Transfer-Encoding goes because the
 // buffered body is sent with its length.

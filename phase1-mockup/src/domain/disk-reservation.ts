@@ -68,7 +68,7 @@ export function isAbandoned(name: string, modifiedMs?: number, now = Date.now())
   return !processIsAlive(Number(pid));
 }
 
-function errorCode(error: unknown): string | undefined {
+export function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
 

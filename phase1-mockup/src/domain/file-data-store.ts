@@ -13,12 +13,8 @@ import { mkdirSync, promises as fs } from "node:fs";
 import path from "node:path";
 import { compareFiles, DataStore, FileRecord, FileSummary, PutResult, Quota, UserRecord } from "./data-store";
 import { cleanDataDir, CleanReport, CONTENT_FILE, removeAbandonedTempFiles, removeOrphans } from "./disk-clean-up";
-import { done, Reservations, workFileName } from "./disk-reservation";
+import { done, errorCode, Reservations, workFileName } from "./disk-reservation";
 import { InsufficientStorageError, StoreUnavailableError } from "./errors";
-
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /** A disk error as the HTTP layer answers it: 507 when the disk is full, 503 otherwise. */
 function storeError(action: string, error: unknown): Error {
@@ -71,7 +67,8 @@ export class FileDataStore implements DataStore {
     const target = path.join(this.usersDir, `${user.username}.json`);
     if (!(await this.readRecord<UserRecord>(target))) return false; // no user is ever deleted: it stays absent
     // rename(2) replaces the name in one step: a reader sees the old record or the new one, whole.
-    const temp = path.join(this.tmpDir, workFileName("json")); // named with the pid, for clean() to judge
+    const name = workFileName("json"); // named with the pid, for clean() to judge
+    const temp = path.join(this.tmpDir, name);
     try {
       await fs.writeFile(temp, JSON.stringify(user), { flag: "wx" });
       await fs.rename(temp, target);
@@ -79,6 +76,8 @@ export class FileDataStore implements DataStore {
     } catch (error) {
       await fs.unlink(temp).catch(() => undefined);
       throw storeError("write a record", error);
+    } finally {
+      done(name);
     }
   }
 

@@ -9,7 +9,7 @@
 // server, query_timeout here for a server that cannot even say so), and either becomes a
 // DatabaseUnavailableError, which the HTTP layer answers 503 with Retry-After.
 
-import { Pool, PoolClient } from "pg";
+import { ClientBase, Pool, PoolClient } from "pg";
 import {
   compareFiles,
   DataStore,
@@ -70,7 +70,7 @@ interface FileRow {
   file_id: string;
   filename: string;
   size: number;
-  content?: Buffer;
+  content: Buffer;
   created_at: Date;
 }
 
@@ -83,7 +83,7 @@ function userOf(row: UserRow): UserRecord {
   };
 }
 
-function fileOf(row: FileRow & { content: Buffer }): FileRecord {
+function fileOf(row: FileRow): FileRecord {
   return {
     file_id: row.file_id,
     owner: row.user_id,
@@ -94,12 +94,16 @@ function fileOf(row: FileRow & { content: Buffer }): FileRecord {
   };
 }
 
-/** host:port/database of a pool, for messages (never its password). */
-export function where(pool: Pool): string {
-  const { host, port, database } = pool.options as { host?: string; port?: number; database?: string };
-  if (host) return `${host}:${port ?? 5432}/${database ?? ""}`;
+/** host:port/database of a pool made by createPool(), for messages (never its password). */
+function where(pool: Pool): string {
   const url = new URL((pool.options as { connectionString?: string }).connectionString ?? "postgres://unknown/");
   return `${url.hostname}:${url.port || 5432}${url.pathname}`;
+}
+
+/** One file, content included, or null: from the pool, or inside an upload's transaction. */
+async function findFile(db: Pick<ClientBase, "query">, owner: string, fileId: string): Promise<FileRecord | null> {
+  const found = await db.query<FileRow>("SELECT * FROM files WHERE user_id = $1 AND file_id = $2", [owner, fileId]);
+  return found.rows[0] ? fileOf(found.rows[0]) : null;
 }
 
 /** A pool for `url` that never waits on a missing or frozen server for longer than DATABASE_TIMEOUT_MS. */
@@ -169,11 +173,8 @@ export class PostgresDataStore implements DataStore {
       // account that no longer exists) is serialised by an advisory lock on the id instead.
       const locked = await client.query("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", [file.owner]);
       if (locked.rowCount === 0) await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [file.owner]);
-      const first = await client.query<FileRow & { content: Buffer }>(
-        "SELECT * FROM files WHERE user_id = $1 AND file_id = $2",
-        [file.owner, file.file_id],
-      );
-      if (first.rows[0]) return { created: false, file: fileOf(first.rows[0]) }; // a replay: the first upload stands
+      const first = await findFile(client, file.owner, file.file_id);
+      if (first) return { created: false, file: first }; // a replay: the first upload stands
       const usage = await client.query<{ files: number; bytes: string }>(
         "SELECT count(*)::int AS files, coalesce(sum(size), 0)::bigint AS bytes FROM files WHERE user_id = $1",
         [file.owner],
@@ -192,7 +193,7 @@ export class PostgresDataStore implements DataStore {
   listFiles(owner: string): Promise<FileSummary[]> {
     return guardDatabase("list files", async () => {
       // Metadata only: the content column is never read for a listing.
-      const found = await this.pool.query<FileRow>(
+      const found = await this.pool.query<Omit<FileRow, "content">>(
         "SELECT file_id, filename, size, created_at FROM files WHERE user_id = $1",
         [owner],
       );
@@ -208,13 +209,7 @@ export class PostgresDataStore implements DataStore {
   }
 
   getFile(owner: string, fileId: string): Promise<FileRecord | null> {
-    return guardDatabase("read a file", async () => {
-      const found = await this.pool.query<FileRow & { content: Buffer }>(
-        "SELECT * FROM files WHERE user_id = $1 AND file_id = $2",
-        [owner, fileId],
-      );
-      return found.rows[0] ? fileOf(found.rows[0]) : null;
-    });
+    return guardDatabase("read a file", () => findFile(this.pool, owner, fileId));
   }
 
   deleteFile(owner: string, fileId: string): Promise<boolean> {
