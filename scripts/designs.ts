@@ -94,12 +94,12 @@ const CLIENTS: Record<Design, DesignClient> = {
 export type StateClass = "sessions" | "session fields" | "deny-list" | "users" | "files";
 
 /** Where one class of a design's state lives: what must survive for it to survive. */
-export type StateHome = "instance" | "redis" | "disk" | "client";
+export type StateHome = "instance" | "redis" | "database" | "disk" | "client";
 
 /** Where each state class of a design lives; a class the design does not have is absent. */
 export function stateHomes(design: Design): Partial<Record<StateClass, StateHome>> {
   const client = CLIENTS[design];
-  const data: StateHome = client.phase === 1 ? "disk" : "redis";
+  const data: StateHome = client.phase === 1 ? "disk" : "database";
   const homes: Partial<Record<StateClass, StateHome>> = { users: data, files: data };
   if (client.sessionsLive === "memory") homes.sessions = "instance";
   if (client.sessionsLive === "redis" || client.sessionsLive === "cached") homes.sessions = "redis";

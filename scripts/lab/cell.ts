@@ -5,10 +5,11 @@
 
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { Design, isPhase1, probesSpareLogin } from "../designs";
+import { Design, isPhase1, probesSpareLogin, stateHomes } from "../designs";
 import { MachineLoad, timeReferenceRequests, watchLoad } from "../processes/machine";
 import { Parts } from "../processes/managed-process";
 import { RealBalancer } from "../processes/nginx-haproxy";
+import { findPostgres, PostgresServer } from "../processes/postgres";
 import { findRedisServer, RedisServer } from "../processes/redis";
 import { ReplicatedRedis } from "../processes/replicated-redis";
 import { ServerInstance } from "../processes/server-instance";
@@ -16,7 +17,7 @@ import { Stack, startStack } from "../processes/stack";
 import { check, Judgement } from "../workbench/checker";
 import { History } from "../workbench/history";
 import * as nemesis from "../workbench/nemesis";
-import { notApplicable, Scenario, ScenarioSetup, SETUPS, Verdict } from "./scenarios";
+import { isDatabaseScenario, notApplicable, Scenario, ScenarioSetup, SETUPS, Verdict } from "./scenarios";
 import { Workload } from "../workbench/workload";
 
 export interface CellOptions {
@@ -33,6 +34,8 @@ export interface CellOptions {
   lb?: "builtin" | RealBalancer;
   /** The run's SESSION_SECRET, shared by every instance (processes/server-env.ts). */
   secret: string;
+  /** The run's shared PostgreSQL (with the migrated template); a cell that faults PostgreSQL starts its own. */
+  postgres?: PostgresServer;
 }
 
 export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
@@ -45,6 +48,8 @@ export interface CellResult extends Partial<Omit<Judgement, "verdict">> {
   duration_ms: number;
   /** The history, for the HTML timeline (not written to the JSON). */
   history?: History;
+  /** What phase 2's database cost at the cell's start, in ms (processes/postgres.ts). */
+  database_cost?: Stack["databaseCost"];
   /** How busy the machine was while the cell ran: printed beside a disagreement or a † swap. */
   load?: MachineLoad;
   /** Set-up operations that failed and were tried again (not counted in ops): a starved machine shows here first. */
@@ -78,13 +83,17 @@ function plantedRegistrationFailure(design: Design, scenario: Scenario): boolean
 async function strikeScenarioFault(
   kind: Exclude<ScenarioSetup["fault"], "none">,
   instances: ServerInstance[],
-  store: { redis?: RedisServer; replicated?: ReplicatedRedis },
+  store: { redis?: RedisServer; replicated?: ReplicatedRedis; postgres?: PostgresServer },
   context: nemesis.FaultContext & { lastServedBy: () => Array<string | undefined> },
 ): Promise<nemesis.Fault> {
   const [first] = instances;
   const needRedis = (): RedisServer => {
     if (!store.redis) throw new Error(`the ${kind} fault needs a Redis`);
     return store.redis;
+  };
+  const needPostgres = (): PostgresServer => {
+    if (!store.postgres) throw new Error(`the ${kind} fault needs a PostgreSQL of the cell's own`);
+    return store.postgres;
   };
   const needReplicated = (): ReplicatedRedis => {
     if (!store.replicated) throw new Error(`the ${kind} fault needs replicated Redis`);
@@ -107,6 +116,10 @@ async function strikeScenarioFault(
       return nemesis.killPrimary(needReplicated(), instances, context);
     case "freeze-primary":
       return nemesis.freezePrimary({ replicated: needReplicated() }, instances, context);
+    case "db-restart":
+      return nemesis.restartDatabase(needPostgres(), instances, context);
+    case "db-outage":
+      return nemesis.databaseOutage(needPostgres(), instances, context);
   }
 }
 
@@ -121,6 +134,15 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       scenario,
       verdict: "skipped",
       reason: "redis-server is not installed (npm run setup installs it)",
+      duration_ms: 0,
+    };
+  }
+  if (!isPhase1(design) && !findPostgres()) {
+    return {
+      design,
+      scenario,
+      verdict: "skipped",
+      reason: "PostgreSQL is not installed (npm run setup installs it)",
       duration_ms: 0,
     };
   }
@@ -142,8 +164,12 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       appendonly: setup.appendonly,
       dir: cellDir,
       secret: options.secret,
+      database:
+        options.postgres && !isDatabaseScenario(scenario)
+          ? { server: options.postgres, name: `cell${options.cellNumber}${options.tag.includes("--rerun") ? "r" : ""}` }
+          : undefined,
     });
-    const { instances, redis, replicated, url, env } = stack;
+    const { instances, redis, replicated, postgres, url, env } = stack;
 
     const referenceMs = await timeReferenceRequests(`${url}/health`);
     const t0 = performance.now();
@@ -183,7 +209,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       fault = await strikeScenarioFault(
         setup.fault,
         instances,
-        { redis, replicated },
+        { redis, replicated, postgres },
         {
           design,
           clock,
@@ -206,7 +232,12 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       reader = parts.add(new ServerInstance({ design, serverId: `${design}-readback`, env, dir: cellDir }));
       await reader.start();
     }
-    await active.readBack(reader.url);
+    // On replicated Redis the read-back instance is a new one, connected where the store is now:
+    // the users' sessions are read there too, where a design keeps them in Redis.
+    const homes = stateHomes(design);
+    await active.readBack(reader.url, {
+      session: replicated !== undefined && (homes.sessions === "redis" || homes["session fields"] === "redis"),
+    });
     const history = active.history(design, scenario, clock(), fault);
     const judgement = check(history);
     return {
@@ -214,6 +245,7 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
       scenario,
       ...judgement,
       duration_ms: Date.now() - started,
+      database_cost: stack.databaseCost,
       history,
       load: { ...load(), reference_ms: referenceMs },
       setup_retries: history.operations.filter(

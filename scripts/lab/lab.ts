@@ -13,6 +13,13 @@ import path from "node:path";
 import { parseOrExit, readArgs, runProgram, readDesign, readInteger, refuseNativeWindows, UsageError } from "../cli";
 import { Design, DESIGNS, isPhase1 } from "../designs";
 import { stopEverything } from "../processes/managed-process";
+import {
+  keepPostgresSeedIn,
+  POSTGRES_MISSING_MESSAGE,
+  PostgresServer,
+  postgresVersion,
+  startLabPostgres,
+} from "../processes/postgres";
 import { balancerVersion, findBalancer, RealBalancer } from "../processes/nginx-haproxy";
 import { REDIS_MISSING_MESSAGE, redisVersion } from "../processes/redis";
 import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "../processes/run-dir";
@@ -22,7 +29,7 @@ import { CellResult, runCell } from "./cell";
 import { loadText, plural } from "./notes";
 import { markdownReport, RunInfo, textReport, toJson } from "./report";
 import { htmlReport } from "./report-html";
-import { notApplicable, Scenario, SCENARIOS, SETUPS } from "./scenarios";
+import { isDatabaseScenario, notApplicable, Scenario, SCENARIOS, SETUPS } from "./scenarios";
 import { Headroom, jobsForHeadroom, machine, measureHeadroom, watchLoad } from "../processes/machine";
 
 const USAGE = `usage: npm run lab -- [--design D[,D...]] [--scenario S[,S...]] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
@@ -126,6 +133,10 @@ async function main(): Promise<number> {
   if (!redis && options.designs.some((design) => !isPhase1(design))) {
     log(`lab: ${REDIS_MISSING_MESSAGE}. The phase-2 designs are marked skipped.`);
   }
+  const postgresInstalled = postgresVersion();
+  if (!postgresInstalled && options.designs.some((design) => !isPhase1(design))) {
+    log(`lab: ${POSTGRES_MISSING_MESSAGE}. The phase-2 designs are marked skipped.`);
+  }
 
   // Fewer cells at once on a busy machine, unless --jobs says how many: a cell that shares a core
   // with two others runs past its deadlines, and its verdict would be the machine's. The
@@ -139,6 +150,19 @@ async function main(): Promise<number> {
     for (const scenario of options.scenarios)
       for (let r = 1; r <= options.repeat; r += 1) cells.push({ design, scenario, repetition: r });
   const started = Date.now();
+  // One PostgreSQL for the run, with the schema migrated once into a template that each cell
+  // clones; the cells that fault PostgreSQL start their own (processes/postgres.ts).
+  let postgres: PostgresServer | undefined;
+  keepPostgresSeedIn(runDir);
+  const sharesPostgres = cells.some(
+    (cell) =>
+      !isPhase1(cell.design) && !isDatabaseScenario(cell.scenario) && !notApplicable(cell.design, cell.scenario),
+  );
+  if (sharesPostgres && postgresInstalled) {
+    const shared = await startLabPostgres(path.join(runDir, "postgres"));
+    postgres = shared.server;
+    log(`lab: PostgreSQL for the run on port ${postgres.port} (pid ${postgres.pid}), ready in ${shared.start_ms} ms`);
+  }
   const secret = runSecret(); // every server of the run must agree on it; no two runs share it
   let done = 0;
   const balancerName =
@@ -159,6 +183,7 @@ async function main(): Promise<number> {
         cellNumber: index + 1,
         lb: options.lb,
         secret,
+        postgres,
       });
     } catch (error) {
       return {
@@ -183,7 +208,13 @@ async function main(): Promise<number> {
       const figures = result.crashed
         ? ""
         : result.ops !== undefined
-          ? ` (ops ${result.ops}, errors ${result.errors}, ${(result.duration_ms / 1000).toFixed(1)} s)`
+          ? ` (ops ${result.ops}, errors ${result.errors}, ${(result.duration_ms / 1000).toFixed(1)} s${
+              result.database_cost
+                ? `; database ${Object.entries(result.database_cost)
+                    .map(([key, ms]) => `${key} ${ms}`)
+                    .join(", ")}`
+                : ""
+            })`
           : result.reason
             ? ` (${result.reason})`
             : "";
@@ -231,11 +262,13 @@ async function main(): Promise<number> {
     log(`rerun   ${cell.design} × ${cell.scenario}: ${outcome}`);
   }
 
+  await postgres?.stop();
   const info: RunInfo = {
     date: new Date().toISOString(),
     machine: machine(),
     node: process.versions.node,
     redis,
+    postgres: postgresInstalled,
     seed: options.seed,
     options: {
       design: options.designs.length === DESIGNS.length ? "all" : options.designs.join(","),

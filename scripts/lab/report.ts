@@ -14,6 +14,8 @@ export interface RunInfo {
   machine: MachineInfo;
   node: string;
   redis: string | null;
+  /** PostgreSQL's version, where phase 2 keeps its users and files. */
+  postgres?: string | null;
   seed: number;
   options: Record<string, unknown>;
   wall_s: number;
@@ -71,6 +73,7 @@ export function toJson(info: RunInfo, cells: CellResult[]): object {
     machine: info.machine,
     node: info.node,
     redis: info.redis,
+    postgres: info.postgres ?? null,
     seed: info.seed,
     options: info.options,
     wall_s: info.wall_s,
@@ -121,14 +124,14 @@ function pad(text: string, width: number): string {
   return text.length >= width ? text : text + " ".repeat(width - text.length);
 }
 
-/** The terminal's column names (at most 7 characters, so that 13 columns fit in 120), with the legend. */
+/** The terminal's column names (at most 6 characters, so that 15 columns of 7 fit in 120), with the legend. */
 const ABBREVIATIONS: Record<Scenario, string> = {
   baseline: "base",
-  restart: "restart",
+  restart: "restrt",
   crash: "crash",
   "round-robin": "rr",
   "sticky-failover": "sticky",
-  "rolling-deploy": "rolling",
+  "rolling-deploy": "roll",
   concurrent: "concur",
   "store-restart": "s-rst",
   "store-restart-aof": "s-aof",
@@ -136,6 +139,8 @@ const ABBREVIATIONS: Record<Scenario, string> = {
   "store-failover": "s-fail",
   "store-freeze": "s-frz",
   "store-freeze-safe": "s-safe",
+  "db-restart": "db-rst",
+  "db-outage": "db-out",
 };
 const SYMBOLS: Record<string, string> = {
   survived: "ok",
@@ -154,7 +159,7 @@ export function compactMatrix(cells: CellResult[]): string {
   const pairs = byPair(cells);
   const designs = DESIGNS.filter((design) => cells.some((cell) => cell.design === design));
   const scenarios = SCENARIOS.filter((scenario) => cells.some((cell) => cell.scenario === scenario));
-  const lines = [(pad("", 15) + scenarios.map((scenario) => pad(ABBREVIATIONS[scenario], 8)).join("")).trimEnd()];
+  const lines = [(pad("", 15) + scenarios.map((scenario) => pad(ABBREVIATIONS[scenario], 7)).join("")).trimEnd()];
   for (const design of designs) {
     let line = pad(design, 15);
     for (const scenario of scenarios) {
@@ -162,7 +167,7 @@ export function compactMatrix(cells: CellResult[]): string {
       const text = [...new Set(runs.map((run) => SYMBOLS[run.verdict]))].join("/");
       const marks = matrixMarks(runs);
       const mark = marks.disagrees ? "!" : `${marks.dagger ? "†" : ""}${marks.rerun ? "r" : ""}`;
-      line += pad(text + mark, 8);
+      line += pad(text + mark, 7);
     }
     lines.push(line.trimEnd());
   }
@@ -280,7 +285,7 @@ export function textReport(info: RunInfo, cells: CellResult[]): string {
   const sentences = anomalySentences(cells);
   return [
     wrap(
-      `Survival matrix (${info.date}, ${plural(info.machine.cores, "core")}, Node ${info.node}, Redis ${info.redis ?? "not installed"}, balancer ${info.options.lb}, seed ${info.seed}, ${info.wall_s} s)`,
+      `Survival matrix (${info.date}, ${plural(info.machine.cores, "core")}, Node ${info.node}, Redis ${info.redis ?? "not installed"}, PostgreSQL ${info.postgres ?? "not installed"}, balancer ${info.options.lb}, seed ${info.seed}, ${info.wall_s} s)`,
       120,
     ),
     "",
@@ -328,7 +333,7 @@ export function markdownReport(info: RunInfo, cells: CellResult[]): string {
   return [
     "# Survival matrix",
     "",
-    `Measured ${info.date} on ${info.machine.cores} cores (${info.machine.cpu}), ${info.machine.platform}/${info.machine.arch}, Node ${info.node}, Redis ${info.redis ?? "not installed"}; seed ${info.seed}; options ${JSON.stringify(info.options)}; ${info.wall_s} s. Reproduce with \`${reproduce(info)}\`.`,
+    `Measured ${info.date} on ${info.machine.cores} cores (${info.machine.cpu}), ${info.machine.platform}/${info.machine.arch}, Node ${info.node}, Redis ${info.redis ?? "not installed"}, PostgreSQL ${info.postgres ?? "not installed"}; seed ${info.seed}; options ${JSON.stringify(info.options)}; ${info.wall_s} s. Reproduce with \`${reproduce(info)}\`.`,
     "",
     ...(info.headroom ? [headroomSentence(info.headroom, info.options), ""] : []),
     ...matrix,

@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { Client } from "pg";
+import { migrate } from "../../phase2-production/src/data/migrate";
 import { Command, ManagedProcess, throwAwayDir } from "./managed-process";
 
 /** The role every lab database belongs to: trust authentication on loopback, no password to leak. */
@@ -103,7 +104,12 @@ export class PostgresServer extends ManagedProcess {
   private readonly owner = serverOwner();
   readonly dataDir: string;
 
-  constructor(dir: string, name = "postgres") {
+  /** `seed`: a stopped server's data folder to copy on first start instead of running initdb. */
+  constructor(
+    dir: string,
+    name = "postgres",
+    private readonly seed?: string,
+  ) {
     super(name, dir);
     this.dataDir = path.join(dir, "pgdata");
   }
@@ -114,13 +120,24 @@ export class PostgresServer extends ManagedProcess {
   }
 
   override async start(): Promise<void> {
-    if (!existsSync(path.join(this.dataDir, "PG_VERSION"))) this.initialise();
+    if (!existsSync(path.join(this.dataDir, "PG_VERSION"))) {
+      if (this.seed) this.copySeed(this.seed);
+      else this.initialise();
+    }
     await super.start();
   }
 
   /** SIGINT, PostgreSQL's fast shutdown; SIGTERM would wait for every client to disconnect. */
   override stop(): Promise<void> {
     return this.signal("SIGINT");
+  }
+
+  private copySeed(seed: string): void {
+    mkdirSync(this.dir, { recursive: true });
+    if (this.owner) chmodSync(this.dir, 0o711);
+    // cp -a keeps the owner (the postgres user) and the 0700 that the server insists on.
+    const result = spawnSync("cp", ["-a", seed, this.dataDir], { encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`copying PostgreSQL's seed failed: ${result.stderr.trim()}`);
   }
 
   private initialise(): void {
@@ -148,7 +165,9 @@ export class PostgresServer extends ManagedProcess {
     const settings = {
       listen_addresses: "127.0.0.1",
       port: String(port),
-      unix_socket_directories: this.dataDir, // not /var/run/postgresql, which may not exist or be ours
+      // No Unix socket: everything connects over TCP, and a lab cell's folder makes a socket path
+      // longer than the 107 bytes PostgreSQL allows (it then refuses to start).
+      unix_socket_directories: "",
       max_connections: "200", // three instances' pools and the lab's own checks, with room
       shared_buffers: "32MB",
       logging_collector: "off",
@@ -171,4 +190,71 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   const postgres = new PostgresServer(options.dir ?? throwAwayDir("lab-postgres-"), options.name);
   await postgres.start();
   return postgres;
+}
+
+// The lab's databases. initdb (0.8 s on 2 cores) and the migrations (0.3 s) run once per process,
+// into a stopped "seed" folder; every server after that starts from a copy of it (0.06 s) with
+// two migrated databases already there: `lab`, which a server of a stack's own serves as it is,
+// and `lab_template`, from which a server the lab shares makes one database per cell by
+// CREATE DATABASE ... TEMPLATE (0.1 to 0.4 s), so that no cell sees another's users or files.
+
+export const TEMPLATE_DATABASE = "lab_template";
+export const LAB_DATABASE = "lab";
+
+/** One statement on the server's maintenance database. */
+export async function adminStatement(server: PostgresServer, sql: string): Promise<void> {
+  const client = new Client({ connectionString: server.url("postgres") });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+let seeding: Promise<string> | undefined;
+let seedParent: string | undefined;
+
+/** Makes the seed in `dir` (the lab's run folder, which the next run removes if this one is killed), not in a throw-away folder. */
+export function keepPostgresSeedIn(dir: string): void {
+  seedParent = dir;
+}
+
+/** The seed's data folder, made the first time it is asked for (again after stopEverything() removed it). */
+async function seedDataDir(): Promise<string> {
+  const made = seeding ? await seeding.catch(() => undefined) : undefined;
+  if (made && existsSync(made)) return made;
+  seeding = makeSeed();
+  return seeding;
+}
+
+async function makeSeed(): Promise<string> {
+  const dir = seedParent ? path.join(seedParent, "postgres-seed") : throwAwayDir("lab-postgres-seed-");
+  const server = new PostgresServer(dir, "postgres-seed");
+  await server.start();
+  try {
+    await adminStatement(server, `CREATE DATABASE ${TEMPLATE_DATABASE}`);
+    await migrate(server.url(TEMPLATE_DATABASE));
+    await adminStatement(server, `CREATE DATABASE ${LAB_DATABASE} TEMPLATE ${TEMPLATE_DATABASE}`);
+  } finally {
+    await server.stop(); // a clean shutdown: the folder can be copied as it is
+  }
+  return server.dataDir;
+}
+
+/** A PostgreSQL in `dir` started from a copy of the seed, `lab` and `lab_template` migrated in it; and what it took, in ms. */
+export async function startLabPostgres(
+  dir: string,
+  name = "postgres",
+): Promise<{ server: PostgresServer; start_ms: number }> {
+  const t0 = performance.now();
+  const server = new PostgresServer(dir, name, await seedDataDir());
+  await server.start();
+  return { server, start_ms: Math.round(performance.now() - t0) };
+}
+
+/** A fresh migrated database `name` copied from the template; answers its URL. */
+export async function cloneDatabase(server: PostgresServer, name: string): Promise<string> {
+  await adminStatement(server, `CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DATABASE}`);
+  return server.url(name);
 }

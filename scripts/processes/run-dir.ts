@@ -95,7 +95,9 @@ export function cleanUpEarlierRuns(except?: string): string[] {
       if (!ours) continue;
       try {
         // SIGTERM: an nginx master then stops its workers too (a SIGKILL would orphan them).
-        process.kill(pid, "SIGTERM");
+        // PostgreSQL reads SIGTERM as "wait for every client to leave": SIGINT is its fast stop.
+        const postgres = /\/postgres\b/.test(commandLineOf(pid) ?? "");
+        process.kill(pid, postgres ? "SIGINT" : "SIGTERM");
         const deadline = Date.now() + 2000;
         while (commandLineOf(pid) !== undefined && Date.now() < deadline) spawnSync("sleep", ["0.05"]);
         if (commandLineOf(pid) !== undefined) process.kill(pid, "SIGKILL");

@@ -29,6 +29,8 @@ export interface ServerEnvironment {
   secret: string;
   /** Phase 1's data folder. */
   dataDir: string;
+  /** Phase 2's PostgreSQL database (users and files), migrated. */
+  databaseUrl?: string;
   /** Phase 2's Redis, where there is one. */
   redisUrl?: string;
   /** Replicated Redis: the Sentinels' addresses (then REDIS_URL is not used). */
@@ -60,6 +62,7 @@ export function serverEnvironment(options: ServerEnvironment): Record<string, st
   return {
     SESSION_SECRET: options.secret,
     DATA_DIR: options.dataDir,
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...(options.redisUrl ? { REDIS_URL: options.redisUrl } : {}),
     ...(options.sentinels ? { REDIS_SENTINELS: options.sentinels, REDIS_MASTER_NAME: MASTER_NAME } : {}),
     ...(options.clusterNodes ? { REDIS_CLUSTER_NODES: options.clusterNodes } : {}),

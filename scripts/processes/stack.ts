@@ -10,6 +10,7 @@ import { Design, isPhase1 } from "../designs";
 import { Balancer, Strategy } from "./builtin-balancer";
 import { Parts, stopEverything } from "./managed-process";
 import { RealBalancer, startRealBalancer } from "./nginx-haproxy";
+import { cloneDatabase, LAB_DATABASE, PostgresServer, startLabPostgres } from "./postgres";
 import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from "./redis";
 import { RedisCluster, startRedisCluster } from "./redis-cluster";
 import { ReplicatedRedis, startReplicatedRedis } from "./replicated-redis";
@@ -21,6 +22,11 @@ export interface Stack {
   instances: ServerInstance[];
   redis?: RedisServer;
   redisUrl?: string;
+  /** Phase 2's PostgreSQL, when the stack started its own (not when it was given a shared one). */
+  postgres?: PostgresServer;
+  databaseUrl?: string;
+  /** What the database cost at start, in ms: a server of its own from the seed, or a clone on the shared one. */
+  databaseCost?: { start_ms?: number; clone_ms?: number };
   replicated?: ReplicatedRedis;
   cluster?: RedisCluster;
   /** The built-in balancer, when it is the one in front. */
@@ -59,6 +65,8 @@ export interface StackOptions {
   safe?: readonly SafeSetting[];
   /** A stack a class works with (the cluster, the live view, the demos): the per-account login limit stays at its default. */
   classroom?: boolean;
+  /** Phase 2: a shared PostgreSQL (with the migrated template) to clone a database `name` in; without it, a server of the stack's own. */
+  database?: { server: PostgresServer; name: string };
 }
 
 /** Starts the store the design needs, then the instances, then the balancer; stops what started if a step fails. */
@@ -69,6 +77,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await parts.stop();
     if (!options.dir) rmSync(dir, { recursive: true, force: true });
   };
+  // Phase 2's PostgreSQL starts while Redis does: neither waits for the other.
+  const database = isPhase1(options.design) ? undefined : startDatabase(options.database, dir, parts);
   try {
     let redis: RedisServer | undefined;
     let redisUrl: string | undefined;
@@ -95,7 +105,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         redisUrl = redis.url;
       }
     }
+    const { postgres, databaseUrl, databaseCost } = (await database) ?? {};
     const env = serverEnvironment({
+      databaseUrl,
       secret: options.secret ?? runSecret(),
       dataDir: path.join(dir, "data"),
       redisUrl,
@@ -133,11 +145,43 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       }
     }
     const url = balancerUrl ?? instances[0].url;
-    return { instances, redis, redisUrl, replicated, cluster, balancer, url, balancerUrl, env, dir, stop };
+    return {
+      instances,
+      redis,
+      redisUrl,
+      postgres,
+      databaseUrl,
+      databaseCost,
+      replicated,
+      cluster,
+      balancer,
+      url,
+      balancerUrl,
+      env,
+      dir,
+      stop,
+    };
   } catch (error) {
+    await database?.catch(() => undefined); // a server still starting is then in parts, and stopped
     await stop();
     throw error;
   }
+}
+
+/** A database for phase 2: cloned on the lab's shared server, or a server of the stack's own started from the seed. */
+async function startDatabase(
+  shared: StackOptions["database"],
+  dir: string,
+  parts: Parts,
+): Promise<Pick<Stack, "postgres" | "databaseUrl" | "databaseCost">> {
+  const t0 = performance.now();
+  if (shared) {
+    const databaseUrl = await cloneDatabase(shared.server, shared.name);
+    return { databaseUrl, databaseCost: { clone_ms: Math.round(performance.now() - t0) } };
+  }
+  const own = await startLabPostgres(path.join(dir, "postgres"));
+  const postgres = parts.add(own.server);
+  return { postgres, databaseUrl: postgres.url(LAB_DATABASE), databaseCost: { start_ms: own.start_ms } };
 }
 
 /** On Ctrl-C or SIGTERM: stop every process this script started, then exit. */

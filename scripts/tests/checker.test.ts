@@ -179,6 +179,27 @@ describe("the checker", () => {
     expect(result.first_anomaly).toMatchObject({ operation: "session", instance: "instance-2" });
   });
 
+  it("reads the user's session back where the store is now: what a frozen primary acknowledged and lost fails the cell", () => {
+    // The user's own instance still reads the old primary, so its views list the upload; only the
+    // read-back instance, connected to the new primary, sees the session without it.
+    const withView = (partial: Partial<Operation>) => {
+      const operations = cleanUser(0); // first: the read-back comes after the user's own operations
+      const view = op({ name: "readback-session", workload: false, servedBy: "redis-session-readback", ...partial });
+      operations.splice(5, 0, view);
+      return check(history(operations));
+    };
+    const stale = withView({ filesUploaded: [] });
+    expect(stale.verdict).toBe("failed");
+    expect(stale.session_state_lost).toBe(1);
+    expect(stale.first_anomaly).toMatchObject({ operation: "readback-session", instance: "redis-session-readback" });
+    const forgotten = withView({ outcome: "refused", status: 401 });
+    expect(forgotten.verdict).toBe("failed");
+    expect(forgotten.sessions_broken).toBe(1);
+    // The read-back is not workload: it changes neither the operations counted nor the errors.
+    const kept = withView({ filesUploaded: ["f0"] });
+    expect(kept).toMatchObject({ verdict: "survived", ops: 5, session_state_lost: 0, sessions_broken: 0 });
+  });
+
   it("does not expect a new session to list the uploads of an earlier one", () => {
     const operations = cleanUser(0).map((operation) =>
       operation.name === "session" ? { ...operation, epoch: 2, filesUploaded: [] } : operation,

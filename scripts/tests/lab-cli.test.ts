@@ -93,6 +93,7 @@ describe("npm run lab", () => {
       seed: 7,
       node: process.versions.node,
       redis: expect.stringMatching(/^\d+\.\d+/),
+      postgres: expect.stringMatching(/^\d+\.\d+/),
       machine: { cores: os.cpus().length },
       // The machine's headroom before the run, which set how many cells ran at once.
       headroom: {
@@ -129,7 +130,7 @@ describe("npm run lab", () => {
       "atomic-session",
     ]);
     const row = lastJson((await runLab(["--design", "stateless", "--json"])).stdout);
-    expect(row.cells).toHaveLength(13);
+    expect(row.cells).toHaveLength(15);
     expect(
       row.cells
         .filter((cell: { verdict: string }) => cell.verdict === "n/a")
@@ -141,6 +142,8 @@ describe("npm run lab", () => {
       "store-failover",
       "store-freeze",
       "store-freeze-safe",
+      "db-restart",
+      "db-outage",
     ]);
     expect(row.cells.find((cell: { verdict: string }) => cell.verdict === "n/a").reason).toEqual(expect.any(String));
   }, 120_000);
@@ -347,17 +350,20 @@ describe("npm run lab", () => {
     await expectNothingLeft(pidLog);
   }, 60_000);
 
-  it("after being killed with SIGKILL, its servers exit on their own and the next run stops its Redis", async () => {
+  it("after being killed with SIGKILL, its servers exit on their own and the next run stops its Redis and PostgreSQL", async () => {
     const pidLog = path.join(scratch, "sigkill.pids");
     const { child, done } = startLab(["--design", "redis-session", "--scenario", "concurrent"], pidLog);
-    await waitFor(() => loggedProcesses(pidLog).some((p) => p.name !== "redis-server"), 15_000);
+    await waitFor(() => loggedProcesses(pidLog).some((p) => p.name.startsWith("redis-session")), 15_000);
     child.kill("SIGKILL");
     await done;
-    const redis = loggedProcesses(pidLog).filter((p) => p.name === "redis-server" && isAlive(p.pid));
-    expect(redis.length).toBeGreaterThan(0); // an orphan: nothing told it the lab died
+    // Orphans: nothing told them the lab died.
+    const orphans = loggedProcesses(pidLog).filter(
+      (p) => ["redis-server", "postgres"].includes(p.name) && isAlive(p.pid),
+    );
+    expect(orphans.map((p) => p.name).sort()).toEqual(["postgres", "redis-server"]);
     const next = await runLab(["--design", "stateless", "--scenario", "baseline"]);
     expect(next.code).toBe(0);
-    for (const p of redis) expect(next.stderr).toContain(`stopped redis-server (pid ${p.pid}) left by an earlier run`);
+    for (const p of orphans) expect(next.stderr).toContain(`stopped ${p.name} (pid ${p.pid}) left by an earlier run`);
     await expectNothingLeft(pidLog);
   }, 60_000);
 });

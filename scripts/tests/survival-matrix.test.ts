@@ -4,7 +4,7 @@
  * @machine-heavy
  */
 // The expected matrix (docs/how-the-lab-works.md, "The expected matrix and the agreement
-// rule"), measured once per test run with real processes and real Redis: `npm run lab --json`,
+// rule"), measured once per test run with real processes, real Redis and real PostgreSQL: `npm run lab --json`,
 // every design against every scenario, judged by the agreement rule. The table below is
 // written out again on purpose, not imported from the lab's own code, so that a mistake in
 // scenarios.ts cannot hide here.
@@ -30,12 +30,14 @@ round-robin        ok         FAIL      FAIL            ok             FAIL     
 sticky-failover    ok†        FAIL      FAIL            ok†            ok†             ok†   ok†
 rolling-deploy     ok†        FAIL      FAIL            ok†            FAIL            ok†   ok†
 concurrent         ok         ok        FAIL            FAIL           FAIL            ok    ok
-store-restart      -          -         FAIL            FAIL           FAIL            FAIL  FAIL
+store-restart      -          -         ok†             FAIL           FAIL            FAIL  FAIL
 store-restart-aof  -          -         ok†             ok†            ok†             ok†   ok†
-store-outage       -          -         deg             deg            deg             deg   deg
-store-failover     -          -         deg†            deg†           deg†            deg†  deg†
-store-freeze       -          -         FAIL            FAIL           FAIL            FAIL  FAIL
-store-freeze-safe  -          -         deg†            deg†           deg†            deg†  deg†
+store-outage       -          -         ok†             deg            deg             deg   deg
+store-failover     -          -         ok†             deg†           deg†            deg†  deg†
+store-freeze       -          -         ok†             FAIL           FAIL            deg†  FAIL
+store-freeze-safe  -          -         ok†             deg†           deg†            deg†  deg†
+db-restart         -          -         deg†            deg†           deg†            deg†  deg†
+db-outage          -          -         deg†            deg†           deg†            deg†  deg†
 `;
 const MARKS: Record<string, string> = { ok: "survived", deg: "degraded", FAIL: "failed", "-": "n/a" };
 const [HEADER, ...ROWS] = MATRIX.trim()
@@ -80,7 +82,7 @@ function disagreement(cell: Cell): string | undefined {
   return `expected ${expected}, got ${cell.verdict}`;
 }
 
-function lab(args: string[]): { cells: Cell[]; seed: number; redis: string | null } {
+function lab(args: string[]): { cells: Cell[]; seed: number; redis: string | null; postgres: string | null } {
   const run = spawnSync(process.execPath, [LAB, "--json", ...args], {
     encoding: "utf8",
     timeout: 400_000,
@@ -95,12 +97,13 @@ describe("the survival matrix, measured", () => {
   let cells: Cell[] = [];
   beforeAll(() => {
     const report = lab(["--seed", "20261124"]);
-    expect(report.redis).not.toBeNull(); // CI installs redis-server: no cell may be skipped
+    expect(report.redis).not.toBeNull(); // CI installs redis-server and PostgreSQL: no cell may be skipped
+    expect(report.postgres).not.toBeNull();
     cells = report.cells;
   }, 420_000);
 
-  it("holds all 91 cells, each with a verdict", () => {
-    expect(cells).toHaveLength(91);
+  it("holds all 105 cells, each with a verdict", () => {
+    expect(cells).toHaveLength(105);
     expect(cells.filter((cell) => cell.verdict === "skipped")).toEqual([]);
   });
 

@@ -41,7 +41,7 @@ export interface Figures {
   recovery_ms: number;
   p99_ms: number;
   max_failed_attempt_ms: number;
-  /** Failed attempts that were not a 503 store_unavailable (no answer, another status, or another code). */
+  /** Failed attempts that were not a 503 store_unavailable or database_unavailable (no answer, another status, or another code). */
   failed_attempts_not_503: number;
   abandoned_attempts: number;
   /** The count of each workload operation: register, login, upload, session, list, logout. */
@@ -97,18 +97,21 @@ function acknowledgedUploads(workload: Operation[]): Operation[] {
   return workload.filter((op) => op.name === "upload" && op.outcome === "ok" && op.fileId);
 }
 
-/** sessions_broken: a 401 after a successful login, on anything but a login (the probe aside: it is not workload). */
+/** sessions_broken: a 401 after a successful login, on anything but a login, the user's session read back included (the probe aside: it is not workload). */
 export function sessionsBroken(workload: Operation[]): Anomaly[] {
   return workload
     .filter((op) => op.status === 401 && op.name !== "login" && op.name !== "register" && op.epoch > 0)
     .map((op) => anomaly(op, "the session (or credentials) the user logged in with to be accepted"));
 }
 
-/** session_state_lost: an acknowledged upload missing from a later session view of the same session (counted once per upload). */
+/** session_state_lost: an acknowledged upload missing from a later session view of the same session, the one read back included (counted once per upload). */
 export function sessionStateLost(workload: Operation[]): Anomaly[] {
   const acknowledged = acknowledgedUploads(workload);
   const lost = new Map<string, Anomaly>();
-  for (const view of workload.filter((op) => op.name === "session" && op.outcome === "ok")) {
+  const views = workload.filter(
+    (op) => (op.name === "session" || op.name === "readback-session") && op.outcome === "ok",
+  );
+  for (const view of views) {
     const listed = new Set(view.filesUploaded ?? []);
     for (const upload of acknowledged) {
       if (upload.user !== view.user || upload.epoch !== view.epoch || upload.end > view.start) continue;
@@ -235,7 +238,7 @@ function service(workload: Operation[]): Service {
     ),
     max_failed_attempt_ms: Math.round(Math.max(0, ...failedAttempts.map((attempt) => attempt.end - attempt.start))),
     failed_attempts_not_503: failedAttempts.filter(
-      (attempt) => attempt.status !== 503 || attempt.code !== "store_unavailable",
+      (attempt) => attempt.status !== 503 || !STORE_CODES.includes(attempt.code ?? ""),
     ).length,
     abandoned_attempts: failedAttempts.filter((attempt) => attempt.error === "abandoned").length,
     ops_by_operation: Object.fromEntries(
@@ -250,6 +253,9 @@ function service(workload: Operation[]): Service {
   };
 }
 
+/** The two honest answers of a server whose store is away: Redis (store_unavailable) or PostgreSQL (database_unavailable). */
+const STORE_CODES = ["store_unavailable", "database_unavailable"];
+
 /** The first anomaly in the shape the JSON has always given it: without the figure and the upload that `anomalies` add. */
 function firstAnomaly([first]: Anomaly[]): Anomaly | null {
   if (!first) return null;
@@ -261,9 +267,11 @@ function firstAnomaly([first]: Anomaly[]): Anomaly | null {
 export function check(history: History): Judgement {
   const operations = [...history.operations].sort((a, b) => a.start - b.start);
   const workload = operations.filter((op) => op.workload);
+  // The users' sessions as they were, and as the store still has them at the read-back.
+  const sessionReads = operations.filter((op) => op.workload || op.name === "readback-session");
   const rules = {
-    sessions_broken: sessionsBroken(workload),
-    session_state_lost: sessionStateLost(workload),
+    sessions_broken: sessionsBroken(sessionReads),
+    session_state_lost: sessionStateLost(sessionReads),
     writes_lost: writesLost(operations, history.fault),
     duplicate_writes: duplicateWrites(operations),
     revocations_lost: revocationsLost(operations),

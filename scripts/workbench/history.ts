@@ -19,6 +19,7 @@ export type OperationName =
   | "logout"
   | "delete" // the live view's users delete their oldest files (WorkloadOptions.keepFiles)
   | "probe" // the logged-out spare session or token, tried after the fault (up to three times)
+  | "readback-session" // the user's own session, read on the read-back instance (replicated Redis)
   | "readback-login"
   | "readback"
   | "readback-list";

@@ -9,6 +9,7 @@ import { rmSync } from "node:fs";
 import path from "node:path";
 import { Design, StateClass, stateClasses, stateHome } from "../designs";
 import { isReady, sleep } from "../processes/managed-process";
+import { PostgresServer } from "../processes/postgres";
 import { RedisServer } from "../processes/redis";
 import { ReplicatedRedis } from "../processes/replicated-redis";
 import { ServerInstance } from "../processes/server-instance";
@@ -63,6 +64,9 @@ export interface FaultContext {
   /** Called once the fault has struck, before it heals: the live view narrates it at once. */
   onStrike?: (fault: Fault) => void;
 }
+
+/** How long db-outage keeps PostgreSQL frozen, in ms. */
+export const DB_OUTAGE_MS = 3000;
 
 /** How long the store-outage keeps Redis down, and how long the freeze holds the primary, in ms. */
 export const STORE_OUTAGE_MS = 3000;
@@ -333,6 +337,56 @@ export async function freezePrimary(
     const next = await replicated.waitForNewPrimary(old);
     fault.promoted = { name: next.name, port: next.port };
   }
+  await instancesReady(instances);
+  return healed(context, fault);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults done to PostgreSQL.
+
+function databaseTarget(postgres: PostgresServer): FaultTarget {
+  return { name: postgres.name, role: "database", port: postgres.port, pid: postgres.pid ?? null };
+}
+
+/**
+ * db-restart: SIGKILL PostgreSQL (and its per-connection children) mid-load, start it again on
+ * the same port and folder; the write-ahead log brings back every committed transaction, so
+ * nothing acknowledged is lost. Healed when every instance is ready again.
+ */
+export async function restartDatabase(
+  postgres: PostgresServer,
+  instances: ServerInstance[],
+  context: FaultContext,
+): Promise<Fault> {
+  const fault = strike(context, {
+    kind: "db-restart",
+    target: databaseTarget(postgres),
+    restarted: true,
+    ...losesNothing(context.design),
+  });
+  await postgres.kill();
+  await postgres.start();
+  await instancesReady(instances);
+  return healed(context, fault);
+}
+
+/** db-outage: SIGSTOP PostgreSQL for `heldMs`, then SIGCONT: requests meanwhile give up after 750 ms with 503 database_unavailable. */
+export async function databaseOutage(
+  postgres: PostgresServer,
+  instances: ServerInstance[],
+  context: FaultContext,
+  heldMs = DB_OUTAGE_MS,
+): Promise<Fault> {
+  const fault = strike(context, {
+    kind: "db-outage",
+    target: databaseTarget(postgres),
+    restarted: true,
+    held_ms: heldMs,
+    ...losesNothing(context.design),
+  });
+  postgres.freeze();
+  await sleep(heldMs);
+  postgres.resume();
   await instancesReady(instances);
   return healed(context, fault);
 }

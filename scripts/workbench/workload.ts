@@ -359,12 +359,25 @@ class VirtualUser {
   }
 
   /**
-   * The read-back, straight to one live instance: log in afresh there (or use Basic), read every
-   * upload this user saw acknowledged, and list the files (for duplicates).
+   * The read-back, straight to one live instance: with `session`, read the user's own session
+   * there first; then log in afresh (or use Basic), read every upload this user saw
+   * acknowledged, and list the files (for duplicates).
    */
-  async readBack(instanceUrl: string): Promise<void> {
+  async readBack(instanceUrl: string, options: { session?: boolean } = {}): Promise<void> {
     const agent = new http.Agent({ keepAlive: true });
     const common = { baseUrl: instanceUrl, agent };
+    const sessionView = options.session && !this.needsLogin ? this.credentials.sessionViewRequest() : undefined;
+    if (sessionView) {
+      // The user's own session, where the store keeps it now: a session write that a Redis node
+      // acknowledged and then lost shows only here (the user's instance may still read the node
+      // that lost it, a frozen primary back from its pause).
+      const { operation, outcome } = await this.operation(
+        "readback-session",
+        { ...sessionView, ...common },
+        { workload: false },
+      );
+      if (operation.outcome === "ok") operation.filesUploaded = (outcome.answer?.body.files_uploaded as string[]) ?? [];
+    }
     const fresh = new Credentials(this.options.design, this.name, PASSWORD);
     const login = fresh.loginRequest();
     if (login) {
@@ -512,13 +525,13 @@ export class Workload {
     for (const user of this.users) user.close();
   }
 
-  /** Every user that registered reads back its acknowledged uploads from `instanceUrl`. */
-  async readBack(instanceUrl: string): Promise<void> {
+  /** Every user that registered reads back its acknowledged uploads (and with `session`, its session) from `instanceUrl`. */
+  async readBack(instanceUrl: string, options: { session?: boolean } = {}): Promise<void> {
     const registered = new Set(
       this.operations.filter((op) => op.name === "register" && op.outcome === "ok").map((op) => op.user),
     );
     await Promise.all(
-      this.users.filter((user) => registered.has(user.index)).map((user) => user.readBack(instanceUrl)),
+      this.users.filter((user) => registered.has(user.index)).map((user) => user.readBack(instanceUrl, options)),
     );
   }
 

@@ -21,8 +21,11 @@ import {
 } from "../../../phase1-mockup/src/domain/data-store";
 import { StoreUnavailableError } from "../../../phase1-mockup/src/domain/errors";
 
-/** How long a connection, or one statement, may take before the request answers 503. */
-export const DATABASE_TIMEOUT_MS = 1000;
+/**
+ * How long a connection, or one statement, may take before the request answers 503: under the
+ * clients' 1 s, so that a frozen database's 503 reaches them in time to be read and retried.
+ */
+export const DATABASE_TIMEOUT_MS = 750;
 
 /** PostgreSQL could not answer: down, frozen, restarting, or out of connections. */
 export class DatabaseUnavailableError extends StoreUnavailableError {
