@@ -4,7 +4,9 @@
 // (docs/how-the-lab-works.md, "Processes and clean-up").
 
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 /** The folder with package.json, whether this runs compiled (dist/scripts) or under ts-jest. */
@@ -28,9 +30,27 @@ export function reportsDir(): string {
   return process.env.LAB_REPORTS_DIR ? path.resolve(process.env.LAB_REPORTS_DIR) : path.join(REPO_ROOT, "reports");
 }
 
-export const RUNS_DIR = path.join(REPO_ROOT, ".lab", "run");
+/**
+ * True when we are root and the `postgres` user, which runs PostgreSQL for us then, cannot
+ * enter the repository (a clone under /root, 0700): its data folders must then live elsewhere.
+ */
+function postgresLockedOut(): boolean {
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) return false;
+  const id = (flag: string) => Number(spawnSync("id", [flag, "postgres"], { encoding: "utf8" }).stdout?.trim());
+  const [uid, gid] = [id("-u"), id("-g")];
+  if (!Number.isInteger(uid) || uid <= 0 || !Number.isInteger(gid)) return false; // no such user: no PostgreSQL either
+  return spawnSync("test", ["-x", REPO_ROOT], { uid, gid }).status !== 0;
+}
 
-/** A fresh run directory under .lab/run/ for this lab run's pid files, logs and data. */
+/**
+ * Where run directories go: .lab/run/ in the repository, or, when PostgreSQL's user could not
+ * reach that, a folder of this repository's own in the system's temporary folder.
+ */
+export const RUNS_DIR = postgresLockedOut()
+  ? path.join(os.tmpdir(), `lab-runs-${createHash("sha256").update(REPO_ROOT).digest("hex").slice(0, 12)}`)
+  : path.join(REPO_ROOT, ".lab", "run");
+
+/** A fresh run directory under RUNS_DIR (.lab/run/) for this run's pid files, logs and data. */
 export function makeRunDir(): string {
   const dir = path.join(RUNS_DIR, `${new Date().toISOString().replace(/[:.]/g, "-")}-${process.pid}`);
   mkdirSync(dir, { recursive: true });
