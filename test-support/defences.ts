@@ -1,5 +1,5 @@
 // Defences checked the same way in both phases (docs/api-reference.md, "What the servers defend
-// against"): after a wipe of the store (DATA_DIR, or Redis) the name "alice" registered again by
+// against"): after a wipe of the store (DATA_DIR, or PostgreSQL and Redis) the name "alice" registered again by
 // someone else is a new account that no credential from before the wipe reaches; and the quota,
 // with uploads named by their Idempotency-Key.
 

@@ -1,14 +1,14 @@
 // The phase-2 application: phase 1's users-and-files API, grown up. One app, five designs:
 // memory-session, redis-session and cached-session differ only in their session store
 // (sessions/store-per-design.ts); atomic-session is redis-session whose requests change the
-// session with atomic commands (sessions/atomic-session-routes.ts); jwt keeps no session at all. Users and files live in Redis
-// in every design, so every instance shares them, or in PostgreSQL when DATABASE_URL names one
-// (data/postgres-data-store.ts; the lab moves to it in the next step). Explained in
+// session with atomic commands (sessions/atomic-session-routes.ts); jwt keeps no session at all.
+// Users and files live in PostgreSQL in every design (data/postgres-data-store.ts), so every
+// instance shares them; Redis keeps only what is shaped like a session. Explained in
 // docs/transition-to-phase2.md.
 //
-// Redis down is an expected state, not a crash: the server listens anyway, /ready says 503,
-// every request that needs Redis is answered 503 store_unavailable at once, and service
-// resumes by itself when Redis comes back.
+// Redis or PostgreSQL down is an expected state, not a crash: the server listens anyway, /ready
+// says 503, every request that needs the missing one is answered 503 (store_unavailable,
+// database_unavailable), and service resumes by itself when it comes back.
 
 import { ErrorRequestHandler, Express, RequestHandler } from "express";
 import session from "express-session";
@@ -27,7 +27,6 @@ import { TokenService } from "./jwt/tokens";
 import { createLogger, LabMetrics, requestLogging } from "./operations/observability";
 import { createLoginRateLimit } from "./operations/rate-limit";
 import { createRedisClient, isRedisReady, redisNotReadyReason, replicaConfirmation } from "./operations/redis-client";
-import { RedisDataStore } from "./data/redis-data-store";
 import { createPool, PostgresDataStore } from "./data/postgres-data-store";
 import { confirmingWrites, createSessionStore, withoutTouch } from "./sessions/store-per-design";
 import { atomicSession } from "./sessions/atomic-session-routes";
@@ -41,8 +40,8 @@ import {
 
 export interface Phase2AppOptions {
   design: Phase2Design;
-  /** DATABASE_URL: users and files in this PostgreSQL (its schema migrated); in Redis when absent. */
-  databaseUrl?: string;
+  /** DATABASE_URL: users and files in this PostgreSQL (its schema migrated). */
+  databaseUrl: string;
   serverId: string;
   redis: RedisConnection;
   keyPrefix: string;
@@ -108,10 +107,9 @@ export function createApp(options: Phase2AppOptions): Phase2App {
   });
 
   const confirmed = replicaConfirmation(client, options.redis.waitReplicas, options.redis.waitMs);
-  const database = options.databaseUrl ? new PostgresDataStore(createPool(options.databaseUrl)) : undefined;
-  const store = database ?? new RedisDataStore(client, keyPrefix, confirmed);
-  const users = new UserService(store, options.passwordHashCost);
-  const files = new FileService(store, {
+  const database = new PostgresDataStore(createPool(options.databaseUrl));
+  const users = new UserService(database, options.passwordHashCost);
+  const files = new FileService(database, {
     maxFileBytes: options.maxFileBytes,
     idSecret: options.sessionSecret,
     quota: options.quota,
@@ -121,7 +119,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     design,
     serverId: options.serverId,
     lifecycle: options.lifecycle ?? newLifecycle(),
-    notReadyReason: async () => (await redisNotReadyReason(client)) ?? (await database?.notReadyReason()),
+    notReadyReason: async () => (await redisNotReadyReason(client)) ?? (await database.notReadyReason()),
     middleware: [requestLogging(logger), metrics.middleware()],
     allowedHosts: options.allowedHosts,
     trustProxyHops: options.trustProxyHops,
@@ -140,13 +138,12 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
-  // While Redis is away nothing under /api can work (users and files live there in every
-  // design): say so at once, before any middleware tries a command.
+  // While Redis is away no session can be read (and no jwt checked against the deny-list): say
+  // so at once, before any middleware tries a command. memory-session needs Redis only for the
+  // login limit's counters: its sessions are in the instance, and the rest answers without it.
   const requireRedis: RequestHandler = (_req, _res, next) =>
     next(isRedisReady(client) ? undefined : new StoreUnavailableError(`Redis is not connected (${client.status})`));
-  // memory-session with its users and files in PostgreSQL needs Redis only for the login limit's
-  // counters: its sessions are in the instance, and everything else answers without Redis.
-  if (!(database && design === "memory-session")) app.use("/api", requireRedis);
+  if (design !== "memory-session") app.use("/api", requireRedis);
 
   const loginRateLimit = createLoginRateLimit(client, keyPrefix, {
     perAddress: options.rateLimitPerMinute,
@@ -266,7 +263,7 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     close: async () => {
       if (client.status === "ready") await client.quit().catch(() => client.disconnect());
       else client.disconnect();
-      await database?.close().catch(() => undefined);
+      await database.close().catch(() => undefined);
     },
   };
 }

@@ -1,10 +1,10 @@
 // Starts one phase-2 server: `npm run server:phase2 -- --design redis-session` (or
-// memory-session, cached-session, jwt, atomic-session), on REDIS_URL (or REDIS_SENTINELS). It listens even while Redis is down,
-// reports not ready on /ready, and becomes ready by itself when Redis appears
-// (docs/transition-to-phase2.md, "What phase 2 adds for operations"). With DATABASE_URL set,
-// users and files are in that PostgreSQL: a database whose schema this code does not know (not
-// migrated, or migrated by newer code) stops the start with one line; one that does not answer
-// yet is waited for like Redis.
+// memory-session, cached-session, jwt, atomic-session), its users and files in the PostgreSQL at
+// DATABASE_URL, its sessions in the Redis at REDIS_URL (or REDIS_SENTINELS, REDIS_CLUSTER_NODES).
+// It listens even while either is down, reports not ready on /ready, and becomes ready by itself
+// when they appear (docs/transition-to-phase2.md, "What phase 2 adds for operations"). A
+// database whose schema this code does not know (not migrated, or migrated by newer code) stops
+// the start with one line.
 
 import { Client } from "pg";
 import { loadConfigOrExit, serve } from "../../phase1-mockup/src/http/serve";
@@ -36,7 +36,7 @@ if (require.main === module) {
     design,
     loadConfig: (env) => loadPhase2Config(env, design),
     createApp: async (config, lifecycle) => {
-      if (config.databaseUrl) await checkDatabase(config.databaseUrl);
+      await checkDatabase(config.databaseUrl);
       const { app, close } = createApp({
         ...config,
         quota: { maxFiles: config.maxFilesPerUser, maxBytes: config.maxBytesPerUser },

@@ -8,9 +8,9 @@ import { AddressInfo } from "node:net";
 import Redis from "ioredis";
 import { Phase2Design } from "../src/operations/config";
 import { fetchJson, parallelUploads } from "../../test-support/http";
-import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
+import { connected, phase2App, sessionCookie, useStores } from "../../test-support/phase2-apps";
 
-const redis = useRedis();
+const redis = useStores();
 const servers: http.Server[] = [];
 afterAll(() => {
   for (const server of servers) {

@@ -3,9 +3,9 @@
 // Every code is listed in docs/api-reference.md ("Errors", "Rate limit").
 
 import request from "supertest";
-import { connected, phase2App, useRedis } from "../../test-support/phase2-apps";
+import { connected, phase2App, useStores } from "../../test-support/phase2-apps";
 
-const redisProcess = useRedis();
+const redisProcess = useStores();
 
 const credentials = { username: "petra", password: "password-ok" };
 

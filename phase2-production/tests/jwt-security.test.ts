@@ -7,7 +7,10 @@ import request from "supertest";
 import { stopEverything } from "../../scripts/processes/managed-process";
 import { RedisServer, startRedis } from "../../scripts/processes/redis";
 import { closeAllApps, connected, phase2App, TEST_SECRET } from "../../test-support/phase2-apps";
+import { usePostgres } from "../../test-support/postgres";
 import type { Express } from "express";
+
+usePostgres(); // the apps' users and files; this file starts its own Redis
 
 let redis: RedisServer;
 let app: Express;

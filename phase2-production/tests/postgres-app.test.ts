@@ -8,13 +8,13 @@
 import Redis from "ioredis";
 import request from "supertest";
 import { PHASE2_DESIGNS } from "../src/operations/config";
-import { closeAllApps, connected, phase2App, TEST_SECRET, useRedis } from "../../test-support/phase2-apps";
-import { postgresInstalled, usePostgres } from "../../test-support/postgres";
+import { closeAllApps, connected, phase2App, TEST_SECRET, useStores } from "../../test-support/phase2-apps";
+import { freshDatabase, postgresInstalled, testPostgres } from "../../test-support/postgres";
 import { runScript, serverArguments } from "../../test-support/server-process";
 import { Client } from "pg";
 
-const redisProcess = useRedis();
-const postgres = usePostgres();
+const redisProcess = useStores();
+const postgres = { freshDatabase, server: testPostgres }; // started by useStores()
 const maybe = postgresInstalled ? describe : describe.skip;
 afterEach(() => closeAllApps());
 

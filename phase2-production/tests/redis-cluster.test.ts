@@ -8,10 +8,13 @@
 import request from "supertest";
 import { Cluster } from "ioredis";
 import { closeAllApps, connected, phase2App } from "../../test-support/phase2-apps";
+import { usePostgres } from "../../test-support/postgres";
 import { stopEverything, throwAwayDir } from "../../scripts/processes/managed-process";
 import { RedisCluster, startRedisCluster } from "../../scripts/processes/redis-cluster";
 import { ask } from "../../scripts/processes/replicated-redis";
 import { loadPhase2Config, PHASE2_DESIGNS } from "../src/operations/config";
+
+usePostgres(); // the apps' users and files; this file starts its own Redis
 
 let cluster: RedisCluster;
 beforeAll(async () => {
@@ -129,7 +132,7 @@ describe("the login rate limit on the Cluster", () => {
 });
 
 describe("REDIS_CLUSTER_NODES", () => {
-  const env = { SESSION_SECRET: "x".repeat(32) };
+  const env = { SESSION_SECRET: "x".repeat(32), DATABASE_URL: "postgres://lab@127.0.0.1:5432/lab" };
   it.each([
     ["", /REDIS_CLUSTER_NODES must be a comma-separated list of host:port/],
     ["127.0.0.1", /REDIS_CLUSTER_NODES must be a comma-separated list of host:port .*"127\.0\.0\.1" is not/],

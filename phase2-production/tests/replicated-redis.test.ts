@@ -16,6 +16,9 @@ import {
 } from "../../scripts/processes/replicated-redis";
 import { fetchJson, registerAndLogIn, untilReady } from "../../test-support/http";
 import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
+import { freshDatabase, usePostgres } from "../../test-support/postgres";
+
+usePostgres(); // users and files: the servers' own database; the sessions are on the replicated Redis
 
 afterAll(async () => {
   await stopAllServers();
@@ -38,7 +41,13 @@ async function startReplicatedRedis(options: ReplicatedOptions): Promise<Replica
 
 async function onSentinels(sentinels: string, env: Record<string, string> = {}): Promise<ServerProcess> {
   return startServer("redis-session", {
-    env: { REDIS_SENTINELS: sentinels, KEY_PREFIX: "replicated:", LOG_LEVEL: "info", ...env },
+    env: {
+      REDIS_SENTINELS: sentinels,
+      DATABASE_URL: await freshDatabase(),
+      KEY_PREFIX: "replicated:",
+      LOG_LEVEL: "info",
+      ...env,
+    },
   });
 }
 

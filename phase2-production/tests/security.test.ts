@@ -4,21 +4,26 @@
 
 import net from "node:net";
 import Redis from "ioredis";
+import { Client } from "pg";
 import request from "supertest";
 import * as passwords from "../../phase1-mockup/src/domain/passwords";
 import { UserService } from "../../phase1-mockup/src/domain/users";
-import { connected, phase2App, sessionCookie, useRedis } from "../../test-support/phase2-apps";
+import { connected, freshDatabase, phase2App, sessionCookie, useStores } from "../../test-support/phase2-apps";
 import { startServer } from "../../test-support/server-process";
 import { expectOldCredentialKeptApart, keyedUploads } from "../../test-support/defences";
 import { loadPhase2Config } from "../src/operations/config";
 
-const redisProcess = useRedis();
+const redisProcess = useStores();
 const alice = { username: "alice", password: "password-one" };
 
-/** Everything under one app's key prefix gone, as after a restart of Redis without persistence. */
-async function wipe(prefix: string): Promise<void> {
+/** A store wiped: the app's users and files in PostgreSQL, and its keys in Redis. */
+async function wipe(built: { keyPrefix: string; databaseUrl: string }): Promise<void> {
+  const db = new Client({ connectionString: built.databaseUrl });
+  await db.connect();
+  await db.query("TRUNCATE users, files");
+  await db.end();
   const admin = new Redis(redisProcess().url);
-  const keys = await admin.keys(`${prefix}*`);
+  const keys = await admin.keys(`${built.keyPrefix}*`);
   if (keys.length) await admin.del(...keys);
   admin.disconnect();
 }
@@ -36,7 +41,7 @@ describe("a session or token from before a store wipe", () => {
             ? { Authorization: `Bearer ${login.body.token}` }
             : { Cookie: sessionCookie(login.headers["set-cookie"]) };
         },
-        () => wipe(built.keyPrefix),
+        () => wipe(built),
       );
     },
   );
@@ -117,14 +122,12 @@ describe("a listing", () => {
         .set("Cookie", heavyCookie)
         .send({ filename: `big-${i}.bin`, content })
         .expect(201);
-    // What a listing reads: 40 records of metadata, each a few hundred bytes (before: each held its 1 MiB).
-    const admin = new Redis(redisProcess().url);
-    const { user_id: id } = JSON.parse((await admin.get(`${built.keyPrefix}user:hoarder`)) as string);
-    const ids = await admin.smembers(`${built.keyPrefix}files:{${id}}`);
-    const lengths = await Promise.all(ids.map((fileId) => admin.strlen(`${built.keyPrefix}file:{${id}}:${fileId}`)));
-    admin.disconnect();
-    expect(lengths).toHaveLength(40);
-    for (const length of lengths) expect(length).toBeLessThan(1024);
+    // What a listing reads: the metadata columns of 40 rows, never their content (data/postgres-data-store.ts, listFiles).
+    const db = new Client({ connectionString: built.databaseUrl });
+    await db.connect();
+    const stored = await db.query("SELECT count(*)::int AS n, min(octet_length(content)) AS least FROM files");
+    await db.end();
+    expect(stored.rows[0]).toEqual({ n: 40, least: 1048576 }); // the content is there, 1 MiB each
 
     const timed = async (cookie: string) => {
       const started = Date.now();
@@ -241,7 +244,10 @@ describe("bodies", () => {
 
 describe("the session cookie", () => {
   it("is Secure behind an HTTPS proxy (X-Forwarded-Proto: https from the balancer), and not over plain HTTP, when COOKIE_SECURE is not set", async () => {
-    const config = loadPhase2Config({ SESSION_SECRET: "x".repeat(32) }, "redis-session");
+    const config = loadPhase2Config(
+      { SESSION_SECRET: "x".repeat(32), DATABASE_URL: "postgres://lab@127.0.0.1:5432/lab" },
+      "redis-session",
+    );
     expect(config.cookieSecure).toBe("auto"); // before: false, never Secure
     const { app } = await connected(
       phase2App("redis-session", redisProcess().url, { cookieSecure: config.cookieSecure, trustProxyHops: 1 }),
@@ -303,7 +309,7 @@ describe("small things a probe found", () => {
 
   it("answers a request without Host with the JSON 400 of every malformed request, and closes a slow client's connection after 10 s of headers", async () => {
     const server = await startServer("redis-session", {
-      env: { REDIS_URL: redisProcess().url, KEY_PREFIX: "nohost:" },
+      env: { REDIS_URL: redisProcess().url, DATABASE_URL: await freshDatabase(), KEY_PREFIX: "nohost:" },
     });
     const raw = (text: string) =>
       new Promise<string>((resolve) => {

@@ -4,9 +4,9 @@
 import http from "node:http";
 import { registerAndLogIn, untilReady } from "../../test-support/http";
 import { runScript, serverArguments, startServer } from "../../test-support/server-process";
-import { useRedis } from "../../test-support/phase2-apps";
+import { freshDatabase, useStores } from "../../test-support/phase2-apps";
 
-const redisProcess = useRedis();
+const redisProcess = useStores();
 
 describe("starting the phase-2 server with bad configuration", () => {
   const [script] = serverArguments("redis-session");
@@ -87,6 +87,7 @@ describe("starting the phase-2 server with bad configuration", () => {
     ],
     ["a REDIS_WAIT_MS of 0", ["--design", "redis-session"], { REDIS_WAIT_MS: "0" }, "REDIS_WAIT_MS"],
     ["a JWT_MAX_AGE that is not a number", ["--design", "redis-session"], { JWT_MAX_AGE: "a year" }, "JWT_MAX_AGE"],
+    ["no DATABASE_URL", ["--design", "memory-session"], { DATABASE_URL: "" }, "DATABASE_URL must be set"],
     [
       "a DATABASE_URL that is not postgres://",
       ["--design", "redis-session"],
@@ -110,7 +111,8 @@ describe("starting the phase-2 server with bad configuration", () => {
       "RATE_LIMIT_PER_ACCOUNT_PER_MINUTE",
     ],
   ])("stops with exit code 1 and one line, given %s", async (_what, args, env, expected) => {
-    const result = await runScript(script, args, { PORT: "0", ...env });
+    // A well-formed DATABASE_URL unless the row says otherwise: each row is about its own variable.
+    const result = await runScript(script, args, { PORT: "0", DATABASE_URL: "postgres://lab@127.0.0.1:1/lab", ...env });
     expect(result.code).toBe(1);
     const lines = result.stderr.trim().split("\n");
     expect(lines).toHaveLength(1);
@@ -120,7 +122,9 @@ describe("starting the phase-2 server with bad configuration", () => {
 
 describe("graceful shutdown of a phase-2 server", () => {
   it("finishes a slow in-flight request, refuses new connections, and exits 0", async () => {
-    const server = await startServer("redis-session", { env: { REDIS_URL: redisProcess().url, KEY_PREFIX: "drain:" } });
+    const server = await startServer("redis-session", {
+      env: { REDIS_URL: redisProcess().url, DATABASE_URL: await freshDatabase(), KEY_PREFIX: "drain:" },
+    });
     await untilReady(server);
     const cookie = await registerAndLogIn(server, "quentin");
 

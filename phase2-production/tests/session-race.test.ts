@@ -13,6 +13,9 @@ import { stopEverything } from "../../scripts/processes/managed-process";
 import { RedisServer, startRedis } from "../../scripts/processes/redis";
 import { fetchJson, parallelUploads } from "../../test-support/http";
 import { closeAllApps, connected, phase2App, sessionCookie } from "../../test-support/phase2-apps";
+import { usePostgres } from "../../test-support/postgres";
+
+usePostgres(); // the apps' users and files; this file starts its own Redis
 
 let redis: RedisServer;
 const servers: http.Server[] = [];

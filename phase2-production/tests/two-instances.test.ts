@@ -5,14 +5,19 @@
 import Redis from "ioredis";
 import { fetchJson, registerAndLogIn, untilReady } from "../../test-support/http";
 import { Design, ServerProcess, startServer } from "../../test-support/server-process";
-import { useRedis } from "../../test-support/phase2-apps";
+import { freshDatabase, useStores } from "../../test-support/phase2-apps";
 
-const redisProcess = useRedis();
+const redisProcess = useStores();
 
 let prefixes = 0;
 async function twoInstances(design: Design): Promise<[ServerProcess, ServerProcess]> {
   prefixes += 1;
-  const env = { REDIS_URL: redisProcess().url, KEY_PREFIX: `two-${prefixes}:`, LOG_LEVEL: "warn" };
+  const env = {
+    REDIS_URL: redisProcess().url,
+    DATABASE_URL: await freshDatabase(), // one database for both: they share users and files
+    KEY_PREFIX: `two-${prefixes}:`,
+    LOG_LEVEL: "warn",
+  };
   const [a, b] = await Promise.all([startServer(design, { env }), startServer(design, { env })]);
   await Promise.all([untilReady(a), untilReady(b)]);
   return [a, b];

@@ -3,9 +3,9 @@
 // out, and be refused afterwards. Every endpoint is in docs/api-reference.md.
 
 import request from "supertest";
-import { connected, phase2App, useRedis } from "../../test-support/phase2-apps";
+import { connected, phase2App, useStores } from "../../test-support/phase2-apps";
 
-const redisProcess = useRedis();
+const redisProcess = useStores();
 
 const user = { username: "alice", password: "password-one" };
 

@@ -4,7 +4,7 @@
 
 import { PHASE1_DESIGNS } from "../../phase1-mockup/src/config";
 import { PHASE2_DESIGNS } from "../../phase2-production/src/operations/config";
-import { useRedis } from "../../test-support/phase2-apps";
+import { freshDatabase, useStores } from "../../test-support/phase2-apps";
 import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
 import { makeTempDir, removeTempDirs } from "../../test-support/temp-dir";
 import {
@@ -18,7 +18,7 @@ import {
   SESSION_COOKIE,
 } from "../designs";
 
-const redis = useRedis();
+const redis = useStores();
 const servers = new Map<Design, ServerProcess>();
 
 afterAll(async () => {
@@ -31,7 +31,12 @@ async function server(design: Design): Promise<string> {
   if (!running) {
     const env: Record<string, string> = isPhase1(design)
       ? { DATA_DIR: makeTempDir("designs-data") }
-      : { REDIS_URL: redis().url, KEY_PREFIX: `designs-${design}:`, LOG_LEVEL: "warn" };
+      : {
+          REDIS_URL: redis().url,
+          DATABASE_URL: await freshDatabase(),
+          KEY_PREFIX: `designs-${design}:`,
+          LOG_LEVEL: "warn",
+        };
     running = await startServer(design, { env });
     servers.set(design, running);
     for (let tries = 0; (await fetch(`${running.url}/ready`)).status !== 200; tries += 1) {

@@ -9,7 +9,7 @@ import path from "node:path";
 import { Express } from "express";
 import { removeTempDirs } from "../../test-support/temp-dir";
 import { statefulApp, statelessApp } from "../../test-support/phase1-apps";
-import { connected, phase2App, useRedis } from "../../test-support/phase2-apps";
+import { connected, phase2App, useStores } from "../../test-support/phase2-apps";
 import { PHASE2_DESIGNS } from "../../phase2-production/src/operations/config";
 import { REPO_ROOT } from "../processes/run-dir";
 
@@ -333,7 +333,7 @@ describe("the docs check", () => {
   });
 
   describe("the routes of docs/api-reference.md", () => {
-    const redis = useRedis();
+    const redis = useStores();
     afterAll(removeTempDirs);
 
     async function appsByDesign(): Promise<Map<string, Express>> {

@@ -14,11 +14,11 @@ import os from "node:os";
 import { Balancer } from "../processes/builtin-balancer";
 import { findBalancer, RealBalancerProcess, startRealBalancer } from "../processes/nginx-haproxy";
 import { Stack, startStack } from "../processes/stack";
-import { useRedis, TEST_SECRET } from "../../test-support/phase2-apps";
+import { freshDatabase, useStores, TEST_SECRET } from "../../test-support/phase2-apps";
 import { startServer, ServerProcess } from "../../test-support/server-process";
 import { untilReady } from "../../test-support/http";
 
-const redisProcess = useRedis();
+const redisProcess = useStores();
 const scratch = mkdtempSync(path.join(os.tmpdir(), "one-hop-"));
 const builtins: Balancer[] = [];
 const stacks: Stack[] = [];
@@ -36,6 +36,7 @@ afterAll(async () => {
 async function instances(prefix: string): Promise<ServerProcess[]> {
   const env = {
     REDIS_URL: redisProcess().url,
+    DATABASE_URL: await freshDatabase(),
     KEY_PREFIX: `${prefix}:`,
     SESSION_SECRET: TEST_SECRET,
     PASSWORD_HASH_COST: "4",

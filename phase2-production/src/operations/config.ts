@@ -39,8 +39,8 @@ export interface RedisConnection {
 
 export interface Phase2Config extends CommonConfig {
   design: Phase2Design;
-  /** DATABASE_URL: users and files in this PostgreSQL; in Redis when unset. */
-  databaseUrl?: string;
+  /** DATABASE_URL: the PostgreSQL that keeps users and files (required). */
+  databaseUrl: string;
   redis: RedisConnection;
   keyPrefix: string;
   rateLimitPerMinute: number;
@@ -115,10 +115,15 @@ export function loadPhase2Config(env: Env, design: Phase2Design): Phase2Config {
   };
 }
 
-/** DATABASE_URL: postgres://user@host:port/database, or undefined when unset. */
-function readDatabaseUrl(env: Env): string | undefined {
+/** DATABASE_URL: postgres://user@host:port/database, required: phase 2 keeps its users and files there. */
+function readDatabaseUrl(env: Env): string {
   const text = env.DATABASE_URL;
-  if (text === undefined || text === "") return undefined;
+  if (text === undefined || text === "")
+    throw new ConfigError(
+      "DATABASE_URL",
+      "must be set: phase 2 keeps its users and files in PostgreSQL (a URL like postgres://lab@127.0.0.1:5432/lab; npm run db:migrate applies the schema)",
+      "",
+    );
   if (!/^postgres(ql)?:\/\/[^/]+\/[^/?]+/.test(text) || !URL.canParse(text))
     throw new ConfigError(
       "DATABASE_URL",
