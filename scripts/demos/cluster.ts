@@ -1,6 +1,6 @@
 // `npm run cluster -- --design D --instances N --lb round-robin|sticky [--store single|sentinel|cluster]`:
 // Redis (one; or a primary, two replicas and three Sentinels; or a Redis Cluster of three
-// primaries, each with a replica), N instances and the built-in
+// primaries, each with a replica), PostgreSQL for the users and files, N instances and the built-in
 // balancer, left running so that an instructor can kill an instance, or the Redis primary, by
 // hand and a class can watch what happens. Ctrl-C stops everything. Step by step in
 // docs/instructor-guide.md and docs/labs/02-load-balancer-and-sticky-sessions.md.
@@ -57,6 +57,10 @@ async function main(): Promise<void> {
   if (stack.redis)
     console.log(
       `  watch Redis      redis-cli -p ${stack.redis.port} monitor   (every command the instances send, live)`,
+    );
+  if (stack.postgres)
+    console.log(
+      `  PostgreSQL       ${stack.databaseUrl}  (pid ${stack.postgres.pid})  the users and files, shared by every instance`,
     );
   for (const instance of stack.instances)
     console.log(`  ${instance.serverId.padEnd(16)} ${instance.url}  (pid ${instance.pid})`);

@@ -253,13 +253,15 @@ async function makeSeed(): Promise<string> {
   return server.dataDir;
 }
 
-/** A PostgreSQL in `dir` started from a copy of the seed, `lab` and `lab_template` migrated in it; and what it took, in ms. */
+/** A PostgreSQL in `dir`, started from a copy of the seed the first time (`lab` and `lab_template` migrated in it), and what it took, in ms. */
 export async function startLabPostgres(
   dir: string,
   name = "postgres",
+  port?: number,
 ): Promise<{ server: PostgresServer; start_ms: number }> {
   const t0 = performance.now();
   const server = new PostgresServer(dir, name, await seedDataDir());
+  if (port) server.port = port; // this port or none; by default a free one
   await server.start();
   return { server, start_ms: Math.round(performance.now() - t0) };
 }

@@ -46,9 +46,14 @@ function postgresLockedOut(): boolean {
  * Where run directories go: .lab/run/ in the repository, or, when PostgreSQL's user could not
  * reach that, a folder of this repository's own in the system's temporary folder.
  */
-export const RUNS_DIR = postgresLockedOut()
-  ? path.join(os.tmpdir(), `lab-runs-${createHash("sha256").update(REPO_ROOT).digest("hex").slice(0, 12)}`)
-  : path.join(REPO_ROOT, ".lab", "run");
+const lockedOut = postgresLockedOut();
+const repoId = createHash("sha256").update(REPO_ROOT).digest("hex").slice(0, 12);
+export const RUNS_DIR = lockedOut ? path.join(os.tmpdir(), `lab-runs-${repoId}`) : path.join(REPO_ROOT, ".lab", "run");
+
+/** Where `npm run db:start` keeps its PostgreSQL between runs: data/postgres/, or the same fallback as RUNS_DIR. */
+export function postgresDataHome(): string {
+  return lockedOut ? path.join(os.tmpdir(), `lab-db-${repoId}`) : path.join(REPO_ROOT, "data", "postgres");
+}
 
 /** A fresh run directory under RUNS_DIR (.lab/run/) for this run's pid files, logs and data. */
 export function makeRunDir(): string {
