@@ -119,7 +119,12 @@ export function createApp(options: Phase2AppOptions): Phase2App {
     design,
     serverId: options.serverId,
     lifecycle: options.lifecycle ?? newLifecycle(),
-    notReadyReason: async () => (await redisNotReadyReason(client)) ?? (await database.notReadyReason()),
+    notReadyReason: async () => {
+      const redis = await redisNotReadyReason(client);
+      if (redis) return redis;
+      const db = await database.notReadyReason();
+      return db ? { code: "database_unavailable" as const, message: db } : undefined;
+    },
     middleware: [requestLogging(logger), metrics.middleware()],
     allowedHosts: options.allowedHosts,
     trustProxyHops: options.trustProxyHops,

@@ -87,6 +87,7 @@ maybe("phase 2 on PostgreSQL and Redis", () => {
         retry: "1",
       });
       const ready = await request(app).get("/ready").expect(503);
+      expect(ready.body.error).toBe("database_unavailable");
       expect(ready.body.message).toMatch(/^PostgreSQL at 127\.0\.0\.1:\d+\/\w+ is not answering/);
     } finally {
       await postgres.server().start();

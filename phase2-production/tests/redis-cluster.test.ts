@@ -47,30 +47,19 @@ describe("a Redis Cluster of three primaries, each with a replica", () => {
     expect(slots.reduce((sum, [from, to]) => sum + to - from + 1, 0)).toBe(16384);
   });
 
-  it("refuses the old key layout's multi-key commands with CROSSSLOT, and takes the hash-tagged one", async () => {
+  it("refuses a multi-key command over one session's keys without a hash tag (CROSSSLOT), and takes the hash-tagged one", async () => {
     const port = cluster.nodes[0].port;
-    // The listing's MGET over one user's files, and the upload's script over its four keys.
+    // atomic-session's MULTI names the session's record, its fields and its set of uploads.
     const crossslot = /^CROSSSLOT/;
-    await expect(ask(port, "MGET", "lab:file:u1:f1", "lab:file:u1:f2")).rejects.toThrow(crossslot);
-    await expect(
-      ask(port, "EVAL", "return 1", 4, "lab:file:u1:f1", "lab:content:u1:f1", "lab:files:u1", "lab:usage:u1"),
-    ).rejects.toThrow(crossslot);
-    // With `{u1}` only "u1" is hashed: one slot, the node that owns it answers (any other says MOVED).
-    const slot = Number(await ask(port, "CLUSTER", "KEYSLOT", "lab:file:{u1}:f1"));
-    for (const key of ["lab:content:{u1}:f1", "lab:files:{u1}", "lab:usage:{u1}"])
-      expect(Number(await ask(port, "CLUSTER", "KEYSLOT", key))).toBe(slot);
+    const untagged = ["lab:sess:s1", "lab:sessfields:lab:sess:s1", "lab:sessfiles:lab:sess:s1"];
+    await expect(ask(port, "EVAL", "return 1", 3, ...untagged)).rejects.toThrow(crossslot);
+    // With `{lab:sess:s1}` only the record's own key is hashed: one slot (the node that owns it answers).
+    const tagged = ["lab:sess:s1", "lab:sessfields:{lab:sess:s1}", "lab:sessfiles:{lab:sess:s1}"];
+    const slot = Number(await ask(port, "CLUSTER", "KEYSLOT", tagged[0]));
+    for (const key of tagged) expect(Number(await ask(port, "CLUSTER", "KEYSLOT", key))).toBe(slot);
     const client = new Cluster(nodes(), { redisOptions: { maxRetriesPerRequest: 0 } });
     try {
-      expect(
-        await client.eval(
-          "return #KEYS",
-          4,
-          "lab:file:{u1}:f1",
-          "lab:content:{u1}:f1",
-          "lab:files:{u1}",
-          "lab:usage:{u1}",
-        ),
-      ).toBe(4);
+      expect(await client.eval("return #KEYS", 3, ...tagged)).toBe(3);
     } finally {
       client.disconnect();
     }

@@ -10,7 +10,14 @@ import { Design, isPhase1 } from "../designs";
 import { Balancer, Strategy } from "./builtin-balancer";
 import { Parts, stopEverything } from "./managed-process";
 import { RealBalancer, startRealBalancer } from "./nginx-haproxy";
-import { cloneDatabase, LAB_DATABASE, PostgresServer, startLabPostgres } from "./postgres";
+import {
+  cloneDatabase,
+  findPostgres,
+  LAB_DATABASE,
+  POSTGRES_MISSING_MESSAGE,
+  PostgresServer,
+  startLabPostgres,
+} from "./postgres";
 import { findRedisServer, REDIS_MISSING_MESSAGE, RedisServer, startRedis } from "./redis";
 import { RedisCluster, startRedisCluster } from "./redis-cluster";
 import { ReplicatedRedis, startReplicatedRedis } from "./replicated-redis";
@@ -71,6 +78,7 @@ export interface StackOptions {
 
 /** Starts the store the design needs, then the instances, then the balancer; stops what started if a step fails. */
 export async function startStack(options: StackOptions): Promise<Stack> {
+  if (!isPhase1(options.design) && !options.database && !findPostgres()) throw new Error(POSTGRES_MISSING_MESSAGE);
   const dir = options.dir ?? makeRunDir();
   const parts = new Parts();
   const stop = async () => {
@@ -79,6 +87,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   // Phase 2's PostgreSQL starts while Redis does: neither waits for the other.
   const database = isPhase1(options.design) ? undefined : startDatabase(options.database, dir, parts);
+  database?.catch(() => undefined); // awaited below; until then a failure must not count as unhandled
   try {
     let redis: RedisServer | undefined;
     let redisUrl: string | undefined;

@@ -24,7 +24,10 @@ export interface BaseAppOptions {
   serverId: string;
   lifecycle: Lifecycle;
   /** Phase 2: why the instance cannot serve right now (Redis down), or undefined when it can. */
-  notReadyReason?: () => Promise<string | undefined>;
+  /** Why it cannot serve: a sentence (answered as store_unavailable), or the code and the sentence. */
+  notReadyReason?: () => Promise<
+    string | { code: "store_unavailable" | "database_unavailable"; message: string } | undefined
+  >;
   /** Phase 2: logging and metrics, run on every request right after the request id is set. */
   middleware?: RequestHandler[];
   /** ALLOWED_HOSTS: the Host names answered; loopback's names on any port when absent. */
@@ -89,10 +92,8 @@ export function createBaseApp(options: BaseAppOptions): Express {
     }
     const reason = await options.notReadyReason?.();
     if (reason) {
-      res
-        .status(503)
-        .set("Retry-After", String(STORE_RETRY_AFTER_SECONDS))
-        .json({ error: "store_unavailable", message: reason });
+      const { code, message } = typeof reason === "string" ? { code: "store_unavailable", message: reason } : reason;
+      res.status(503).set("Retry-After", String(STORE_RETRY_AFTER_SECONDS)).json({ error: code, message });
     } else {
       res.json({ status: "ready", server_id: serverId });
     }
