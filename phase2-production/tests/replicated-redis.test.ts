@@ -15,7 +15,8 @@ import {
   startReplicatedRedis as startSet,
 } from "../../scripts/processes/replicated-redis";
 import { fetchJson, registerAndLogIn, untilReady } from "../../test-support/http";
-import { ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
+import { Design, ServerProcess, startServer, stopAllServers } from "../../test-support/server-process";
+import { PHASE2_DESIGNS } from "../src/operations/config";
 import { freshDatabase, usePostgres } from "../../test-support/postgres";
 
 usePostgres(); // users and files: the servers' own database; the sessions are on the replicated Redis
@@ -39,8 +40,12 @@ async function startReplicatedRedis(options: ReplicatedOptions): Promise<Replica
   return set;
 }
 
-async function onSentinels(sentinels: string, env: Record<string, string> = {}): Promise<ServerProcess> {
-  return startServer("redis-session", {
+async function onSentinels(
+  sentinels: string,
+  env: Record<string, string> = {},
+  design: Design = "redis-session",
+): Promise<ServerProcess> {
+  return startServer(design, {
     env: {
       REDIS_SENTINELS: sentinels,
       DATABASE_URL: await freshDatabase(),
@@ -60,6 +65,39 @@ function upload(server: ServerProcess, cookie: string, name: string) {
 }
 
 describe("a phase-2 server on replicated Redis", () => {
+  it("serves every design's whole workflow, its sessions through the Sentinels' primary and its users and files in PostgreSQL", async () => {
+    const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
+    for (const design of PHASE2_DESIGNS) {
+      const server = await onSentinels(redis.sentinelList, {}, design);
+      await untilReady(server);
+      const user = { username: `alice-${design}`, password: "password-one" };
+      const at = (route: string) => `${server.url}${route}`;
+      expect((await fetchJson(at("/api/users"), { method: "POST", json: user })).status).toBe(201);
+      const login = await fetchJson(at("/api/login"), { method: "POST", json: user });
+      expect(login.status).toBe(200);
+      const proof: Record<string, string> =
+        design === "jwt"
+          ? { Authorization: `Bearer ${login.body.token}` }
+          : { Cookie: login.headers.getSetCookie()[0].split(";")[0] };
+      const upload = await fetchJson(at("/api/upload"), {
+        method: "POST",
+        headers: proof,
+        json: { filename: "notes.txt", content: design },
+      });
+      expect({ design, status: upload.status }).toEqual({ design, status: 201 });
+      const listed = await fetchJson(at("/api/files"), { headers: proof });
+      expect(listed.body.files.map((file: { filename: string }) => file.filename)).toEqual(["notes.txt"]);
+      expect((await fetchJson(at(`/api/files/${upload.body.file_id}`), { headers: proof })).body.content).toBe(design);
+      if (design !== "jwt")
+        expect((await fetchJson(at("/api/session"), { headers: proof })).body.files_uploaded).toEqual([
+          upload.body.file_id,
+        ]);
+      expect((await fetchJson(at("/api/logout"), { method: "POST", headers: proof })).status).toBe(200);
+      expect((await fetchJson(at("/api/files"), { headers: proof })).status).toBe(401);
+      await stopAllServers();
+    }
+  }, 90_000);
+
   it("keeps a session and an upload across a SIGKILL of the primary, without a restart", async () => {
     const redis = await startReplicatedRedis({ dir: throwAwayDir("lab-replicated-") });
     const server = await onSentinels(redis.sentinelList);
