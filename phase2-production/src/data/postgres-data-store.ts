@@ -27,6 +27,9 @@ import { StoreUnavailableError } from "../../../phase1-mockup/src/domain/errors"
  */
 export const DATABASE_TIMEOUT_MS = 750;
 
+/** How long an upload waits for this user's earlier uploads in this process before a 503 (phase 1 waits as long for its reservation). */
+export const TURN_WAIT_MS = 5000;
+
 /** PostgreSQL could not answer: down, frozen, restarting, or out of connections. */
 export class DatabaseUnavailableError extends StoreUnavailableError {
   override readonly code = "database_unavailable";
@@ -129,6 +132,9 @@ export function createPool(url: string, max = 10): Pool {
 }
 
 export class PostgresDataStore implements DataStore {
+  /** Per user, the end of the last upload queued in this process: true when the database answered it. */
+  private readonly turns = new Map<string, Promise<boolean>>();
+
   constructor(readonly pool: Pool) {}
 
   /** Why this instance cannot serve (for /ready), or undefined when PostgreSQL answers. */
@@ -170,6 +176,40 @@ export class PostgresDataStore implements DataStore {
   }
 
   putFileIfAbsent(file: FileRecord, quota: Quota): Promise<PutResult> {
+    return this.inTurn(file.owner, () => this.storeFile(file, quota));
+  }
+
+  /**
+   * The uploads of one user take turns in this process before they take a connection: ten at
+   * once would otherwise hold ten of the pool's connections, nine of them only waiting for the
+   * row lock below (and counting that wait against the 750 ms bound), and leave none for other
+   * users' requests. The live view's burst of ten uploads met exactly that. Across processes the
+   * row lock alone does the work. When the database did not answer the upload before, the ones
+   * waiting behind it answer 503 at once rather than each waiting its own 750 ms.
+   */
+  private async inTurn<T>(owner: string, work: () => Promise<T>): Promise<T> {
+    const before = this.turns.get(owner) ?? Promise.resolve(true);
+    let finish!: (answered: boolean) => void;
+    const mine = new Promise<boolean>((resolve) => (finish = resolve));
+    this.turns.set(owner, mine);
+    let answered = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), TURN_WAIT_MS)));
+      if (!(await Promise.race([before, waited])))
+        throw new DatabaseUnavailableError("the database did not answer this user's upload before this one in time");
+      return await work();
+    } catch (error) {
+      if (error instanceof DatabaseUnavailableError) answered = false;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+      finish(answered);
+      if (this.turns.get(owner) === mine) this.turns.delete(owner);
+    }
+  }
+
+  private storeFile(file: FileRecord, quota: Quota): Promise<PutResult> {
     return this.transaction("store a file", async (client) => {
       // The user's row, locked until COMMIT: this user's other uploads wait here, on every
       // instance, so the count below cannot change before the insert. An id with no row (an
