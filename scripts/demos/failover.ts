@@ -1,8 +1,9 @@
 // `npm run demo:failover -- [--design D] [--safe all|detector|wait|min-replicas] [--pause]`: the
 // instructor's replication demo, on a primary, two replicas and three Sentinels, with the
 // Sentinels' own timeline of each fault. A session survives a SIGKILL of the primary; a frozen
-// primary acknowledges an upload and loses it; the same freeze with the safe settings (or one
-// alone) does not; then what they cost. What to say: docs/instructor-guide.md, "A 5-minute failover demo".
+// primary acknowledges a session write (the session's record of an upload) and loses it, while
+// the file stays in PostgreSQL; the same freeze with the safe settings (or one alone) loses
+// nothing; then what they cost. What to say: docs/instructor-guide.md, "A 5-minute failover demo".
 
 import { parseOrExit, readArgs, readDesign, refuseNativeWindows, UsageError } from "../cli";
 import { Design, isPhase1 } from "../designs";
@@ -10,9 +11,20 @@ import { sleep, stopEverything } from "../processes/managed-process";
 import { RedisServer } from "../processes/redis";
 import { ask, DOWN_AFTER_MS, ReplicatedRedis, SentinelEvent, watchSentinelEvents } from "../processes/replicated-redis";
 import { SAFE_SETTINGS, SafeSetting } from "../processes/server-env";
+import { ServerInstance } from "../processes/server-instance";
 import { Stack, startStack, stopOnSignals } from "../processes/stack";
 import { Fault, FaultContext, FREEZE_MS, freezePrimary, killPrimary } from "../workbench/nemesis";
 import { Answer, DemoUser } from "./demo-user";
+import {
+  afterRetries,
+  describeSession,
+  ok,
+  onNode,
+  pauseLesson,
+  pauseVerdict,
+  readBack,
+  sessionInRedis,
+} from "./freeze-readback";
 import { bold, describe, Narration } from "./narration";
 import { compareTimings, describeSpread, describeVerdict } from "./noise";
 import { failoverPhases, phasesLines, sentinelTimeline, timelineLines } from "./sentinel-timeline";
@@ -31,7 +43,6 @@ const SETTING_NAMES: Record<SafeSetting, string> = {
 
 const node = (server: RedisServer | undefined) => (server ? `127.0.0.1:${server.port}` : "none");
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const ok = (answer: Answer) => answer.status >= 200 && answer.status < 300;
 
 /** Asks "who am I?" every 100 ms until the answer is 2xx; when that was, and the answer. */
 async function untilServed(user: DemoUser, url: string, timeoutMs = 30_000): Promise<{ at: number; answer: Answer }> {
@@ -40,16 +51,6 @@ async function untilServed(user: DemoUser, url: string, timeoutMs = 30_000): Pro
     const answer = await user.whoAmI(url);
     if (ok(answer) || Date.now() - started > timeoutMs) return { at: Date.now(), answer };
     await sleep(100);
-  }
-}
-
-/** A request again while it answers 503: the server reconnects on its own after a failover, as a client would retry. */
-async function afterRetries(request: () => Promise<Answer>, timeoutMs = 5000): Promise<Answer> {
-  const started = Date.now();
-  for (;;) {
-    const answer = await request();
-    if (answer.status !== 503 || Date.now() - started > timeoutMs) return answer;
-    await sleep(200);
   }
 }
 
@@ -95,11 +96,13 @@ async function startWatched(design: Design, safe: readonly SafeSetting[] | undef
   const events: SentinelEvent[] = [];
   const unwatch = await watchSentinelEvents(replicated, (event) => events.push(event));
   const user = new DemoUser(design, `${name}${process.pid % 100000}`);
-  return { stack, replicated, events, unwatch, user, url: stack.instances[0].url };
+  /** Instances started later, to read where the store is now: stopped before the stack. */
+  const readers: ServerInstance[] = [];
+  return { stack, replicated, events, unwatch, user, url: stack.instances[0].url, readers };
 }
 type Watched = Awaited<ReturnType<typeof startWatched>>;
 
-/** The nemesis's freeze-primary (5 s), an upload as soon as the primary is back, and who acknowledged it. */
+/** The nemesis's freeze-primary (5 s), an upload as soon as the primary is back, who acknowledged it, and the session then. */
 async function freezeAndUpload(run: Watched, design: Design, filename: string) {
   let during: Promise<Answer> | undefined;
   let struck: Fault | undefined;
@@ -135,17 +138,20 @@ async function freezeAndUpload(run: Watched, design: Design, filename: string) {
     filename,
     content: "written just after the freeze",
   });
-  // The node the server was connected to when it answered (X-Store-Node): the frozen one, or the promoted one.
-  const on = upload.storeNode
-    ? `${upload.storeNode}${upload.storeNode === node(old) ? ", the primary we froze" : ""}`
-    : undefined;
-  const outcome = ok(upload)
-    ? `, acknowledged${on ? ` by ${on}` : ""}`
-    : on
-      ? `, refused: the server was on ${on}`
-      : "";
-  console.log(`   upload ${filename}: ${describe(upload)}${outcome}`);
-  return { old, upload, fault };
+  const on = onNode(upload, fault);
+  const outcome = !ok(upload)
+    ? on && `, refused: the server was on ${on}`
+    : !on || sessionInRedis(design)
+      ? on && `, acknowledged by ${on}`
+      : `; the server was on ${on}, but an upload writes nothing of ${design}'s to Redis`;
+  const fileId = ok(upload) ? String(upload.body.file_id) : undefined;
+  console.log(`   upload ${filename}: ${describe(upload)}${fileId ? ` (file ${fileId})` : ""}${outcome}`);
+  if (fileId && sessionInRedis(design)) {
+    // At once, through the same connection: the session lists the upload, on the node that acknowledged it.
+    const view = await run.user.whoAmI(run.url);
+    console.log(`   the session, right after: ${describeSession(view, fault, fileId, filename)}`);
+  }
+  return { old, upload, fault, fileId };
 }
 
 /**
@@ -196,6 +202,7 @@ async function main(): Promise<void> {
   const stopAll = async () => {
     for (const run of runs) {
       await run.unwatch();
+      for (const reader of run.readers.splice(0)) await reader.end();
       await run.stack.stop();
     }
   };
@@ -239,7 +246,7 @@ async function main(): Promise<void> {
   );
   console.log(`   who am I: ${describe(after)}`);
   const kept = await user.request(url, "GET", `/api/files/${String(first.body.file_id)}`);
-  console.log(`   the upload: ${describe(kept)}`);
+  console.log(`   the upload, in PostgreSQL: ${describe(kept)}`);
   await untilAnnounced(plain.events, "+failover-end", crash.began_ms);
   printTimeline(plain.events, crash, "SIGKILL");
   console.log(
@@ -250,22 +257,18 @@ async function main(): Promise<void> {
     "Now a pause: freeze the primary for 5 s (SIGSTOP)",
     "A stalled process, or a network pause. The Sentinels promote the last replica meanwhile. What does the old primary do when it wakes up?",
   );
-  const { old, upload, fault: freeze } = await freezeAndUpload(plain, design, "after-the-freeze.txt");
+  const freezing = await freezeAndUpload(plain, design, "after-the-freeze.txt");
+  const { old, fault: freeze, fileId } = freezing;
 
   await talk.next(
     "Wait for a Sentinel to notice the old primary",
-    "It is demoted only when a Sentinel's periodic check sees it (every 10 s). Then it copies the new primary, and drops what only it had.",
+    "It is demoted only when a Sentinel's periodic check sees it (every 10 s). Then it copies the new primary, and drops what only it had. The file is in PostgreSQL: what of the session is left?",
   );
   const demotedAt = await untilDemoted(old, freeze.began_ms);
   console.log(`   ${node(old)} became a replica ${seconds(demotedAt - FREEZE_MS)} after SIGCONT`);
-  const lost = await afterRetries(() => user.request(url, "GET", `/api/files/${String(upload.body.file_id)}`));
-  console.log(`   read the acknowledged upload ${String(upload.body.file_id)}: ${describe(lost)}`);
+  const frozenLoss = fileId ? await readBack(plain, design, freeze, fileId, "after-the-freeze.txt") : undefined;
   printTimeline(plain.events, freeze, "SIGSTOP");
-  console.log(
-    bold(
-      `   A pause: ${lost.status === 404 ? "an acknowledged upload is gone." : "this time the upload survived (the server did not write to the frozen primary)."}`,
-    ),
-  );
+  console.log(bold(`   A pause: ${pauseLesson(design, freezing.upload, frozenLoss)}`));
 
   await talk.next(
     `The same freeze, ${withSafe}`,
@@ -280,12 +283,10 @@ async function main(): Promise<void> {
   const safeFreeze = await freezeAndUpload(guarded, design, "after-the-safe-freeze.txt");
   const safeDemotedAt = await untilDemoted(safeFreeze.old, safeFreeze.fault.began_ms);
   console.log(`   ${node(safeFreeze.old)} became a replica ${seconds(safeDemotedAt - FREEZE_MS)} after SIGCONT`);
-  const read = ok(safeFreeze.upload)
-    ? await afterRetries(() =>
-        guarded.user.request(guarded.url, "GET", `/api/files/${String(safeFreeze.upload.body.file_id)}`),
-      )
+  const safeLoss = safeFreeze.fileId
+    ? await readBack(guarded, design, safeFreeze.fault, safeFreeze.fileId, "after-the-safe-freeze.txt")
     : undefined;
-  console.log(`   read it back: ${read ? describe(read) : "nothing to read: it was refused, never acknowledged"}`);
+  if (!safeLoss) console.log("   nothing to read back: the upload was refused, never acknowledged");
   printTimeline(guarded.events, safeFreeze.fault, "SIGSTOP");
 
   await talk.next(
@@ -317,15 +318,18 @@ async function main(): Promise<void> {
   const verdict =
     safeFreeze.upload.status === 401
       ? `the session was lost even so (${String(safeFreeze.upload.body.error)})`
-      : read === undefined
+      : safeLoss === undefined
         ? `nothing acknowledged was lost (the upload after the freeze was refused with ${safeFreeze.upload.status} ${String(safeFreeze.upload.body.error ?? safeFreeze.upload.error ?? "")}, never acknowledged)`
-        : read.status === 200
+        : safeLoss === "nothing"
           ? "nothing acknowledged was lost"
-          : "an acknowledged upload was lost even so";
-  const pauseVerdict = lost.status === 404 ? "a pause lost an acknowledged write" : "a pause lost nothing this time";
-  console.log(
-    `\n${bold(`Verdict: replication kept ${design}'s data through a crash; ${pauseVerdict}; ${withSafe} ${verdict}.`)}`,
-  );
+          : safeLoss === "unknown"
+            ? "the read-back could not tell what was kept"
+            : `${safeLoss} was lost even so`;
+  const crashVerdict =
+    ok(after) && ok(kept)
+      ? `replication kept ${design}'s session through a crash`
+      : `a crash lost ${ok(after) ? "an acknowledged upload" : `${design}'s session (${String(after.body.error ?? after.error)})`}`;
+  console.log(`\n${bold(`Verdict: ${crashVerdict}; ${pauseVerdict(design, frozenLoss)}; ${withSafe} ${verdict}.`)}`);
   await stopAll();
 }
 

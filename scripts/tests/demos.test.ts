@@ -83,22 +83,39 @@ describe("the demos", () => {
     30_000,
   );
 
-  it("demo:failover keeps a session through a crash of the primary, loses an acknowledged upload to a freeze, and not with the safe settings", async () => {
+  it("demo:failover keeps a session through a crash of the primary, loses a session write that a frozen primary acknowledged while PostgreSQL keeps the file, and nothing with the safe settings", async () => {
     const pidLog = path.join(scratch, "failover.pids");
     const run = await start("demos/failover.js", ["--design", "atomic-session"], pidLog).done;
     failover = run;
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/A crash: writes stopped for \d+\.\d s, and nothing acknowledged was lost\./);
+    // After the freeze the old primary acknowledges the session's record of the upload...
     expect(run.stdout).toMatch(
-      /upload after-the-freeze\.txt: 201 from atomic-session-1, acknowledged by 127\.0\.0\.1:\d+, the primary we froze/,
+      /upload after-the-freeze\.txt: 201 from atomic-session-1 \(file [0-9a-f]+\), acknowledged by 127\.0\.0\.1:\d+, the primary we froze/,
     );
-    expect(run.stdout).toMatch(/read the acknowledged upload [0-9a-f]+: 404 from atomic-session-1: not_found/);
+    expect(run.stdout).toMatch(
+      /the session, right after: 200 from atomic-session-1: request_count \d+, files_uploaded lists after-the-freeze\.txt \(on 127\.0\.0\.1:\d+, the primary we froze\)/,
+    );
+    // ...and once it is demoted, a new instance on the promoted primary finds the file but not the record.
+    expect(run.stdout).toMatch(
+      /the session: 200 from atomic-session-readback: request_count \d+, files_uploaded does not list after-the-freeze\.txt \(on 127\.0\.0\.1:\d+, the primary the Sentinels promoted\)/,
+    );
+    expect(run.stdout).toContain(
+      "the file after-the-freeze.txt: 200 from atomic-session-readback (PostgreSQL keeps it)",
+    );
+    expect(run.stdout).toContain(
+      "A pause: the file is kept (PostgreSQL); the session's record of it is gone (Redis): an acknowledged session write was lost.",
+    );
     // With the safe settings, whatever was acknowledged reads back (an upload refused with 503 was never acknowledged).
-    if (/upload after-the-safe-freeze\.txt: 201/.test(run.stdout))
-      expect(run.stdout).toContain("read it back: 200 from atomic-session-1");
+    if (/upload after-the-safe-freeze\.txt: 201/.test(run.stdout)) {
+      expect(run.stdout).toMatch(
+        /the session: 200 from atomic-session-readback: request_count \d+, files_uploaded lists after-the-safe-freeze\.txt/,
+      );
+      expect(run.stdout).toContain("the file after-the-safe-freeze.txt: 200 from atomic-session-readback");
+    }
     expect(run.stdout.trim().split("\n").pop()).toMatch(
-      /^Verdict: replication kept atomic-session's data through a crash; a pause lost an acknowledged write; with the safe settings /,
+      /^Verdict: replication kept atomic-session's session through a crash; a pause lost a session write it had acknowledged \(the file is kept in PostgreSQL\); with the safe settings nothing acknowledged was lost/,
     );
     // Two replicated sets of six (a set that does not settle on a busy machine is started once more, from scratch).
     const started = loggedProcesses(pidLog)
@@ -165,7 +182,7 @@ describe("the demos", () => {
     expect(run.stdout).toContain("5. The same freeze, with REDIS_WAIT_REPLICAS=1 alone");
     expect(run.stdout).toMatch(/^ +with REDIS_WAIT_REPLICAS=1 alone: median \d+\.\d ms/m);
     expect(run.stdout.trim().split("\n").pop()).toMatch(
-      /^Verdict: replication kept redis-session's data through a crash; .*; with REDIS_WAIT_REPLICAS=1 alone (nothing acknowledged was lost|an acknowledged upload was lost even so|the session was lost even so)/,
+      /^Verdict: replication kept redis-session's session through a crash; .*; with REDIS_WAIT_REPLICAS=1 alone (nothing acknowledged was lost|the session's record of the upload was lost even so|the session was lost even so|the upload was lost even so)/,
     );
     expect(killSurvivors(pidLog)).toEqual([]);
   }, 120_000);
