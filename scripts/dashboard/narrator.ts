@@ -138,9 +138,10 @@ export function healSentence(design: Design, fault: Fault): string {
         ? `${fault.target.name} goes on (SIGCONT), still believing it is the primary until a Sentinel tells it otherwise; ${fault.promoted?.name ?? "a replica"} was promoted meanwhile.`
         : "Redis goes on (SIGCONT) and answers again.";
     case "store-restart":
-      return fault.loses.length
-        ? "Redis answers again, empty: every user must register and log in again."
-        : "Redis is back with everything its log kept.";
+      if (fault.loses.includes("sessions"))
+        return "Redis answers again, empty: every session is gone, so every user logs in again; their accounts and files are in PostgreSQL, untouched.";
+      if (fault.loses.length) return `Redis answers again, empty: the ${fault.loses.join(" and ")} are gone.`;
+      return "Redis is back, and this design lost nothing: what it needs was in its log, or never in Redis.";
     default:
       return `${faultLabel(fault)}: done.`;
   }

@@ -280,7 +280,7 @@ ol.anomalies { max-height: 16em; overflow-y: auto; font-size: 14px; margin-top: 
 svg.diamond { margin: 0 4px -1px 10px; } section { margin-top: 2em; border-top: 1px solid #e2e8f0; }
 </style></head><body>
 <h1>Which design survives?</h1>
-<p>Measured ${escape(info.date)} on ${info.machine.cores} cores (${escape(info.machine.cpu)}), Node ${escape(info.node)}, Redis ${escape(info.redis ?? "not installed")}, seed ${info.seed}, in ${info.wall_s} s. Reproduce with <code>${escape(reproduce(info))}</code>.</p>
+<p>Measured ${escape(info.date)} on ${info.machine.cores} cores (${escape(info.machine.cpu)}), Node ${escape(info.node)}, Redis ${escape(info.redis ?? "not installed")}, PostgreSQL ${escape(info.postgres ?? "not installed")}, seed ${info.seed}, in ${info.wall_s} s. Reproduce with <code>${escape(reproduce(info))}</code>.</p>
 <p>⚠ marks a cell that disagrees with the expected matrix, † a timing swap (see the notes), r a cell that agreed on a rerun; hover a cell for its expectation, click it for its timeline.</p>
 <table><tr><th></th>${scenarios.map((scenario) => `<th>${escape(scenario)}</th>`).join("")}</tr>
 ${rows}</table>
