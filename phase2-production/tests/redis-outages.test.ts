@@ -1,5 +1,6 @@
-// Redis as the new single point of failure. Restarted without persistence it forgets
-// sessions, users and files; with `appendonly yes` it keeps them. Killed, it makes every
+// Redis as the new single point of failure. Restarted without persistence it forgets the
+// sessions (the users and files are in PostgreSQL, untouched); with `appendonly yes` it keeps
+// them. Killed, it makes every
 // request that needs it answer 503 store_unavailable at once (never a hang, never a 401),
 // and when it returns, service resumes without restarting the app.
 // Explained in docs/labs/04-redis-single-point-of-failure.md.

@@ -133,7 +133,7 @@ export class Classroom {
 
   async start(): Promise<void> {
     const store = isPhase1(this.design) ? "single" : this.store;
-    // With its append-only log, as the lab's store-outage: Stop and Start Redis keep every account and file.
+    // With its append-only log, as the lab's store-outage: Stop and Start Redis keep every session.
     this.stack = await startStack({
       design: this.design,
       instances: 3,
@@ -369,7 +369,7 @@ export class Classroom {
     this.say(
       stack.replicated
         ? `${down.map((node) => node.name).join(", ")} started again; the Sentinels make ${down.length > 1 ? "them replicas" : "it a replica"} of the current primary.`
-        : "Redis started again, with every session, account and file its append-only log kept.",
+        : "Redis started again, with every session its append-only log kept.",
       "good",
     );
   }

@@ -1,6 +1,6 @@
 // `npm run db:start -- [--port P] [--fresh]`: a PostgreSQL for phase 2's users and files, in the
 // foreground, for the worksheets' parts by hand: start it, point `npm run server:phase2` at the
-// DATABASE_URL it prints, and kill it (`kill -9 <pid>`) or freeze it (`kill -STOP <pid>`) while
+// DATABASE_URL it prints, and kill it (`kill -9 <pid>`) or freeze it (`kill -STOP` on it and its children) while
 // you watch. Its data stays in one folder between runs (data/postgres/), so that starting it
 // again after a crash shows what the write-ahead log kept; `--fresh` starts from an empty,
 // migrated database. Ctrl-C stops it (SIGINT, PostgreSQL's fast shutdown).
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   console.log(`db:start: PostgreSQL ${again ? "started again on the data it had" : "started, migrated"} in ${dir}`);
   console.log(`  DATABASE_URL=${url}`);
   console.log(
-    `  pid ${server.pid}: kill -9 ${server.pid} crashes it; kill -STOP ${server.pid} freezes it (kill -CONT to wake)`,
+    `  pid ${server.pid}: kill -9 ${server.pid} crashes it; kill -STOP ${server.pid} $(pgrep -P ${server.pid}) freezes it, with the process of each connection (kill -CONT to wake)`,
   );
   console.log(`  the users:  psql ${url} -c 'SELECT username, created_at FROM users'`);
   console.log("Ctrl-C stops it.");

@@ -113,6 +113,11 @@ export class ReplicatedRedis extends RedisGroup {
   readonly name = "replicated-redis";
   readonly sentinels: SentinelServer[] = [];
 
+  /** With the safe settings, a frozen primary that wakes refuses writes: it has none to lose. */
+  get safe(): boolean {
+    return this.options.safe === true;
+  }
+
   constructor(private readonly options: ReplicatedOptions) {
     super();
   }

@@ -321,7 +321,7 @@ export async function freezePrimary(
 ): Promise<Fault> {
   const replicated = "replicated" in store ? store.replicated : undefined;
   const old = replicated ? await agreedPrimary(replicated) : (store as { redis: RedisServer }).redis;
-  const kept = replicated ? losesRedis(context.design) : losesNothing(context.design);
+  const kept = replicated && !replicated.safe ? losesRedis(context.design) : losesNothing(context.design);
   const role = replicated ? "redis-primary" : "redis";
   const fault = strike(context, {
     kind: "freeze-primary",
@@ -433,14 +433,14 @@ export function faultSentence(fault: Fault): string {
     case "rolling":
       return `restarted ${target.name} in turn (SIGTERM, start, /ready)${lost}`;
     case "store-restart":
-      return `SIGTERM Redis${on}, started again at once${fault.loses.length ? ` without an append-only log${lost}` : ", with its append-only log"}`;
+      return `SIGTERM Redis${on}, started again at once${fault.loses.length ? `, empty${lost}` : "; this design lost nothing"}`;
     case "store-outage":
       return `SIGTERM Redis${on}, down${held}, started again${lost}`;
     case "kill-primary":
       return `SIGKILL the Redis primary ${target.name}${on}${promoted}; the old one stays down`;
     case "freeze-primary":
       return target.role === "redis-primary"
-        ? `SIGSTOP the Redis primary ${target.name}${on}${held}, then SIGCONT${promoted}; lost: what it acknowledged after the freeze, until a Sentinel demoted it`
+        ? `SIGSTOP the Redis primary ${target.name}${on}${held}, then SIGCONT${promoted}${fault.loses.length ? `; lost: what it acknowledged after the freeze (${fault.loses.join(", ")}), until a Sentinel demoted it` : "; this design lost nothing"}`
         : `SIGSTOP Redis${on}${held}, then SIGCONT`;
     case "db-restart":
       return `SIGKILL PostgreSQL${on}, started again${lost}`;
