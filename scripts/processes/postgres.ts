@@ -7,10 +7,24 @@
 // freeze, a kill) goes to the server and to each of them.
 
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Client } from "pg";
-import { migrate } from "../../phase2-production/src/data/migrate";
+import { knownMigrations, migrate, MIGRATIONS_DIR } from "../../phase2-production/src/data/migrate";
 import { Command, ManagedProcess, throwAwayDir } from "./managed-process";
 
 /** The role every lab database belongs to: trust authentication on loopback, no password to leak. */
@@ -203,8 +217,10 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
   return postgres;
 }
 
-// The lab's databases. initdb (0.8 s on 2 cores) and the migrations (0.3 s) run once per process,
-// into a stopped "seed" folder; every server after that starts from a copy of it (0.06 s) with
+// The lab's databases. initdb (0.8 s on 2 cores) and the migrations (0.3 s) run once, into a
+// stopped "seed" folder: once per run for the lab (in its run folder), once per machine for the
+// tests, the demos and db:start (in the temporary folder, kept between runs); every server after
+// that starts from a copy of it (0.06 s) with
 // two migrated databases already there: `lab`, which a server of a stack's own serves as it is,
 // and `lab_template`, from which a server the lab shares makes one database per cell by
 // CREATE DATABASE ... TEMPLATE (0.1 to 0.4 s), so that no cell sees another's users or files.
@@ -240,7 +256,47 @@ async function seedDataDir(): Promise<string> {
 }
 
 async function makeSeed(): Promise<string> {
-  const dir = seedParent ? path.join(seedParent, "postgres-seed") : throwAwayDir("lab-postgres-seed-");
+  if (seedParent) return makeSeedIn(path.join(seedParent, "postgres-seed"));
+  // Everyone else (the tests, the demos, the cluster, db:start) shares a seed between runs, one
+  // per PostgreSQL version, schema and user: made once in a folder of its own, then renamed into
+  // place, so that two processes making it at once never see half of one.
+  const cached = seedCacheDir();
+  if (existsSync(path.join(cached, "ready"))) return path.join(cached, "pgdata");
+  const parent = path.dirname(cached);
+  mkdirSync(parent, { recursive: true });
+  chmodSync(parent, 0o711);
+  forgetAbandonedSeeds(parent);
+  const making = mkdtempSync(path.join(parent, "making-"));
+  try {
+    await makeSeedIn(making);
+    writeFileSync(path.join(making, "ready"), "");
+    renameSync(making, cached);
+  } catch (error) {
+    rmSync(making, { recursive: true, force: true });
+    if (!existsSync(path.join(cached, "ready"))) throw error; // not another process's seed: a failure
+  }
+  return path.join(cached, "pgdata");
+}
+
+/** The shared seed's folder: the system's temporary folder, named by what makes two seeds differ. */
+function seedCacheDir(): string {
+  const schema = createHash("sha256");
+  for (const name of knownMigrations())
+    schema.update(name).update(readFileSync(path.join(MIGRATIONS_DIR, `${name}.sql`)));
+  const uid = typeof process.getuid === "function" ? process.getuid() : 0;
+  const id = `${postgresVersion() ?? "unknown"}-${schema.digest("hex").slice(0, 12)}-${uid}`;
+  return path.join(os.tmpdir(), "lab-postgres-seeds", id);
+}
+
+/** Folders of seeds whose maker died before it finished (older than ten minutes). */
+function forgetAbandonedSeeds(parent: string): void {
+  for (const name of readdirSync(parent).filter((entry) => entry.startsWith("making-"))) {
+    const dir = path.join(parent, name);
+    if (Date.now() - statSync(dir).mtimeMs > 600_000) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function makeSeedIn(dir: string): Promise<string> {
   const server = new PostgresServer(dir, "postgres-seed");
   await server.start();
   try {
