@@ -237,7 +237,9 @@ describe("bodies", () => {
     server.closeAllConnections();
     server.close();
     expect(health.status).toBe(200);
-    expect(healthMs).toBeLessThan(1000); // before: 3.1 to 3.6 s
+    // Before the fix /health waited for every body to be parsed: 3.1 to 3.6 s on a quiet machine.
+    // The bound sits below that with room for a busy one (1.1 and 2.0 s were seen under load).
+    expect(healthMs).toBeLessThan(2500);
     for (const status of statuses) expect([0, 401, 413]).toContain(status); // 0: the server closed the connection mid-body
   }, 30_000);
 });
