@@ -8,13 +8,23 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import Redis from "ioredis";
+import { Pool } from "pg";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
-import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
+import { PostgresDataStore } from "../../phase2-production/src/data/postgres-data-store";
 import { parseOrExit, readArgs, runProgram, readDesign, UsageError } from "../cli";
 import { Design, DESIGNS, isDesign, isPhase1, logsIn, peerLogin, textbookPeer, TextbookPeer } from "../designs";
 import { machine } from "../processes/machine";
 import { Parts, stopEverything } from "../processes/managed-process";
 import { findBalancer, startRealBalancer } from "../processes/nginx-haproxy";
+import {
+  adminStatement,
+  findPostgres,
+  keepPostgresSeedIn,
+  LAB_DATABASE,
+  POSTGRES_MISSING_MESSAGE,
+  postgresVersion,
+  startLabPostgres,
+} from "../processes/postgres";
 import { findRedisServer, REDIS_MISSING_MESSAGE, redisVersion, startRedis } from "../processes/redis";
 import { cleanUpEarlierRuns, makeRunDir, reportsDir, shownPath } from "../processes/run-dir";
 import { runSecret, serverEnvironment } from "../processes/server-env";
@@ -24,6 +34,8 @@ import {
   ClusterFigures,
   measureCluster,
   measureScaling,
+  oneMachineLimit,
+  postgresCpuSeconds,
   ScalingCheck,
   scalingCheckNote,
   StoreMeter,
@@ -39,6 +51,7 @@ import {
   logIn,
   median,
   medianOfRounds,
+  openConnections,
   seedUsers,
   waitUntilIdle,
 } from "./load";
@@ -95,7 +108,7 @@ function readOptions(argv: string[]): BenchOptions {
   };
 }
 
-type Run = LoadResult & { redis_commands_per_req?: number; redis_cpu_us_per_req?: number };
+type Run = LoadResult & { redis_commands_per_req?: number; redis_cpu_us_per_req?: number; db_cpu_us_per_req?: number };
 
 interface Measured {
   name: string;
@@ -120,6 +133,7 @@ function summarize(runs: Run[]) {
     redis_cpu_us_per_req: all("redis_cpu_us_per_req")
       ? median(runs.map((run) => run.redis_cpu_us_per_req as number))
       : null,
+    db_cpu_us_per_req: all("db_cpu_us_per_req") ? median(runs.map((run) => run.db_cpu_us_per_req as number)) : null,
     spread: spreadOf(rates),
     cpu_spread: all("cpu_us_per_req") ? spreadOf(runs.map((run) => run.cpu_us_per_req as number)) : null,
   };
@@ -152,36 +166,59 @@ async function main(): Promise<number> {
     say(`bench: ${REDIS_MISSING_MESSAGE}`);
     return 1;
   }
+  if (!findPostgres()) {
+    say(`bench: ${POSTGRES_MISSING_MESSAGE}`);
+    return 1;
+  }
   for (const line of cleanUpEarlierRuns()) say(`bench: ${line}`);
   const runDir = makeRunDir();
   process.once("SIGINT", () => void stopEverything().finally(() => process.exit(130)));
   process.once("SIGTERM", () => void stopEverything().finally(() => process.exit(130)));
   const started = Date.now();
 
-  // One Redis and one DATA_DIR, the same records for ceilings, peers and designs.
+  // One DATA_DIR for phase 1; for phase 2 one PostgreSQL (users and files) and one Redis
+  // (sessions and counters): the same records for ceilings, peers and designs.
   mkdirSync(path.join(runDir, "redis"), { recursive: true });
-  const redis = await startRedis({ dir: path.join(runDir, "redis") });
-  const meter = new StoreMeter([{ pid: redis.pid, port: redis.port }]);
+  keepPostgresSeedIn(runDir); // its seed folder goes with the run's, even if this run is killed
+  const [redis, { server: postgres }] = await Promise.all([
+    startRedis({ dir: path.join(runDir, "redis") }),
+    startLabPostgres(path.join(runDir, "postgres")),
+  ]);
+  // Autovacuum starts a worker process per database once a minute, and PostgreSQL's CPU over a
+  // run of 2 s would carry its start (tens of ms) as if the requests had cost it. The bench's
+  // tables only grow, and no run lasts long enough to need a vacuum.
+  await adminStatement(postgres, "ALTER SYSTEM SET autovacuum = off");
+  await adminStatement(postgres, "SELECT pg_reload_conf()");
+  const databaseUrl = postgres.url(LAB_DATABASE);
+  const database = { url: databaseUrl, pid: postgres.pid };
+  const meter = new StoreMeter([{ pid: redis.pid, port: redis.port }], postgres.pid);
   const secret = runSecret(); // one SESSION_SECRET for the whole run, file ids included
   const admin = new Redis(redis.url);
+  // Seeding only: pg's defaults, without the servers' 750 ms bounds, which 50 registrations at
+  // once (each hashing a password on the same 2 cores) could pass waiting for a connection.
+  const seedPool = new Pool({ connectionString: databaseUrl });
+  const phase2Store = new PostgresDataStore(seedPool);
   const dataDir = path.join(runDir, "data");
   // Writers only need to be many enough that no two uploads of a round share a user often: --quick seeds fewer, to stay within its 3 minutes.
   const writerCount = options.quick ? 100 : options.users;
   say(
-    `bench: seeding ${options.users} readers and ${writerCount} writers with one file each, in DATA_DIR and in Redis (PASSWORD_HASH_COST=10)`,
+    `bench: seeding ${options.users} readers and ${writerCount} writers with one file each, in DATA_DIR and in PostgreSQL (PASSWORD_HASH_COST=10)`,
   );
   // Readers keep exactly one file each, so every read lists the same records all run long;
   // uploads go to other users (writers), whose lists grow.
   const phase1Users = await seedUsers(new FileDataStore(dataDir), "bench", options.users, 10, secret);
-  const phase2Users = await seedUsers(new RedisDataStore(admin, "lab:"), "bench", options.users, 10, secret);
+  const phase2Users = await seedUsers(phase2Store, "bench", options.users, 10, secret);
   const phase1Writers = await seedUsers(new FileDataStore(dataDir), "writer", writerCount, 10, secret);
-  const phase2Writers = await seedUsers(new RedisDataStore(admin, "lab:"), "writer", writerCount, 10, secret);
+  const phase2Writers = await seedUsers(phase2Store, "writer", writerCount, 10, secret);
   // stateless at the default cost 14 (not in --quick: 50 hashes of 55 ms to seed, and a run of 20 req/s that says little in 2 s)
   const slowUsers = options.quick ? [] : await seedUsers(new FileDataStore(dataDir), "slow", 50, 14, secret);
 
   // LOG_LEVEL info: a request's log line is part of what a design costs. The quota raised: a
   // writer uploads hundreds of files in a run, and the bench measures uploads, not 413s.
-  const env = { ...serverEnvironment({ secret, dataDir, redisUrl: redis.url, logLevel: "info" }), ...BENCH_QUOTA };
+  const env = {
+    ...serverEnvironment({ secret, dataDir, databaseUrl, redisUrl: redis.url, logLevel: "info" }),
+    ...BENCH_QUOTA,
+  };
   let instances = new Parts();
   const start = async (name: string, design: Design, args?: string[]) => {
     const instance = instances.add(
@@ -263,7 +300,9 @@ async function main(): Promise<number> {
     for (let round = 1; round <= maxRounds; round += 1) {
       rounds = round;
       for (const [index, config] of configs.entries()) {
+        await openConnections(config.instance.url, config.credentials);
         await waitUntilIdle(config.instance.pid);
+        await waitUntilIdle(postgres.pid, 10_000, postgresCpuSeconds);
         const result = await loadWithStore(
           config.instance.pid,
           meter,
@@ -274,7 +313,7 @@ async function main(): Promise<number> {
         );
         measured[index].runs.push(result);
         say(
-          `[round ${round}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, server ${result.cpu_us_per_req ?? "?"} µs/req${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx ${JSON.stringify(result.statuses ?? {})}  <- NOT USED FOR A RATIO` : ""}`,
+          `[round ${round}] ${config.name} ${config.kind}: ${result.req_s} req/s, p50 ${result.p50_ms} ms, server ${result.cpu_us_per_req ?? "?"} µs/req${result.db_cpu_us_per_req ? `, PostgreSQL ${result.db_cpu_us_per_req} µs/req` : ""}${result.errors || result.non2xx ? `, ${result.errors} errors, ${result.non2xx} non-2xx ${JSON.stringify(result.statuses ?? {})}  <- NOT USED FOR A RATIO` : ""}`,
         );
       }
       if (round < options.rounds) continue;
@@ -295,6 +334,7 @@ async function main(): Promise<number> {
         p99_ms: figures.p99_ms,
         errors: figures.errors,
         cpu_us_per_req: figures.cpu_us_per_req,
+        db_cpu_us_per_req: figures.db_cpu_us_per_req,
         spread: figures.spread,
         cpu_spread: figures.cpu_spread,
       };
@@ -308,7 +348,7 @@ async function main(): Promise<number> {
       .map((m) => {
         const figures = summarize(m.runs);
         const design = m.name.split(" ")[0] as Design; // "stateless (cost 14)" is stateless too
-        const path_ceiling = isPhase1(design) ? "express+data_dir" : "express+redis";
+        const path_ceiling = isPhase1(design) ? "express+data_dir" : "express+postgres";
         const clean = figures.errors === 0 && figures.non2xx === 0;
         const peer = m.name === design ? textbookPeer(design) : undefined;
         const toPeer = peer ? pairRatios(measured, { design, kind: m.kind, against: peer }) : undefined;
@@ -332,16 +372,26 @@ async function main(): Promise<number> {
 
     await instances.stop();
     instances = new Parts();
-    const memory = options.memory ? await measureMemory({ ...options, secret }, runDir, redis.url, admin, say) : [];
+    const memory = options.memory
+      ? await measureMemory(
+          { ...options, secret },
+          runDir,
+          { redisUrl: redis.url, admin, databaseUrl, database: phase2Store },
+          say,
+        )
+      : [];
     const balancer = options.balancer ? await measureBalancers(options, runDir, env, phase2Users, say) : [];
     const store = measureRedis(redis.port);
-    const replication = options.replication ? await measureReplication(options, { runDir, secret, say }) : null;
+    const replication = options.replication
+      ? await measureReplication(options, { runDir, secret, say, database }, phase2Writers)
+      : null;
     // The design the quick run puts on the Cluster, and whose scaling the model is checked on: sessions in Redis.
     const reference: Design = "redis-session";
     const cluster: ClusterFigures | null = options.cluster
       ? await measureCluster(
           { ...options, designs: options.quick ? [reference] : options.designs },
-          { runDir, secret, say },
+          { runDir, secret, say, database },
+          { readers: phase2Users, writers: phase2Writers },
         )
       : null;
     const capacity = capacityRows(
@@ -354,11 +404,14 @@ async function main(): Promise<number> {
       ],
       store.get_req_s ?? null,
     );
+    const referenceRow =
+      capacity.find((row) => row.design === reference && row.kind === "read" && row.store === "one Redis") ??
+      capacity.find((row) => row.store === "one Redis");
+    // The same question on this machine, where everything shares its cores.
+    const capacityOnThisMachine = referenceRow ? oneMachineLimit(referenceRow, machine().cores) : null;
     let scaling: ScalingCheck | string = scalingCheckNote();
     if (!scaling) {
-      const model =
-        capacity.find((row) => row.design === reference && row.kind === "read" && row.store === "one Redis")
-          ?.instances_at_saturation ?? null;
+      const model = referenceRow?.design === reference ? referenceRow.instances_at_saturation : null;
       scaling = await measureScaling(reference, env, runDir, phase2Users, options.duration, model);
     }
 
@@ -367,6 +420,7 @@ async function main(): Promise<number> {
       machine: machine(),
       node: process.versions.node,
       redis: redisVersion(),
+      postgres: postgresVersion(),
       options: {
         duration_s: options.duration,
         rounds,
@@ -390,6 +444,7 @@ async function main(): Promise<number> {
       replication,
       cluster,
       capacity,
+      capacity_on_this_machine: capacityOnThisMachine,
       scaling,
       goals: [] as Goal[],
       profiles: [] as Profile[],
@@ -430,6 +485,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     admin.disconnect();
+    await seedPool.end();
     await instances.stop();
     await stopEverything();
     rmSync(runDir, { recursive: true, force: true });

@@ -8,22 +8,22 @@ import { AddressInfo } from "node:net";
 import express from "express";
 import { DataStore } from "../../phase1-mockup/src/domain/data-store";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
-import { createRedisClient } from "../../phase2-production/src/operations/redis-client";
-import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
+import { createPool, PostgresDataStore } from "../../phase2-production/src/data/postgres-data-store";
 
 /**
- * The ceilings, each with PORT (and DATA_DIR or REDIS_URL) set:
+ * The ceilings, each with PORT (and DATA_DIR or DATABASE_URL) set:
  *
  *   node:http         a small JSON body, no framework
  *   express           the same through Express
  *   express+data_dir  Express listing one user's files from DATA_DIR (phase 1's data path)
- *   express+redis     Express listing the same files from Redis (phase 2's data path)
+ *   express+postgres  Express listing the same files from PostgreSQL, with the pool and the
+ *                     query that phase 2 uses (phase 2's data path)
  *
  * The user is named in an X-Bench-User header, and the benchmark rotates it over the same users
  * that the designs read as, so that a ceiling reads the same records from the same (more or less
  * cached) places: reading one user's files over and over would flatter it.
  */
-export const CEILINGS = ["node:http", "express", "express+data_dir", "express+redis"] as const;
+export const CEILINGS = ["node:http", "express", "express+data_dir", "express+postgres"] as const;
 export type Ceiling = (typeof CEILINGS)[number];
 
 const SMALL_BODY = JSON.stringify({ files: [] });
@@ -62,12 +62,11 @@ function handler(kind: Ceiling): http.RequestListener {
       async (req, res) => void res.json({ files: await store.listFiles(await idOf(store, user(req))) }),
     );
   } else {
-    const client = createRedisClient(process.env.REDIS_URL ?? "");
-    const store = new RedisDataStore(client, process.env.KEY_PREFIX ?? "lab:");
-    app.get(
-      "/ready",
-      (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }),
-    );
+    const store = new PostgresDataStore(createPool(process.env.DATABASE_URL ?? ""));
+    app.get("/ready", async (_req, res) => {
+      const reason = await store.notReadyReason();
+      res.status(reason ? 503 : 200).json({ status: reason ?? "ready" });
+    });
     app.get(
       "/api/files",
       async (req, res) => void res.json({ files: await store.listFiles(await idOf(store, user(req))) }),

@@ -20,6 +20,8 @@ export const CONNECTIONS = 50;
 
 /** What a part of the bench that starts its own Redis and servers is handed by the command. */
 export interface BenchRun {
+  /** The run's PostgreSQL, where phase 2's users and files are: its database's URL and its postmaster's pid. */
+  database: { url: string; pid: number | undefined };
   /** Where its processes keep their files and logs. */
   runDir: string;
   /** The servers' SESSION_SECRET, which seeded users' file ids depend on. */
@@ -42,13 +44,17 @@ export interface LoadResult {
   cpu_us_per_req?: number;
 }
 
-/** Registers `count` users (named `${prefix}-<i>`) with one small file each, straight into the store. */
+/**
+ * Registers `count` users (named `${prefix}-<i>`) with one small file each, straight into the
+ * store; without the file where `withFile` is false (the memory part only logs its users in).
+ */
 export async function seedUsers(
   store: DataStore,
   prefix: string,
   count: number,
   cost: number,
   idSecret: string,
+  withFile = true,
 ): Promise<string[]> {
   const users = new UserService(store, cost);
   const files = new FileService(store, { maxFileBytes: 1048576, idSecret });
@@ -57,6 +63,7 @@ export async function seedUsers(
     await Promise.all(
       names.slice(i, i + 50).map(async (username) => {
         await users.register({ username, password: PASSWORD });
+        if (!withFile) return;
         const userId = (await store.getUser(username))?.user_id ?? username; // files are kept under the user's id
         await files.upload(userId, { filename: "notes.txt", content: "x".repeat(200) }, "seed");
       }),
@@ -145,6 +152,27 @@ export async function load(
   };
 }
 
+/**
+ * As many reads at once as a load has connections, each answered: the server's PostgreSQL pool
+ * has its connections open again before a measurement. A pool closes a connection idle for 10 s,
+ * the interleaved rounds leave each server idle for longer, and starting PostgreSQL's backends
+ * again (a fork and a fresh catalog cache each) is not what a request costs.
+ */
+export async function openConnections(url: string, credentials: Array<Record<string, string>>): Promise<void> {
+  await Promise.all(
+    Array.from(
+      { length: CONNECTIONS },
+      (_, i) =>
+        fetch(`${url}/api/files`, {
+          headers: credentials[i % Math.max(1, credentials.length)],
+          signal: AbortSignal.timeout(5000),
+        })
+          .then((response) => response.arrayBuffer())
+          .catch(() => undefined), // the load that follows counts failures: this only opens connections
+    ),
+  );
+}
+
 /** What a row of the report says of several rounds of one load. */
 export type RoundsFigures = Pick<LoadResult, "req_s" | "p50_ms" | "p99_ms" | "errors" | "non2xx" | "statuses">;
 
@@ -178,14 +206,21 @@ export function cpuSeconds(pid: number): number | undefined {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks
 }
 
-/** Waits until a server uses under 5% of a core (leftover work from a warm-up, say). */
-export async function waitUntilIdle(pid: number | undefined, timeoutMs = 10_000): Promise<void> {
-  if (!pid || cpuSeconds(pid) === undefined) return sleep(300);
+/**
+ * Waits until a server uses under 5% of a core (leftover work from a warm-up, say); `cpu` reads
+ * its CPU seconds (PostgreSQL's are spread over its processes: capacity.ts's postgresCpuSeconds).
+ */
+export async function waitUntilIdle(
+  pid: number | undefined,
+  timeoutMs = 10_000,
+  cpu: (pid: number) => number | undefined = cpuSeconds,
+): Promise<void> {
+  if (!pid || cpu(pid) === undefined) return sleep(300);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const before = cpuSeconds(pid) ?? 0;
+    const before = cpu(pid) ?? 0;
     await sleep(100);
-    if ((cpuSeconds(pid) ?? 0) - before < 0.005) return; // under 5% of a core for 100 ms (the clock ticks every 10 ms)
+    if ((cpu(pid) ?? 0) - before < 0.005) return; // under 5% of a core for 100 ms (the clock ticks every 10 ms)
   }
 }
 

@@ -6,8 +6,8 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import type Redis from "ioredis";
+import { DataStore } from "../../phase1-mockup/src/domain/data-store";
 import { FileDataStore } from "../../phase1-mockup/src/domain/file-data-store";
-import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
 import { Design, isPhase1 } from "../designs";
 import { sleep } from "../processes/managed-process";
 import { serverEnvironment } from "../processes/server-env";
@@ -33,25 +33,38 @@ async function heapUsedBytes(pid: number, file: string): Promise<number | null> 
   return null;
 }
 
-/** Server RSS, its V8 heap (and Redis's used_memory) as live sessions grow: bytes per session. */
+/**
+ * Server RSS, its V8 heap (and Redis's used_memory) as live sessions grow: bytes per session.
+ * Phase 2's users are registered in `database` (the run's PostgreSQL, at `databaseUrl`), so
+ * that Redis holds only what the sessions add.
+ */
 export async function measureMemory(
   options: MemoryOptions,
   runDir: string,
-  redisUrl: string,
-  admin: Redis,
+  stores: { redisUrl: string; admin: Redis; databaseUrl: string; database: DataStore },
   say: (line: string) => void,
 ) {
+  const { redisUrl, admin, databaseUrl } = stores;
   // PASSWORD_HASH_COST=4 here: this part measures sessions, not hashing. The first 1,000 logins
   // only warm the server up (code paths, heap), so that the figures are per additional session.
   const most = Math.max(...options.memorySteps) + 1000;
-  const users = await seedUsers(new FileDataStore(path.join(runDir, "memory-data")), "mem", most, 4, options.secret);
-  await seedUsers(new RedisDataStore(admin, "mem:"), "mem", most, 4, options.secret);
+  // No file for them: this part only logs them in.
+  const users = await seedUsers(
+    new FileDataStore(path.join(runDir, "memory-data")),
+    "mem",
+    most,
+    4,
+    options.secret,
+    false,
+  );
+  await seedUsers(stores.database, "mem", most, 4, options.secret, false);
   const results = [];
   for (const design of ["stateful", "memory-session", "cached-session", "redis-session"] as Design[]) {
     if (!options.designs.includes(design)) continue;
     const env = serverEnvironment({
       secret: options.secret,
       dataDir: path.join(runDir, "memory-data"),
+      databaseUrl,
       redisUrl,
       keyPrefix: "mem:",
       passwordHashCost: 4,

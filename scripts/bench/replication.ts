@@ -4,13 +4,11 @@
 // holds every acknowledged write until a replica has it: what does that cost?
 
 import path from "node:path";
-import Redis from "ioredis";
-import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
 import { Parts } from "../processes/managed-process";
 import { startReplicatedRedis } from "../processes/replicated-redis";
 import { serverEnvironment } from "../processes/server-env";
 import { ServerInstance } from "../processes/server-instance";
-import { BENCH_QUOTA, BenchRun, load, LoadResult, logIn, medianOfRounds, seedUsers, waitUntilIdle } from "./load";
+import { BENCH_QUOTA, BenchRun, load, LoadResult, logIn, medianOfRounds, waitUntilIdle } from "./load";
 
 export interface ReplicationFigures {
   design: "redis-session";
@@ -30,25 +28,21 @@ const figures = (runs: LoadResult[]) => {
 
 export async function measureReplication(
   options: { duration: number; rounds: number; users: number },
-  { runDir, secret, say }: BenchRun,
+  { runDir, secret, say, database }: BenchRun,
+  seededWriters: string[],
 ): Promise<ReplicationFigures> {
   const parts = new Parts();
   try {
     const replicated = parts.add(await startReplicatedRedis({ dir: path.join(runDir, "replicated") }));
     const primary = await replicated.agreedPrimary();
     if (!primary) throw new Error("the Sentinels do not agree on a primary");
-    const admin = new Redis(`redis://127.0.0.1:${primary.port}`);
-    const writers = await seedUsers(
-      new RedisDataStore(admin, "lab:"),
-      "replicated",
-      Math.min(options.users, 200),
-      10,
-      secret,
-    ).finally(() => admin.disconnect());
+    // The writers and their files are in PostgreSQL: only the sessions are on the replicated Redis.
+    const writers = seededWriters.slice(0, Math.min(options.users, 200));
     const base = {
       ...serverEnvironment({
         secret,
         dataDir: path.join(runDir, "data"),
+        databaseUrl: database.url,
         sentinels: replicated.sentinelList,
         logLevel: "info",
       }),

@@ -107,6 +107,7 @@ type Figures = {
   cpu_us_per_req: number | null;
   spread: number;
   cpu_spread?: number | null;
+  db_cpu_us_per_req?: number | null;
 };
 
 export type BenchReport = {
@@ -114,6 +115,7 @@ export type BenchReport = {
   machine: { cores: number; cpu: string };
   node: string;
   redis: string | null;
+  postgres?: string | null;
   options: { duration_s: number; rounds: number; max_rounds?: number; ratio_spread?: number; users: number };
   wall_s: number;
   ceilings: Array<{ name: string } & Figures>;
@@ -159,6 +161,8 @@ export type BenchReport = {
   replication?: ReplicationFigures | null;
   cluster?: ClusterFigures | null;
   capacity?: CapacityRow[];
+  /** The capacity question asked of this machine, whose cores run everything (capacity.ts, oneMachineLimit). */
+  capacity_on_this_machine?: string | null;
   scaling?: ScalingCheck | string;
   goals?: Goal[];
   profiles?: Profile[];
@@ -168,7 +172,7 @@ export function benchMarkdown(report: BenchReport): string {
   const lines = [
     "# Benchmark: what each design costs",
     "",
-    `Measured ${report.date} on ${report.machine.cores} cores (${report.machine.cpu}), Node ${report.node}, Redis ${report.redis}; ${report.options.rounds} round(s) of ${report.options.duration_s} s${report.options.max_rounds && report.options.max_rounds > report.options.rounds ? ` (the rounds stop once every CPU ratio holds within ${(report.options.ratio_spread ?? 0.1) * 100}%, at most ${report.options.max_rounds})` : report.options.max_rounds ? ` (at most ${report.options.max_rounds})` : ""}, ${report.options.users} logged-in users over ${CONNECTIONS} connections, median of the rounds; ${report.wall_s} s in all. autocannon shares the cores with the server: bare node:http is limited by the load generator, not the server. Goals are read on server CPU per request, what the server spends on one request whatever else runs beside it; each ratio's spread over the rounds says how far to trust it.`,
+    `Measured ${report.date} on ${report.machine.cores} cores (${report.machine.cpu}), Node ${report.node}, Redis ${report.redis}${report.postgres ? `, PostgreSQL ${report.postgres}` : ""}; ${report.options.rounds} round(s) of ${report.options.duration_s} s${report.options.max_rounds && report.options.max_rounds > report.options.rounds ? ` (the rounds stop once every CPU ratio holds within ${(report.options.ratio_spread ?? 0.1) * 100}%, at most ${report.options.max_rounds})` : report.options.max_rounds ? ` (at most ${report.options.max_rounds})` : ""}, ${report.options.users} logged-in users over ${CONNECTIONS} connections, median of the rounds; ${report.wall_s} s in all. autocannon shares the cores with the server: bare node:http is limited by the load generator, not the server. Goals are read on server CPU per request, what the server spends on one request whatever else runs beside it; each ratio's spread over the rounds says how far to trust it.`,
     "",
     "## Goals",
     "",
@@ -180,7 +184,7 @@ export function benchMarkdown(report: BenchReport): string {
     "",
     "## Against the textbook app (server CPU per request)",
     "",
-    "Each phase-2 design against the app a tutorial would write for the same work (scripts/bench/textbook.ts: express-session with its MemoryStore or connect-redis, or jose; the request counted in the session, the same user's files listed from the same Redis; no logs, metrics, validation or rate limit). The ratio is the median of the rounds' ratios; its spread is how far they moved.",
+    "Each phase-2 design against the app a tutorial would write for the same work (scripts/bench/textbook.ts: express-session with its MemoryStore or connect-redis, or jose; the request counted in the session, the same user's files listed from the same PostgreSQL with one plain query, an upload through the lab's own transaction; no logs, metrics, validation or rate limit). The ratio is the median of the rounds' ratios; its spread is how far they moved.",
     "",
     "| design | path | server CPU µs/req | its peer | peer CPU µs/req | ratio | spread | Redis commands/req (design, peer) | req/s (design, peer) |",
     "|---|---|---|---|---|---|---|---|---|",
@@ -195,20 +199,20 @@ export function benchMarkdown(report: BenchReport): string {
     "",
     "Server CPU per request is the server process's CPU time (user + system) during a run divided by the requests it answered: steadier than req/s when something else shares the machine, and the difference to the ceiling is what the session layer and its plumbing cost.",
     "",
-    "| design | path | req/s vs its ceiling | vs bare Express | req/s | p50 ms | p99 ms | server CPU µs/req | CPU vs its ceiling | Redis commands/req | errors | req/s spread |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| design | path | req/s vs its ceiling | vs bare Express | req/s | p50 ms | p99 ms | server CPU µs/req | CPU vs its ceiling | Redis commands/req | PostgreSQL CPU µs/req | errors | req/s spread |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ...report.designs.map(
       (d) =>
-        `| ${d.design} | ${d.kind} | ${d.ratio_to_ceiling ?? "n/a (errors)"} (${d.ceiling}) | ${d.ratio_to_express ?? "n/a"} | ${d.req_s} | ${d.p50_ms} | ${d.p99_ms} | ${d.cpu_us_per_req ?? "-"} | ${d.cpu_ratio_to_ceiling ?? "-"} | ${d.redis_commands_per_req ?? "-"} | ${d.errors + d.non2xx ? `**${d.errors} errors, ${d.non2xx} non-2xx**` : 0} | ${d.spread} |`,
+        `| ${d.design} | ${d.kind} | ${d.ratio_to_ceiling ?? "n/a (errors)"} (${d.ceiling}) | ${d.ratio_to_express ?? "n/a"} | ${d.req_s} | ${d.p50_ms} | ${d.p99_ms} | ${d.cpu_us_per_req ?? "-"} | ${d.cpu_ratio_to_ceiling ?? "-"} | ${d.redis_commands_per_req ?? "-"} | ${d.ceiling === "express+postgres" ? (d.db_cpu_us_per_req ?? "-") : "-"} | ${d.errors + d.non2xx ? `**${d.errors} errors, ${d.non2xx} non-2xx**` : 0} | ${d.spread} |`,
     ),
     "",
     "## Ceilings",
     "",
-    "| ceiling | req/s | p50 ms | p99 ms | server CPU µs/req | req/s spread | CPU spread |",
-    "|---|---|---|---|---|---|---|",
+    "| ceiling | req/s | p50 ms | p99 ms | server CPU µs/req | PostgreSQL CPU µs/req | req/s spread | CPU spread |",
+    "|---|---|---|---|---|---|---|---|",
     ...report.ceilings.map(
       (c) =>
-        `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.spread} | ${c.cpu_spread ?? "-"} |`,
+        `| ${c.name} | ${c.req_s} | ${c.p50_ms} | ${c.p99_ms} | ${c.cpu_us_per_req ?? "-"} | ${c.name === "express+postgres" ? (c.db_cpu_us_per_req ?? "-") : "-"} | ${c.spread} | ${c.cpu_spread ?? "-"} |`,
     ),
   ];
   const statelessRead = (name: string) =>
@@ -295,18 +299,23 @@ export function benchMarkdown(report: BenchReport): string {
   );
   if (report.capacity?.length) {
     lines.push(
-      "## Capacity: how many instances one Redis serves",
+      "## Capacity: how many instances one Redis and PostgreSQL serve",
       "",
-      "Every instance sends Redis every request's commands, and one Redis runs them on one core. Each instance on a core of its own serves 1,000,000 / (server CPU µs per request) requests a second; Redis saturates when the instances together need a whole core of it: instances = server CPU per request / Redis CPU per request (Redis's own CPU time during the run, over the requests). On a Cluster the busiest primary decides. The redis-benchmark column is the same question asked with Redis's plain GET rate (no pipelining, so a lower bound).",
+      "Every instance sends Redis every request's commands, and one Redis runs them on one core. Each instance on a core of its own serves 1,000,000 / (server CPU µs per request) requests a second; Redis saturates when the instances together need a whole core of it: instances = server CPU per request / Redis CPU per request (Redis's own CPU time during the run, over the requests). On a Cluster the busiest primary decides. The redis-benchmark column is the same question asked with Redis's plain GET rate (no pipelining, so a lower bound). PostgreSQL's CPU per request is that of all its processes over the same run (the postmaster, a backend per connection, and those that ended during the run); it runs a process per connection, so it spreads over its cores: one core of it keeps up with server CPU / PostgreSQL CPU instances, and it is the first limit while it has fewer cores than PostgreSQL CPU / Redis CPU per request.",
       "",
       ...leftOutOfCapacity(report).map((line) => `${line}\n`),
-      "| design | path | store | server CPU µs/req | req/s per instance | Redis commands/req | Redis CPU µs/req | instances at saturation | by redis-benchmark's GET rate | the arithmetic |",
-      "|---|---|---|---|---|---|---|---|---|---|",
+      "| design | path | store | server CPU µs/req | req/s per instance | Redis commands/req | Redis CPU µs/req | instances at saturation | by redis-benchmark's GET rate | PostgreSQL CPU µs/req | instances per PostgreSQL core | the arithmetic |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|",
       ...report.capacity.map(
         (row) =>
-          `| ${row.design} | ${row.kind} | ${row.store} | ${row.server_cpu_us_per_req} | ${row.requests_per_s_per_instance} | ${row.redis_commands_per_req} | ${row.redis_cpu_us_per_req} | ${row.instances_at_saturation} | ${row.instances_by_redis_benchmark ?? "-"} | ${row.arithmetic} |`,
+          `| ${row.design} | ${row.kind} | ${row.store} | ${row.server_cpu_us_per_req} | ${row.requests_per_s_per_instance} | ${row.redis_commands_per_req} | ${row.redis_cpu_us_per_req} | ${row.instances_at_saturation ?? "-"} | ${row.instances_by_redis_benchmark ?? "-"} | ${row.db_cpu_us_per_req ?? "-"} | ${row.instances_per_db_core ?? "-"} | ${row.arithmetic} |`,
       ),
       "",
+      "Which limit comes first, each instance on a core of its own:",
+      "",
+      ...report.capacity.map((row) => `- ${row.design} ${row.kind}, ${row.store}: ${row.first_limit}.`),
+      "",
+      ...(report.capacity_on_this_machine ? [report.capacity_on_this_machine, ""] : []),
       typeof report.scaling === "string" || !report.scaling
         ? `Checked against a measurement: ${report.scaling || "not measured"}.`
         : `Checked against a measurement: ${report.scaling.design} reads on one instance ${report.scaling.one_instance_req_s} req/s, on two at once ${report.scaling.two_instances_req_s} req/s: ${report.scaling.measured_ratio}x, where the model says ${report.scaling.model_ratio}x.`,

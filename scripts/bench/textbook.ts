@@ -10,8 +10,9 @@ import session from "express-session";
 import { RedisStore } from "connect-redis";
 import Redis, { Cluster } from "ioredis";
 import { jwtVerify, SignJWT } from "jose";
+import { Pool } from "pg";
 import { UserService } from "../../phase1-mockup/src/domain/users";
-import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
+import { PostgresDataStore } from "../../phase2-production/src/data/postgres-data-store";
 import { loadPhase2Config } from "../../phase2-production/src/operations/config";
 import { TEXTBOOK_PEERS, TextbookPeer } from "../designs";
 import { serveForBench } from "./ceilings";
@@ -24,35 +25,55 @@ declare module "express-session" {
 }
 
 /**
- * One peer, with PORT, REDIS_URL (or REDIS_CLUSTER_NODES) and SESSION_SECRET set. Each counts the
- * request in its session and lists the same user's files from the same Redis, with nothing else: no
- * logs, no metrics, no validation, no rate limit, no error format.
+ * One peer, with PORT, DATABASE_URL, REDIS_URL (or REDIS_CLUSTER_NODES) and SESSION_SECRET set.
+ * Each counts the request in its session and lists the same user's files from the same
+ * PostgreSQL, with nothing else: no logs, no metrics, no validation, no rate limit, no error format.
  *
  *   textbook:memory-session  express-session and its MemoryStore
  *   textbook:redis-session   express-session, connect-redis and ioredis (the default settings a tutorial copies)
  *   textbook:jwt             jose (HS256) and a Redis EXISTS on the token's id for logout
  *
- * All three use `resave: false, saveUninitialized: false, rolling: true` where a session is involved,
- * ioredis with its defaults (`new Redis(url)`), and the lab's own data layout in Redis
- * (RedisDataStore), so that the data work is the same and the difference is the server around it.
- * The login, not measured, borrows the lab's password check.
+ * All three use `resave: false, saveUninitialized: false, rolling: true` where a session is
+ * involved, ioredis with its defaults (`new Redis(url)`), and a pg Pool with its defaults
+ * (`new Pool({ connectionString })`) on the lab's own tables: a read is one plain SELECT, as a
+ * tutorial writes it. An upload goes through the lab's own transaction (PostgresDataStore: the
+ * user's row locked, the files counted, the insert), with no quota to meet, so that the data
+ * work is the design's and the difference is the server around it. The login, not measured,
+ * borrows the lab's password check.
  */
 function app(peer: TextbookPeer): express.Express {
-  // The lab's own parsing of REDIS_URL or REDIS_CLUSTER_NODES, so that a peer runs on the same
-  // store as the designs; but ioredis as a tutorial creates it, with its defaults.
+  // The lab's own parsing of DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES, so that a peer runs
+  // on the same stores as the designs; but ioredis and pg as a tutorial creates them, with their defaults.
   const config = loadPhase2Config(process.env, "redis-session");
-  const client = config.redis.clusterNodes ? new Cluster(config.redis.clusterNodes) : new Redis(config.redis.url);
-  const store = new RedisDataStore(client, config.keyPrefix);
+  const pool = new Pool({ connectionString: config.databaseUrl });
+  // The MemoryStore's peer keeps nothing in Redis.
+  const client =
+    peer === "textbook:memory-session"
+      ? undefined
+      : config.redis.clusterNodes
+        ? new Cluster(config.redis.clusterNodes)
+        : new Redis(config.redis.url);
+  const store = new PostgresDataStore(pool);
   const users = new UserService(store, 10);
   const secret = config.sessionSecret;
   const key = new TextEncoder().encode(secret);
   const web = express();
   web.use(express.json());
-  web.get(
-    "/ready",
-    (_req, res) => void res.status(client.status === "ready" ? 200 : 503).json({ status: client.status }),
-  );
+  web.get("/ready", async (_req, res) => {
+    const database = await pool.query("SELECT 1").then(
+      () => "ready",
+      (error: Error) => error.message,
+    );
+    const status = client && client.status !== "ready" ? client.status : database;
+    res.status(status === "ready" ? 200 : 503).json({ status });
+  });
 
+  const listFiles = async (userId: string) =>
+    (
+      await pool.query("SELECT file_id, filename, size, created_at FROM files WHERE user_id = $1 ORDER BY created_at", [
+        userId,
+      ])
+    ).rows;
   const upload = async (userId: string, body: { filename: string; content: string }) => {
     const file = {
       file_id: randomUUID().replace(/-/g, ""),
@@ -81,7 +102,7 @@ function app(peer: TextbookPeer): express.Express {
     const auth: express.RequestHandler = async (req, res, next) => {
       try {
         const { payload } = await jwtVerify((req.headers.authorization ?? "").slice(7), key, { algorithms: ["HS256"] });
-        if (await client.exists(`${config.keyPrefix}revoked:${payload.jti}`))
+        if (await client?.exists(`${config.keyPrefix}revoked:${payload.jti}`))
           return void res.status(401).json({ error: "revoked" });
         res.locals.userId = payload.sub;
         next();
@@ -89,11 +110,7 @@ function app(peer: TextbookPeer): express.Express {
         res.status(401).json({ error: "unauthorized" });
       }
     };
-    web.get(
-      "/api/files",
-      auth,
-      async (_req, res) => void res.json({ files: await store.listFiles(res.locals.userId) }),
-    );
+    web.get("/api/files", auth, async (_req, res) => void res.json({ files: await listFiles(res.locals.userId) }));
     web.post(
       "/api/upload",
       auth,
@@ -112,7 +129,7 @@ function app(peer: TextbookPeer): express.Express {
       cookie: { httpOnly: true, sameSite: "lax", maxAge: 30 * 60 * 1000 },
       store:
         peer === "textbook:redis-session"
-          ? new RedisStore({ client, prefix: `${config.keyPrefix}textbook-sess:` })
+          ? new RedisStore({ client: client as Redis | Cluster, prefix: `${config.keyPrefix}textbook-sess:` })
           : undefined, // undefined: the MemoryStore
     }),
   );
@@ -132,7 +149,7 @@ function app(peer: TextbookPeer): express.Express {
   web.get(
     "/api/files",
     auth,
-    async (req, res) => void res.json({ files: await store.listFiles(req.session.userId as string) }),
+    async (req, res) => void res.json({ files: await listFiles(req.session.userId as string) }),
   );
   web.post(
     "/api/upload",

@@ -5,9 +5,9 @@
  */
 // A short benchmark (one design, 1 s, one round) as a smoke test of `npm run bench`: the report
 // has every part that docs/how-the-lab-works.md ("The benchmark harness") describes (the
-// textbook peer, CPU per request, the goals, the capacity section, the Redis Cluster), and
-// everything was measured with zero errors. No test asserts a speed: speed is
-// what the benchmark reports, not what it tests.
+// textbook peer, CPU per request, the goals, the capacity section with Redis and PostgreSQL,
+// the Redis Cluster), and everything was measured with zero errors. No test asserts a speed:
+// speed is what the benchmark reports, not what it tests.
 
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -15,17 +15,18 @@ import os from "node:os";
 import path from "node:path";
 import { REPO_ROOT, reportsDir } from "../processes/run-dir";
 import { summarise } from "../bench/profile";
-import Redis from "ioredis";
-import { RedisDataStore } from "../../phase2-production/src/data/redis-data-store";
-import { capacityRows, measureScaling } from "../bench/capacity";
-import { seedUsers } from "../bench/load";
+import { Pool } from "pg";
+import { PostgresDataStore } from "../../phase2-production/src/data/postgres-data-store";
+import { capacityRows, measureScaling, oneMachineLimit, postgresCpuSeconds } from "../bench/capacity";
+import { cpuSeconds, seedUsers } from "../bench/load";
 import { stopEverything, throwAwayDir } from "../processes/managed-process";
+import { LAB_DATABASE, startLabPostgres } from "../processes/postgres";
 import { startRedis } from "../processes/redis";
 import { runSecret, serverEnvironment } from "../processes/server-env";
 import { BenchReport, leftOutOfCapacity } from "../bench/report";
 
 describe("npm run bench, short", () => {
-  it("writes reports/bench.json and bench.md with ceilings, the textbook peer, CPU per request, goals, capacity and the Cluster, without errors", () => {
+  it("writes reports/bench.json and bench.md with ceilings, the textbook peer, CPU per request, goals, capacity with PostgreSQL and the Cluster, without errors", () => {
     const run = spawnSync(
       process.execPath,
       [
@@ -51,6 +52,7 @@ describe("npm run bench, short", () => {
         "machine",
         "node",
         "redis",
+        "postgres",
         "options",
         "ceilings",
         "peers",
@@ -83,10 +85,14 @@ describe("npm run bench, short", () => {
       "node:http",
       "express",
       "express+data_dir",
-      "express+redis",
+      "express+postgres",
     ]);
     for (const ceiling of report.ceilings)
       expect(ceiling).toMatchObject({ errors: 0, req_s: expect.any(Number), cpu_us_per_req: expect.any(Number) });
+    // phase 2's data path reads from PostgreSQL: its ceiling's requests cost PostgreSQL some CPU
+    expect(
+      report.ceilings.find((c: { name: string }) => c.name === "express+postgres").db_cpu_us_per_req,
+    ).toBeGreaterThan(0);
     expect(report.peers.map((p: { name: string; kind: string }) => `${p.name} ${p.kind}`)).toEqual([
       "textbook:redis-session read",
       "textbook:redis-session write",
@@ -94,16 +100,23 @@ describe("npm run bench, short", () => {
     for (const peer of report.peers) {
       expect(peer).toMatchObject({ errors: 0, non2xx: 0 });
       expect(peer.cpu_us_per_req).toBeGreaterThan(0);
-      expect(peer.redis_commands_per_req).toBeGreaterThan(1); // the session's GET and SET, and the files
+      expect(peer.redis_commands_per_req).toBeGreaterThan(1); // the session's GET and SET; the files are in PostgreSQL
+      expect(peer.db_cpu_us_per_req).toBeGreaterThan(0);
     }
     expect(report.designs.map((d: { design: string; kind: string }) => `${d.design} ${d.kind}`)).toEqual([
       "redis-session read",
       "redis-session write",
     ]);
     for (const design of report.designs) {
-      expect(design).toMatchObject({ errors: 0, non2xx: 0, ceiling: "express+redis", peer: "textbook:redis-session" });
+      expect(design).toMatchObject({
+        errors: 0,
+        non2xx: 0,
+        ceiling: "express+postgres",
+        peer: "textbook:redis-session",
+      });
       expect(design.cpu_ratio_to_peer).toBeGreaterThan(0);
       expect(design.redis_commands_per_req).toBeGreaterThan(1);
+      expect(design.db_cpu_us_per_req).toBeGreaterThan(0);
     }
     expect(report.balancer.map((b: { name: string }) => b.name)).toEqual(expect.arrayContaining(["direct", "builtin"]));
     for (const balancer of report.balancer) expect(balancer.errors).toBe(0);
@@ -134,12 +147,23 @@ describe("npm run bench, short", () => {
       expect(row.instances_at_saturation).toBeCloseTo(row.server_cpu_us_per_req / row.saturating_cpu_us_per_req, 0);
       if (row.store === "one Redis") expect(row.saturating_cpu_us_per_req).toBe(row.redis_cpu_us_per_req);
       expect(row.arithmetic).toContain(`= ${row.instances_at_saturation} instances`);
+      // PostgreSQL, measured over the same runs: how many instances a core of it keeps up with, and which limit comes first
+      expect(row.db_cpu_us_per_req).toBeGreaterThan(0);
+      expect(row.instances_per_db_core).toBeCloseTo(row.server_cpu_us_per_req / row.db_cpu_us_per_req, 0);
+      expect(row.arithmetic).toContain(`= ${row.instances_per_db_core} instances per PostgreSQL core`);
+      expect(row.first_limit).toMatch(
+        /PostgreSQL core \d+ req\/s .*: (with PostgreSQL on fewer than|Redis comes first)/,
+      );
     }
+    // The same question on this machine, whose cores run the instances, Redis and PostgreSQL together
+    expect(report.capacity_on_this_machine).toMatch(
+      /^redis-session read on one machine of \d+ cores .*: a request costs server \d+ \+ Redis \d+ \+ PostgreSQL \d+ = \d+ µs of CPU/,
+    );
     const markdown = readFileSync(path.join(reportsDir(), "bench.md"), "utf8");
     for (const heading of [
       "## Goals",
       "## Against the textbook app (server CPU per request)",
-      "## Capacity: how many instances one Redis serves",
+      "## Capacity: how many instances one Redis and PostgreSQL serve",
       "## On a Redis Cluster (3 primaries, 3 replicas)",
       "## The price of safe replication",
     ])
@@ -194,7 +218,7 @@ describe("the profile's summary", () => {
         frame(1, "(idle)", ""),
         frame(2, "handle", "file:///app/node_modules/express/lib/router.js"),
         frame(3, "(garbage collector)", ""),
-        frame(4, "listFiles", "file:///app/dist/redis-data-store.js"),
+        frame(4, "listFiles", "file:///app/dist/postgres-data-store.js"),
       ],
       samples: [1, 2, 2, 3, 4, 1],
       timeDeltas: [500, 30, 30, 20, 20, 500],
@@ -202,7 +226,7 @@ describe("the profile's summary", () => {
     expect(summary.top_packages).toEqual([
       { name: "express", percent: 60 },
       { name: "(garbage collector)", percent: 20 },
-      { name: "redis-data-store.js", percent: 20 },
+      { name: "postgres-data-store.js", percent: 20 },
     ]);
     expect(summary.top_functions[0]).toEqual({ name: "handle express:10", percent: 60 });
   });
@@ -216,20 +240,76 @@ describe("the capacity model", () => {
     cpu_us_per_req: 330,
     redis_commands_per_req: 4,
     redis_cpu_us_per_req: 16,
+    db_cpu_us_per_req: 40,
     errors: 0,
     non2xx: 0,
   };
 
-  it("divides the server's CPU per request by Redis's, and shows the arithmetic", () => {
+  it("divides the server's CPU per request by Redis's and by PostgreSQL's, and shows the arithmetic", () => {
     const [row] = capacityRows([figure], 100_000);
     expect(row).toMatchObject({
       instances_at_saturation: 20.6,
       requests_per_s_per_instance: 3030,
       instances_by_redis_benchmark: 8.3,
+      db_cpu_us_per_req: 40,
+      instances_per_db_core: 8.3,
+      db_cores_to_outlast_redis: 3,
     });
     expect(row.arithmetic).toBe(
-      "server 330 µs / Redis 16 µs = 20.6 instances; each sends 3030 req/s × 4 commands = 12120 commands/s",
+      "server 330 µs / Redis 16 µs = 20.6 instances; each sends 3030 req/s × 4 commands = 12120 commands/s; server 330 µs / PostgreSQL 40 µs = 8.3 instances per PostgreSQL core",
     );
+    // PostgreSQL spends 2.5 times Redis's CPU on a request: on 1 or 2 cores it stops the instances before Redis does
+    expect(row.first_limit).toBe(
+      "one Redis core serves 62500 req/s (1e6 / 16 µs), one PostgreSQL core 25000 req/s (1e6 / 40 µs), each instance 3030 req/s (1e6 / 330 µs): with PostgreSQL on fewer than 3 cores (40 / 16 = 2.5), PostgreSQL comes first, at 8.3 instances per core; on 3 or more, Redis, at 20.6 instances",
+    );
+    // Cheaper than Redis per request, PostgreSQL on one core outlasts it
+    const [cheap] = capacityRows([{ ...figure, db_cpu_us_per_req: 12 }], null);
+    expect(cheap).toMatchObject({ instances_per_db_core: 27.5, db_cores_to_outlast_redis: 1 });
+    expect(cheap.first_limit).toContain(
+      ": Redis comes first, at 20.6 instances, even with PostgreSQL on one core (which keeps up with 27.5)",
+    );
+    // A request that sends Redis nothing (memory-session's sessions live in the instance): PostgreSQL is the only store limit
+    const [noRedis] = capacityRows(
+      [{ ...figure, design: "memory-session", redis_commands_per_req: 0, redis_cpu_us_per_req: 1 }],
+      100_000,
+    );
+    expect(noRedis).toMatchObject({
+      instances_at_saturation: null,
+      instances_by_redis_benchmark: null,
+      instances_per_db_core: 8.3,
+    });
+    expect(noRedis.arithmetic).toBe(
+      "no Redis command (0 per request); server 330 µs / PostgreSQL 40 µs = 8.3 instances per PostgreSQL core",
+    );
+    expect(noRedis.first_limit).toBe(
+      "Redis is not on this path; one PostgreSQL core 25000 req/s (1e6 / 40 µs), each instance 3030 req/s (1e6 / 330 µs): PostgreSQL comes first, at 8.3 instances per core",
+    );
+    // All on one machine: every request costs the three together, and 2 cores run out long before Redis
+    expect(oneMachineLimit(row, 2)).toBe(
+      "redis-session read on one machine of 2 cores running the instances, Redis and PostgreSQL: a request costs server 330 + Redis 16 + PostgreSQL 40 = 386 µs of CPU, so 2 cores serve at most 2 × 1e6 / 386 = 5181 req/s; the cores run out first, below Redis's 62500 req/s, until there are 25 of them.",
+    );
+  });
+
+  it("counts PostgreSQL's CPU in its children, and in those that ended (its cutime and cstime)", async () => {
+    // A parent that only waits, and a child that burns 0.4 s of CPU and exits, as a backend does when its connection closes.
+    const burn = "const t0 = process.cpuUsage(); while (process.cpuUsage(t0).user < 400000);";
+    const parent = spawn(
+      process.execPath,
+      [
+        "-e",
+        `require("node:child_process").spawn(process.execPath, ["-e", ${JSON.stringify(burn)}]).on("exit", () => process.stdout.write("done\\n")); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    try {
+      const before = postgresCpuSeconds(parent.pid as number) as number;
+      await new Promise((resolve) => parent.stdout.once("data", resolve)); // the child has exited, and was reaped
+      const after = postgresCpuSeconds(parent.pid as number) as number;
+      expect(after - before).toBeGreaterThanOrEqual(0.3);
+      expect(cpuSeconds(parent.pid as number)).toBeLessThan(after - 0.3); // the parent's own time is not where it came from
+    } finally {
+      parent.kill("SIGKILL");
+    }
   });
 
   it("leaves out a run whose requests failed, and the report says which and how", () => {
@@ -266,12 +346,16 @@ describe("the capacity model's check against a measurement", () => {
 
   it("reads one instance alone, then two at once, and sets the measured ratio beside the model's (at most 2)", async () => {
     const dir = throwAwayDir("lab-scaling-");
-    const redis = await startRedis(); // in a throw-away folder of its own
-    const admin = new Redis(redis.url);
+    // Each in a throw-away folder of its own: Redis for the sessions, PostgreSQL for the users and files.
+    const [redis, { server: postgres }] = await Promise.all([
+      startRedis(),
+      startLabPostgres(throwAwayDir("lab-scaling-postgres-")),
+    ]);
+    const databaseUrl = postgres.url(LAB_DATABASE);
+    const pool = new Pool({ connectionString: databaseUrl });
     const secret = runSecret();
-    const users = await seedUsers(new RedisDataStore(admin, "lab:"), "scaling", 20, 10, secret);
-    admin.disconnect();
-    const env = serverEnvironment({ secret, dataDir: path.join(dir, "data"), redisUrl: redis.url });
+    const users = await seedUsers(new PostgresDataStore(pool), "scaling", 20, 10, secret).finally(() => pool.end());
+    const env = serverEnvironment({ secret, dataDir: path.join(dir, "data"), databaseUrl, redisUrl: redis.url });
 
     const check = await measureScaling("redis-session", env, dir, users, 1, 1.4);
     expect(check).toMatchObject({ design: "redis-session", model_ratio: 1.4 });
