@@ -3,7 +3,7 @@
 // Cluster refuses a command that names keys of two hash slots (CROSSSLOT): the old key layout, with
 // the user outside a hash tag (`file:<user>:<id>` beside `files:<user>`), is refused by the real
 // Cluster, and the layout with the user in a hash tag (`file:{<user>}:<id>`) works, for every design, end to end
-// (docs/concepts.md, "How far one Redis goes, and a Cluster").
+// (docs/concepts.md, "How far one Redis goes, then the database, and a Cluster").
 
 import request from "supertest";
 import { Cluster } from "ioredis";

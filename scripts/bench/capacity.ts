@@ -1,5 +1,5 @@
-// What horizontal scaling really buys (docs/concepts.md, "How far one Redis goes, and a
-// Cluster"): from one run's figures, the number of instances, each on its own core, at which one
+// What horizontal scaling really buys (docs/concepts.md, "How far one Redis goes, then the
+// database, and a Cluster"): from one run's figures, the number of instances, each on its own core, at which one
 // Redis is saturated, and how many a core of PostgreSQL serves, with the arithmetic shown
 // (capacityRows); and the same designs on a Redis Cluster of three primaries, measured
 // (measureCluster).

@@ -3,7 +3,7 @@
 // --cluster-enabled yes` processes, each on its own loopback port and in its own folder (a
 // node rewrites its nodes.conf), joined by `redis-cli --cluster create`, and stopped like every
 // other process. `npm run cluster -- --store cluster` and the benchmark use it
-// (docs/concepts.md, "How far one Redis goes, and a Cluster").
+// (docs/concepts.md, "How far one Redis goes, then the database, and a Cluster").
 
 import { execFile } from "node:child_process";
 import { mkdirSync } from "node:fs";

@@ -20,7 +20,7 @@ export interface RedisClientHooks {
 /**
  * One Redis, the primary the Sentinels name, or a Cluster: the same commands on each. A
  * multi-key command (MULTI, MGET, a script) on a Cluster must name keys of one hash slot, which
- * is why the keys of one user (or one session) share a hash tag (data/redis-data-store.ts).
+ * is why atomic-session's keys of one session share a hash tag (sessions/atomic-session-routes.ts).
  */
 export type RedisClient = Redis | Cluster;
 
