@@ -4,7 +4,6 @@
 // migrated template, much faster than a migration per test (docs/how-the-lab-works.md,
 // "Processes and clean-up"). Everything is stopped in the file's afterAll.
 
-import { Client } from "pg";
 import { stopEverything, throwAwayDir } from "../scripts/processes/managed-process";
 import { cloneDatabase, findPostgres, PostgresServer, startLabPostgres } from "../scripts/processes/postgres";
 
@@ -49,13 +48,5 @@ export function usePostgres(): TestPostgres {
   return { server: testPostgres, freshDatabase };
 }
 
-/** One statement on the server's maintenance database. */
-export async function admin(server: PostgresServer, sql: string): Promise<void> {
-  const client = new Client({ connectionString: server.url("postgres") });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+/** One statement on the server's maintenance database (the lab's own helper, under a shorter name). */
+export { adminStatement as admin } from "../scripts/processes/postgres";

@@ -128,24 +128,15 @@ export async function runCell(options: CellOptions): Promise<CellResult> {
   const started = Date.now();
   const na = notApplicable(design, scenario);
   if (na) return { design, scenario, verdict: "n/a", reason: na, duration_ms: 0 };
-  if (!isPhase1(design) && !findRedisServer()) {
-    return {
-      design,
-      scenario,
-      verdict: "skipped",
-      reason: "redis-server is not installed (npm run setup installs it)",
-      duration_ms: 0,
-    };
-  }
-  if (!isPhase1(design) && !findPostgres()) {
-    return {
-      design,
-      scenario,
-      verdict: "skipped",
-      reason: "PostgreSQL is not installed (npm run setup installs it)",
-      duration_ms: 0,
-    };
-  }
+  // Phase 2 needs both stores: without one, its cells are skipped and say which is missing.
+  const missing = isPhase1(design)
+    ? undefined
+    : !findRedisServer()
+      ? "redis-server is not installed (npm run setup installs it)"
+      : !findPostgres()
+        ? "PostgreSQL is not installed (npm run setup installs it)"
+        : undefined;
+  if (missing) return { design, scenario, verdict: "skipped", reason: missing, duration_ms: 0 };
 
   const setup = SETUPS[scenario];
   const load = watchLoad();
