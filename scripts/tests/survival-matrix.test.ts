@@ -96,10 +96,7 @@ function lab(args: string[]): { cells: Cell[]; seed: number; redis: string | nul
 describe("the survival matrix, measured", () => {
   let cells: Cell[] = [];
   beforeAll(() => {
-    // Two cells at a time, whatever the headroom at its start: the light files that may still run
-    // beside it end within seconds, and the rerun rule absorbs a cell they slowed. Left to the
-    // headroom, it ran one at a time (390 s instead of about 260).
-    const report = lab(["--seed", "20261124", "--jobs", "2"]);
+    const report = lab(["--seed", "20261124"]);
     expect(report.redis).not.toBeNull(); // CI installs redis-server and PostgreSQL: no cell may be skipped
     expect(report.postgres).not.toBeNull();
     cells = report.cells;
