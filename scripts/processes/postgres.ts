@@ -69,8 +69,15 @@ export function postgresVersion(): string | null {
   return /(\d+(?:\.\d+)+)/.exec(output)?.[1] ?? null;
 }
 
-/** Who runs the server: ourselves, or the `postgres` user when we are root. */
+let owner: { uid: number; gid: number } | undefined | null = null; // null: not asked yet
+
+/** Who runs the server: ourselves, or the `postgres` user when we are root (asked once: `id` blocks the event loop). */
 function serverOwner(): { uid: number; gid: number } | undefined {
+  if (owner === null) owner = askServerOwner();
+  return owner;
+}
+
+function askServerOwner(): { uid: number; gid: number } | undefined {
   if (typeof process.getuid !== "function" || process.getuid() !== 0) return undefined;
   const uid = Number(spawnSync("id", ["-u", "postgres"], { encoding: "utf8" }).stdout.trim());
   const gid = Number(spawnSync("id", ["-g", "postgres"], { encoding: "utf8" }).stdout.trim());
