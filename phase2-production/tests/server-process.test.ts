@@ -2,6 +2,7 @@
 // on SIGTERM during a slow request (docs/transition-to-phase2.md, "Graceful shutdown").
 
 import http from "node:http";
+import net from "node:net";
 import { registerAndLogIn, untilReady } from "../../test-support/http";
 import { runScript, serverArguments, startServer } from "../../test-support/server-process";
 import { freshDatabase, useStores } from "../../test-support/phase2-apps";
@@ -153,5 +154,42 @@ describe("graceful shutdown of a phase-2 server", () => {
     expect(refused).toBe("refused");
     expect(await answer).toEqual({ status: 201, connection: "close" });
     expect(await server.exited).toBe(0);
+  });
+});
+
+describe("a phase-2 server starting", () => {
+  it("answers every request that reaches it while it builds its app, none left hanging", async () => {
+    // A port known before the start, so that requests can knock from the first moment: the
+    // server listens before its app is built, and a request that arrived in between was once
+    // held unanswered until the 30 s request timeout (a balancer's health check, a curl loop).
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const { port: free } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const outcomes: string[] = [];
+    let knocking = true;
+    // Four at a time, each with a 2 s limit: refused before the listen, answered after it.
+    const knock = async () => {
+      while (knocking) {
+        outcomes.push(
+          await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) }).then(
+            async (response) => (await response.arrayBuffer(), `answered ${response.status}`),
+            (error: Error) => (error.name === "TimeoutError" ? "hung" : "refused"),
+          ),
+        );
+      }
+    };
+    const knockers = Array.from({ length: 4 }, knock);
+    const server = await startServer("redis-session", {
+      port,
+      env: { REDIS_URL: redisProcess().url, DATABASE_URL: await freshDatabase(), KEY_PREFIX: "start:" },
+    });
+    await untilReady(server);
+    knocking = false;
+    await Promise.all(knockers);
+    expect(outcomes).not.toContain("hung");
+    expect(outcomes).toContain("answered 200");
   });
 });

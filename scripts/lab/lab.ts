@@ -30,7 +30,14 @@ import { loadText, plural } from "./notes";
 import { markdownReport, RunInfo, textReport, toJson } from "./report";
 import { htmlReport } from "./report-html";
 import { isDatabaseScenario, notApplicable, Scenario, SCENARIOS, SETUPS } from "./scenarios";
-import { Headroom, jobsForHeadroom, machine, measureHeadroom, watchLoad } from "../processes/machine";
+import {
+  Headroom,
+  jobsForHeadroom,
+  machine,
+  measureHeadroom,
+  quietJobs as quietCells,
+  watchLoad,
+} from "../processes/machine";
 
 const USAGE = `usage: npm run lab -- [--design D[,D...]] [--scenario S[,S...]] [--jobs N] [--vus N] [--seed N] [--repeat N] [--lb builtin|nginx|haproxy] [--json]
   designs:   ${DESIGNS.join(", ")}
@@ -142,7 +149,7 @@ async function main(): Promise<number> {
   // with two others runs past its deadlines, and its verdict would be the machine's. The
   // deadlines themselves never stretch.
   const headroom = await measureHeadroom();
-  const quietJobs = Math.min(4, os.cpus().length);
+  const quietJobs = quietCells(os.cpus().length);
   const jobs = options.jobs ?? jobsForHeadroom(quietJobs, headroom);
 
   const cells: Array<{ design: Design; scenario: Scenario; repetition: number }> = [];

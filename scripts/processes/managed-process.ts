@@ -274,9 +274,18 @@ export abstract class ManagedProcess implements Part {
   }
 }
 
-/** The pids whose parent is `pid` (pgrep -P, on Linux and macOS alike). */
+/**
+ * The pids whose parent is `pid`. On Linux, one read of /proc (the kernel's own list): pgrep
+ * would scan every process, and as a synchronous child process it stalled the lab's event loop,
+ * and with it every other cell's users, for 100 to 360 ms at a time (measured). pgrep -P on macOS.
+ */
 function childrenOf(pid: number): number[] {
-  const listed = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).stdout ?? "";
+  let listed: string;
+  try {
+    listed = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").replaceAll(" ", "\n");
+  } catch {
+    listed = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" }).stdout ?? "";
+  }
   return listed
     .split("\n")
     .map(Number)

@@ -6,7 +6,7 @@
 // The server forks a process per connection, each in a session of its own: every signal (a
 // freeze, a kill) goes to the server and to each of them.
 
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -26,6 +26,31 @@ import path from "node:path";
 import { Client } from "pg";
 import { knownMigrations, migrate, MIGRATIONS_DIR } from "../../phase2-production/src/data/migrate";
 import { Command, ManagedProcess, throwAwayDir } from "./managed-process";
+
+/**
+ * A short command (cp, initdb, test) run without blocking: spawnSync would hold the lab's event
+ * loop, and with it every other cell's users, while the copy or initdb runs.
+ */
+function run(
+  file: string,
+  args: string[],
+  options: { cwd?: string; uid?: number; gid?: number; encoding?: string } = {},
+): Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      uid: options.uid,
+      gid: options.gid,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", (error) => resolve({ status: null, signal: null, stdout, stderr: error.message }));
+    child.on("close", (status, signal) => resolve({ status, signal, stdout, stderr }));
+  });
+}
 
 /** The role every lab database belongs to: trust authentication on loopback, no password to leak. */
 export const POSTGRES_USER = "lab";
@@ -142,8 +167,8 @@ export class PostgresServer extends ManagedProcess {
 
   override async start(): Promise<void> {
     if (!existsSync(path.join(this.dataDir, "PG_VERSION"))) {
-      if (this.seed) this.copySeed(this.seed);
-      else this.initialise();
+      if (this.seed) await this.copySeed(this.seed);
+      else await this.initialise();
     }
     await super.start();
   }
@@ -154,30 +179,30 @@ export class PostgresServer extends ManagedProcess {
   }
 
   /** As root: the `postgres` user must be able to enter our folder, or PostgreSQL fails later with a less clear message. */
-  private checkReachable(): void {
+  private async checkReachable(): Promise<void> {
     if (!this.owner) return;
     chmodSync(this.dir, 0o711);
-    if (spawnSync("test", ["-x", this.dir], this.owner).status !== 0)
+    if ((await run("test", ["-x", this.dir], this.owner)).status !== 0)
       throw new Error(
         `PostgreSQL runs as the postgres user here, which cannot enter ${this.dir}: use a folder every user can pass through (such as one under /tmp)`,
       );
   }
 
-  private copySeed(seed: string): void {
+  private async copySeed(seed: string): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
-    this.checkReachable();
+    await this.checkReachable();
     // cp -a keeps the owner (the postgres user) and the 0700 that the server insists on.
-    const result = spawnSync("cp", ["-a", seed, this.dataDir], { encoding: "utf8" });
+    const result = await run("cp", ["-a", seed, this.dataDir]);
     if (result.status !== 0) throw new Error(`copying PostgreSQL's seed failed: ${result.stderr.trim()}`);
   }
 
-  private initialise(): void {
+  private async initialise(): Promise<void> {
     const bin = findPostgres();
     if (!bin) throw new Error(POSTGRES_MISSING_MESSAGE);
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    this.checkReachable(); // the server's user must reach its folder (ours may be 0700)...
+    await this.checkReachable(); // the server's user must reach its folder (ours may be 0700)...
     if (this.owner) chownSync(this.dataDir, this.owner.uid, this.owner.gid); // ...and own its data
-    const result = spawnSync(
+    const result = await run(
       path.join(bin, "initdb"),
       ["-D", this.dataDir, "-U", POSTGRES_USER, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"],
       // Its own folder as the working directory: ours may be one the postgres user cannot enter.

@@ -8,7 +8,7 @@ import http from "node:http";
 import { AddressInfo } from "node:net";
 import { CellResult } from "../lab/cell";
 import { failedOperationsText } from "../lab/agreement";
-import { jobsForHeadroom } from "../processes/machine";
+import { jobsForHeadroom, quietJobs } from "../processes/machine";
 import { History, Operation } from "../workbench/history";
 import { Fault } from "../workbench/nemesis";
 import { Workload } from "../workbench/workload";
@@ -176,6 +176,24 @@ describe("a note says when the failures came, against the fault's own times", ()
   });
 });
 
+describe("a user the fault does not touch", () => {
+  it("starts at most 10 loops a second after its first 6, instead of running flat out", async () => {
+    const server = stubServer(0);
+    const users = workload(await server.listen(), { users: 2, loopsPerSecond: 10, loopBurst: 6 });
+    users.start();
+    await users.waitForLoops(1, Date.now() + 5000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await users.stop();
+    await server.close();
+    // One second later: at most 6 + 10 (and one more begun at the edge), where a stub answering
+    // at once let each user run a few hundred loops.
+    for (const count of users.loopsStarted()) {
+      expect(count).toBeGreaterThanOrEqual(10);
+      expect(count).toBeLessThanOrEqual(6 + 10 + 2);
+    }
+  });
+});
+
 describe("a busy machine does not change a verdict", () => {
   it("paces the concurrent bursts: two users at a time, each user's 10 uploads still at once", async () => {
     const server = stubServer(40);
@@ -191,10 +209,13 @@ describe("a busy machine does not change a verdict", () => {
     expect(burst[9].at - burst[0].at).toBeLessThan(30);
   });
 
-  it("runs one cell per idle core, at least one and never more than asked", () => {
-    expect(jobsForHeadroom(2, { idle_cores: 1.8 })).toBe(2); // a quiet 2-core machine
-    expect(jobsForHeadroom(2, { idle_cores: 0 })).toBe(1); // beside two CPU hogs
-    expect(jobsForHeadroom(2, { idle_cores: 1.1 })).toBe(1);
+  it("runs one and a half cells per idle core, at least one and never more than asked", () => {
+    expect(quietJobs(2)).toBe(3); // what a quiet 2-core machine may run
+    expect(quietJobs(16)).toBe(6);
+    expect(jobsForHeadroom(3, { idle_cores: 1.8 })).toBe(3); // a quiet 2-core machine
+    expect(jobsForHeadroom(3, { idle_cores: 0 })).toBe(1); // beside two CPU hogs
+    expect(jobsForHeadroom(3, { idle_cores: 0.5 })).toBe(1);
+    expect(jobsForHeadroom(3, { idle_cores: 1.1 })).toBe(2);
     expect(jobsForHeadroom(4, { idle_cores: 7.9 })).toBe(4);
   });
 });

@@ -47,11 +47,20 @@ export interface WorkloadOptions {
    * its logout) is tried before the user counts as unable to set up (default 1).
    */
   setupTries?: number;
+  /**
+   * The lab: a user starts at most this many loops a second on average, the first `loopBurst` at
+   * once (a token bucket). Without it a user that the fault does not touch runs flat out for the
+   * whole fault, thousands of requests that tell nothing new, on the cores the next cell needs.
+   */
+  loopsPerSecond?: number;
+  loopBurst?: number;
   /** For the lab's own tests only: every registration goes to a port where nothing listens, and fails. */
   plantRegistrationFailure?: boolean;
 }
 
 const PASSWORD = "lab-password-1";
+/** How many of its uploads a user reads back at once. */
+const READBACK_AT_ONCE = 4;
 /** What the live view's users keep: a listing a class can read, 50 times below the quota. */
 export const LIVE_VIEW_KEEP_FILES = 20;
 /** How many loops a live-view session lasts: about a minute at the classroom's pace. */
@@ -102,6 +111,9 @@ class VirtualUser {
   private readonly held: Operation[] = [];
   private readonly keepFiles: number | undefined;
   private readonly sessionLoops: number | undefined;
+  /** The loop token bucket (loopsPerSecond): tokens left, and when they were counted. */
+  private loopTokens: number;
+  private tokensCountedAt = performance.now();
 
   constructor(
     readonly index: number,
@@ -114,6 +126,25 @@ class VirtualUser {
     this.credentials = new Credentials(options.design, this.name, PASSWORD);
     this.keepFiles = options.keepFiles ?? (options.paceMs ? LIVE_VIEW_KEEP_FILES : undefined);
     this.sessionLoops = options.sessionLoops ?? (options.paceMs ? LIVE_VIEW_SESSION_LOOPS : undefined);
+    this.loopTokens = options.loopBurst ?? 1;
+  }
+
+  /** Waits, when loopsPerSecond says so, until this user may start another loop. */
+  private async takeLoopToken(): Promise<void> {
+    const rate = this.options.loopsPerSecond;
+    if (!rate) return;
+    const now = performance.now();
+    this.loopTokens = Math.min(
+      this.options.loopBurst ?? 1,
+      this.loopTokens + ((now - this.tokensCountedAt) * rate) / 1000,
+    );
+    this.tokensCountedAt = now;
+    if (this.loopTokens < 1) {
+      await new Promise((resolve) => setTimeout(resolve, ((1 - this.loopTokens) * 1000) / rate));
+      this.loopTokens = 1;
+      this.tokensCountedAt = performance.now();
+    }
+    this.loopTokens -= 1;
   }
 
   /** Runs one operation with retries and records it. */
@@ -321,6 +352,7 @@ class VirtualUser {
    */
   async loop(): Promise<void> {
     await this.options.gate?.();
+    await this.takeLoopToken();
     this.loopsStarted += 1;
     const burst = () => Promise.all(Array.from({ length: 10 }, () => this.upload(false)));
     const uploads = this.options.concurrent
@@ -395,13 +427,19 @@ class VirtualUser {
     const acknowledged = this.history.filter(
       (op) => op.user === this.index && op.name === "upload" && op.outcome === "ok" && op.fileId,
     );
-    for (const upload of acknowledged) {
-      await this.operation(
-        "readback",
-        { ...common, method: "GET", path: `/api/files/${upload.fileId}`, headers },
-        { workload: false, fileId: upload.fileId, key: upload.key, filename: upload.filename },
-      );
-    }
+    // READBACK_AT_ONCE reads at a time: one after the other, a user with a few hundred uploads
+    // (a design that a store fault does not touch) kept the whole cell waiting on round trips.
+    const queue = [...acknowledged];
+    const reader = async () => {
+      for (let upload = queue.shift(); upload; upload = queue.shift()) {
+        await this.operation(
+          "readback",
+          { ...common, method: "GET", path: `/api/files/${upload.fileId}`, headers },
+          { workload: false, fileId: upload.fileId, key: upload.key, filename: upload.filename },
+        );
+      }
+    };
+    await Promise.all(Array.from({ length: READBACK_AT_ONCE }, reader));
     const { operation, outcome } = await this.operation(
       "readback-list",
       { ...common, method: "GET", path: "/api/files", headers },

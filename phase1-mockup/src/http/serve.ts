@@ -75,6 +75,18 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
     process.exit(1);
   });
 
+  // The app is built once the server listens (below): a request that arrives in between (a
+  // balancer's health check, a student's curl loop) waits for it, a few milliseconds, instead of
+  // meeting a server with no handler, which would hold it unanswered until requestTimeout.
+  let appBuilt: () => void = () => undefined;
+  const built = new Promise<void>((resolve) => (appBuilt = resolve));
+  server.on("request", (req, res) => {
+    inFlight.add(res);
+    res.on("close", () => inFlight.delete(res));
+    if (running) return running.app(req, res);
+    void built.then(() => running?.app(req, res));
+  });
+
   server.listen(config.port, config.host, async () => {
     const { port } = server.address() as AddressInfo;
     const serverId = process.env.SERVER_ID || `${options.design}-${port}`;
@@ -85,11 +97,7 @@ export function serve<C extends CommonConfig>(options: ServeOptions<C>): void {
       console.error(`${options.design}: cannot start: ${error instanceof Error ? error.message : String(error)}`);
       process.exit(1);
     }
-    server.on("request", (req, res) => {
-      inFlight.add(res);
-      res.on("close", () => inFlight.delete(res));
-      running?.app(req, res);
-    });
+    appBuilt();
     if (config.usingDevelopmentSecret) {
       console.warn(
         `${options.design}: SESSION_SECRET is not set; using the fixed development value (never do that in production)`,
