@@ -2,7 +2,9 @@
 # The lab's one set-up step (npm run setup): the npm dependencies, the build, and the system
 # programs the lab starts (redis-server, PostgreSQL, nginx, haproxy). `npm run setup -- --browser` adds a
 # Chromium for the live view's browser tests (students do not need it: the dashboard opens in
-# their own browser). Safe to run twice: it installs only what is missing and says what it
+# their own browser). `-- --containers` adds podman, runc, podman-compose and debootstrap, and
+# builds the container image's base on a machine that cannot pull one
+# (scripts/containers/base-image.sh). Safe to run twice: it installs only what is missing and says what it
 # did. CI runs exactly this, with --browser (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +19,12 @@ fi
 node scripts/require-node.js || exit 1
 
 browser=no
+containers=no
 for arg in "$@"; do
   case "$arg" in
     --browser) browser=yes ;;
-    *) say "unknown option $arg (the one option is --browser)"; exit 2 ;;
+    --containers) containers=yes ;;
+    *) say "unknown option $arg (the options are --browser and --containers)"; exit 2 ;;
   esac
 done
 
@@ -78,8 +82,45 @@ if [[ $browser == yes ]]; then
   fi
 fi
 
+# --containers: podman (with runc, which runs where crun cannot), podman-compose, and
+# debootstrap for the local base image. On macOS: Podman Desktop or Docker Desktop instead.
+missing_containers=()
+if [[ $containers == yes && "$(uname -s)" == "Linux" ]]; then
+  for program in podman runc podman-compose debootstrap; do
+    if command -v "$program" >/dev/null 2>&1 || [[ -x "/usr/sbin/$program" ]]; then
+      say "$program: found ($(command -v "$program" 2>/dev/null || echo "/usr/sbin/$program"))"
+    else
+      missing_containers+=("$program")
+    fi
+  done
+elif [[ $containers == yes ]]; then
+  say "containers: install Podman Desktop (podman) or Docker Desktop; the Dockerfile's default base image is pulled from Docker Hub"
+fi
+
+# The container programs (with the packages they recommend: podman's networks need
+# netavark and its plugins), then the image's base (Linux, as root).
+build_base() {
+  [[ $containers == yes && "$(uname -s)" == "Linux" ]] || return 0
+  if [[ $(id -u) -ne 0 ]]; then
+    if ((${#missing_containers[@]} > 0)); then say "missing: ${missing_containers[*]}. As root, run: apt-get install -y ${missing_containers[*]}"; fi
+    say "containers: the local base image needs root (sudo bash scripts/containers/base-image.sh), or a machine that can pull node:24-bookworm-slim"
+    return 0
+  fi
+  if ((${#missing_containers[@]} > 0)); then
+    if ! command -v apt-get >/dev/null 2>&1; then
+      say "missing: ${missing_containers[*]}. Install them with your system's package manager."
+      return 0
+    fi
+    say "installing with apt-get: ${missing_containers[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_containers[@]}"
+  fi
+  bash scripts/containers/base-image.sh
+}
+
 if ((${#missing_apt[@]} == 0)); then
   say "every system program is installed"
+  build_base
   exit 0
 fi
 
@@ -106,3 +147,4 @@ elif command -v apt-get >/dev/null 2>&1; then
 else
   say "missing: ${missing_apt[*]}. Install them with your system's package manager (the lab needs redis-server and PostgreSQL; nginx and haproxy are optional)."
 fi
+build_base
