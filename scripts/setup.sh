@@ -3,8 +3,8 @@
 # programs the lab starts (redis-server, PostgreSQL, nginx, haproxy). `npm run setup -- --browser` adds a
 # Chromium for the live view's browser tests (students do not need it: the dashboard opens in
 # their own browser). `-- --containers` adds podman, runc, podman-compose and debootstrap, and
-# builds the container image's base on a machine that cannot pull one
-# (scripts/containers/base-image.sh). Safe to run twice: it installs only what is missing and says what it
+# builds the container image's base and the compose stack's PostgreSQL, Redis and nginx images
+# on a machine that cannot pull them (scripts/containers/). Safe to run twice: it installs only what is missing and says what it
 # did. CI runs exactly this, with --browser (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,6 +116,7 @@ build_base() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_containers[@]}"
   fi
   bash scripts/containers/base-image.sh
+  bash scripts/containers/service-images.sh
 }
 
 if ((${#missing_apt[@]} == 0)); then
