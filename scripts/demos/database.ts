@@ -52,6 +52,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`db:start: ${(error as Error).message}`);
+  const message = (error as Error).message;
+  const taken = message.includes("could not listen")
+    ? ": another program holds that port (another npm run db:start?); --port P starts on another"
+    : "";
+  console.error(`db:start: ${message}${taken}`);
   void stopEverything().finally(() => process.exit(1));
 });

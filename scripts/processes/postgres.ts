@@ -113,8 +113,8 @@ function askServerOwner(): { uid: number; gid: number } | undefined {
   return { uid, gid };
 }
 
-/** True when the server on `port` accepts a connection and answers a query. */
-export async function answersQuery(port: number, timeoutMs = 1000): Promise<boolean> {
+/** True when the server on `port` accepts a connection and answers a query (given `dataDir`: and serves that folder). */
+export async function answersQuery(port: number, timeoutMs = 1000, dataDir?: string): Promise<boolean> {
   const client = new Client({
     host: "127.0.0.1",
     port,
@@ -125,8 +125,14 @@ export async function answersQuery(port: number, timeoutMs = 1000): Promise<bool
   client.on("error", () => undefined); // a server going away mid-probe is an answer, not a crash
   try {
     await client.connect();
-    await client.query("SELECT 1");
-    return true;
+    if (!dataDir) {
+      await client.query("SELECT 1");
+      return true;
+    }
+    // Ours, not another PostgreSQL that already held the port (ours then fails to bind and
+    // exits, but the other one answered first): a start must never hand out someone else's.
+    const { rows } = await client.query<{ data_directory: string }>("SHOW data_directory");
+    return path.resolve(rows[0].data_directory) === path.resolve(dataDir);
   } catch {
     return false;
   } finally {
@@ -235,7 +241,7 @@ export class PostgresServer extends ManagedProcess {
   }
 
   protected ready(port: number): Promise<boolean> {
-    return answersQuery(port, 500);
+    return answersQuery(port, 500, this.dataDir);
   }
 
   protected portTaken(output: string): boolean {

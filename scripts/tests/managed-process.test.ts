@@ -4,9 +4,11 @@
 // no lifeline to the lab, so a start missed by the stop would be an orphan.
 
 import { isAlive, stopEverything, throwAwayDir } from "../processes/managed-process";
+import { findPostgres, startLabPostgres } from "../processes/postgres";
 import { findRedisServer, RedisServer } from "../processes/redis";
 
 const haveRedis = findRedisServer() !== null;
+const havePostgres = findPostgres() !== null;
 
 afterAll(async () => {
   await stopEverything();
@@ -37,4 +39,16 @@ afterAll(async () => {
     await next.kill();
     expect(next.running).toBe(false);
   });
+});
+
+(havePostgres ? describe : describe.skip)("a PostgreSQL on a port another one holds", () => {
+  it("is refused, never reported as started: the other server answered its readiness probe", async () => {
+    // npm run db:start beside another db:start on 5490 said "started" and handed out the other
+    // server's DATABASE_URL; a start now checks that the server answering serves its own folder.
+    const first = (await startLabPostgres(throwAwayDir("lab-mp-pg-"))).server;
+    await expect(startLabPostgres(throwAwayDir("lab-mp-pg-"), "postgres", first.port)).rejects.toThrow(
+      `could not listen (port ${first.port} taken`,
+    );
+    expect(first.running).toBe(true);
+  }, 60_000);
 });
