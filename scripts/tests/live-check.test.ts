@@ -11,6 +11,7 @@ import { LiveFeed } from "../dashboard/live-feed";
 import { Operation } from "../workbench/history";
 import { Workload } from "../workbench/workload";
 import { statefulApp } from "../../test-support/phase1-apps";
+import { removeTempDirs } from "../../test-support/temp-dir";
 
 const op = (fields: Partial<Operation>): Operation => ({
   user: 0,
@@ -177,6 +178,7 @@ describe("the live view's users", () => {
   afterAll(async () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
+    removeTempDirs(); // the app's DATA_DIR
   });
 
   it("delete their oldest files beyond keepFiles, stay below the quota, and lose nothing by it", async () => {
