@@ -2,6 +2,7 @@
 // until a server is ready, a user registered and logged in, uploads at once. Plumbing, not a
 // lesson: the tests that use it are cited in docs/concepts.md.
 
+import net from "node:net";
 import type { ServerProcess } from "./server-process";
 
 // Tests read nested fields of many shapes; `any` keeps them short (allowed in tests only).
@@ -65,4 +66,14 @@ export async function registerAndLogIn(server: ServerProcess, username: string):
   const login = await fetchJson(`${server.url}/api/login`, { method: "POST", json: credentials });
   expect(login.status).toBe(200);
   return sessionCookie(login.headers.getSetCookie());
+}
+
+/** A loopback port free now, for a server that a test must reach before it says where it listens. */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
 }

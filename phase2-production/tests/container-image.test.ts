@@ -11,11 +11,10 @@
 
 import { execFile, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
-import { fetchJson, sessionCookie } from "../../test-support/http";
+import { fetchJson, freeLoopbackPort, sessionCookie } from "../../test-support/http";
 import { freshDatabase, TEST_SECRET, useStores } from "../../test-support/phase2-apps";
 import { REPO_ROOT } from "../../scripts/processes/run-dir";
 
@@ -44,15 +43,6 @@ const started: string[] = [];
 
 function podman(args: string[], timeoutMs = 60_000) {
   return run("podman", args, { env, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 const redis = useStores();
@@ -115,7 +105,7 @@ withPodman("phase 2's container image", () => {
   });
 
   it("serves a user's workflow as the node user, is healthy, and drains on SIGTERM to exit 0", async () => {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const url = `http://127.0.0.1:${port}`;
     const id = await startContainer({
       DESIGN: "redis-session",

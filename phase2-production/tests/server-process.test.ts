@@ -2,8 +2,7 @@
 // on SIGTERM during a slow request (docs/transition-to-phase2.md, "Graceful shutdown").
 
 import http from "node:http";
-import net from "node:net";
-import { registerAndLogIn, untilReady } from "../../test-support/http";
+import { freeLoopbackPort, registerAndLogIn, untilReady } from "../../test-support/http";
 import { runScript, serverArguments, startServer } from "../../test-support/server-process";
 import { freshDatabase, useStores } from "../../test-support/phase2-apps";
 
@@ -162,12 +161,7 @@ describe("a phase-2 server starting", () => {
     // A port known before the start, so that requests can knock from the first moment: the
     // server listens before its app is built, and a request that arrived in between was once
     // held unanswered until the 30 s request timeout (a balancer's health check, a curl loop).
-    const port = await new Promise<number>((resolve) => {
-      const probe = net.createServer().listen(0, "127.0.0.1", () => {
-        const { port: free } = probe.address() as net.AddressInfo;
-        probe.close(() => resolve(free));
-      });
-    });
+    const port = await freeLoopbackPort();
     const outcomes: string[] = [];
     let knocking = true;
     // Four at a time, each with a 2 s limit: refused before the listen, answered after it.

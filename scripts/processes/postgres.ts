@@ -34,7 +34,7 @@ import { Command, ManagedProcess, throwAwayDir } from "./managed-process";
 function run(
   file: string,
   args: string[],
-  options: { cwd?: string; uid?: number; gid?: number; encoding?: string } = {},
+  options: { cwd?: string; uid?: number; gid?: number } = {},
 ): Promise<{ status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(file, args, {
@@ -212,7 +212,7 @@ export class PostgresServer extends ManagedProcess {
       path.join(bin, "initdb"),
       ["-D", this.dataDir, "-U", POSTGRES_USER, "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"],
       // Its own folder as the working directory: ours may be one the postgres user cannot enter.
-      { encoding: "utf8", cwd: this.dataDir, ...this.owner },
+      { cwd: this.dataDir, ...this.owner },
     );
     if (result.status !== 0)
       throw new Error(`initdb failed (${result.status ?? result.signal}): ${(result.stderr || result.stdout).trim()}`);
